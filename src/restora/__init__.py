@@ -1,0 +1,13 @@
+"""Restora: restore degraded photographs — the noise goes, the detail stays."""
+
+__version__ = "0.1.0"
+
+
+def restore(*args, **kwargs):
+    """See :func:`restora.engine.restore.restore`."""
+    from restora.engine.restore import restore as _restore
+
+    return _restore(*args, **kwargs)
+
+
+__all__ = ["__version__", "restore"]

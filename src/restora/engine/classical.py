@@ -1,0 +1,52 @@
+"""Classical denoisers registered as methods: BM3D (``bm3d`` package) and OpenCV non-local means."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from restora.engine.methods import IdentityMethod, Method
+from restora.models.registry import MethodSpec, register_method
+
+
+class BM3DMethod(Method):
+    """Colour BM3D (CBM3D, Dabov et al. 2007) in its opponent colour space, given σ."""
+
+    name = "bm3d"
+    uses_sigma = True
+    context = 32
+    default_tile = 1024
+
+    def process(self, tile, sigma):
+        import bm3d
+
+        s = float(np.mean(sigma)) / 255.0
+        if s <= 0:
+            return tile.copy()
+        return np.asarray(bm3d.bm3d_rgb(tile, s), dtype=np.float32)
+
+
+class NLMMethod(Method):
+    """OpenCV ``fastNlMeansDenoisingColored``: 7×7 patches, 21×21 search, filter strength from σ.
+
+    OpenCV's h is on the 0–255 scale; h ≈ 0.8·σ luminance, 0.9·σ chroma works well across σ
+    (measured on CBSD432 train images).
+    """
+
+    name = "nlm"
+    uses_sigma = True
+    context = 14
+    default_tile = 1024
+
+    def process(self, tile, sigma):
+        s = float(np.mean(sigma))
+        if s <= 0:
+            return tile.copy()
+        u8 = np.clip(np.rint(tile * 255.0), 0, 255).astype(np.uint8)
+        out = cv2.fastNlMeansDenoisingColored(u8, None, h=0.8 * s, hColor=0.9 * s, templateWindowSize=7, searchWindowSize=21)
+        return out.astype(np.float32) / 255.0
+
+
+register_method(MethodSpec("bm3d", ("denoise",), "CBM3D (classical, slow, strong on Gaussian noise)", "classical", lambda device: BM3DMethod()))
+register_method(MethodSpec("nlm", ("denoise",), "OpenCV non-local means (classical, fast)", "classical", lambda device: NLMMethod()))
+register_method(MethodSpec("identity", ("denoise",), "no-op baseline (returns the input)", "baseline", lambda device: IdentityMethod()))

@@ -1,0 +1,136 @@
+"""Our networks as engine methods, loaded from one ``.safetensors`` file each (never pickles).
+
+File metadata (see CONVENTIONS.md): ``restora.arch`` (registry name), ``restora.config`` (JSON of the
+architecture's keyword arguments), ``restora.card`` (JSON model card: task, data and terms, steps, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from restora.engine.methods import Method
+from restora.errors import ModelError
+from restora.models.registry import ARCHITECTURES, METHODS, MethodSpec, register_method
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError("device 'cuda' was asked for but no CUDA GPU is available")
+    return torch.device(device)
+
+
+def read_metadata(path: Path) -> dict:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:  # safetensors raises several types for bad files
+        raise ModelError(f"{path}: not a valid .safetensors model file ({exc.__class__.__name__})") from None
+    if "restora.arch" not in meta:
+        raise ModelError(f"{path}: model file has no 'restora.arch' metadata")
+    return {
+        "arch": meta["restora.arch"],
+        "config": json.loads(meta.get("restora.config", "{}")),
+        "card": json.loads(meta.get("restora.card", "{}")),
+    }
+
+
+def build_module(arch: str, config: dict) -> torch.nn.Module:
+    from restora.models.registry import _ensure_loaded
+
+    _ensure_loaded()
+    if arch not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture '{arch}' (known: {', '.join(sorted(ARCHITECTURES))})")
+    return ARCHITECTURES[arch](**config)
+
+
+def save_model(module: torch.nn.Module, path: Path, card: dict) -> None:
+    """Write weights plus architecture, config and card; atomic (temporary name, then rename)."""
+    meta = {
+        "restora.arch": module.arch_name,
+        "restora.config": json.dumps(module.config, sort_keys=True),
+        "restora.card": json.dumps(card, sort_keys=True),
+    }
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    save_file(state, str(tmp), metadata=meta)
+    tmp.replace(path)
+
+
+def load_module(path: Path) -> tuple[torch.nn.Module, dict]:
+    meta = read_metadata(Path(path))
+    module = build_module(meta["arch"], meta["config"])
+    module.load_state_dict(load_file(str(path)))
+    module.eval()
+    return module, meta
+
+
+class NeuralMethod(Method):
+    """Runs a restoration network on tiles; fp16/bf16 autocast on CUDA."""
+
+    runtime = "torch"
+    default_tile = 512
+
+    def __init__(self, module: torch.nn.Module, name: str, device: str = "auto", card: dict | None = None):
+        self.device = resolve_device(device)
+        self.module = module.to(self.device).eval()
+        if self.device.type == "cpu":
+            self.module = self.module.to(memory_format=torch.channels_last)
+        self.name = name
+        self.card = card or {}
+        self.uses_sigma = bool(getattr(module, "uses_sigma", False))
+        self.size_multiple = int(getattr(module, "size_multiple", 1))
+        self.context = int(getattr(module, "context", 32))
+
+    @torch.inference_mode()
+    def process(self, tile: np.ndarray, sigma: np.ndarray | None) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1)))[None].to(self.device)
+        s = None
+        if self.uses_sigma:
+            s = torch.from_numpy(_sigma_map(sigma, tile.shape)).permute(2, 0, 1)[None].to(self.device)
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
+        with amp:
+            y = self.module(x, s) if self.uses_sigma else self.module(x)
+        return y.float()[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _sigma_map(sigma: np.ndarray | None, shape: tuple) -> np.ndarray:
+    """σ (per channel, 0–255 scale, or a map) → (h, w, 3) float32 map on the [0, 1] scale."""
+    s = np.zeros(3, np.float32) if sigma is None else np.asarray(sigma, np.float32)
+    if s.ndim == 3:
+        return np.ascontiguousarray(s[: shape[0], : shape[1]] / 255.0)
+    return np.broadcast_to(s.reshape(1, 1, -1) / 255.0, (shape[0], shape[1], 3)).astype(np.float32)
+
+
+def spec_from_file(path: Path, name: str | None = None) -> MethodSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    meta = read_metadata(path)
+    card = meta["card"]
+    tasks = tuple(card.get("tasks", [card.get("task", "denoise")]))
+    name = name or path.stem
+
+    def load(device: str, _path=path, _name=name):
+        module, m = load_module(_path)
+        return NeuralMethod(module, _name, device, m["card"])
+
+    return MethodSpec(name, tasks, card.get("summary", f"{meta['arch']} network"), "ours", load, path)
+
+
+def register_shipped_models(folder: Path) -> None:
+    """Register every ``.safetensors`` in the package's weights folder under its file stem."""
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        if path.stem not in METHODS:
+            register_method(spec_from_file(path))

@@ -1,0 +1,119 @@
+"""``restora.restore``: run any registered method on a photo of any size, tile by tile."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from restora.engine.noise import estimate_sigma
+from restora.engine.tiling import process_tiled
+from restora.errors import RestoraError
+from restora.io.image import Image
+from restora.models.registry import TASKS, default_method, load_method
+
+OVERLAP = 32
+
+
+@dataclass
+class RestoreResult:
+    image: Image
+    model: str
+    sigma: np.ndarray | None  # per channel, 0–255 scale: estimated or given, before strength
+    strength: float
+    seconds: float
+
+    @property
+    def megapixels_per_second(self) -> float:
+        return self.image.megapixels / max(self.seconds, 1e-9)
+
+
+@lru_cache(maxsize=8)
+def _cached_method(name: str, device: str):
+    return load_method(name, device)
+
+
+def _as_image(image) -> Image:
+    if isinstance(image, Image):
+        return image
+    if isinstance(image, (str, Path)):
+        from restora.io import read_image
+
+        return read_image(Path(image))
+    return Image.from_array(np.asarray(image))
+
+
+def _sigma_value(sigma, pixels: np.ndarray) -> np.ndarray:
+    if isinstance(sigma, str):
+        if sigma != "auto":
+            try:
+                sigma = float(sigma)
+            except ValueError:
+                raise RestoraError(f"sigma must be 'auto' or a number, not '{sigma}'") from None
+        else:
+            return estimate_sigma(pixels)
+    s = np.asarray(sigma, dtype=np.float32)
+    if s.ndim == 0:
+        s = np.full(3, float(s), np.float32)
+    if np.any(s < 0) or not np.all(np.isfinite(s)):
+        raise RestoraError("sigma must be a finite number ≥ 0 (0–255 scale)")
+    return s
+
+
+def run_restore(
+    image,
+    task: str = "denoise",
+    model: str | None = None,
+    sigma="auto",
+    strength: float = 1.0,
+    tile: int | None = None,
+    device: str = "auto",
+    on_tile=None,
+) -> RestoreResult:
+    """Restore and report what was done (model, σ, timing). See :func:`restore`."""
+    if task not in TASKS:
+        raise RestoraError(f"unknown task '{task}' (one of {', '.join(TASKS)})")
+    if not 0.0 <= float(strength) <= 1.0:
+        raise RestoraError("strength must be between 0 and 1")
+    img = _as_image(image)
+    name = model or default_method(task)
+    method = _cached_method(str(name), device)
+    start = time.perf_counter()
+    x = img.pixels
+    s = _sigma_value(sigma, x) if method.uses_sigma or sigma != "auto" else None
+    s_run = None if s is None else s * float(strength)
+    tile_size = method.default_tile if tile is None else int(tile)
+    if tile_size <= 0:
+        tile_size = max(img.height, img.width)
+    tile_size = max(tile_size, 2 * OVERLAP + method.size_multiple)
+
+    def run_window(window, region):
+        sw = s_run
+        if s_run is not None and s_run.ndim == 3:
+            sw = s_run[region]
+        return method.process(window, sw)
+
+    y = process_tiled(x, run_window, tile_size, min(OVERLAP, tile_size // 4), method.context, method.size_multiple, on_tile)
+    if not method.uses_sigma and strength < 1.0:
+        y = strength * y + (1.0 - strength) * x
+    np.clip(y, 0.0, 1.0, out=y)
+    seconds = time.perf_counter() - start
+    return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds)
+
+
+def restore(image, task: str = "denoise", model: str | None = None, sigma="auto", strength: float = 1.0,
+            tile: int | None = None, device: str = "auto"):
+    """Restore a photo.
+
+    ``image``: a :class:`restora.io.Image`, a path, or an array (uint8/uint16/float (H, W[, C])).
+    ``model``: a registered name (``restora models``) or a ``.safetensors`` path; default per task.
+    ``sigma``: ``"auto"`` (estimated per channel) or the noise level on the 0–255 scale.
+    ``strength``: 0–1; scales the noise level given to models that take one, else blends with the input.
+    ``tile``: tile size in pixels (memory is bounded by it); 0 processes the whole image at once.
+    Returns the same kind as given: an Image for an Image or path, a float32 (H, W, 3) array otherwise.
+    """
+    result = run_restore(image, task, model, sigma, strength, tile, device)
+    return result.image if isinstance(image, (Image, str, Path)) else result.image.pixels

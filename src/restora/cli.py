@@ -3,10 +3,41 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
+from typer.core import TyperGroup
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Restora: restore degraded photographs.")
+from restora.errors import RestoraError
+
+
+def report_error(exc: BaseException) -> int:
+    """Print an expected error as ``restora: error: <message>`` on stderr; return the exit status.
+
+    RestoraError subclasses may set ``exit_code`` (2 for usage errors); an OSError (disk full, permission
+    denied, ...) is expected too. Anything else is a bug and keeps its traceback.
+    """
+    if isinstance(exc, OSError) and not isinstance(exc, RestoraError):
+        where = f": {exc.filename}" if exc.filename else ""
+        message = f"{exc.strerror or exc}{where}"
+    else:
+        message = " ".join(str(exc).split()) or exc.__class__.__name__
+    print(f"restora: error: {message}", file=sys.stderr)
+    return int(getattr(exc, "exit_code", 1))
+
+
+class RestoraGroup(TyperGroup):
+    """Runs a command; user-facing errors become one line on stderr and an exit status, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (RestoraError, OSError) as exc:
+            raise typer.Exit(report_error(exc)) from None
+
+
+app = typer.Typer(cls=RestoraGroup, no_args_is_help=True, add_completion=False,
+                  help="Restora: restore degraded photographs.")
 
 # Modules that register commands on `app` when imported; heavy imports stay inside the commands.
 COMMAND_MODULES = (
@@ -28,5 +59,11 @@ def _register_commands() -> None:
 
 
 def main() -> None:
-    _register_commands()
-    app()
+    try:
+        _register_commands()
+        app()
+    except (RestoraError, OSError) as exc:  # raised outside a command (while registering them)
+        sys.exit(report_error(exc))
+    except KeyboardInterrupt:
+        print("restora: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -29,8 +29,9 @@ class BM3DMethod(Method):
 class NLMMethod(Method):
     """OpenCV ``fastNlMeansDenoisingColored``: 7×7 patches, 21×21 search, filter strength from σ.
 
-    OpenCV's h is on the 0–255 scale; h ≈ 0.8·σ luminance, 0.9·σ chroma works well across σ
-    (measured on CBSD432 train images).
+    OpenCV's h is on the 0–255 scale; h = 0.7·σ luminance, 0.9·σ chroma: the best pair of a grid
+    (h 0.5–1.2·σ, hColor 0.6–2.0·σ) on 8 CBSD432 train images at σ = 15 and 25 (29.54, 27.02 dB);
+    at σ = 50, 0.6·σ/0.6·σ would be 0.6 dB better (23.91 against 23.29 dB).
     """
 
     name = "nlm"
@@ -43,7 +44,7 @@ class NLMMethod(Method):
         if s <= 0:
             return tile.copy()
         u8 = np.clip(np.rint(tile * 255.0), 0, 255).astype(np.uint8)
-        out = cv2.fastNlMeansDenoisingColored(u8, None, h=0.8 * s, hColor=0.9 * s, templateWindowSize=7, searchWindowSize=21)
+        out = cv2.fastNlMeansDenoisingColored(u8, None, h=0.7 * s, hColor=0.9 * s, templateWindowSize=7, searchWindowSize=21)
         return out.astype(np.float32) / 255.0
 
 

@@ -23,14 +23,14 @@ KEEP_FRACTION = 0.5
 SELECTION_BIAS = 1.083  # σ_true / σ_estimated on pure Gaussian noise with KEEP_FRACTION = 0.5
 
 
-def _patches(channel: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _patches(channel: np.ndarray, rng: np.random.Generator, max_patches: int = MAX_PATCHES) -> np.ndarray:
     """(n, PATCH²) sample of overlapping patches of one channel."""
     view = np.lib.stride_tricks.sliding_window_view(channel, (PATCH, PATCH))
     h, w = view.shape[:2]
     n = h * w
-    if n <= MAX_PATCHES:
+    if n <= max_patches:
         return view.reshape(n, PATCH * PATCH)
-    idx = rng.choice(n, size=MAX_PATCHES, replace=False)
+    idx = rng.choice(n, size=max_patches, replace=False)
     return view[idx // w, idx % w].reshape(-1, PATCH * PATCH)
 
 
@@ -52,8 +52,10 @@ def _sigma_from_eigenvalues(eig: np.ndarray) -> float:
     return float(np.sqrt(eig[0]))
 
 
-def estimate_sigma(pixels: np.ndarray, seed: int = 0) -> np.ndarray:
+def estimate_sigma(pixels: np.ndarray, seed: int = 0, max_patches: int = MAX_PATCHES) -> np.ndarray:
     """Per-channel noise σ (0–255 scale) of an (H, W, C) float image in [0, 1]; shape (C,).
+
+    ``max_patches`` bounds the work per channel (fewer patches: faster, noisier estimate).
 
     >>> rng = np.random.default_rng(1)
     >>> clean = np.tile(np.linspace(0, 1, 256, dtype=np.float32), (256, 1))[..., None].repeat(3, 2)
@@ -73,7 +75,7 @@ def estimate_sigma(pixels: np.ndarray, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = []
     for c in range(x.shape[2]):
-        p = _weak_texture(_patches(x[:, :, c] * 255.0, rng).astype(np.float64))
+        p = _weak_texture(_patches(x[:, :, c] * 255.0, rng, max_patches).astype(np.float64))
         p -= p.mean(axis=0, keepdims=True)
         cov = p.T @ p / max(1, len(p) - 1)
         out.append(SELECTION_BIAS * _sigma_from_eigenvalues(np.linalg.eigvalsh(cov)))

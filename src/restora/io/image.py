@@ -58,7 +58,7 @@ class Image:
             x, bit_depth = a.astype(np.float32) / 65535.0, 16
         else:
             x, bit_depth = a.astype(np.float32), 32
-        grey = x.ndim == 2 or (x.ndim == 3 and x.shape[2] == 1)
+        grey = x.ndim == 2 or (x.ndim == 3 and x.shape[2] in (1, 2))
         if x.ndim == 2:
             x = x[:, :, None]
         alpha = None

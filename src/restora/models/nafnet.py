@@ -124,9 +124,15 @@ class NAFNet(nn.Module):
             c //= 2
             self.decoders.append(_stage(block, c, n))
         self.ending = nn.Conv2d(width, channels * unshuffle**2, 3, padding=1)
+        # Start as the identity (zero correction): early training refines rather than undoes noise.
+        nn.init.zeros_(self.ending.weight)
+        nn.init.zeros_(self.ending.bias)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (N, C, H, W) in [0, 1]; sigma: (N, C, H, W) noise-level map on the [0, 1] scale."""
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None, return_bottleneck: bool = False):
+        """x: (N, C, H, W) in [0, 1]; sigma: (N, C, H, W) noise-level map on the [0, 1] scale.
+
+        With ``return_bottleneck`` also returns the lowest-resolution features (for distillation).
+        """
         h, w = x.shape[-2:]
         m = self.size_multiple
         ph, pw = (-h) % m, (-w) % m
@@ -143,9 +149,10 @@ class NAFNet(nn.Module):
             f = enc(f)
             skips.append(f)
             f = down(f)
-        f = self.middle(f)
+        f = bottleneck = self.middle(f)
         for up, dec, skip in zip(self.ups, self.decoders, reversed(skips)):
             f = dec(up(f) + skip)
         out = self.ending(f)
         out = F.pixel_shuffle(out, self.unshuffle) if self.unshuffle > 1 else out
-        return (xp + out)[..., :h, :w]
+        out = (xp + out)[..., :h, :w]
+        return (out, bottleneck) if return_bottleneck else out

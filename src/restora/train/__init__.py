@@ -1,0 +1,1 @@
+"""Training: typed configs, on-the-fly degraded patches, the trainer, export to .safetensors."""

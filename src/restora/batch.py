@@ -1,0 +1,454 @@
+"""Restoring many files: the one implementation of input expansion, output mapping, skipping and reporting.
+
+Three separable steps, so other engines (``restora batch --engine ray``) reuse the first and last:
+
+1. :func:`plan_jobs` turns the command line's INPUT... and ``-o`` into :class:`Job` s (source → output),
+   checking everything that can be checked before any pixel is touched: no output may be an input,
+   escape the output folder or be claimed twice; the output folder must be writable; existing outputs
+   are set aside as skipped unless ``overwrite``.
+2. :func:`run_job` restores one file (read → restore → atomic write) and never raises for a bad file:
+   it returns a :class:`JobResult` whose ``error`` is the one-line reason.
+3. :class:`ConsoleReporter` shows progress and per-file lines and prints the :class:`BatchSummary`.
+
+Output naming (see CONVENTIONS.md): one file input may go to a file path (format from its extension) or
+into an existing folder; several inputs or a folder input go into a folder that mirrors the input tree
+relative to the inputs' common root, keeping names and extensions, except inputs whose format cannot be
+written back (camera RAW) which become 16-bit ``.tif``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from restora.errors import RestoraError
+
+# Files and folders starting with a dot are skipped when walking folders (hidden files, temporary files
+# of atomic writes in progress).
+HIDDEN_PREFIX = "."
+
+
+class UsageError(RestoraError):
+    """The command line asks for something that cannot be done as a whole (exit status 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to restore. ``name`` is the input as shown to the user; ``bit_depth`` None keeps the source's."""
+
+    source: Path
+    output: Path
+    name: str
+    bit_depth: int | None = None
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+    skipped: list[Job] = field(default_factory=list)  # output exists and overwrite is off
+    missing: list[str] = field(default_factory=list)  # inputs that name nothing (reported as failed)
+    output_root: Path | None = None  # the output folder, or None when -o is a single file
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """What to do to every file of a batch (all plain values, so a job can be sent to another process)."""
+
+    task: str
+    model: str
+    sigma: str | float = "auto"
+    strength: float = 1.0
+    tile: int | None = None
+    device: str = "auto"
+    bit_depth: int | None = None  # None: the source's (16 for RAW inputs)
+    jpeg_quality: int = 95
+    subsampling: str = "4:4:4"  # JPEG chroma subsampling
+
+
+@dataclass
+class JobResult:
+    job: Job
+    error: str | None = None  # one-line reason when the file failed
+    model: str | None = None
+    megapixels: float = 0.0
+    restore_seconds: float = 0.0  # the restore call only (read and write excluded)
+    seconds: float = 0.0  # read + restore + write
+    sigma: np.ndarray | None = None  # per channel, 0–255 scale, when it was estimated
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class BatchSummary:
+    done: int
+    skipped: int
+    failed: int
+    seconds: float  # wall time of the whole batch
+    megapixels: float  # restored
+    restore_seconds: float
+
+    @property
+    def megapixels_per_second(self) -> float:
+        """Speed of the restore calls alone (CONVENTIONS.md: read and write excluded)."""
+        return self.megapixels / self.restore_seconds if self.restore_seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every file was done or skipped, 1 when some failed."""
+        return 1 if self.failed else 0
+
+
+def summarize(results: Iterable[JobResult], skipped: int, missing: int, seconds: float) -> BatchSummary:
+    results = list(results)
+    done = [r for r in results if r.ok]
+    return BatchSummary(
+        done=len(done),
+        skipped=skipped,
+        failed=len(results) - len(done) + missing,
+        seconds=seconds,
+        megapixels=sum(r.megapixels for r in done),
+        restore_seconds=sum(r.restore_seconds for r in done),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1. Planning
+
+
+def _extensions(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(n.lower() if n.startswith(".") else f".{n.lower()}" for n in names)
+
+
+def _io_extensions() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    from restora.io import RAW_EXTENSIONS, SUPPORTED_READ_EXTENSIONS, SUPPORTED_WRITE_EXTENSIONS
+
+    return _extensions(SUPPORTED_READ_EXTENSIONS), _extensions(SUPPORTED_WRITE_EXTENSIONS), _extensions(RAW_EXTENSIONS)
+
+
+def _absolute(path: str | Path) -> Path:
+    """Absolute and normalised (``..`` folded) without following symlinks, so the tree keeps its shape."""
+    return Path(os.path.abspath(os.path.expanduser(str(path))))
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path  # absolute
+    base: Path  # the folder the file is mirrored relative to
+    name: str  # as shown to the user
+
+
+def _walk_folder(folder: Path, shown: str, recursive: bool, readable: frozenset[str], prune: Path | None) -> list[_Source]:
+    found = []
+    for root, dirs, files in os.walk(folder):
+        root_path = Path(root)
+        # Never descend into hidden folders or into the output folder (it would restore its own outputs).
+        dirs[:] = sorted(d for d in dirs if not d.startswith(HIDDEN_PREFIX) and (prune is None or root_path / d != prune))
+        for f in sorted(files):
+            if f.startswith(HIDDEN_PREFIX) or Path(f).suffix.lower() not in readable:
+                continue
+            path = root_path / f
+            found.append(_Source(path, folder, os.path.join(shown, os.path.relpath(path, folder))))
+        if not recursive:
+            break
+    return found
+
+
+@dataclass
+class Expansion:
+    sources: list[_Source]
+    missing: list[str]  # inputs that name nothing
+    folders: bool  # a folder was given (directly or by a glob)
+    globs: bool  # a glob was given: its matches are a collection, so -o is a folder
+
+
+def expand_inputs(inputs: Sequence[str], recursive: bool = False, prune: Path | None = None) -> Expansion:
+    """Files named by INPUT... (files, folders, globs), without duplicates, in a stable order.
+
+    Explicit files are taken whatever their extension (a wrong format then fails with its reason);
+    folders and globs contribute only files with a readable extension. ``prune`` (the output folder)
+    is never descended into.
+    """
+    readable, _, _ = _io_extensions()
+    found = Expansion([], [], False, False)
+    for arg in inputs:
+        path = _absolute(arg)
+        if path.is_dir():
+            found.folders = True
+            found.sources += _walk_folder(path, arg, recursive, readable, prune)
+        elif path.exists():
+            found.sources.append(_Source(path, path.parent, arg))
+        elif glob.has_magic(arg):  # a quoted glob, or one the shell left alone because nothing matched
+            found.globs = True
+            matches = sorted(glob.glob(os.path.expanduser(arg), recursive=True))
+            if not matches:
+                found.missing.append(arg)
+            for m in matches:
+                mp = _absolute(m)
+                if prune is not None and _is_within(mp, prune):
+                    continue  # earlier outputs matched by a broad glob ('**/*.png') are not inputs
+                if mp.is_dir():
+                    found.folders = True
+                    found.sources += _walk_folder(mp, m, recursive, readable, prune)
+                elif mp.suffix.lower() in readable and not mp.name.startswith(HIDDEN_PREFIX):
+                    found.sources.append(_Source(mp, mp.parent, m))
+        else:
+            found.missing.append(arg)
+    seen: set[Path] = set()
+    unique = []
+    for s in found.sources:
+        key = s.path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(s)
+    found.sources = unique
+    return found
+
+
+def _ensure_writable_folder(folder: Path) -> None:
+    """Create ``folder`` (and parents) and prove a file can be created in it, or raise UsageError."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"output folder '{folder}' is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=HIDDEN_PREFIX + "restora-probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"output folder '{folder}' is not writable ({exc.strerror or exc})") from None
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _folder_output_name(source: Path, writable: frozenset[str], raw: frozenset[str]) -> tuple[str, int | None]:
+    """Name and bit depth in folder mode: the input's, except formats we cannot write → 16-bit TIFF."""
+    suffix = source.suffix.lower()
+    if suffix in raw:
+        return source.stem + ".tif", 16
+    if suffix in writable:
+        return source.name, None
+    return source.stem + ".tif", None
+
+
+def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = False, overwrite: bool = False) -> Plan:
+    """Map INPUT... to output paths and check the whole batch before anything is written.
+
+    Raises :class:`UsageError` (nothing found, output not writable, an output that is an input, escapes
+    the output folder or is claimed by two inputs). Creates the output folder.
+    """
+    _, writable, raw = _io_extensions()
+    if not inputs:
+        raise UsageError("no inputs given")
+    output_str = str(output)
+    out = _absolute(output)
+    found = expand_inputs(inputs, recursive, prune=out)
+    sources = found.sources
+    if not sources:
+        what = ", ".join(inputs)
+        hint = " (add --recursive to look in subfolders)" if found.folders and not recursive else ""
+        raise UsageError(f"no input images found in {what}{hint}")
+
+    single_file = len(sources) == 1 and not (found.folders or found.globs or found.missing)
+    # A name without an extension can't say the output format, so it is a folder too.
+    into_folder = out.is_dir() or output_str.endswith((os.sep, "/")) or not out.suffix
+    plan = Plan(missing=found.missing)
+    pairs: list[tuple[_Source, Path, int | None]] = []
+    if single_file and not into_folder:
+        if out.suffix.lower() not in writable:
+            kinds = " ".join(sorted(writable))
+            raise UsageError(f"cannot write '{out.suffix}' files: name the output with one of {kinds} "
+                             "(or end it with / for a folder)")
+        _ensure_writable_folder(out.parent)
+        pairs.append((sources[0], out, None))
+    else:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"'{output}' is a file: with several inputs or a folder, -o must be a folder")
+        _ensure_writable_folder(out)
+        plan.output_root = out
+        root = Path(os.path.commonpath([s.base for s in sources]))
+        for s in sources:
+            name, bit_depth = _folder_output_name(s.path, writable, raw)
+            rel = s.path.parent.relative_to(root)  # root is an ancestor of every source's base
+            pairs.append((s, out / rel / name, bit_depth))
+
+    inputs_resolved = {s.path.resolve() for s in sources}
+    input_ids = {_file_id(s.path) for s in sources}
+    claimed: dict[Path, str] = {}
+    out_root_resolved = out.resolve() if plan.output_root is not None else None
+    for s, target, bit_depth in pairs:
+        resolved = target.resolve()
+        if resolved in inputs_resolved or (target.exists() and _file_id(target) in input_ids):
+            raise UsageError(f"refusing to write over the input '{_shown(target)}': choose another output")
+        if out_root_resolved is not None and not _is_within(resolved, out_root_resolved):
+            raise UsageError(f"output path '{_shown(target)}' escapes the output folder '{output}' (through a symlink?)")
+        if resolved in claimed:
+            raise UsageError(f"'{claimed[resolved]}' and '{s.name}' would both be written to '{_shown(target)}'")
+        claimed[resolved] = s.name
+        job = Job(source=s.path, output=target, name=s.name, bit_depth=bit_depth)
+        if target.exists() and not overwrite:
+            plan.skipped.append(job)
+        else:
+            plan.jobs.append(job)
+    return plan
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. One job
+
+
+def error_reason(exc: BaseException, *names: str) -> str:
+    """One line saying why a file failed, without the file name (``names``) the report puts in front."""
+    if isinstance(exc, OSError) and not isinstance(exc, RestoraError):
+        message = exc.strerror or str(exc)
+    elif isinstance(exc, MemoryError):
+        message = "out of memory (try a smaller --tile)"
+    else:
+        message = str(exc) or exc.__class__.__name__
+    for name in names:
+        if message.startswith(name + ": "):
+            message = message[len(name) + 2 :]
+    return " ".join(message.split())
+
+
+def provenance(model: str) -> str:
+    """EXIF Software note of every output (CONVENTIONS.md)."""
+    from restora import __version__
+
+    return f"Restora {__version__} ({model})"
+
+
+def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], None] | None = None) -> JobResult:
+    """Read, restore and atomically write one file. A bad file gives a result with ``error``, never raises."""
+    from restora.engine import run_restore
+    from restora.io import read_image, write_image
+
+    start = time.perf_counter()
+    try:
+        image = read_image(job.source)
+        result = run_restore(image, options.task, options.model, options.sigma, options.strength, options.tile,
+                             options.device, on_tile=on_tile)
+        del image  # the input's pixels are not needed while writing: lowers the peak by one float image
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        write_image(job.output, result.image, bit_depth=options.bit_depth or job.bit_depth,
+                    jpeg_quality=options.jpeg_quality, subsampling=options.subsampling,
+                    software=provenance(result.model))
+    except (RestoraError, OSError, MemoryError) as exc:
+        reason = error_reason(exc, str(job.source), job.name, job.source.name)
+        return JobResult(job, error=reason, seconds=time.perf_counter() - start)
+    estimated = result.sigma if options.sigma == "auto" else None
+    return JobResult(job, model=result.model, megapixels=result.image.megapixels, restore_seconds=result.seconds,
+                     seconds=time.perf_counter() - start, sigma=estimated)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. Reporting
+
+
+def format_sigma(sigma: np.ndarray) -> str:
+    return "σ≈ " + " ".join(f"{c}{s:.1f}" for c, s in zip("RGB", np.ravel(sigma)))
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it can be said: relative to the current folder when under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class ConsoleReporter:
+    """Progress bars on stderr (files; tiles of the current file when it has several), one line per file.
+
+    Done and skipped files go to stdout, failures to stderr as ``FILE: reason``; the summary to stdout.
+    Bars are drawn only on a terminal, so logs and pipes get the lines alone; while they are live, rich
+    redirects stdout so lines land above them.
+    """
+
+    def __init__(self, progress_bars: bool | None = None):  # None: only when stderr is a terminal
+        from rich.console import Console
+
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.show_bars = self.err.is_terminal if progress_bars is None else progress_bars
+        self._progress = None
+        self._files_task = None
+        self._tiles_task = None
+        self._start = 0.0
+        self.results: list[JobResult] = []
+        self.skipped = 0
+        self.missing = 0
+
+    def start(self, plan: Plan) -> None:
+        self._start = time.perf_counter()
+        for job in plan.skipped:
+            self.out.print(f"{job.name}: skipped, {_shown(job.output)} exists (--overwrite to replace it)", markup=False)
+        self.skipped = len(plan.skipped)
+        for name in plan.missing:
+            self.err.print(f"{name}: no such file or folder", markup=False)
+        self.missing = len(plan.missing)
+        if self.show_bars and plan.jobs:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), console=self.err, transient=True)
+            self._progress.start()
+            self._files_task = self._progress.add_task("files", total=len(plan.jobs))
+
+    def job_started(self, job: Job) -> None:
+        if self._progress is not None:
+            self._progress.update(self._files_task, description=f"files ({job.name})")
+
+    def on_tile(self, done: int, total: int) -> None:
+        if self._progress is None or total <= 1:
+            return
+        if self._tiles_task is None:
+            self._tiles_task = self._progress.add_task("  tiles", total=total)
+        self._progress.update(self._tiles_task, completed=done, total=total)
+
+    def job_finished(self, result: JobResult) -> None:
+        self.results.append(result)
+        if self._progress is not None:
+            if self._tiles_task is not None:
+                self._progress.remove_task(self._tiles_task)
+                self._tiles_task = None
+            self._progress.advance(self._files_task)
+        if result.ok:
+            sigma = f"  {format_sigma(result.sigma)}" if result.sigma is not None else ""
+            line = f"{result.job.name} → {_shown(result.job.output)}  {result.seconds:.1f} s{sigma}"
+            self.out.print(line, markup=False)
+        else:
+            self.err.print(f"{result.job.name}: {result.error}", markup=False)
+
+    def finish(self) -> BatchSummary:
+        if self._progress is not None:
+            self._progress.stop()
+        summary = summarize(self.results, self.skipped, self.missing, time.perf_counter() - self._start)
+        speed = f", {summary.megapixels_per_second:.2f} MP/s restoring" if summary.done else ""
+        self.out.print(f"{summary.done} done, {summary.skipped} skipped, {summary.failed} failed "
+                       f"in {summary.seconds:.1f} s ({summary.megapixels:.1f} MP{speed})", markup=False)
+        return summary
+
+
+def run_local(plan: Plan, options: RestoreOptions, reporter: ConsoleReporter) -> BatchSummary:
+    """Run a plan's jobs one after another in this process."""
+    reporter.start(plan)
+    for job in plan.jobs:
+        reporter.job_started(job)
+        reporter.job_finished(run_job(job, options, on_tile=reporter.on_tile))
+    return reporter.finish()

@@ -1,0 +1,241 @@
+"""Restore commands (``denoise``, ``deblur``, ``derain``, ``dehaze``, ``lowlight``), ``models`` and ``info``.
+
+Heavy imports (torch, OpenCV, the engine) stay inside the command functions so ``restora --help`` is fast.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from restora.cli import app
+
+RESTORE_TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight")
+
+TASK_HELP = {
+    "denoise": "Remove noise (camera sensor noise, grain) from photos.",
+    "deblur": "Remove blur (camera shake, defocus) from photos.",
+    "derain": "Remove rain streaks from photos.",
+    "dehaze": "Remove haze and fog from photos.",
+    "lowlight": "Brighten photos taken in low light.",
+}
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def _check_sigma(value: str) -> str:
+    if value == "auto":
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is neither 'auto' nor a number") from None
+    if not 0 <= number <= 255:  # also refuses NaN
+        raise typer.BadParameter("σ is on the 0–255 scale")
+    return value
+
+
+def _check_bit_depth(value: int | None) -> int | None:
+    if value not in (None, 8, 16):
+        raise typer.BadParameter("must be 8 or 16")
+    return value
+
+
+def _check_subsampling(value: str) -> str:
+    from restora.io.write import SUBSAMPLINGS
+
+    if value not in SUBSAMPLINGS:
+        raise typer.BadParameter(f"must be one of {', '.join(SUBSAMPLINGS)}")
+    return value
+
+
+def _resolve_model(task: str, model: str | None, device: str) -> str:
+    """The model to run, checked and loaded once before any file is touched."""
+    from restora.batch import UsageError
+    from restora.engine.restore import _cached_method
+    from restora.errors import ModelError
+    from restora.models.registry import available_methods, default_method, get_spec
+
+    if model is None:
+        if not available_methods(task):
+            raise ModelError(f"no model is available for task '{task}' yet")
+        name = default_method(task)
+    else:
+        try:
+            spec = get_spec(model)
+        except ModelError as exc:
+            if Path(model).exists():  # a real file that is not a valid model: not a usage error
+                raise
+            raise UsageError(str(exc)) from None
+        if task not in spec.tasks:
+            raise UsageError(f"model '{spec.name}' does not {task} (it does: {', '.join(spec.tasks)})")
+        name = model
+    # Load now (the engine caches it), so a bad model file or a missing GPU is one error, not one per file.
+    _cached_method(str(name), device)
+    return name
+
+
+def _make_restore_command(task: str):
+    def command(
+        inputs: Annotated[list[str], typer.Argument(metavar="INPUT", show_default=False,
+                                                    help="Image files, folders or globs ('photos/**/*.jpg').")],
+        output: Annotated[str, typer.Option("--output", "-o", metavar="OUTPUT", show_default=False,
+                                            help="Output file (one input) or folder (mirrors the input tree).")],
+        model: Annotated[str | None, typer.Option("--model", "-m", metavar="NAME|PATH",
+                                                  help="Registered model (restora models) or .safetensors file.")] = None,
+        sigma: Annotated[str, typer.Option(metavar="auto|N", callback=_check_sigma,
+                                           help="Noise level on the 0–255 scale, or 'auto' to estimate it.")] = "auto",
+        strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="0–1: how much of the effect to apply.")] = 1.0,
+        tile: Annotated[int | None, typer.Option(min=0, metavar="N", help="Tile size in pixels (bounds memory); 0: whole image.")] = None,
+        device: Annotated[Device, typer.Option(help="Where to run neural models.")] = Device.auto,
+        overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")] = False,
+        recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subfolders of folder inputs.")] = False,
+        bit_depth: Annotated[int | None, typer.Option(metavar="8|16", callback=_check_bit_depth,
+                                                      help="Bits per channel of outputs (default: the input's).")] = None,
+        jpeg_quality: Annotated[int, typer.Option(min=1, max=100, help="Quality of JPEG outputs.")] = 95,
+        subsampling: Annotated[str, typer.Option(metavar="4:4:4|4:2:2|4:2:0", callback=_check_subsampling,
+                                                 help="Chroma subsampling of JPEG outputs.")] = "4:4:4",
+    ) -> None:
+        from restora.batch import ConsoleReporter, RestoreOptions, plan_jobs, run_local
+
+        name = _resolve_model(task, model, device.value)
+        plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite)
+        options = RestoreOptions(task=task, model=name, sigma=sigma, strength=strength, tile=tile,
+                                 device=device.value, bit_depth=bit_depth, jpeg_quality=jpeg_quality,
+                                 subsampling=subsampling)
+        summary = run_local(plan, options, ConsoleReporter())
+        raise typer.Exit(summary.exit_code)
+
+    command.__name__ = task
+    command.__doc__ = (
+        f"{TASK_HELP[task]}\n\nOne file in: -o is a file (format from its extension) or a folder. Several inputs or a "
+        "folder: -o is a folder mirroring the input tree; camera RAW becomes 16-bit TIFF. Existing outputs are "
+        "skipped unless --overwrite; inputs are never written over. Exit status: 0 all done, 1 some files failed, "
+        "2 usage error."
+    )
+    return command
+
+
+for _task in RESTORE_TASKS:
+    app.command(_task)(_make_restore_command(_task))
+
+
+def _human_bytes(n: int) -> str:
+    """Decimal units, as file managers show sizes: 247.8 KB."""
+    if n < 1000:
+        return f"{n} B"
+    value, unit = n / 1000, "KB"
+    for bigger in ("MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}"
+
+
+@app.command("models")
+def models_command() -> None:
+    """List the registered restoration methods: our models, classical methods and baselines."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from restora.models.registry import available_methods
+
+    table = Table("name", "tasks", "kind", "size", "description", box=None, pad_edge=False)
+    for spec in sorted(available_methods(), key=lambda s: (s.kind != "ours", s.name)):
+        size = "built in" if spec.size_bytes is None else _human_bytes(spec.size_bytes)
+        table.add_row(spec.name, ", ".join(spec.tasks), spec.kind, size, spec.description)
+    Console(highlight=False).print(table)
+
+
+# How facts of ``Image.info`` (restora.io.probe's keys) are shown by ``restora info``, in this order.
+INFO_LABELS = {
+    "lens": ("lens", "{}"),
+    "iso": ("ISO", "{}"),
+    "exposure_time": ("exposure", "{}"),
+    "f_number": ("aperture", "f/{}"),
+    "focal_length_mm": ("focal length", "{} mm"),
+    "date_taken": ("taken", "{}"),
+}
+# Keys shown in their own rows (or not at all: the file name heads the block).
+INFO_SHOWN_APART = {"file", "format", "raw_format", "width", "height", "megapixels", "bit_depth", "mode",
+                    "file_bytes", "colour_profile", "orientation", "camera_make", "camera_model"}
+
+
+def _camera(info: dict) -> str | None:
+    make, model = info.get("camera_make"), info.get("camera_model")
+    if make and model and str(model).lower().startswith(str(make).lower()):
+        return str(model)  # "Canon" + "Canon EOS R5": say it once
+    return " ".join(str(v) for v in (make, model) if v) or None
+
+
+def describe_image(path: Path) -> list[tuple[str, str]]:
+    """(field, value) rows shown by ``restora info``: size, bit depth, profile, EXIF camera/ISO, noise σ."""
+    from restora.engine import estimate_sigma
+    from restora.io import read_image
+
+    image = read_image(path)
+    info = image.info
+    kind = str(info.get("format") or image.format)
+    if info.get("raw_format"):
+        kind += f" (camera RAW: {info['raw_format']})"
+    channels = "grey" if image.grayscale else "RGB"
+    if image.alpha is not None:
+        channels += " + alpha"
+    rows = [("format", kind)]
+    if "file_bytes" in info:
+        rows.append(("file size", _human_bytes(int(info["file_bytes"]))))
+    rows += [
+        ("size", f"{image.width} × {image.height} ({image.megapixels:.1f} MP)"),
+        ("bit depth", f"{image.bit_depth} bits per channel, {channels}"),
+        ("colour profile", str(info.get("colour_profile") or "none (sRGB assumed)")),
+    ]
+    if info.get("orientation", 1) != 1:
+        rows.append(("orientation", f"stored turned (EXIF orientation {info['orientation']}), shown upright"))
+    if camera := _camera(info):
+        rows.append(("camera", camera))
+    for key, (label, form) in INFO_LABELS.items():
+        if info.get(key) not in (None, ""):
+            rows.append((label, form.format(info[key])))
+    for key, value in info.items():  # facts added to the reader later still show up
+        if key not in INFO_SHOWN_APART and key not in INFO_LABELS and value not in (None, ""):
+            rows.append((key.replace("_", " "), str(value)))
+    sigma = estimate_sigma(image.pixels)
+    names, values = (("grey",), sigma[:1]) if image.grayscale else (("R", "G", "B"), sigma)
+    rows.append(("noise σ (0–255)", "  ".join(f"{c} {s:.1f}" for c, s in zip(names, values)) + "  (estimated)"))
+    return rows
+
+
+@app.command("info")
+def info_command(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", show_default=False, help="Images to describe.")],
+) -> None:
+    """Describe images: size, bit depth, colour profile, camera and ISO, estimated noise σ per channel."""
+    from rich.console import Console
+
+    from restora.batch import error_reason
+    from restora.errors import RestoraError
+
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    failed = 0
+    for n, path in enumerate(files):
+        try:
+            rows = describe_image(path)
+        except (RestoraError, OSError) as exc:
+            failed += 1
+            err.print(f"{path}: {error_reason(exc, str(path), path.name)}", markup=False)
+            continue
+        if n:
+            out.print()
+        out.print(str(path), markup=False)
+        width = max(len(k) for k, _ in rows)
+        for key, value in rows:
+            out.print(f"  {key:<{width}}  {value}", markup=False)
+    raise typer.Exit(1 if failed else 0)

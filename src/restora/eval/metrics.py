@@ -1,0 +1,107 @@
+"""Image-quality measures used by ``restora bench``.
+
+All three compare an output with the clean reference, both as 8-bit RGB (H, W, 3) ``uint8`` arrays:
+a method's float output is first clipped to [0, 255] and rounded (:func:`to_uint8`), as in
+CONVENTIONS.md. No border is cropped; a set's figure is the mean over its images.
+
+**PSNR** — ``skimage.metrics.peak_signal_noise_ratio`` over all RGB pixels, data range 255:
+``10·log10(255² / MSE)``. Identical images have MSE 0 and an infinite PSNR; we cap every per-image
+value at :data:`PSNR_CAP` = 100 dB so that means and JSON stay finite (8-bit images that differ in a
+single pixel by one level already score far below the cap, so the cap never touches a real result).
+
+**SSIM** — ``skimage.metrics.structural_similarity(channel_axis=2, data_range=255,
+gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``: the Gaussian-window SSIM of Wang et
+al. 2004 (11×11 window, σ=1.5, K1=0.01, K2=0.03), computed per RGB channel and averaged.
+
+**Detail** — gradient similarity inside the textured regions of the clean image. With ``Y`` the
+BT.601 luma on the 0–255 scale and ``g = (Y_x, Y_y)`` its Prewitt gradient (3×3 kernels divided by 3, as
+in GMSD), ``g_r`` for the clean image and ``g_d`` for the output, the per-pixel similarity is::
+
+    GS = (2·g_r·g_d + c) / (|g_r|² + |g_d|² + c),   c = 170  (GMSD's constant on the 0–255 scale)
+
+and the detail score is the mean of GS over the :data:`TEXTURE_FRACTION` = 25% of pixels with the
+highest local gradient energy of the clean image (``|g_r|²`` averaged over a 7×7 box). This is the
+gradient-magnitude similarity (GMS) map of Xue et al. 2014 ("Gradient Magnitude Similarity
+Deviation") with the product of magnitudes ``|g_r|·|g_d|`` replaced by the dot product ``g_r·g_d``.
+GS is 1 only when the output's gradients equal the clean ones, and it falls both when fine structure is
+smoothed away (``|g_d| < |g_r|``) and when noise is left in or invented: noise adds a random vector to
+``g_d``, which raises the denominator at first order, while it changes a *magnitude* only at second
+order — with plain GMS a σ=25 noisy input still scored ≈0.91 inside texture, above an over-smoothed
+non-local-means result, so it hardly counted leftover noise. (A ratio of high-frequency energy would
+even reward leftover noise.) Restricting it to textured pixels keeps flat sky and walls, where every
+decent denoiser scores alike, from diluting the difference in fine detail. Range [-1, 1]; in practice
+≈0.8 for σ=25 noise left in, ≈0.85 for a light blur (Gaussian σ=0.7 px), ≈0.9 for a good denoiser.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import uniform_filter
+from skimage.filters import prewitt_h, prewitt_v
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+METRICS_VERSION = "psnr-cap100/ssim-gauss1.5/gs-prewitt-c170-top25-box7"  # part of every cache key
+PSNR_CAP = 100.0
+GS_C = 170.0
+TEXTURE_FRACTION = 0.25
+ENERGY_WINDOW = 7
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def to_uint8(pixels: np.ndarray, scale: float = 255.0) -> np.ndarray:
+    """Clip to the valid range and round to 8 bits; ``scale`` is the value of full white in ``pixels``."""
+    return np.clip(np.rint(np.asarray(pixels, dtype=np.float64) * (255.0 / scale)), 0, 255).astype(np.uint8)
+
+
+def psnr(clean: np.ndarray, output: np.ndarray) -> float:
+    """PSNR in dB of two uint8 RGB images, capped at :data:`PSNR_CAP` (identical images)."""
+    if np.array_equal(clean, output):
+        return PSNR_CAP
+    return min(PSNR_CAP, float(peak_signal_noise_ratio(clean, output, data_range=255)))
+
+
+def ssim(clean: np.ndarray, output: np.ndarray) -> float:
+    """Gaussian-window SSIM (Wang et al. 2004) of two uint8 RGB images, mean over channels."""
+    return float(
+        structural_similarity(
+            clean.astype(np.float64), output.astype(np.float64), channel_axis=2, data_range=255,
+            gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+        )
+    )
+
+
+def gradient(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prewitt gradient (horizontal-edge, vertical-edge responses) of the BT.601 luma, 0–255 scale."""
+    luma = np.asarray(image, dtype=np.float64) @ _LUMA
+    return prewitt_h(luma), prewitt_v(luma)
+
+
+def gradient_magnitude(image: np.ndarray) -> np.ndarray:
+    """Prewitt gradient magnitude of the BT.601 luma of a uint8 RGB image (0–255 scale)."""
+    return np.hypot(*gradient(image))
+
+
+def gradient_energy(magnitude: np.ndarray) -> np.ndarray:
+    """Local gradient energy: squared gradient magnitude averaged over a 7×7 box."""
+    return uniform_filter(magnitude**2, size=ENERGY_WINDOW, mode="reflect")
+
+
+def texture_mask(magnitude: np.ndarray) -> np.ndarray:
+    """True on the :data:`TEXTURE_FRACTION` of pixels with the highest local gradient energy."""
+    energy = gradient_energy(magnitude)
+    return energy >= np.quantile(energy, 1.0 - TEXTURE_FRACTION)
+
+
+def detail(clean: np.ndarray, output: np.ndarray) -> float:
+    """Mean gradient similarity inside the clean image's textured regions (1 = perfect)."""
+    (hr, vr), (hd, vd) = gradient(clean), gradient(output)
+    energy_r, energy_d = hr**2 + vr**2, hd**2 + vd**2
+    gs = (2.0 * (hr * hd + vr * vd) + GS_C) / (energy_r + energy_d + GS_C)
+    return float(gs[texture_mask(np.sqrt(energy_r))].mean())
+
+
+def score(clean: np.ndarray, output: np.ndarray) -> dict[str, float]:
+    """PSNR, SSIM and detail of ``output`` (uint8 RGB) against ``clean`` (uint8 RGB)."""
+    if clean.shape != output.shape:
+        raise ValueError(f"output shape {output.shape} differs from the reference's {clean.shape}")
+    return {"psnr": psnr(clean, output), "ssim": ssim(clean, output), "detail": detail(clean, output)}

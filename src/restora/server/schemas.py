@@ -1,0 +1,85 @@
+"""Request options and response bodies of the HTTP API; the OpenAPI schema is generated from these."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from restora.models.registry import TASKS
+
+Task = Literal[TASKS]  # type: ignore[valid-type]
+ResultFormat = Literal["png", "jpeg", "tiff", "webp"]
+JobState = Literal["queued", "running", "done", "failed"]
+
+
+class JobOptions(BaseModel):
+    """The form fields sent beside the image in ``POST /api/jobs`` (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Task = Field("denoise", description="what to restore")
+    model: str | None = Field(None, description="a name from GET /api/models; default: the task's default model")
+    sigma: Literal["auto"] | Annotated[float, Field(ge=0, le=255)] = Field(
+        "auto", description="noise level on the 0–255 scale, or 'auto' to estimate it")
+    strength: float = Field(1.0, ge=0, le=1, description="0–1: scales the noise level given to the model")
+
+    @field_validator("sigma", mode="before")
+    @classmethod
+    def _auto_or_level(cls, value):
+        """One clear message for every bad σ (a union would report one error per member)."""
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            level = float(value)
+        except (TypeError, ValueError):
+            level = float("nan")
+        if not 0 <= level <= 255:
+            raise ValueError("must be 'auto' or a number from 0 to 255")
+        return level
+
+
+class JobCreated(BaseModel):
+    id: str
+
+
+class JobStatus(BaseModel):
+    """A job's state. Clients ignore fields they do not know: more may be added."""
+
+    id: str
+    status: JobState
+    progress: float = Field(ge=0, le=1)
+    error: str | None = Field(None, description="why the job failed (one line), when it did")
+    filename: str = Field(description="the uploaded file's name, for display only")
+    task: str
+    model: str = Field(description="the model that runs (or ran) the job")
+    strength: float
+    sigma: list[float] | None = Field(None, description="noise σ per channel (0–255 scale) used: estimated or given")
+    seconds: float | None = Field(None, description="restoration time, reading and writing excluded")
+    width: int
+    height: int
+    format: str | None = Field(None, description="the upload's image format, which the result keeps by default")
+    bit_depth: int
+
+
+class ModelInfo(BaseModel):
+    name: str
+    tasks: list[str]
+    description: str
+    kind: str = Field(description="'ours', 'classical' or 'baseline'")
+    default_for: list[str] = Field(description="tasks this model runs when no model is asked for")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    workers: int
+    queue_size: int
+    queued: int
+    running: int
+    max_upload_bytes: int = Field(description="larger uploads are refused with 413")
+    max_pixels: int = Field(description="larger images are refused with 422")
+
+
+class ErrorBody(BaseModel):
+    detail: str

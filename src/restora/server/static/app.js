@@ -1,0 +1,360 @@
+// Restora web page: upload images as jobs, follow them, compare before/after at 100% zoom.
+// Plain JavaScript, no libraries and nothing loaded from elsewhere: it works offline.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = 400;
+const UPLOADS_AT_ONCE = 2;
+
+const state = {
+  models: [],
+  maxUploadBytes: Infinity,
+  jobs: [],          // {file, name, row, id, status, progress, error, info}
+  pending: [],       // jobs waiting to be uploaded
+  uploading: 0,
+  current: null,     // job shown in the viewer
+  layer: "result",
+  split: 0.5,        // divider position as a fraction of the stage width
+  pan: { x: 0, y: 0 },
+};
+
+// ---- settings -----------------------------------------------------------------------------------
+
+async function loadSettings() {
+  const [models, health] = await Promise.all([fetch("/api/models"), fetch("/healthz")]);
+  state.models = await models.json();
+  state.maxUploadBytes = (await health.json()).max_upload_bytes;
+  const tasks = [...new Set(state.models.flatMap((m) => m.tasks))].filter((t) => t !== "auto");
+  const taskSelect = $("task");
+  taskSelect.replaceChildren(...tasks.map((t) => new Option(t, t)));
+  if (tasks.includes("denoise")) taskSelect.value = "denoise";
+  fillModels();
+}
+
+function fillModels() {
+  const task = $("task").value;
+  const models = state.models.filter((m) => m.tasks.includes(task));
+  const fallback = models.find((m) => m.default_for.includes(task));
+  const options = [new Option(fallback ? `default (${fallback.name})` : "default", "")];
+  for (const m of models) options.push(new Option(`${m.name} — ${m.description}`, m.name));
+  $("model").replaceChildren(...options);
+}
+
+function settings() {
+  return {
+    task: $("task").value,
+    model: $("model").value,
+    sigma: $("sigma").value.trim(),
+    strength: $("strength").value,
+  };
+}
+
+// ---- files and jobs -----------------------------------------------------------------------------
+
+function addFiles(fileList) {
+  for (const file of fileList) {
+    const job = { file, name: file.name, id: null, status: "waiting", progress: 0, error: null, info: null,
+                  options: settings() };
+    job.row = makeRow(job);
+    state.jobs.push(job);
+    state.pending.push(job);
+    render(job);
+  }
+  $("empty").hidden = state.jobs.length > 0;
+  pumpUploads();
+}
+
+function makeRow(job) {
+  const li = document.createElement("li");
+  li.className = "job";
+  li.innerHTML = `<span class="name"></span><span class="state"></span><progress max="1" value="0"></progress>
+    <span class="actions"><button type="button" class="view" disabled>View</button>
+    <a class="button download disabled" aria-disabled="true">Download</a></span>`;
+  li.querySelector(".name").textContent = job.name;
+  li.querySelector(".name").title = job.name;
+  li.querySelector(".view").addEventListener("click", () => {
+    show(job);
+    $("viewer").scrollIntoView({ behavior: "smooth", block: "start" });
+  });
+  $("jobs").append(li);
+  return li;
+}
+
+function render(job) {
+  const row = job.row;
+  row.classList.toggle("failed", job.status === "failed");
+  row.classList.toggle("current", job === state.current);
+  row.dataset.status = job.status;
+  row.querySelector("progress").value = job.status === "done" ? 1 : job.progress;
+  let text = job.status;
+  if (job.status === "uploading" || job.status === "running") text += ` ${Math.round(job.progress * 100)}%`;
+  if (job.status === "done" && job.info) {
+    const sigma = job.info.sigma ? ` · σ ${mean(job.info.sigma).toFixed(1)}` : "";
+    text = `done · ${job.info.model}${sigma} · ${job.info.seconds.toFixed(2)} s`;
+  }
+  if (job.status === "failed") text = job.error || "failed";
+  const stateEl = row.querySelector(".state");
+  stateEl.textContent = text;
+  stateEl.title = text;
+  const done = job.status === "done";
+  row.querySelector(".view").disabled = !done;
+  const link = row.querySelector(".download");
+  link.classList.toggle("disabled", !done);
+  link.setAttribute("aria-disabled", String(!done));
+  if (done) link.href = `/api/jobs/${job.id}/result`;
+  updateDownloadAll();
+}
+
+function updateDownloadAll() {
+  const ids = state.jobs.filter((j) => j.status === "done").map((j) => j.id);
+  const link = $("download-all");
+  link.classList.toggle("disabled", ids.length === 0);
+  link.setAttribute("aria-disabled", String(ids.length === 0));
+  if (ids.length) link.href = `/api/jobs/zip?ids=${ids.join(",")}`;
+  else link.removeAttribute("href");
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function pumpUploads() {
+  while (state.uploading < UPLOADS_AT_ONCE && state.pending.length) {
+    const job = state.pending.shift();
+    state.uploading += 1;
+    upload(job).finally(() => {
+      state.uploading -= 1;
+      pumpUploads();
+    });
+  }
+}
+
+// XMLHttpRequest rather than fetch: it reports upload progress.
+function post(job) {
+  return new Promise((resolve) => {
+    const form = new FormData();
+    form.append("file", job.file, job.file.name);
+    for (const [key, value] of Object.entries(job.options)) if (value !== "") form.append(key, value);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/jobs");
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) {
+        job.progress = e.loaded / e.total;
+        render(job);
+      }
+    };
+    xhr.onload = () => resolve({ status: xhr.status, body: xhr.response,
+                                 retryAfter: Number(xhr.getResponseHeader("Retry-After")) || 2 });
+    xhr.onerror = () => resolve({ status: 0, body: { detail: "the server could not be reached" } });
+    xhr.send(form);
+  });
+}
+
+async function upload(job) {
+  if (job.file.size > state.maxUploadBytes) {  // the server would refuse it (413): say so without sending it
+    job.status = "failed";
+    job.error = `larger than the server's ${state.maxUploadBytes / 1e6} MB limit`;
+    render(job);
+    return;
+  }
+  for (;;) {
+    job.status = "uploading";
+    job.progress = 0;
+    render(job);
+    const answer = await post(job);
+    if (answer.status === 200) {
+      job.id = answer.body.id;
+      job.status = "queued";
+      job.progress = 0;
+      render(job);
+      follow(job);
+      return;
+    }
+    if (answer.status === 503) {  // queue full: wait as the server asks, then try again
+      job.status = "waiting";
+      render(job);
+      await sleep(answer.retryAfter * 1000);
+      continue;
+    }
+    job.status = "failed";
+    job.error = (answer.body && answer.body.detail) || `upload failed (HTTP ${answer.status})`;
+    render(job);
+    return;
+  }
+}
+
+async function follow(job) {
+  while (job.status === "queued" || job.status === "running") {
+    await sleep(POLL_MS);
+    let response;
+    try {
+      response = await fetch(`/api/jobs/${job.id}`);
+    } catch {
+      continue;  // transient network error: keep polling
+    }
+    const body = await response.json();
+    if (!response.ok) {
+      job.status = "failed";
+      job.error = body.detail;
+    } else {
+      job.status = body.status;
+      job.progress = body.progress;
+      job.error = body.error;
+      job.info = body;
+    }
+    render(job);
+  }
+  if (job.status === "done" && (state.current === null || state.current.status !== "done")) show(job);
+}
+
+// ---- viewer -------------------------------------------------------------------------------------
+
+function layerUrl(job, layer) {
+  if (layer === "result") return `/api/jobs/${job.id}/preview?which=result`;
+  return `/api/jobs/${job.id}/${layer}`;
+}
+
+function show(job) {
+  const previous = state.current;
+  state.current = job;
+  if (previous) render(previous);
+  render(job);
+  $("viewer").hidden = false;
+  $("viewer-name").textContent = job.name;
+  $("viewer-name").title = job.name;
+  const before = $("before");
+  before.onload = () => {
+    centre();
+    place();
+  };
+  before.src = `/api/jobs/${job.id}/preview?which=input`;
+  showLayer();
+}
+
+function showLayer() {
+  const job = state.current;
+  if (!job) return;
+  const after = $("after");
+  after.dataset.layer = state.layer;
+  after.onload = place;
+  after.src = layerUrl(job, state.layer);
+  const names = { result: "After", "noise-map": "Noise map", residual: "Residual" };
+  $("after-tag").textContent = names[state.layer];
+  for (const layer of Object.keys(names)) $(`legend-${layer}`).hidden = layer !== state.layer;
+}
+
+// 100% zoom: one image pixel per device pixel.
+function displaySize() {
+  const img = $("before");
+  const ratio = window.devicePixelRatio || 1;
+  return { w: img.naturalWidth / ratio, h: img.naturalHeight / ratio };
+}
+
+function centre() {
+  const stage = $("stage").getBoundingClientRect();
+  const size = displaySize();
+  state.pan = { x: (stage.width - size.w) / 2, y: (stage.height - size.h) / 2 };
+}
+
+// Keep the image covering the stage where it is larger than it, centred where it is smaller.
+function clampPan() {
+  const stage = $("stage").getBoundingClientRect();
+  const size = displaySize();
+  for (const [axis, view, extent] of [["x", stage.width, size.w], ["y", stage.height, size.h]]) {
+    state.pan[axis] = extent <= view ? (view - extent) / 2 : Math.min(0, Math.max(view - extent, state.pan[axis]));
+  }
+}
+
+function place() {
+  clampPan();
+  const size = displaySize();
+  for (const img of [$("before"), $("after")]) {
+    img.style.width = `${size.w}px`;
+    img.style.height = `${size.h}px`;
+    img.style.transform = `translate(${state.pan.x}px, ${state.pan.y}px)`;
+  }
+  const percent = (state.split * 100).toFixed(2);
+  $("after-clip").style.clipPath = `inset(0 0 0 ${percent}%)`;
+  $("divider").style.left = `${percent}%`;
+  $("split").value = String(Math.round(state.split * 100));
+}
+
+function setupStage() {
+  const stage = $("stage");
+  let drag = null;
+  stage.addEventListener("pointerdown", (e) => {
+    const box = stage.getBoundingClientRect();
+    const nearDivider = Math.abs(e.clientX - box.left - state.split * box.width) < 10;
+    drag = nearDivider ? { mode: "split" } : { mode: "pan", x: e.clientX, y: e.clientY, pan: { ...state.pan } };
+    stage.classList.add(nearDivider ? "splitting" : "panning");
+    stage.setPointerCapture(e.pointerId);
+  });
+  stage.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    const box = stage.getBoundingClientRect();
+    if (drag.mode === "split") {
+      state.split = Math.min(1, Math.max(0, (e.clientX - box.left) / box.width));
+    } else {
+      state.pan = { x: drag.pan.x + e.clientX - drag.x, y: drag.pan.y + e.clientY - drag.y };
+    }
+    place();
+  });
+  const end = () => {
+    drag = null;
+    stage.classList.remove("splitting", "panning");
+  };
+  stage.addEventListener("pointerup", end);
+  stage.addEventListener("pointercancel", end);
+  $("split").addEventListener("input", (e) => {
+    state.split = Number(e.target.value) / 100;
+    place();
+  });
+  for (const radio of document.querySelectorAll('input[name="layer"]')) {
+    radio.addEventListener("change", (e) => {
+      state.layer = e.target.value;
+      showLayer();
+    });
+  }
+  window.addEventListener("resize", () => state.current && place());
+}
+
+// ---- start --------------------------------------------------------------------------------------
+
+function setupDrop() {
+  const drop = $("drop");
+  const files = $("files");
+  $("pick").addEventListener("click", () => files.click());
+  drop.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") files.click();
+  });
+  files.addEventListener("change", () => {
+    addFiles(files.files);
+    files.value = "";
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    drop.addEventListener(type, (e) => {
+      e.preventDefault();
+      drop.classList.add("over");
+    });
+  }
+  for (const type of ["dragleave", "drop"]) drop.addEventListener(type, () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    addFiles(e.dataTransfer.files);
+  });
+  // A file dropped beside the zone must not make the browser navigate away from the page.
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => e.preventDefault());
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("task").addEventListener("change", fillModels);
+  $("strength").addEventListener("input", (e) => {
+    $("strength-value").value = Number(e.target.value).toFixed(2);
+  });
+  setupDrop();
+  setupStage();
+  loadSettings().catch(() => {
+    $("empty").textContent = "Could not load the list of models: is the server running?";
+  });
+});

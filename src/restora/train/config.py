@@ -1,0 +1,81 @@
+"""Typed experiment configuration: one YAML file under ``configs/`` reproduces a training run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from restora.losses import LossWeights
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    train_dir: str = "train/CBSD432"  # relative to RESTORA_DATA, or absolute
+    val_count: int = 16  # held out: the last `val_count` files of train_dir in sorted order
+    val_crop: int = 256  # centre crop of each validation image
+    val_sigma: float = 25.0  # validation: Gaussian noise of this σ, model told σ by the estimator (blind)
+    exclude_list: str | None = None  # file of names to leave out (e.g. Rain100H's TRAIN_EXCLUDE.txt)
+    patch: int = 128
+    batch: int = 8
+    pipeline: str = "denoise-mix"  # name in restora.degrade.PIPELINES
+    sigma_jitter: float = 0.1  # log-normal jitter of the σ hint, so the model tolerates estimator error
+
+
+class ModelConfig(_Strict):
+    arch: str = "nafnet"
+    args: dict = Field(default_factory=dict)  # the architecture's constructor arguments
+
+
+class OptimConfig(_Strict):
+    lr: float = 1e-3
+    min_lr: float = 1e-6
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.9)
+    warmup_steps: int = 500
+    grad_clip: float = 0.5
+    ema_decay: float = 0.999
+
+
+class DistillConfig(_Strict):
+    """GDD-style distillation: match the teacher's output and, through a small generator fed with the
+    student's noise-perturbed bottleneck features, the teacher's bottleneck features."""
+
+    teacher: str  # model name or .safetensors path
+    output_weight: float = 1.0
+    feature_weight: float = 0.1
+    feature_noise: float = 0.1  # std of Gaussian noise injected into student features (relative to their std)
+
+
+class TrainConfig(_Strict):
+    name: str
+    seed: int = 0
+    steps: int = 100_000
+    threads: int = 2
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossWeights = Field(default_factory=LossWeights)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    distill: DistillConfig | None = None
+    log_every: int = 50
+    val_every: int = 1000
+    ckpt_every: int = 500
+    card: dict = Field(default_factory=dict)  # extra model-card fields (summary, tasks, data terms)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> "TrainConfig":
+        from restora.errors import RestoraError
+
+        try:
+            raw = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise RestoraError(f"{path}: cannot read config ({exc.__class__.__name__})") from None
+        try:
+            return cls.model_validate(raw)
+        except Exception as exc:
+            first = str(exc).splitlines()
+            raise RestoraError(f"{path}: invalid config: {' '.join(first[:3])}") from None

@@ -1,0 +1,286 @@
+"""The training loop: AdamW + warm-up + cosine, gradient clipping, EMA, bf16 autocast on CUDA,
+checkpoints that resume bit-exactly, validation PSNR, CSV log and curve plot, optional GDD distillation.
+
+A run folder holds ``config.yaml``, ``checkpoint.pt`` (latest), ``log.csv`` and ``curve.png``.
+Checkpoints hold only tensors and plain values and are read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import yaml
+
+from restora.engine.neural import build_module, load_module, resolve_device, save_model
+from restora.errors import RestoraError
+from restora.losses import CharbonnierLoss, RestorationLoss
+from restora.train.config import TrainConfig
+from restora.train.data import PatchSampler, split_train_val, validation_set
+
+LOG_FIELDS = ["step", "loss", "charbonnier", "fft", "edge", "distill_out", "distill_feat", "lr", "val_psnr", "seconds", "steps_per_s"]
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    o = cfg.optim
+    if step < o.warmup_steps:
+        return o.lr * (step + 1) / o.warmup_steps
+    t = (step - o.warmup_steps) / max(1, cfg.steps - o.warmup_steps)
+    return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR on RGB after clipping and rounding both to 8 bits (CONVENTIONS.md)."""
+    p = torch.round(pred.clamp(0, 1) * 255)
+    t = torch.round(target.clamp(0, 1) * 255)
+    mse = torch.mean((p - t) ** 2).item()
+    return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+class FeatureGenerator(nn.Module):
+    """GDD's generator: maps noise-perturbed student features to the teacher's feature space."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c_out, c_out, 3, padding=1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, device: str = "auto", rank: int = 0, world_size: int = 1):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.rank, self.world_size = rank, world_size
+        self.device = resolve_device(device)
+        torch.manual_seed(cfg.seed)
+        self.model = build_module(cfg.model.arch, cfg.model.args).to(self.device)
+        self.ema = build_module(cfg.model.arch, cfg.model.args).to(self.device)
+        self.ema.load_state_dict(self.model.state_dict())
+        self.ema.requires_grad_(False).eval()
+        self.loss = RestorationLoss(cfg.loss)
+        self.teacher = self.generator = None
+        params = list(self.model.parameters())
+        if cfg.distill is not None:
+            from restora.models.registry import get_spec
+
+            spec = get_spec(cfg.distill.teacher)
+            if spec.path is None:
+                raise RestoraError(f"teacher '{cfg.distill.teacher}' is not a network")
+            self.teacher, _ = load_module(spec.path)
+            self.teacher.to(self.device).requires_grad_(False).eval()
+            c_s, c_t = self._bottleneck_channels(self.model), self._bottleneck_channels(self.teacher)
+            self.generator = FeatureGenerator(c_s, c_t).to(self.device)
+            params += list(self.generator.parameters())
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
+        self.step = 0
+        self.compute_seconds = 0.0
+        self.best_val = -float("inf")
+        self.ddp_model = self.model
+        if world_size > 1:
+            self.ddp_model = nn.parallel.DistributedDataParallel(self.model)
+
+    @staticmethod
+    def _bottleneck_channels(model: nn.Module) -> int:
+        return model.config["width"] * 2 ** len(model.config["enc_blocks"])
+
+    # --- checkpoints -------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def state(self) -> dict:
+        s = {
+            "model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "step": self.step, "compute_seconds": self.compute_seconds, "best_val": self.best_val,
+            "config": self.cfg.model_dump_json(),
+        }
+        if self.generator is not None:
+            s["generator"] = self.generator.state_dict()
+        return s
+
+    def save_checkpoint(self) -> None:
+        if self.rank != 0:
+            return
+        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
+        torch.save(self.state(), tmp)
+        os.replace(tmp, self.checkpoint_path)
+
+    def load_checkpoint(self, path: Path | None = None) -> None:
+        s = torch.load(path or self.checkpoint_path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(s["model"])
+        self.ema.load_state_dict(s["ema"])
+        self.optimizer.load_state_dict(s["optimizer"])
+        if self.generator is not None and "generator" in s:
+            self.generator.load_state_dict(s["generator"])
+        self.step, self.compute_seconds, self.best_val = int(s["step"]), float(s["compute_seconds"]), float(s["best_val"])
+
+    # --- one step ----------------------------------------------------------------------------
+    def train_step(self, noisy, clean, sigma) -> dict:
+        cfg = self.cfg
+        for g in self.optimizer.param_groups:
+            g["lr"] = learning_rate(cfg, self.step)
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else torch.autocast("cpu", enabled=False)
+        uses_sigma = getattr(self.model, "uses_sigma", False)
+        with amp:
+            if self.teacher is None:
+                pred = self.ddp_model(noisy, sigma) if uses_sigma else self.ddp_model(noisy)
+                total, parts = self.loss(pred.float(), clean)
+            else:
+                pred, feat = self.ddp_model(noisy, sigma, return_bottleneck=True)
+                with torch.no_grad():
+                    t_pred, t_feat = self.teacher(noisy, sigma, return_bottleneck=True)
+                total, parts = self.loss(pred.float(), clean)
+                d = cfg.distill
+                out_loss = CharbonnierLoss()(pred.float(), t_pred.float())
+                noise = torch.randn_like(feat) * feat.detach().std() * d.feature_noise
+                feat_loss = torch.mean((self.generator(feat + noise) - t_feat) ** 2)
+                total = total + d.output_weight * out_loss + d.feature_weight * feat_loss
+                parts.update(distill_out=float(out_loss), distill_feat=float(feat_loss))
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        self.optimizer.step()
+        with torch.no_grad():
+            ema_p, p = list(self.ema.parameters()), list(self.model.parameters())
+            torch._foreach_lerp_(ema_p, p, 1.0 - cfg.optim.ema_decay)
+            for eb, b in zip(self.ema.buffers(), self.model.buffers()):
+                eb.copy_(b)
+        self.step += 1
+        parts["loss"] = float(total.detach())
+        parts["lr"] = self.optimizer.param_groups[0]["lr"]
+        return parts
+
+    @torch.no_grad()
+    def validate(self, val) -> float:
+        scores = []
+        uses_sigma = getattr(self.ema, "uses_sigma", False)
+        for noisy, clean, sigma in val:
+            noisy, sigma = noisy.to(self.device), sigma.to(self.device)
+            pred = self.ema(noisy, sigma) if uses_sigma else self.ema(noisy)
+            scores.append(psnr_8bit(pred.float().cpu(), clean))
+        return float(np.mean(scores))
+
+    # --- the loop ----------------------------------------------------------------------------
+    def fit(self, max_steps: int | None = None, progress: bool = True) -> None:
+        cfg = self.cfg
+        train_files, val_files = split_train_val(cfg.data)
+        sampler = PatchSampler(cfg.data, train_files, cfg.seed, self.rank)
+        val = validation_set(cfg.data, val_files, cfg.seed) if self.rank == 0 else []
+        stop = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
+        self.model.train()
+        log_path = self.run_dir / "log.csv"
+        new_log = not log_path.exists()
+        with open(log_path, "a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS, extrasaction="ignore")
+            if new_log and self.rank == 0:
+                writer.writeheader()
+            window_start, window_steps = time.perf_counter(), 0
+            while self.step < stop:
+                noisy, clean, sigma = (t.to(self.device) for t in sampler.batch(self.step))
+                parts = self.train_step(noisy, clean, sigma)
+                window_steps += 1
+                val_due = self.step % cfg.val_every == 0 or self.step == stop
+                log_due = self.step % cfg.log_every == 0 or val_due
+                if log_due:
+                    elapsed = time.perf_counter() - window_start
+                    self.compute_seconds += elapsed * torch.get_num_threads()
+                    parts.update(step=self.step, seconds=round(self.compute_seconds, 1), steps_per_s=round(window_steps / elapsed, 3))
+                    if val_due and self.rank == 0:
+                        parts["val_psnr"] = round(self.validate(val), 4)
+                        self.best_val = max(self.best_val, parts["val_psnr"])
+                    if self.rank == 0:
+                        writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in parts.items()})
+                        fh.flush()
+                        if progress:
+                            print(" ".join(f"{k}={parts[k]}" for k in ("step", "loss", "lr", "steps_per_s", "val_psnr") if k in parts), flush=True)
+                    window_start, window_steps = time.perf_counter(), 0
+                if self.step % cfg.ckpt_every == 0 or self.step == stop:
+                    self.save_checkpoint()
+                    if val_due and self.rank == 0:
+                        plot_curve(log_path, self.run_dir / "curve.png")
+        self.save_checkpoint()
+
+
+def plot_curve(log_path: Path, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(open(log_path)))
+    if not rows:
+        return
+    steps = np.array([int(r["step"]) for r in rows])
+    loss = np.array([float(r["loss"]) for r in rows])
+    vrows = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r.get("val_psnr")]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    ax[0].plot(steps, loss, lw=0.6)
+    ax[0].set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
+    if vrows:
+        v = np.array(vrows)
+        ax[1].plot(v[:, 0], v[:, 1], "o-")
+    ax[1].set(xlabel="step", ylabel="PSNR (dB)", title="validation PSNR (held-out CBSD432, σ=25 blind)")
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, out)
+
+
+def prepare_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = run_dir / "config.yaml"
+    ckpt = run_dir / "checkpoint.pt"
+    if ckpt.exists() and not resume:
+        raise RestoraError(f"{run_dir} already has a checkpoint: add --resume to continue it, or choose another --run-dir")
+    if resume and cfg_path.exists():
+        old = TrainConfig.model_validate(yaml.safe_load(cfg_path.read_text()))
+        if old.model != cfg.model:
+            raise RestoraError(f"{run_dir}: the config's model differs from the run's; cannot resume")
+    cfg_path.write_text(yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
+
+
+def export_run(run_dir: Path, out: Path, name: str | None = None) -> dict:
+    """Write the run's EMA weights and model card to ``out`` (.safetensors)."""
+    run_dir = Path(run_dir)
+    ckpt = run_dir / "checkpoint.pt"
+    if not ckpt.exists():
+        raise RestoraError(f"{run_dir}: no checkpoint.pt to export")
+    s = torch.load(ckpt, map_location="cpu", weights_only=True)
+    cfg = TrainConfig.model_validate_json(s["config"])
+    model = build_module(cfg.model.arch, cfg.model.args)
+    model.load_state_dict(s["ema"])
+    rows = list(csv.DictReader(open(run_dir / "log.csv"))) if (run_dir / "log.csv").exists() else []
+    vals = [float(r["val_psnr"]) for r in rows if r.get("val_psnr")]
+    card = {
+        "name": name or Path(out).stem,
+        "task": "denoise",
+        "tasks": ["denoise"],
+        "summary": cfg.card.get("summary", f"{cfg.model.arch} trained by Restora ({cfg.name})"),
+        "training_data": cfg.card.get("training_data", f"{cfg.data.train_dir} (see shared/data/MANIFEST.md)"),
+        "data_terms": cfg.card.get("data_terms", "BSDS500: research and education"),
+        "degradations": cfg.data.pipeline,
+        "run": cfg.name,
+        "steps": int(s["step"]),
+        "cpu_hours": round(float(s["compute_seconds"]) / 3600, 2),
+        "validation": {"set": f"last {cfg.data.val_count} of {cfg.data.train_dir}, {cfg.data.val_crop}² centre crops",
+                       "metric": f"PSNR dB, Gaussian σ={cfg.data.val_sigma:g}, σ estimated (blind)",
+                       "last": vals[-1] if vals else None, "best": max(vals) if vals else None},
+        "weights": "EMA",
+        "config": json.loads(cfg.model_dump_json()),
+    }
+    for k, v in cfg.card.items():
+        card.setdefault(k, v)
+    if cfg.distill is not None:
+        card["teacher"] = cfg.distill.teacher
+    save_model(model, Path(out), card)
+    return card

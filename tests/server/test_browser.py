@@ -1,0 +1,127 @@
+"""End to end in a real headless Chromium: upload on the page, wait, compare, toggle the noise map.
+
+Needs Debian's chromium at /usr/bin/chromium (``.ci/install-browser.sh``) and the ``playwright``
+Python package (the test extra); without either the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _requirements():
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: run .ci/install-browser.sh (apt-get install chromium) to run this test")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the 'playwright' package is not installed: pip install -e '.[test]'")
+    return sync_playwright
+
+
+@pytest.fixture
+def server_url(tmp_path):
+    import uvicorn
+
+    from restora.server.app import create_app
+    from restora.server.config import ServerConfig
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(ServerConfig(work_dir=tmp_path / "server"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def photo(path: Path, width: int = 640, height: int = 480) -> Path:
+    """A colourful scene (shading, discs, stripes) with Gaussian noise σ=25, larger than the viewer."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    scene = np.stack([40 + 160 * x / width, 60 + 140 * y / height, 120 + 60 * np.sin(x / 23) * np.cos(y / 31)], axis=2)
+    for cx, cy, r, colour in ((160, 140, 70, (230, 60, 40)), (470, 330, 100, (40, 200, 90))):
+        scene[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = colour
+    scene[:, 300:340][(y[:, 300:340] // 6) % 2 == 0] = 250
+    noisy = np.clip(np.rint(scene + rng.normal(0, 25, scene.shape)), 0, 255).astype(np.uint8)
+    PILImage.fromarray(noisy).save(path)
+    return path
+
+
+def test_page_restores_a_photo_end_to_end(server_url, tmp_path):
+    sync_playwright = _requirements()
+    image_path = photo(tmp_path / "street photo.png")
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 700, "height": 500})
+            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
+            page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+            page.goto(server_url)
+            page.wait_for_selector("#model option[value='nlm']", state="attached")
+            page.select_option("#model", "nlm")
+
+            page.set_input_files("#files", str(image_path))
+            page.wait_for_selector("#jobs li[data-status='done']", timeout=120_000)
+            assert "nlm" in page.inner_text("#jobs li .state")
+            page.wait_for_function("""() => ['before', 'after'].every(id => {
+                const img = document.getElementById(id); return img.complete && img.naturalWidth === 640; })""")
+            assert page.is_visible("#viewer")
+
+            # The slider moves the split between before and after.
+            page.fill("#split", "30")
+            assert "30" in page.eval_on_selector("#after-clip", "el => el.style.clipPath")
+            # Dragging pans the 100% view (the photo is larger than the viewer).
+            transform = page.eval_on_selector("#before", "el => el.style.transform")
+            box = page.locator("#stage").bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.7 - 60, box["y"] + box["height"] / 2 - 40, steps=5)
+            page.mouse.up()
+            assert page.eval_on_selector("#before", "el => el.style.transform") != transform
+
+            # The noise map replaces the result on the right of the split.
+            page.check("input[name='layer'][value='noise-map']")
+            page.wait_for_function("""() => { const img = document.getElementById('after');
+                return img.src.includes('/noise-map') && img.complete && img.naturalWidth === 640; }""")
+            assert page.is_visible("#legend-noise-map")
+
+            download = page.get_attribute("#jobs li .download", "href")
+            result = page.request.get(server_url + download)
+            assert result.status == 200 and result.body().startswith(b"\x89PNG")
+
+            page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+            page.locator("#stage").screenshot(path=str(tmp_path / "stage.png"))
+        finally:
+            browser.close()
+
+    assert problems == []
+    shot = np.asarray(PILImage.open(tmp_path / "page.png").convert("RGB"))
+    assert shot.shape[1] == 700 and shot.shape[0] >= 500
+    assert len(np.unique(shot.reshape(-1, 3), axis=0)) > 1000  # a photo and a heat map, not a blank page
+    stage = np.asarray(PILImage.open(tmp_path / "stage.png").convert("RGB")).astype(float)
+    split = int(stage.shape[1] * 0.3)
+    photo_side, map_side = stage[:, : split - 5], stage[:, split + 5 :]
+    assert photo_side.std() > 20  # the noisy photo
+    # inferno: low noise is dark purple, high is orange/yellow; either way red exceeds green on average
+    assert map_side[..., 0].mean() > map_side[..., 1].mean() + 10

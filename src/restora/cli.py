@@ -46,6 +46,8 @@ COMMAND_MODULES = (
     "restora.train.cli",       # train, export
     "restora.degrade.cli",     # degrade
     "restora.server.cli",      # serve
+    "restora.explain.cli",     # explain
+    "restora.adapt.cli",       # adapt
 )
 
 

@@ -13,7 +13,10 @@ Three separable steps, so other engines (``restora batch --engine ray``) reuse t
 Output naming (see CONVENTIONS.md): one file input may go to a file path (format from its extension) or
 into an existing folder; several inputs or a folder input go into a folder that mirrors the input tree
 relative to the inputs' common root, keeping names and extensions, except inputs whose format cannot be
-written back (camera RAW) which become 16-bit ``.tif``.
+written back (camera RAW) which become 16-bit ``.tif``. Choices where CONVENTIONS.md is silent: a glob's
+matches are a collection (folder mode even when one file matches); an ``-o`` without an extension is a
+folder (it could not name a format); hidden files and anything inside the output folder are never
+inputs; an input naming nothing is a failed file, unless nothing at all is found (usage error).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def _register_commands() -> None:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real missing dependency, not an area that is not built yet
+            if not (exc.name and name.startswith(exc.name)):  # a real missing dependency, not an unbuilt area
                 raise
 
 

@@ -59,7 +59,7 @@ def _check_subsampling(value: str) -> str:
 def _resolve_model(task: str, model: str | None, device: str) -> str:
     """The model to run, checked and loaded once before any file is touched."""
     from restora.batch import UsageError
-    from restora.engine.restore import _cached_method
+    from restora.engine.restore import get_method
     from restora.errors import ModelError
     from restora.models.registry import available_methods, default_method, get_spec
 
@@ -78,7 +78,7 @@ def _resolve_model(task: str, model: str | None, device: str) -> str:
             raise UsageError(f"model '{spec.name}' does not {task} (it does: {', '.join(spec.tasks)})")
         name = model
     # Load now (the engine caches it), so a bad model file or a missing GPU is one error, not one per file.
-    _cached_method(str(name), device)
+    get_method(str(name), device)
     return name
 
 

@@ -108,7 +108,7 @@ def test_missing_ffdnet_is_reported_unavailable(data_dir, tmp_path, monkeypatch)
 @pytest.mark.parametrize(
     "extra, message",
     [(["--sets", "Nope"], "set 'Nope' not found"), (["--sigmas", "x"], "--sigmas must be"),
-     (["--methods", "nosuchmodel"], "no method to run")],
+     (["--methods", "nosuchmodel"], "no method to run"), (["--oracle", "bm3d"], "not a peer in --methods")],
 )
 def test_bad_arguments_give_one_line_errors(data_dir, tmp_path, extra, message):
     args = ["bench", "--data", str(data_dir), "--sets", "Tiny", "--methods", "identity", "--no-speed",
@@ -117,3 +117,23 @@ def test_bad_arguments_give_one_line_errors(data_dir, tmp_path, extra, message):
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_our_model_file_runs_blind(data_dir, tmp_path):
+    import torch
+
+    from restora.engine.neural import save_model
+    from restora.models.nafnet import NAFNet
+
+    torch.manual_seed(0)
+    model_file = tmp_path / "tiny-denoise.safetensors"
+    save_model(NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,)), model_file, {"task": "denoise"})
+    args = ["bench", "--data", str(data_dir), "--sets", "Tiny", "--sigmas", "25", "--methods", f"{model_file},identity",
+            "--no-speed", "--limit", "1", "--out", str(tmp_path / "out"), "--threads", "1", "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    ours = entry(results, "tiny-denoise")
+    assert ours["mode"] == "blind" and ours["engine"] == str(model_file)
+    sigma_used = ours["images"][0]["sigma_used"]
+    assert sigma_used is not None and all(s != 25.0 for s in sigma_used)  # estimated, never told

@@ -32,7 +32,8 @@ class RestoreResult:
 
 
 @lru_cache(maxsize=8)
-def _cached_method(name: str, device: str):
+def get_method(name: str, device: str = "auto"):
+    """A loaded method, cached so a batch, a server or a preload check loads each model once."""
     return load_method(name, device)
 
 
@@ -80,7 +81,7 @@ def run_restore(
         raise RestoraError("strength must be between 0 and 1")
     img = _as_image(image)
     name = model or default_method(task)
-    method = _cached_method(str(name), device)
+    method = get_method(str(name), device)
     start = time.perf_counter()
     x = img.pixels
     s = _sigma_value(sigma, x) if method.uses_sigma or sigma != "auto" else None

@@ -14,21 +14,22 @@ import numpy as np
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``[0, length)`` with at least ``overlap`` overlap."""
+    """Evenly spaced start offsets of tiles of size ``tile`` covering ``[0, length)``, each pair of
+    neighbours overlapping by at least ``overlap``."""
     if length <= tile:
         return [0]
-    stride = max(1, tile - overlap)
-    starts = list(range(0, length - tile, stride))
-    starts.append(length - tile)
-    return starts
+    n = int(np.ceil((length - overlap) / max(1, tile - overlap)))
+    n = max(n, 2)
+    return sorted({int(round(v)) for v in np.linspace(0, length - tile, n)})
 
 
 def axis_weights(length: int, tile: int, starts: list[int]) -> list[np.ndarray]:
-    """1-D blending weights per tile: 1 inside, cosine ramps in each overlap; they sum to 1 everywhere."""
-    weights = []
+    """1-D blending weights per tile: 1 inside, cosine ramps over each overlap, normalised so the
+    weights of all tiles sum to exactly 1 at every position (also where three tiles meet)."""
+    raw = []
     for i, s in enumerate(starts):
         size = min(tile, length - s)
-        w = np.ones(size, dtype=np.float32)
+        w = np.ones(size, dtype=np.float64)
         if i > 0:  # ramp up over the overlap with the previous tile
             ov = starts[i - 1] + min(tile, length - starts[i - 1]) - s
             if ov > 0:
@@ -36,9 +37,12 @@ def axis_weights(length: int, tile: int, starts: list[int]) -> list[np.ndarray]:
         if i + 1 < len(starts):  # ramp down over the overlap with the next tile
             ov = s + size - starts[i + 1]
             if ov > 0:
-                w[size - ov :] = 0.5 + 0.5 * np.cos(np.pi * (np.arange(ov) + 0.5) / ov)
-        weights.append(w)
-    return weights
+                w[size - ov :] = np.minimum(w[size - ov :], 0.5 + 0.5 * np.cos(np.pi * (np.arange(ov) + 0.5) / ov))
+        raw.append(w)
+    total = np.zeros(length)
+    for s, w in zip(starts, raw):
+        total[s : s + len(w)] += w
+    return [(w / total[s : s + len(w)]).astype(np.float32) for s, w in zip(starts, raw)]
 
 
 def iter_tiles(height: int, width: int, tile: int, overlap: int) -> Iterator[tuple[int, int, int, int, np.ndarray]]:
@@ -77,7 +81,9 @@ def process_tiled(
     out = np.zeros((height, width, pixels.shape[2]), dtype=np.float32)
     tiles = list(iter_tiles(height, width, tile, overlap))
     for n, (y, x, h, w, weight) in enumerate(tiles):
-        y0, x0 = max(0, y - context), max(0, x - context)
+        # Windows start on the model's size grid: pixel-unshuffle and strided downsampling are not
+        # shift-invariant, so a shifted phase would change the result.
+        y0, x0 = max(0, y - context) // multiple * multiple, max(0, x - context) // multiple * multiple
         y1, x1 = min(height, y + h + context), min(width, x + w + context)
         window, (wh, ww) = pad_to_multiple(pixels[y0:y1, x0:x1], multiple)
         result = fn(window, (slice(y0, y1), slice(x0, x1)))[:wh, :ww]

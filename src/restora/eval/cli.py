@@ -40,7 +40,9 @@ def bench(
     repeats: int = typer.Option(3, help="Timed runs per size (median reported, after a warm-up)."),
     cache: Path = typer.Option(Path("benchmarks/cache"), help="Per-image score cache for the peers."),
     use_cache: bool = typer.Option(True, "--cache-scores/--no-cache-scores", help="Reuse and store peers' scores."),
-    oracle: bool = typer.Option(True, "--oracle/--no-oracle", help="On real pairs also run peers at the oracle σ."),
+    oracle: str = typer.Option(
+        "all", help="Peers also run at the oracle σ on real pairs: all, none, or a list (e.g. nlm,ffdnet)."
+    ),
     crops: int = typer.Option(2, help="Images per set and σ shown as side-by-side crops."),
 ) -> None:
     """Benchmark denoisers on standard sets: PSNR, SSIM, detail, speed and memory, with crops."""
@@ -52,6 +54,21 @@ def bench(
     except RestoraError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _oracle_methods(oracle: str, chosen) -> frozenset[str]:
+    """Labels of the peers to run at the oracle σ on real pairs."""
+    from restora.errors import RestoraError
+
+    peers = {m.label for m in chosen if m.kind == "peer"}
+    if oracle == "all":
+        return frozenset(peers)
+    if oracle == "none":
+        return frozenset()
+    names = {n.strip() for n in oracle.split(",") if n.strip()}
+    if not names <= peers:
+        raise RestoraError(f"--oracle names {', '.join(sorted(names - peers))}, not a peer in --methods")
+    return frozenset(names)
 
 
 def _command_line(data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats, cache, oracle,
@@ -66,7 +83,7 @@ def _command_line(data, sets, sigmas, methods, out, limit, device, threads, spee
     args += ["--device", device, "--threads", str(threads)]
     args += ["--sizes", sizes, "--repeats", str(repeats)] if speed else ["--no-speed"]
     args += ["--cache", str(cache)] if cache is not None else ["--no-cache-scores"]
-    args += [] if oracle else ["--no-oracle"]
+    args += ["--oracle", oracle]
     return shlex.join(args + ["--crops", str(crops)])
 
 
@@ -94,6 +111,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
     sigma_list = _numbers(sigmas, "--sigmas")
     size_list = _numbers(sizes, "--sizes", int) if speed else []
     chosen, unavailable = parse_methods(methods)
+    oracle_for = _oracle_methods(oracle, chosen)
     for item, reason in unavailable.items():
         typer.echo(f"{item}: unavailable: {reason}", err=True)
     if not chosen:
@@ -103,7 +121,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
         typer.echo(message, err=True)
 
     out.mkdir(parents=True, exist_ok=True)
-    run = QualityRun(bench_sets, sigma_list, chosen, limit, device, cache, oracle, crops, log)
+    run = QualityRun(bench_sets, sigma_list, chosen, limit, device, cache, oracle_for, crops, log)
     entries = run_quality(run)
     speed_rows = []
     if speed:

@@ -111,7 +111,7 @@ class BenchMethod:
 
 def parse_methods(spec: str) -> tuple[list[BenchMethod], dict[str, str]]:
     """``--methods`` → the methods to run and {item: one-line reason} for those that cannot run."""
-    from restora.models.registry import available_methods, get_spec
+    from restora.models.registry import METHODS, available_methods, get_spec
 
     methods: list[BenchMethod] = []
     unavailable: dict[str, str] = {}
@@ -144,7 +144,7 @@ def parse_methods(spec: str) -> tuple[list[BenchMethod], dict[str, str]]:
         except ModelError as exc:
             unavailable[item] = str(exc)
             continue
-        engine_name = str(model_spec.path) if model_spec.path is not None and name.endswith(".safetensors") else name
+        engine_name = name if name in METHODS else str(model_spec.path)  # a registered name, or the file
         methods.append(BenchMethod(model_spec.name, engine_name, "ours"))
     if len({m.label for m in methods}) != len(methods):
         raise ModelError("--methods names the same method twice")

@@ -8,16 +8,19 @@ scored by :mod:`restora.eval.metrics`.
 Peer scores are cached per image in ``<cache>/<method>-<set>-<tag>.json`` (tag ``s25`` for synthetic
 σ=25, ``est`` for real pairs at the estimated σ, ``oracle-s15`` for a grid σ), keyed by a hash of the
 method's fingerprint (:func:`restora.eval.peers.method_version`: code, library version, weights), the
-σ given, the clean image and the exact noisy input, so a re-run recomputes only what changed. Crops of
+metric definitions, the σ given (for ``sigma="auto"``: the estimator's code), the clean image and the
+exact noisy input, so a re-run recomputes only what changed. Crops of
 cached outputs are kept beside them as PNG, so the crop panels need no recomputation either.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +42,7 @@ class QualityRun:
     limit: int | None = None
     device: str = "auto"
     cache_dir: Path | None = None
-    oracle: bool = True
+    oracle: frozenset[str] = frozenset({"bm3d", "nlm", "ffdnet"})  # peers also run at the oracle σ on real pairs
     crops: int = 2
     log: Callable[[str], None] = print
     # (set, σ tag) → image name → row label → uint8 crop; filled while running.
@@ -91,8 +94,17 @@ class ScoreCache:
         return None if self.crops is None else self.crops / f"{key}-{box[0]}-{box[1]}-{box[2]}.png"
 
 
+@lru_cache(maxsize=1)
+def _estimator_version() -> str:
+    import restora.engine.noise
+
+    return hashlib.sha256(inspect.getsource(restora.engine.noise).encode()).hexdigest()[:16]
+
+
 def _sample_key(version: str, sigma_arg, sample: Sample) -> str:
-    h = hashlib.sha256(f"{version}|{METRICS_VERSION}|{sigma_arg}".encode())
+    # With sigma="auto" the σ a peer is given comes from our estimator, so its code is part of the key.
+    given = f"auto:{_estimator_version()}" if sigma_arg == "auto" else str(sigma_arg)
+    h = hashlib.sha256(f"{version}|{METRICS_VERSION}|{given}".encode())
     h.update(sample.clean.tobytes())
     h.update(np.ascontiguousarray(sample.noisy, dtype=np.float64).tobytes())
     return h.hexdigest()[:24]
@@ -193,7 +205,7 @@ def run_quality(run: QualityRun) -> list[dict]:
                     entries.append(_entry(bench_set, sigma, method, mode, rows))
                     run.log(f"  {method.label} ({mode}): PSNR {entries[-1]['psnr']:.2f} dB, "
                             f"SSIM {entries[-1]['ssim']:.4f}, detail {entries[-1]['detail']:.4f}")
-                if sigma is None and method.kind == "peer" and run.oracle:
+                if sigma is None and method.kind == "peer" and method.label in run.oracle:
                     entries.append(oracle_entry(run, method, bench_set))
                     run.log(f"  {method.label} ({entries[-1]['mode']}): PSNR {entries[-1]['psnr']:.2f} dB")
     return entries

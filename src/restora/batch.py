@@ -75,6 +75,7 @@ class RestoreOptions:
     bit_depth: int | None = None  # None: the source's (16 for RAW inputs)
     jpeg_quality: int = 95
     subsampling: str = "4:4:4"  # JPEG chroma subsampling
+    runtime: str = "auto"  # torch, onnx or auto (see restora.engine.onnx)
 
 
 @dataclass
@@ -345,7 +346,7 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
     try:
         image = read_image(job.source)
         result = run_restore(image, options.task, options.model, options.sigma, options.strength, options.tile,
-                             options.device, on_tile=on_tile)
+                             options.device, on_tile=on_tile, runtime=options.runtime)
         del image  # the input's pixels are not needed while writing: lowers the peak by one float image
         job.output.parent.mkdir(parents=True, exist_ok=True)
         write_image(job.output, result.image, bit_depth=options.bit_depth or job.bit_depth,
@@ -416,6 +417,11 @@ class ConsoleReporter:
     def job_started(self, job: Job) -> None:
         if self._progress is not None:
             self._progress.update(self._files_task, description=f"files ({job.name})")
+
+    def status(self, text: str) -> None:
+        """Show ``text`` beside the files bar (engines that run files elsewhere: speed, workers)."""
+        if self._progress is not None:
+            self._progress.update(self._files_task, description=f"files ({text})")
 
     def on_tile(self, done: int, total: int) -> None:
         if self._progress is None or total <= 1:

@@ -30,6 +30,12 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Runtime(str, Enum):
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
+
+
 def _check_sigma(value: str) -> str:
     if value == "auto":
         return value
@@ -56,7 +62,7 @@ def _check_subsampling(value: str) -> str:
     return value
 
 
-def _resolve_model(task: str, model: str | None, device: str) -> str:
+def _resolve_model(task: str, model: str | None, device: str, runtime: str = "auto") -> str:
     """The model to run, checked and loaded once before any file is touched."""
     from restora.batch import UsageError
     from restora.engine.restore import get_method
@@ -78,38 +84,56 @@ def _resolve_model(task: str, model: str | None, device: str) -> str:
             raise UsageError(f"model '{spec.name}' does not {task} (it does: {', '.join(spec.tasks)})")
         name = model
     # Load now (the engine caches it), so a bad model file or a missing GPU is one error, not one per file.
-    get_method(str(name), device)
+    get_method(str(name), device, runtime)
     return name
+
+
+# The options of every restore command; `restora batch` (restora.batch_ray) takes the same ones.
+InputsArgument = Annotated[list[str], typer.Argument(metavar="INPUT", show_default=False,
+                                                     help="Image files, folders or globs ('photos/**/*.jpg').")]
+OutputOption = Annotated[str, typer.Option("--output", "-o", metavar="OUTPUT", show_default=False,
+                                           help="Output file (one input) or folder (mirrors the input tree).")]
+ModelOption = Annotated[str | None, typer.Option("--model", "-m", metavar="NAME|PATH",
+                                                 help="Registered model (restora models) or .safetensors file.")]
+SigmaOption = Annotated[str, typer.Option(metavar="auto|N", callback=_check_sigma,
+                                          help="Noise level on the 0–255 scale, or 'auto' to estimate it.")]
+StrengthOption = Annotated[float, typer.Option(min=0.0, max=1.0, help="0–1: how much of the effect to apply.")]
+TileOption = Annotated[int | None, typer.Option(min=0, metavar="N", help="Tile size in pixels (bounds memory); 0: whole image.")]
+DeviceOption = Annotated[Device, typer.Option(help="Where to run neural models.")]
+RuntimeOption = Annotated[Runtime, typer.Option(help="Neural models' runtime: PyTorch, ONNX Runtime (CPU; the onnx extra) "
+                                                "or auto: ONNX where measured faster.")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")]
+RecursiveOption = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subfolders of folder inputs.")]
+BitDepthOption = Annotated[int | None, typer.Option(metavar="8|16", callback=_check_bit_depth,
+                                                    help="Bits per channel of outputs (default: the input's).")]
+JpegQualityOption = Annotated[int, typer.Option(min=1, max=100, help="Quality of JPEG outputs.")]
+SubsamplingOption = Annotated[str, typer.Option(metavar="4:4:4|4:2:2|4:2:0", callback=_check_subsampling,
+                                                help="Chroma subsampling of JPEG outputs.")]
 
 
 def _make_restore_command(task: str):
     def command(
-        inputs: Annotated[list[str], typer.Argument(metavar="INPUT", show_default=False,
-                                                    help="Image files, folders or globs ('photos/**/*.jpg').")],
-        output: Annotated[str, typer.Option("--output", "-o", metavar="OUTPUT", show_default=False,
-                                            help="Output file (one input) or folder (mirrors the input tree).")],
-        model: Annotated[str | None, typer.Option("--model", "-m", metavar="NAME|PATH",
-                                                  help="Registered model (restora models) or .safetensors file.")] = None,
-        sigma: Annotated[str, typer.Option(metavar="auto|N", callback=_check_sigma,
-                                           help="Noise level on the 0–255 scale, or 'auto' to estimate it.")] = "auto",
-        strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="0–1: how much of the effect to apply.")] = 1.0,
-        tile: Annotated[int | None, typer.Option(min=0, metavar="N", help="Tile size in pixels (bounds memory); 0: whole image.")] = None,
-        device: Annotated[Device, typer.Option(help="Where to run neural models.")] = Device.auto,
-        overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")] = False,
-        recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subfolders of folder inputs.")] = False,
-        bit_depth: Annotated[int | None, typer.Option(metavar="8|16", callback=_check_bit_depth,
-                                                      help="Bits per channel of outputs (default: the input's).")] = None,
-        jpeg_quality: Annotated[int, typer.Option(min=1, max=100, help="Quality of JPEG outputs.")] = 95,
-        subsampling: Annotated[str, typer.Option(metavar="4:4:4|4:2:2|4:2:0", callback=_check_subsampling,
-                                                 help="Chroma subsampling of JPEG outputs.")] = "4:4:4",
+        inputs: InputsArgument,
+        output: OutputOption,
+        model: ModelOption = None,
+        sigma: SigmaOption = "auto",
+        strength: StrengthOption = 1.0,
+        tile: TileOption = None,
+        device: DeviceOption = Device.auto,
+        runtime: RuntimeOption = Runtime.auto,
+        overwrite: OverwriteOption = False,
+        recursive: RecursiveOption = False,
+        bit_depth: BitDepthOption = None,
+        jpeg_quality: JpegQualityOption = 95,
+        subsampling: SubsamplingOption = "4:4:4",
     ) -> None:
         from restora.batch import ConsoleReporter, RestoreOptions, plan_jobs, run_local
 
-        name = _resolve_model(task, model, device.value)
+        name = _resolve_model(task, model, device.value, runtime.value)
         plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite)
         options = RestoreOptions(task=task, model=name, sigma=sigma, strength=strength, tile=tile,
                                  device=device.value, bit_depth=bit_depth, jpeg_quality=jpeg_quality,
-                                 subsampling=subsampling)
+                                 subsampling=subsampling, runtime=runtime.value)
         summary = run_local(plan, options, ConsoleReporter())
         raise typer.Exit(summary.exit_code)
 

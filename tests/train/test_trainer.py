@@ -97,3 +97,28 @@ def test_bad_config_is_a_one_line_error(tmp_path):
     p.write_text("name: x\nsteps: many\n")
     with pytest.raises(RestoraError, match="invalid config"):
         TrainConfig.from_yaml(p)
+
+
+def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_data):
+    from restora.engine.neural import save_model
+    from restora.models.nafnet import NAFNet
+    from restora.train.config import DistillConfig
+
+    torch.manual_seed(0)
+    teacher = NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,))
+    torch.nn.init.normal_(teacher.ending.weight, std=0.01)
+    save_model(teacher, tmp_path / "teacher.safetensors", {"task": "denoise"})
+    cfg = tiny_config(tiny_data, steps=6)
+    cfg.model.args = dict(width=4, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])
+    cfg.distill = DistillConfig(teacher=str(tmp_path / "teacher.safetensors"))
+    prepare_run(cfg, tmp_path / "student", resume=False)
+    trainer = Trainer(cfg, tmp_path / "student")
+    first = trainer.generator.net[0].weight.detach().clone()
+    trainer.fit(progress=False)
+    log = (tmp_path / "student" / "log.csv").read_text()
+    assert "distill_out" in log.splitlines()[0]
+    assert any(row.split(",")[5] for row in log.splitlines()[1:])  # distill_out logged
+    assert not torch.equal(first, trainer.generator.net[0].weight)  # the feature generator learns
+    resumed = Trainer(cfg, tmp_path / "student")
+    resumed.load_checkpoint()
+    assert torch.equal(resumed.generator.net[0].weight, trainer.generator.net[0].weight)

@@ -11,9 +11,9 @@ import numpy as np
 
 from restora.engine.noise import estimate_sigma
 from restora.engine.tiling import process_tiled
-from restora.errors import RestoraError
+from restora.errors import ModelError, RestoraError
 from restora.io.image import Image
-from restora.models.registry import TASKS, default_method, load_method
+from restora.models.registry import TASKS, default_method, get_spec, load_method
 
 OVERLAP = 32
 
@@ -32,8 +32,22 @@ class RestoreResult:
 
 
 @lru_cache(maxsize=8)
-def get_method(name: str, device: str = "auto"):
-    """A loaded method, cached so a batch, a server or a preload check loads each model once."""
+def get_method(name: str, device: str = "auto", runtime: str = "auto"):
+    """A loaded method, cached so a batch, a server or a preload check loads each model once.
+
+    ``runtime``: ``"torch"``, ``"onnx"`` (onnxruntime on the CPU, for our networks) or ``"auto"``: ONNX
+    Runtime where it was measured faster for this model on the CPU, else PyTorch (see engine/onnx.py).
+    """
+    from restora.engine.onnx import load_onnx_method, pick_runtime
+
+    spec = get_spec(name)
+    if pick_runtime(spec, device, runtime) == "onnx":
+        try:
+            return load_onnx_method(spec)
+        except ModelError:
+            if runtime == "onnx":
+                raise
+            # auto: a network that cannot be exported still runs in PyTorch
     return load_method(name, device)
 
 
@@ -73,6 +87,7 @@ def run_restore(
     tile: int | None = None,
     device: str = "auto",
     on_tile=None,
+    runtime: str = "auto",
 ) -> RestoreResult:
     """Restore and report what was done (model, σ, timing). See :func:`restore`."""
     if task not in TASKS:
@@ -81,7 +96,7 @@ def run_restore(
         raise RestoraError("strength must be between 0 and 1")
     img = _as_image(image)
     name = model or default_method(task)
-    method = get_method(str(name), device)
+    method = get_method(str(name), device, runtime)
     start = time.perf_counter()
     x = img.pixels
     s = _sigma_value(sigma, x) if method.uses_sigma or sigma != "auto" else None
@@ -106,7 +121,7 @@ def run_restore(
 
 
 def restore(image, task: str = "denoise", model: str | None = None, sigma="auto", strength: float = 1.0,
-            tile: int | None = None, device: str = "auto"):
+            tile: int | None = None, device: str = "auto", runtime: str = "auto"):
     """Restore a photo.
 
     ``image``: a :class:`restora.io.Image`, a path, or an array (uint8/uint16/float (H, W[, C])).
@@ -114,7 +129,8 @@ def restore(image, task: str = "denoise", model: str | None = None, sigma="auto"
     ``sigma``: ``"auto"`` (estimated per channel) or the noise level on the 0–255 scale.
     ``strength``: 0–1; scales the noise level given to models that take one, else blends with the input.
     ``tile``: tile size in pixels (memory is bounded by it); 0 processes the whole image at once.
+    ``runtime``: ``"auto"`` (ONNX Runtime where measured faster on the CPU), ``"torch"`` or ``"onnx"``.
     Returns the same kind as given: an Image for an Image or path, a float32 (H, W, 3) array otherwise.
     """
-    result = run_restore(image, task, model, sigma, strength, tile, device)
+    result = run_restore(image, task, model, sigma, strength, tile, device, runtime=runtime)
     return result.image if isinstance(image, (Image, str, Path)) else result.image.pixels

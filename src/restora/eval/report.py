@@ -83,15 +83,15 @@ def quality_tables(entries: list[dict]) -> list[str]:
 def speed_table(speed: list[dict]) -> list[str]:
     if not speed:
         return []
-    lines = ["| method | size | MP/s | s / image | peak RSS (MB) | after warm-up (MB) | runtime | threads | tile |",
-             "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+    lines = ["| method | size | MP/s | s / image | peak RSS (MB) | after warm-up (MB) | runtime | threads | tile | load avg |",
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     for r in speed:
         if "error" in r:
-            lines.append(f"| {r['method']} | {r['size']}² | — | {r['error']} | | | | | |")
+            lines.append(f"| {r['method']} | {r['size']}² | — | {r['error']} | | | | | | |")
             continue
         lines.append(
             f"| {r['method']} | {r['size']}² | {r['mp_per_s']:.3g} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} | "
-            f"{r['base_rss_mb']:.0f} | {r['runtime']} | {r['threads']} | {r['tile']} |"
+            f"{r['base_rss_mb']:.0f} | {r['runtime']} | {r['threads']} | {r['tile']} | {r['load_average']:.1f} |"
         )
     return lines
 
@@ -123,7 +123,8 @@ def write_markdown(path: Path, payload: dict) -> None:
                   "Whole `run_restore` call on a square noisy photo, median of "
                   f"{payload['speed_repeats']} runs after a warm-up; each method and size in a fresh process "
                   "(peak RSS = its high-water mark). BM3D is timed at 512² only (≈0.01 MP/s); 4096² only for "
-                  "methods faster than 0.2 MP/s.", ""] + speed_table(payload["speed"]) + [""]
+                  "methods faster than 0.2 MP/s. *load avg*: the machine's 1-minute load average when the "
+                  "measurement ended (above the thread count, other work was competing for the cores).", ""] + speed_table(payload["speed"]) + [""]
     path.write_text("\n".join(lines) + "\n")
 
 

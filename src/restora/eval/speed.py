@@ -89,6 +89,7 @@ def measure(method: str, size: int, threads: int, repeats: int, device: str, ima
         "device": str(getattr(loaded, "device", "cpu")),
         "tile": loaded.default_tile,
         "sigma": sigma,
+        "load_average": os.getloadavg()[0],  # other work on the machine slows these figures down
     }
 
 

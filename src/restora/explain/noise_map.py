@@ -40,7 +40,7 @@ from restora.engine.noise import PATCH, _patches, _sigma_from_eigenvalues
 
 MAX_PATCHES = 40_000  # per channel; bounds the cost on large photos
 BINS = 8
-MIN_BIN_PATCHES = 300  # fewer patches per bin than this: fewer bins (PCA over 49 dimensions needs many)
+MIN_BIN_PATCHES = 2000  # fewer patches per bin than this: fewer bins (the PCA tail over 49 dimensions is biased low on few)
 NOISE_QUANTILE = 0.9
 ITERATIONS = 5
 # Gradient energy of a 7×7 patch of unit white noise (mean squared horizontal + vertical differences):

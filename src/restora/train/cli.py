@@ -1,4 +1,4 @@
-"""``restora train CONFIG`` and ``restora export RUN -o FILE``."""
+"""``restora train CONFIG [--nproc N]`` and ``restora export RUN_OR_MODEL -o FILE [--onnx]``."""
 
 from __future__ import annotations
 
@@ -18,23 +18,75 @@ def train(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps (the schedule still spans the config's steps)."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: the config's)."),
     device: str = typer.Option("auto", "--device"),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Processes on this machine (DistributedDataParallel via torchrun; "
+                                                         "one per GPU, or CPU processes sharing --threads)."),
 ) -> None:
-    """Train a model from a config; checkpoints resume bit-exactly."""
-    from restora.train.run import run_training
+    """Train a model from a config; checkpoints resume bit-exactly, also with another --nproc.
 
+    Several machines: torchrun --nnodes M --nproc_per_node N --rdzv-endpoint HOST:PORT -m restora.train CONFIG.
+    """
+    from restora.train.run import launch, run_training
+
+    if nproc > 1:
+        argv = [str(config), "--device", device]
+        for flag, value in (("--run-dir", run_dir), ("--init-from", init_from), ("--max-steps", max_steps),
+                            ("--threads", threads)):
+            if value is not None:
+                argv += [flag, str(value)]
+        if resume:
+            argv.append("--resume")
+        raise typer.Exit(launch(nproc, argv))
     run_training(config, run_dir, resume, init_from, max_steps, threads, device)
 
 
 @app.command()
 def export(
-    run: Path = typer.Argument(..., help="Run folder (or a run name under ~/.cache/restora/runs)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output .safetensors file."),
+    run: Path = typer.Argument(..., metavar="RUN_OR_MODEL",
+                               help="Run folder (or a run name under ~/.cache/restora/runs); with --onnx also a .safetensors model or a registered model name."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output .safetensors file (.onnx with --onnx)."),
+    onnx: bool = typer.Option(False, "--onnx", help="Write an ONNX graph (dynamic height and width) checked against PyTorch."),
 ) -> None:
-    """Write a run's EMA weights with architecture, config and model card to one .safetensors file."""
+    """Write a run's EMA weights with architecture, config and model card to one .safetensors file, or with
+    --onnx a run's or model's ONNX graph for onnxruntime (model card in its metadata)."""
+    from restora.errors import RestoraError
     from restora.settings import get_settings
     from restora.train.trainer import export_run
 
     if not run.exists() and (get_settings().runs_dir / run).exists():
         run = get_settings().runs_dir / run
-    card = export_run(run, output)
-    typer.echo(f"wrote {output}: {card['steps']} steps, {card['cpu_hours']} CPU-hours, validation {card['validation']['last']} dB")
+    if not onnx:
+        if run.is_file():
+            raise RestoraError(f"{run} is already a model file (add --onnx to convert it to ONNX)")
+        card = export_run(run, output)
+        typer.echo(f"wrote {output}: {card['steps']} steps, {card['cpu_hours']} CPU-hours, validation {card['validation']['last']} dB")
+        return
+    _export_onnx(run, output)
+
+
+def _export_onnx(source: Path, output: Path) -> None:
+    import os
+    import tempfile
+
+    from restora.batch import UsageError
+    from restora.engine.onnx import OPSET, TOLERANCE, export_model_file
+    from restora.models.registry import get_spec
+    from restora.train.trainer import export_run
+
+    if output.suffix.lower() != ".onnx":
+        raise UsageError(f"name the ONNX output with the .onnx extension, not '{output.name}'")
+    with tempfile.TemporaryDirectory(prefix="restora-export-") as tmp:
+        if source.is_dir():  # a run: its EMA weights and card, exactly as `restora export RUN` writes them
+            model_file = Path(tmp) / f"{output.stem}.safetensors"
+            export_run(source, model_file, name=output.stem)
+        else:
+            spec = get_spec(str(source))
+            if spec.path is None:
+                raise UsageError(f"'{spec.name}' is not a network: only our models export to ONNX")
+            model_file = spec.path
+        graph, worst = export_model_file(model_file)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = output.with_name(f".{output.name}.tmp")
+    tmp_out.write_bytes(graph)
+    os.replace(tmp_out, output)
+    typer.echo(f"wrote {output}: opset {OPSET}, dynamic height and width; max |ONNX − PyTorch| = {worst:.1e} "
+               f"on random odd-size inputs (limit {TOLERANCE:g})")

@@ -1,7 +1,9 @@
 """Training pairs: random patches of clean images, degraded on the fly, plus the σ hint.
 
 Every batch is a pure function of ``(seed, step)``, so a resumed run sees exactly the batches an
-uninterrupted one would (bit-exact resume), and each distributed rank can draw its own stream.
+uninterrupted one would (bit-exact resume). ``data.batch`` is the global batch of one optimizer step: with
+N processes (DistributedDataParallel) rank r trains on the r-th of N equal slices of it, so N processes
+together see exactly the patches one process would, and a run can resume with another N.
 The σ hint given to models with a noise-level input is what :func:`restora.engine.estimate_sigma`
 reads on the added noise alone: the same quantity the estimator reports on a real noisy photo at
 inference (for correlated noise it sees less than the marginal σ), so training and use agree.
@@ -64,10 +66,17 @@ def noise_hint(noisy: np.ndarray, clean: np.ndarray) -> np.ndarray:
 
 
 class PatchSampler:
-    """Batches of (noisy, clean, σ hint) tensors, drawn deterministically from ``(seed, step, rank)``."""
+    """Batches of (noisy, clean, σ hint) tensors, drawn deterministically from ``(seed, step)``.
 
-    def __init__(self, cfg: DataConfig, files: list[Path], seed: int, rank: int = 0):
-        self.cfg, self.seed, self.rank = cfg, seed, rank
+    Rank ``rank`` of ``world_size`` gets its slice of the step's global batch of ``cfg.batch`` patches. Every
+    rank draws the whole global batch's random numbers in one stream (a patch's degradation consumes a
+    variable number of them, so there is no skipping ahead) but computes the σ hint only for its own patches.
+    """
+
+    def __init__(self, cfg: DataConfig, files: list[Path], seed: int, rank: int = 0, world_size: int = 1):
+        if cfg.batch % world_size:
+            raise RestoraError(f"batch {cfg.batch} does not split evenly over {world_size} processes")
+        self.cfg, self.seed, self.rank, self.world_size = cfg, seed, rank, world_size
         self.images = [load_rgb(f) for f in files]
         self.pipeline = get_pipeline(cfg.pipeline)
         small = [f.name for f, im in zip(files, self.images) if min(im.shape[:2]) < cfg.patch]
@@ -85,13 +94,17 @@ class PatchSampler:
         return np.ascontiguousarray(crop, dtype=np.float32) / 255.0
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, step, self.rank])
+        # The trailing 0 keeps the stream of runs made before multi-process training (it was the rank).
+        rng = np.random.default_rng([self.seed, step, 0])
+        per_rank = self.cfg.batch // self.world_size
+        mine = range(self.rank * per_rank, (self.rank + 1) * per_rank)
         noisy, clean, hint = [], [], []
-        for _ in range(self.cfg.batch):
+        for i in range(self.cfg.batch):
             c = self.patch(rng)
             n = self.pipeline(c, rng).astype(np.float32)
-            s = noise_hint(n, c) * np.exp(rng.normal(0.0, self.cfg.sigma_jitter))
-            noisy.append(n), clean.append(c), hint.append(s)
+            jitter = np.exp(rng.normal(0.0, self.cfg.sigma_jitter))
+            if i in mine:  # noise_hint draws no numbers from rng, so skipping it keeps the stream
+                noisy.append(n), clean.append(c), hint.append(noise_hint(n, c) * jitter)
         to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
         sig = torch.from_numpy(np.stack(hint).astype(np.float32) / 255.0)[:, :, None, None]
         n_t = to(noisy)

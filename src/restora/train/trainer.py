@@ -3,6 +3,13 @@ checkpoints that resume bit-exactly, validation PSNR, CSV log and curve plot, op
 
 A run folder holds ``config.yaml``, ``checkpoint.pt`` (latest), ``log.csv`` and ``curve.png``.
 Checkpoints hold only tensors and plain values and are read with ``torch.load(weights_only=True)``.
+
+Multi-process (``rank``/``world_size`` > 1, process group set up by :mod:`restora.train.run`): the model
+(and GDD's feature generator) are wrapped in DistributedDataParallel, which averages gradients over ranks;
+each rank trains on its slice of the step's global batch (:class:`~restora.train.data.PatchSampler`), so
+the updates equal one process's on the whole batch. Rank 0 alone writes checkpoints (the others wait at a
+barrier), the log, the curve and runs validation; logged losses are averaged over ranks. The checkpoint
+holds the unwrapped modules' state, so it resumes with any number of processes.
 """
 
 from __future__ import annotations
@@ -83,9 +90,12 @@ class Trainer:
         self.step = 0
         self.compute_seconds = 0.0
         self.best_val = -float("inf")
-        self.ddp_model = self.model
+        self.ddp_model, self.ddp_generator = self.model, self.generator
         if world_size > 1:
-            self.ddp_model = nn.parallel.DistributedDataParallel(self.model)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            if self.generator is not None:  # its gradients must be averaged over ranks too
+                self.ddp_generator = nn.parallel.DistributedDataParallel(self.generator, device_ids=ids)
 
     @staticmethod
     def _bottleneck_channels(model: nn.Module) -> int:
@@ -107,13 +117,15 @@ class Trainer:
         return s
 
     def save_checkpoint(self) -> None:
-        if self.rank != 0:
-            return
-        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
-        torch.save(self.state(), tmp)
-        os.replace(tmp, self.checkpoint_path)
+        """Rank 0 writes (atomically); every rank returns once the file is complete."""
+        if self.rank == 0:
+            tmp = self.checkpoint_path.with_suffix(".pt.tmp")
+            torch.save(self.state(), tmp)
+            os.replace(tmp, self.checkpoint_path)
+        _barrier(self.world_size)
 
     def load_checkpoint(self, path: Path | None = None) -> None:
+        _barrier(self.world_size)  # no rank reads while rank 0 may still be writing
         s = torch.load(path or self.checkpoint_path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(s["model"])
         self.ema.load_state_dict(s["ema"])
@@ -141,9 +153,9 @@ class Trainer:
                 d = cfg.distill
                 out_loss = CharbonnierLoss()(pred.float(), t_pred.float())
                 noise = torch.randn_like(feat) * feat.detach().std() * d.feature_noise
-                feat_loss = torch.mean((self.generator(feat + noise) - t_feat) ** 2)
+                feat_loss = torch.mean((self.ddp_generator(feat + noise) - t_feat) ** 2)
                 total = total + d.output_weight * out_loss + d.feature_weight * feat_loss
-                parts.update(distill_out=float(out_loss), distill_feat=float(feat_loss))
+                parts.update(distill_out=float(out_loss.detach()), distill_feat=float(feat_loss.detach()))
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         if cfg.optim.grad_clip > 0:
@@ -173,13 +185,14 @@ class Trainer:
     def fit(self, max_steps: int | None = None, progress: bool = True) -> None:
         cfg = self.cfg
         train_files, val_files = split_train_val(cfg.data)
-        sampler = PatchSampler(cfg.data, train_files, cfg.seed, self.rank)
+        sampler = PatchSampler(cfg.data, train_files, cfg.seed, self.rank, self.world_size)
         val = validation_set(cfg.data, val_files, cfg.seed) if self.rank == 0 else []
         stop = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
         self.model.train()
         log_path = self.run_dir / "log.csv"
         new_log = not log_path.exists()
-        with open(log_path, "a", newline="") as fh:
+        # Only rank 0 touches the log (another rank opening it could create it before rank 0 looks).
+        with open(log_path, "a", newline="") if self.rank == 0 else open(os.devnull, "w") as fh:
             writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS, extrasaction="ignore")
             if new_log and self.rank == 0:
                 writer.writeheader()
@@ -191,8 +204,9 @@ class Trainer:
                 val_due = self.step % cfg.val_every == 0 or self.step == stop
                 log_due = self.step % cfg.log_every == 0 or val_due
                 if log_due:
+                    parts = _mean_over_ranks(parts, self.world_size)
                     elapsed = time.perf_counter() - window_start
-                    self.compute_seconds += elapsed * torch.get_num_threads()
+                    self.compute_seconds += elapsed * torch.get_num_threads() * self.world_size
                     parts.update(step=self.step, seconds=round(self.compute_seconds, 1), steps_per_s=round(window_steps / elapsed, 3))
                     if val_due and self.rank == 0:
                         parts["val_psnr"] = round(self.validate(val), 4)
@@ -208,6 +222,26 @@ class Trainer:
                     if val_due and self.rank == 0:
                         plot_curve(log_path, self.run_dir / "curve.png")
         self.save_checkpoint()
+
+
+def _barrier(world_size: int) -> None:
+    if world_size > 1:
+        torch.distributed.barrier()
+
+
+LOSS_KEYS = ("loss", "charbonnier", "fft", "edge", "distill_out", "distill_feat")
+
+
+def _mean_over_ranks(parts: dict, world_size: int) -> dict:
+    """The step's losses averaged over ranks: the loss of the whole global batch (equal slices)."""
+    keys = [k for k in LOSS_KEYS if k in parts]
+    if world_size == 1 or not keys:
+        return parts
+    values = torch.tensor([float(parts[k]) for k in keys], dtype=torch.float64)
+    if torch.distributed.get_backend() == "nccl":
+        values = values.cuda()
+    torch.distributed.all_reduce(values)
+    return {**parts, **{k: float(v) / world_size for k, v in zip(keys, values.tolist())}}
 
 
 def plot_curve(log_path: Path, out: Path) -> None:

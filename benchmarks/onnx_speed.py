@@ -1,0 +1,149 @@
+"""ONNX Runtime against PyTorch on the CPU: MP/s of the whole restore call, per model, size and thread count.
+
+    python benchmarks/onnx_speed.py --model fast --model /tmp/snap.safetensors [--sizes 1024 2048]
+        [--threads 1 2] [--repeats 3] [--record] [--out results.json]
+
+``--model`` takes a ``.safetensors`` file, a registered model name, or ``fast`` (the small CPU config:
+``nafnet`` width 16, enc_blocks [1, 1, 2], mid 2, dec [1, 1, 1]; random weights, since speed does not depend
+on them). Protocol (CONVENTIONS.md, as ``restora.eval.speed``): input ``size``² smooth texture plus Gaussian
+noise σ=25; the timed call is :func:`restora.engine.run_restore` with ``sigma="auto"`` (estimation included,
+as users run it) and the engine's default tile; one warm-up call, then ``repeats`` calls per runtime,
+**interleaved** (torch, onnx, torch, onnx, ...) so both see the same machine load; the median is reported.
+Each thread count runs in a fresh process (thread pools are sized at start). ``--record`` writes the
+measurements to ``src/restora/engine/onnx_speed.json``, which ``--runtime auto`` reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FAST_CONFIG = dict(width=16, enc_blocks=[1, 1, 2], mid_blocks=2, dec_blocks=[1, 1, 1])
+RUNTIMES = ("torch", "onnx")
+
+
+def _fast_model_file(folder: Path) -> Path:
+    import torch
+
+    from restora.engine.neural import save_model
+    from restora.models.nafnet import NAFNet
+
+    torch.manual_seed(0)
+    module = NAFNet(**FAST_CONFIG)
+    path = folder / "fast.safetensors"
+    save_model(module, path, {"task": "denoise", "summary": "speed benchmark: fast config, random weights"})
+    return path
+
+
+def measure_child(model: str, sizes: list[int], threads: int, repeats: int) -> None:
+    """In a fresh process: one JSON line per size with both runtimes' median MP/s."""
+    from restora.eval.speed import set_threads, speed_input
+
+    set_threads(threads)
+    import numpy as np
+
+    from restora.engine import run_restore
+    from restora.engine.neural import read_metadata
+    from restora.models.registry import get_spec
+
+    spec = get_spec(model)
+    meta = read_metadata(spec.path)
+    for size in sizes:
+        image = speed_input(size, None).astype(np.float32)
+        for runtime in RUNTIMES:  # warm-up: loads (and for onnx exports) the model, starts thread pools
+            run_restore(image[:256, :256], model=model, runtime=runtime)
+        seconds = {r: [] for r in RUNTIMES}
+        for _ in range(repeats):
+            for runtime in RUNTIMES:
+                seconds[runtime].append(run_restore(image, model=model, runtime=runtime).seconds)
+        megapixels = size * size / 1e6
+        row = {"arch": meta["arch"], "config": meta["config"], "size": size, "threads": threads,
+               "tile": 512, "repeats": repeats, "load_average": round(os.getloadavg()[0], 1)}
+        for runtime in RUNTIMES:
+            row[f"{runtime}_mp_s"] = round(megapixels / statistics.median(seconds[runtime]), 4)
+        row["speedup"] = round(row["onnx_mp_s"] / row["torch_mp_s"], 3)
+        print(json.dumps(row), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", required=True, help="fast, a .safetensors file or a model name")
+    parser.add_argument("--name", action="append", default=[], help="label per --model (default: its file stem)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--record", action="store_true", help="write src/restora/engine/onnx_speed.json")
+    parser.add_argument("--out", type=Path, help="also write all rows as JSON here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        measure_child(args.model[0], args.sizes, args.threads[0], args.repeats)
+        return
+
+    models = []
+    with tempfile.TemporaryDirectory(prefix="restora-onnx-bench-") as tmp:
+        for i, model in enumerate(args.model):
+            path = str(_fast_model_file(Path(tmp))) if model == "fast" else model
+            label = args.name[i] if i < len(args.name) else ("fast" if model == "fast" else Path(model).stem)
+            rows = []
+            for threads in args.threads:
+                cmd = [sys.executable, __file__, "--child", "--model", path, "--threads", str(threads),
+                       "--repeats", str(args.repeats), "--sizes", *map(str, args.sizes)]
+                start = time.perf_counter()
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                for line in out.splitlines():
+                    if line.startswith("{"):
+                        rows.append(json.loads(line))
+                        r = rows[-1]
+                        print(f"{label:>14} {r['size']:>5}² {r['threads']} thr: torch {r['torch_mp_s']:.3f} MP/s, "
+                              f"onnx {r['onnx_mp_s']:.3f} MP/s, ×{r['speedup']:.2f} (load {r['load_average']})",
+                              flush=True)
+                print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+            models.append({"name": label, "arch": rows[0]["arch"], "config": rows[0]["config"],
+                           "measurements": [{k: r[k] for k in ("size", "threads", "tile", "torch_mp_s", "onnx_mp_s",
+                                                               "speedup", "load_average")} for r in rows]})
+
+    print("\n| model | size | threads | PyTorch MP/s | ONNX Runtime MP/s | ONNX / PyTorch | load avg |")
+    print("|---|---|---|---|---|---|---|")
+    for m in models:
+        for r in m["measurements"]:
+            print(f"| {m['name']} | {r['size']}² | {r['threads']} | {r['torch_mp_s']:.3f} | {r['onnx_mp_s']:.3f} | "
+                  f"×{r['speedup']:.2f} | {r['load_average']} |")
+    import onnxruntime
+    import torch
+
+    record = {
+        "protocol": "MP/s of run_restore (sigma auto, tile 512), median of interleaved repeats after a warm-up; "
+                    "benchmarks/onnx_speed.py",
+        "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
+        "cpu": _cpu_name(),
+        "models": models,
+    }
+    if args.out:
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
+    if args.record:
+        from restora.engine.onnx import SPEED_FILE
+
+        SPEED_FILE.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"recorded in {SPEED_FILE}")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores"
+
+
+if __name__ == "__main__":
+    main()

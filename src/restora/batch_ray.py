@@ -1,0 +1,374 @@
+"""``restora batch``: restore many files on a chosen engine — in this process (``local``) or on Ray (``ray``).
+
+Both engines share :mod:`restora.batch`: planning (input expansion, mirroring, skip/overwrite, refusal to
+overwrite inputs or escape the output folder), :func:`~restora.batch.run_job` (read → restore → atomic
+write, never raising for a bad file) and the console reporting. The Ray engine adds:
+
+- a Ray Data pipeline: the planned jobs (paths only) → ``map_batches`` over a fixed pool of actors, each
+  loading the model once (:class:`RestoreWorker`; one GPU each where the cluster has GPUs, else ``threads``
+  CPUs each) and running ``run_job`` per file → results streamed back to this process. Pixels never pass
+  through Ray's object store: every worker reads its input and writes its output itself, so inputs and
+  outputs must be reachable by the same paths on every node (shared file system);
+- a manifest, ``restora-manifest.json`` in the output folder: every output's status (``done``, ``failed``
+  with the reason, or ``skipped`` when it existed before), saved atomically every few seconds and at the end;
+- resumption: outputs are written atomically, so an output that exists is complete and a re-run (without
+  ``--overwrite``) does only what is missing; temporary files left by a killed run are removed first.
+
+Exit status as ``restora denoise``: 0 all done (skips included), 1 some files failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from restora.cli import app
+from restora.commands import (
+    RESTORE_TASKS,
+    BitDepthOption,
+    Device,
+    DeviceOption,
+    InputsArgument,
+    JpegQualityOption,
+    ModelOption,
+    OutputOption,
+    OverwriteOption,
+    RecursiveOption,
+    Runtime,
+    RuntimeOption,
+    SigmaOption,
+    StrengthOption,
+    SubsamplingOption,
+    TileOption,
+)
+
+MANIFEST_NAME = "restora-manifest.json"
+MANIFEST_SAVE_SECONDS = 2.0  # how often the manifest is rewritten while results arrive
+MAX_BLOCKS = 20_000  # one file per Ray Data block (balanced dispatch) up to this many files
+RAY_HINT = "pip install 'restora[ray]'"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Manifest
+
+
+class Manifest:
+    """Status of every output of the batches run into one folder: ``{"files": {output: record}}``.
+
+    Keys are output paths relative to the manifest's folder. A record has ``status`` (``done``, ``failed``,
+    ``skipped``), ``source`` and, for failures, ``reason``; done files also ``model``, ``megapixels`` and
+    ``seconds``. Records of earlier runs are kept; a re-run updates the files it touches.
+    """
+
+    def __init__(self, path: Path, engine: str = "ray"):
+        self.path = Path(path)
+        self.engine = engine
+        self.files: dict[str, dict] = {}
+        self.missing: list[str] = []
+        self.options: dict = {}
+        try:
+            data = json.loads(self.path.read_text())
+            self.files = dict(data.get("files", {}))
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, AttributeError):
+            self.files = {}  # unreadable: start over (the outputs themselves say what is done)
+        self._saved = time.monotonic()
+
+    def key(self, output: Path) -> str:
+        try:
+            return Path(output).relative_to(self.path.parent).as_posix()
+        except ValueError:
+            return str(output)
+
+    def record(self, result) -> None:
+        job = result.job
+        entry = {"source": str(job.source)}
+        if result.ok:
+            entry.update(status="done", model=result.model, megapixels=round(result.megapixels, 4),
+                         seconds=round(result.seconds, 3))
+        else:
+            entry.update(status="failed", reason=result.error)
+        self.files[self.key(job.output)] = entry
+
+    def record_skipped(self, job) -> None:
+        key = self.key(job.output)
+        if self.files.get(key, {}).get("status") != "done":  # done by an earlier run: keep its record
+            self.files[key] = {"source": str(job.source), "status": "skipped", "reason": "output existed"}
+
+    def counts(self) -> dict[str, int]:
+        counts = {"done": 0, "failed": 0, "skipped": 0}
+        for entry in self.files.values():
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        return counts
+
+    def save(self, force: bool = True) -> None:
+        """Write atomically; without ``force`` only when the last write is a few seconds old."""
+        if not force and time.monotonic() - self._saved < MANIFEST_SAVE_SECONDS:
+            return
+        data = {
+            "version": 1,
+            "engine": self.engine,
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "options": self.options,
+            "counts": self.counts(),
+            "missing_inputs": self.missing,
+            "files": dict(sorted(self.files.items())),
+        }
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        os.replace(tmp, self.path)
+        self._saved = time.monotonic()
+
+
+def remove_partial_writes(jobs) -> int:
+    """Delete temporary files a killed run left beside the outputs it was writing; returns how many.
+
+    :func:`restora.io.write_image` writes ``.<name>.<random>.tmp`` beside the target and renames it when
+    complete, so such a file is never a finished output.
+    """
+    removed = 0
+    for job in jobs:
+        pattern = os.path.join(glob.escape(str(job.output.parent)), f".{glob.escape(job.output.name)}.*.tmp")
+        for leftover in glob.glob(pattern):
+            try:
+                os.unlink(leftover)
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
+# ---------------------------------------------------------------------------------------------------
+# Ray
+
+
+def _import_ray():
+    from restora.batch import UsageError
+
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise UsageError(f"--engine ray needs Ray: {RAY_HINT}") from None
+    return ray
+
+
+class RestoreWorker:
+    """Ray Data callable class: one per actor; loads the model once, then restores one file per call."""
+
+    def __init__(self, options, threads: int):
+        import cv2
+        import torch
+
+        from restora.engine.restore import get_method
+
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+        self.options = options
+        get_method(options.model, options.device, options.runtime)  # the engine caches it for run_job
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        from restora.batch import Job, run_job
+
+        out = {"index": [], "error": [], "model": [], "megapixels": [], "restore_seconds": [], "seconds": [],
+               "sigma": []}
+        for index, source, output, name, bit_depth in zip(batch["index"], batch["source"], batch["output"],
+                                                          batch["name"], batch["bit_depth"]):
+            job = Job(Path(str(source)), Path(str(output)), str(name), int(bit_depth) or None)
+            result = run_job(job, self.options)
+            out["index"].append(int(index))
+            out["error"].append(result.error or "")
+            out["model"].append(result.model or "")
+            out["megapixels"].append(result.megapixels)
+            out["restore_seconds"].append(result.restore_seconds)
+            out["seconds"].append(result.seconds)
+            out["sigma"].append(np.full(3, np.nan) if result.sigma is None else np.asarray(result.sigma, np.float64))
+        return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _plan_workers(ray, options, workers: int | None, threads: int | None) -> tuple[int, int, int]:
+    """(workers, CPUs per worker, GPUs per worker) for the cluster Ray is connected to."""
+    resources = ray.cluster_resources()
+    cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
+    if gpus and options.device != "cpu" and options.runtime != "onnx":
+        # One model replica per GPU; the node's CPUs decode and encode for it.
+        return workers or gpus, threads or max(1, cpus // gpus), 1
+    threads = threads or (max(1, cpus // workers) if workers else 1)
+    return workers or max(1, cpus // threads), threads, 0
+
+
+def run_ray(plan, options, reporter, address: str | None = None, workers: int | None = None,
+            threads: int | None = None):
+    """Run a plan's jobs on Ray (a local instance without ``address``); returns the BatchSummary."""
+    import numpy as np
+
+    from restora.batch import JobResult
+    from restora.errors import RestoraError
+
+    ray = _import_ray()
+    manifest_dir = plan.output_root or (plan.jobs or plan.skipped)[0].output.parent
+    manifest = Manifest(manifest_dir / MANIFEST_NAME)
+    manifest.options = asdict(options)
+    manifest.missing = list(plan.missing)
+    for job in plan.skipped:
+        manifest.record_skipped(job)
+    remove_partial_writes(plan.jobs)
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        _init_ray(ray, address)
+    try:
+        n_workers, cpus_each, gpus_each = _plan_workers(ray, options, workers, threads)
+        reporter.start(plan)
+        reporter.status(f"starting {n_workers} Ray workers")
+        if plan.jobs:
+            dataset = _dataset(ray, plan.jobs, options, n_workers, cpus_each, gpus_each)
+            done_mp, first = 0.0, time.perf_counter()
+            try:
+                for row in dataset.iter_rows():
+                    job = plan.jobs[int(row["index"])]
+                    sigma = np.asarray(row["sigma"], dtype=np.float32)
+                    result = JobResult(job, error=str(row["error"]) or None, model=str(row["model"]) or None,
+                                       megapixels=float(row["megapixels"]), restore_seconds=float(row["restore_seconds"]),
+                                       seconds=float(row["seconds"]), sigma=None if np.isnan(sigma).any() else sigma)
+                    reporter.job_finished(result)
+                    manifest.record(result)
+                    manifest.save(force=False)
+                    done_mp += result.megapixels
+                    reporter.status(f"{n_workers} workers, {done_mp / (time.perf_counter() - first):.2f} MP/s")
+            except ray.exceptions.RayError as exc:
+                reporter.finish()
+                raise RestoraError(f"Ray failed: {_first_line(exc)} (outputs written so far are kept; run again "
+                                   "to do the rest)") from None
+        summary = reporter.finish()
+        speed = summary.megapixels / summary.seconds if summary.seconds > 0 else 0.0
+        unit = f"{gpus_each} GPU" if gpus_each else f"{cpus_each} thread{'s' if cpus_each > 1 else ''}"
+        reporter.out.print(f"Ray: {n_workers} worker{'s' if n_workers > 1 else ''} × {unit}, {speed:.2f} MP/s overall; "
+                           f"manifest {manifest.path}", markup=False)
+        return summary
+    finally:
+        manifest.save()
+        if started_here:
+            ray.shutdown()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else exc.__class__.__name__
+
+
+def _init_ray(ray, address: str | None) -> None:
+    import logging
+
+    from restora.batch import UsageError
+
+    kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, configure_logging=True,
+                  log_to_driver=False)
+    if address is None:
+        # A local instance: only paths and small results travel through its object store.
+        kwargs["object_store_memory"] = 256 * 2**20
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"cannot join the Ray cluster at '{address}': {_first_line(exc)}") from None
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # restora's own progress and per-file lines instead
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+def _dataset(ray, jobs, options, workers: int, cpus_each: int, gpus_each: int):
+    rows = [{"index": i, "source": str(j.source), "output": str(j.output), "name": j.name, "bit_depth": j.bit_depth or 0}
+            for i, j in enumerate(jobs)]
+    dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), MAX_BLOCKS))
+    env = {var: str(cpus_each) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    return dataset.map_batches(
+        RestoreWorker,
+        fn_constructor_kwargs={"options": options, "threads": cpus_each},
+        batch_size=1,  # one file per call: results stream back as each file is written
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=cpus_each,
+        num_gpus=gpus_each,
+        runtime_env={"env_vars": env},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# The command
+
+
+@app.command("batch")
+def batch_command(
+    inputs: InputsArgument,
+    output: OutputOption,
+    engine: Annotated[Engine, typer.Option(help="local: in this process; ray: a Ray cluster (local instance "
+                                                "without --address; needs the ray extra).")] = Engine.local,
+    address: Annotated[str | None, typer.Option(metavar="ADDR", help="Ray cluster to join ('auto' or HOST:PORT); "
+                                                                     "default: start one on this machine.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, metavar="N", help="Ray workers, each loading the model once "
+                                                                         "(default: one per GPU, else one per CPU).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, metavar="N", help="CPU threads per worker (local engine: "
+                                                                         "of this process).")] = None,
+    task: Annotated[str, typer.Option(metavar="|".join(RESTORE_TASKS), help="What to restore.")] = "denoise",
+    model: ModelOption = None,
+    sigma: SigmaOption = "auto",
+    strength: StrengthOption = 1.0,
+    tile: TileOption = None,
+    device: DeviceOption = Device.auto,
+    runtime: RuntimeOption = Runtime.auto,
+    overwrite: OverwriteOption = False,
+    recursive: RecursiveOption = False,
+    bit_depth: BitDepthOption = None,
+    jpeg_quality: JpegQualityOption = 95,
+    subsampling: SubsamplingOption = "4:4:4",
+) -> None:
+    """Restore many files on a chosen engine: in this process (local) or on a Ray cluster (ray).
+
+    Same options and guarantees as restora denoise: the input tree is mirrored, inputs are never written
+    over, outputs are written atomically, existing outputs are skipped unless --overwrite (so a re-run after
+    an interruption does only what is missing), a failed file is reported and the rest go on. The ray engine
+    also keeps restora-manifest.json (done/failed files, with reasons) in the output folder. Exit status:
+    0 all done, 1 some files failed, 2 usage error.
+    """
+    from restora.batch import ConsoleReporter, RestoreOptions, UsageError, plan_jobs, run_local
+    from restora.commands import _resolve_model
+
+    if task not in RESTORE_TASKS:
+        raise UsageError(f"unknown task '{task}' (one of {', '.join(RESTORE_TASKS)})")
+    if engine is Engine.local and (address is not None or workers is not None):
+        raise UsageError("--address and --workers are for --engine ray")
+    if engine is Engine.ray:
+        _import_ray()  # a missing extra is a usage error before any work
+    if threads is not None and engine is Engine.local:
+        import torch
+
+        torch.set_num_threads(threads)
+    # The driver of a Ray run may have no GPU: it checks the model on the CPU, the workers load it where they run.
+    check_device = device.value if engine is Engine.local else "cpu"
+    name = _resolve_model(task, model, check_device, runtime.value)
+    plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite)
+    options = RestoreOptions(task=task, model=name, sigma=sigma, strength=strength, tile=tile, device=device.value,
+                             bit_depth=bit_depth, jpeg_quality=jpeg_quality, subsampling=subsampling,
+                             runtime=runtime.value)
+    if engine is Engine.local:
+        summary = run_local(plan, options, ConsoleReporter())
+    else:
+        summary = run_ray(plan, options, ConsoleReporter(), address=address, workers=workers, threads=threads)
+    raise typer.Exit(summary.exit_code)

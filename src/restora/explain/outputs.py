@@ -1,0 +1,98 @@
+"""Writing the noise map and the residual to files (``restora denoise --noise-map PATH --residual PATH``).
+
+The extension chooses what is written:
+
+* ``.npy`` or ``.tif``/``.tiff``: the exact values as float32 (H, W, 3) — the noise map's σ per channel on
+  the 0–255 scale; the residual input − output on the [0, 1] scale (negative values kept).
+* any other image extension (``.png``, ``.jpg``, ...): an 8-bit picture for looking at — the noise map as an
+  inferno heat map of the RMS σ over channels from 0 to ``HEAT_MAP_MAX_SIGMA`` (fixed, so maps of different
+  photos compare); the residual as mid-grey + ``RESIDUAL_GAIN`` × (input − output).
+
+Files appear atomically (temporary name in the same folder, then rename).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from restora.errors import OutputError
+from restora.explain.noise_map import noise_map, overall_sigma
+from restora.explain.residual import residual, residual_view
+from restora.io.image import Image
+
+HEAT_MAP_MAX_SIGMA = 50.0
+EXACT_EXTENSIONS = (".npy", ".tif", ".tiff")
+
+
+def heat_map(sigma: np.ndarray, vmax: float = HEAT_MAP_MAX_SIGMA) -> np.ndarray:
+    """(H, W) σ → (H, W, 3) uint8 inferno colours, 0 (black) to ``vmax`` (pale yellow)."""
+    from matplotlib import colormaps
+
+    rgba = colormaps["inferno"](np.clip(np.asarray(sigma, np.float32) / vmax, 0.0, 1.0))
+    return np.rint(rgba[..., :3] * 255).astype(np.uint8)
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write in {path.parent} ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_exact(path: Path, values: np.ndarray) -> None:
+    buf = io.BytesIO()
+    values = np.ascontiguousarray(values, np.float32)
+    if path.suffix.lower() == ".npy":
+        np.save(buf, values)
+    else:
+        import tifffile
+
+        tifffile.imwrite(buf, values, photometric="rgb" if values.ndim == 3 else "minisblack")
+    _atomic_bytes(path, buf.getvalue())
+
+
+def _write_view(path: Path, rgb8: np.ndarray) -> None:
+    from restora.io import write_image
+
+    write_image(path, Image.from_array(rgb8))
+
+
+def write_noise_map(path, image_pixels: np.ndarray, sigma_map: np.ndarray | None = None) -> np.ndarray:
+    """Estimate the input's noise map and write it to ``path`` (module docstring); returns the (H, W, 3) map.
+
+    ``image_pixels``: the *input* (noisy) photo, (H, W, 3) float in [0, 1]; ``sigma_map``: a map already
+    computed, to write it without estimating again.
+    """
+    path = Path(path)
+    smap = noise_map(image_pixels) if sigma_map is None else np.asarray(sigma_map, np.float32)
+    if path.suffix.lower() in EXACT_EXTENSIONS:
+        _write_exact(path, smap)
+    else:
+        _write_view(path, heat_map(overall_sigma(smap)))
+    return smap
+
+
+def write_residual(path, noisy: np.ndarray, restored: np.ndarray) -> np.ndarray:
+    """Write input − output to ``path`` (module docstring); returns the exact residual."""
+    path = Path(path)
+    r = residual(noisy, restored)
+    if path.suffix.lower() in EXACT_EXTENSIONS:
+        _write_exact(path, r)
+    else:
+        _write_view(path, residual_view(r))
+    return r

@@ -3,6 +3,8 @@
 ``practical`` mixes blur, resampling, one of the noise models and JPEG in random order and strength,
 as BSRGAN/SCUNet and Real-ESRGAN do for blind training; ``denoise-mix`` is the training mixture of the
 shipped denoisers: half synthetic Gaussian (the benchmarks' noise, σ 0–55), half realistic noise.
+``motion-blur``, ``defocus``, ``rain``, ``haze`` and ``lowlight-dark`` are the single-degradation training
+sets of the other tasks; ``all-in-one`` mixes them with ``denoise-mix``, one type per image.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from restora.degrade.base import Clip, Compose, Degradation, Maybe, OneOf, RandomOrder
+from restora.degrade.blur import DefocusBlur, MotionBlur
 from restora.degrade.camera import CameraPipeline
 from restora.degrade.compression import JPEG, Downscale, GaussianBlur
+from restora.degrade.exposure import Underexpose
+from restora.degrade.haze import Haze
 from restora.degrade.noise import CorrelatedNoise, FilmGrain, GaussianNoise, LowLight, PoissonGaussianNoise
+from restora.degrade.rain import Rain
 
 PIPELINES: dict[str, Callable[[], Degradation]] = {}
 
@@ -85,3 +91,44 @@ def practical() -> Degradation:
 @register_pipeline("denoise-mix")
 def denoise_mix() -> Degradation:
     return OneOf([gaussian(), camera(), poisson(), correlated(), practical()], weights=[0.5, 0.2, 0.1, 0.1, 0.1])
+
+
+def light_sensor_noise() -> Degradation:
+    """The little sensor noise a blurred photo also carries: Gaussian σ ≤ 5 or mild shot + read noise."""
+    return OneOf([GaussianNoise(sigma=(0.0, 5.0)), PoissonGaussianNoise(shot=(1e-4, 1e-3), read=(0.5, 3.0))])
+
+
+@register_pipeline("motion-blur")
+def motion_blur() -> Degradation:
+    """Camera shake (random trajectories, 7–31 px) plus a little sensor noise."""
+    return Compose([MotionBlur(), light_sensor_noise(), Clip()])
+
+
+@register_pipeline("defocus")
+def defocus() -> Degradation:
+    """Defocus disk (radius 1–6 px) or Gaussian blur (σ 0.5–3 px), plus a little sensor noise."""
+    return Compose([OneOf([DefocusBlur(), GaussianBlur(sigma=(0.5, 3.0))], weights=[3, 1]), light_sensor_noise(), Clip()])
+
+
+@register_pipeline("rain")
+def rain() -> Degradation:
+    """Rain streak layers and accumulation veil, sometimes JPEG-compressed."""
+    return Compose([Rain(), Maybe(JPEG(quality=(70, 95)), 0.3), Clip()])
+
+
+@register_pipeline("haze")
+def haze() -> Degradation:
+    """Scattering-model haze with a smooth random transmission, plus a little sensor noise."""
+    return Compose([Haze(), Maybe(light_sensor_noise(), 0.5), Clip()])
+
+
+@register_pipeline("lowlight-dark")
+def lowlight_dark() -> Degradation:
+    """A dark, noisy night shot: low-light sensor noise, under-exposure with gamma, sometimes JPEG."""
+    return Compose([LowLight(), Underexpose(), Maybe(JPEG(quality=(70, 95)), 0.3), Clip()])
+
+
+@register_pipeline("all-in-one")
+def all_in_one() -> Degradation:
+    """One of blur, rain, haze, low light or noise per image, each type equally likely (blur split in two)."""
+    return OneOf([motion_blur(), defocus(), rain(), haze(), lowlight_dark(), denoise_mix()], weights=[1, 1, 2, 2, 2, 2])

@@ -7,6 +7,7 @@ architecture's keyword arguments), ``restora.card`` (JSON model card: task, data
 from __future__ import annotations
 
 import json
+import os
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def save_model(module: torch.nn.Module, path: Path, card: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
     save_file(state, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)  # a model file is shared data, not a secret
     tmp.replace(path)
 
 

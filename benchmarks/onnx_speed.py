@@ -10,7 +10,8 @@ noise σ=25; the timed call is :func:`restora.engine.run_restore` with ``sigma="
 as users run it) and the engine's default tile; one warm-up call, then ``repeats`` calls per runtime,
 **interleaved** (torch, onnx, torch, onnx, ...) so both see the same machine load; the median is reported.
 Each thread count runs in a fresh process (thread pools are sized at start). ``--record`` writes the
-measurements to ``src/restora/engine/onnx_speed.json``, which ``--runtime auto`` reads.
+measurements to ``src/restora/engine/onnx_speed.json`` (replacing the entries of the models measured now),
+which ``--runtime auto`` reads.
 """
 
 from __future__ import annotations
@@ -128,9 +129,13 @@ def main() -> None:
     }
     if args.out:
         args.out.write_text(json.dumps(record, indent=1) + "\n")
-    if args.record:
+    if args.record:  # replaces the entries of the models measured now, keeps the others
         from restora.engine.onnx import SPEED_FILE
 
+        if SPEED_FILE.exists():
+            measured = {m["name"] for m in models}
+            kept = [m for m in json.loads(SPEED_FILE.read_text()).get("models", []) if m["name"] not in measured]
+            record["models"] = kept + models
         SPEED_FILE.write_text(json.dumps(record, indent=1) + "\n")
         print(f"recorded in {SPEED_FILE}")
 

@@ -233,7 +233,9 @@ def run_ray(plan, options, reporter, address: str | None = None, workers: int | 
 
     started_here = not ray.is_initialized()
     if started_here:
-        _init_ray(ray, address)
+        # A local instance gets at least the CPUs the asked-for workers need (else the pool would wait forever).
+        needed = (workers or 0) * (threads or 1)
+        _init_ray(ray, address, num_cpus=needed if needed > len(os.sched_getaffinity(0)) else None)
     try:
         n_workers, cpus_each, gpus_each = _plan_workers(ray, options, workers, threads)
         reporter.start(plan)
@@ -255,7 +257,7 @@ def run_ray(plan, options, reporter, address: str | None = None, workers: int | 
                     reporter.status(f"{n_workers} workers, {done_mp / (time.perf_counter() - first):.2f} MP/s")
             except ray.exceptions.RayError as exc:
                 reporter.finish()
-                raise RestoraError(f"Ray failed: {_first_line(exc)} (outputs written so far are kept; run again "
+                raise RestoraError(f"Ray failed: {_one_line(exc)} (outputs written so far are kept; run again "
                                    "to do the rest)") from None
         summary = reporter.finish()
         speed = summary.megapixels / summary.seconds if summary.seconds > 0 else 0.0
@@ -269,36 +271,56 @@ def run_ray(plan, options, reporter, address: str | None = None, workers: int | 
             ray.shutdown()
 
 
-def _first_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException) -> str:
+    """The last non-empty line of an exception's message (Ray puts the cause there), shortened."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[-1][:300] if lines else exc.__class__.__name__
 
 
-def _init_ray(ray, address: str | None) -> None:
+def _init_ray(ray, address: str | None, num_cpus: int | None = None) -> None:
     import logging
 
     from restora.batch import UsageError
 
     kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, configure_logging=True,
                   log_to_driver=False)
+    if address not in (None, "auto", "local"):
+        _check_reachable(address)
     if address is None:
         # A local instance: only paths and small results travel through its object store.
-        kwargs["object_store_memory"] = 256 * 2**20
+        kwargs.update(object_store_memory=256 * 2**20, num_cpus=num_cpus)
     try:
         ray.init(address=address, **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise UsageError(f"cannot join the Ray cluster at '{address}': {_first_line(exc)}") from None
+    except Exception as exc:  # Ray raises bare Exception too (e.g. a local node that timed out starting)
+        ray.shutdown()  # whatever half-started
+        where = f"join the Ray cluster at '{address}'" if address else "start Ray on this machine"
+        raise UsageError(f"cannot {where}: {_one_line(exc)}") from None
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # restora's own progress and per-file lines instead
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast on an address nothing answers at (Ray itself retries for minutes)."""
+    import socket
+
+    from restora.batch import UsageError
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or address, int(port or 6379)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or "no answer"
+        raise UsageError(f"cannot reach the Ray cluster at '{address}': {reason}") from None
+
+
 def _dataset(ray, jobs, options, workers: int, cpus_each: int, gpus_each: int):
     rows = [{"index": i, "source": str(j.source), "output": str(j.output), "name": j.name, "bit_depth": j.bit_depth or 0}
             for i, j in enumerate(jobs)]
     dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), MAX_BLOCKS))
-    env = {var: str(cpus_each) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    # Ray sets OMP_NUM_THREADS to an actor's CPUs; RestoreWorker sizes torch's and OpenCV's pools too.
     return dataset.map_batches(
         RestoreWorker,
         fn_constructor_kwargs={"options": options, "threads": cpus_each},
@@ -306,7 +328,6 @@ def _dataset(ray, jobs, options, workers: int, cpus_each: int, gpus_each: int):
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=cpus_each,
         num_gpus=gpus_each,
-        runtime_env={"env_vars": env},
     )
 
 
@@ -339,14 +360,6 @@ def batch_command(
     jpeg_quality: JpegQualityOption = 95,
     subsampling: SubsamplingOption = "4:4:4",
 ) -> None:
-    """Restore many files on a chosen engine: in this process (local) or on a Ray cluster (ray).
-
-    Same options and guarantees as restora denoise: the input tree is mirrored, inputs are never written
-    over, outputs are written atomically, existing outputs are skipped unless --overwrite (so a re-run after
-    an interruption does only what is missing), a failed file is reported and the rest go on. The ray engine
-    also keeps restora-manifest.json (done/failed files, with reasons) in the output folder. Exit status:
-    0 all done, 1 some files failed, 2 usage error.
-    """
     from restora.batch import ConsoleReporter, RestoreOptions, UsageError, plan_jobs, run_local
     from restora.commands import _resolve_model
 
@@ -372,3 +385,13 @@ def batch_command(
     else:
         summary = run_ray(plan, options, ConsoleReporter(), address=address, workers=workers, threads=threads)
     raise typer.Exit(summary.exit_code)
+
+
+batch_command.__doc__ = (
+    "Restore many files on a chosen engine: in this process (local) or on a Ray cluster (ray).\n\n"
+    "Same options and guarantees as restora denoise: the input tree is mirrored, inputs are never written over, "
+    "outputs are written atomically, existing outputs are skipped unless --overwrite (so a re-run after an "
+    "interruption does only what is missing), a failed file is reported and the rest go on. The ray engine also "
+    "keeps restora-manifest.json (done/failed files, with reasons) in the output folder. Exit status: 0 all done, "
+    "1 some files failed, 2 usage error."
+)

@@ -10,7 +10,15 @@ import typer
 from restora.cli import app
 
 
-@app.command()
+ADAPT_HELP = (
+    "Adapt the denoiser to PHOTOS without clean references, then use it: restora denoise --model MODEL.safetensors."
+    "\n\nSelf-supervised (recorrupted-to-recorrupted with the photos' own noise); part of the photos is held out "
+    "to decide when to stop, and the weights stay close to the base model. The model card records the number of "
+    "photos, the minutes and the base model."
+)
+
+
+@app.command(help=ADAPT_HELP)
 def adapt(
     photos: Annotated[list[Path], typer.Argument(metavar="PHOTOS...", show_default=False,
                                                  help="Noisy photos from one camera (no clean versions needed).")],
@@ -25,11 +33,7 @@ def adapt(
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all cores).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for crops and noise samples.")] = 0,
 ) -> None:
-    """Adapt the denoiser to PHOTOS without clean references, then use it: restora denoise --model MODEL.safetensors.
-
-    Self-supervised (recorrupted-to-recorrupted with the photos' own noise); part of the photos is held out to
-    decide when to stop, and the weights stay close to the base model. The model card records the number of
-    photos, the minutes and the base model."""
+    """``restora adapt``: see ADAPT_HELP."""
     from restora.batch import UsageError
 
     if output.exists() and not overwrite and not resume:

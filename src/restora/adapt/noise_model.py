@@ -19,7 +19,7 @@ recorrupted-to-recorrupted training needs: fresh noise with the covariance of th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -54,13 +54,19 @@ class CameraNoise:
     correlation: np.ndarray
     spectrum: np.ndarray
     tiles: int
+    _amplitudes: dict = field(default_factory=dict, repr=False, compare=False)  # (h, w) -> √S on that grid
 
     def sigma_at(self, brightness: np.ndarray) -> np.ndarray:
         """(…, 3) σ (0–255) at (…, 3) brightness in [0, 1]."""
         return np.stack([np.interp(brightness[..., c], self.levels, self.sigma[c]) for c in range(3)], axis=-1)
 
     def _amplitude(self, h: int, w: int) -> np.ndarray:
-        """√S resampled to an h×w frequency grid (bilinear over the periodic T×T grid)."""
+        """√S resampled to an h×w frequency grid (bilinear over the periodic T×T grid); cached per size."""
+        if (h, w) not in self._amplitudes:
+            self._amplitudes[(h, w)] = self._resample(h, w)
+        return self._amplitudes[(h, w)]
+
+    def _resample(self, h: int, w: int) -> np.ndarray:
         t = self.spectrum.shape[0]
         shifted = np.fft.fftshift(self.spectrum).astype(np.float32)
         fy = np.fft.fftfreq(h)[:, None] * t + t // 2

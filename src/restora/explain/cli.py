@@ -10,7 +10,14 @@ import typer
 from restora.cli import app
 
 
-@app.command()
+EXPLAIN_HELP = (
+    "Denoise PHOTO and write REPORT.html: input and output with 100% crops, the noise-level map with its colour "
+    "scale, the residual and its power spectrum, the detail-at-risk map, the noise model and the predicted "
+    "reliability.\n\nThe file opens offline; nothing in it comes from the network."
+)
+
+
+@app.command(help=EXPLAIN_HELP)
 def explain(
     photo: Annotated[Path, typer.Argument(metavar="PHOTO", show_default=False, help="The photo to denoise and explain.")],
     output: Annotated[Path, typer.Option("--output", "-o", metavar="REPORT.html", show_default=False,
@@ -24,9 +31,7 @@ def explain(
     restored: Annotated[Path | None, typer.Option("--restored", metavar="PATH", help="Also write the denoised photo here.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing report.")] = False,
 ) -> None:
-    """Denoise PHOTO and write REPORT.html: input and output with 100% crops, the noise-level map with its colour
-    scale, the residual and its power spectrum, the detail-at-risk map, the noise model and the predicted
-    reliability. The file opens offline; nothing in it comes from the network."""
+    """``restora explain``: see EXPLAIN_HELP."""
     from restora.batch import UsageError
     from restora.errors import BadInputError
 

@@ -24,19 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from restora.explain.features import FEATURES, analyse
-from restora.explain.reliability import COVERAGE, MODEL_PATH, design, flag_values
+from restora.explain.reliability import COVERAGE, DISTANCE_FEATURES, MODEL_PATH, design, flag_values
 
 # (pipeline name, count per photo); "gaussian" draws σ uniformly in GAUSSIAN_RANGE.
-DRAWS = (("gaussian", 4), ("camera", 2), ("poisson", 1), ("correlated", 1), ("practical", 2))
+DRAWS = (("gaussian", 4), ("camera", 3), ("poisson", 1), ("correlated", 1), ("practical", 2))
 GAUSSIAN_RANGE = (1.0, 55.0)
-RIDGE = 1.0  # in standardised units; a few hundred samples, sixteen features
+RIDGE = 1.0  # in standardised units; a few hundred samples, eighteen features
 CLIP_Z = 4.0
 # Flag limits: at least the floor, and a margin above the in-range set's 99th percentile.
 FLAG_RULES = {
     "noise_beyond_range": {"floor": 60.0, "margin": 1.1, "why": "trained on σ ≤ 55 (Gaussian) plus camera-like noise"},
-    "heavy_jpeg": {"floor": 0.3, "margin": 1.5, "why": "trained on JPEG quality ≥ 50"},
-    "clipped_highlights": {"floor": 0.15, "margin": 1.5, "why": "training photos hold few blown highlights"},
-    "unusual_statistics": {"floor": 60.0, "margin": 2.0, "why": "squared Mahalanobis distance of the features (16 dims)"},
+    "heavy_jpeg": {"floor": 1.0, "margin": 1.25, "why": "trained on JPEG quality ≥ 50; the score reaches 1 near quality 20"},
+    "clipped_highlights": {"floor": 0.4, "margin": 1.5, "why": "photos with blown skies (up to ~30% of the frame) are common and in range"},
+    "unusual_statistics": {"floor": 30.0, "margin": 2.0, "why": f"squared Mahalanobis distance of {len(DISTANCE_FEATURES)} input features"},
 }
 SHRINK = 0.1  # covariance shrinkage toward the identity (standardised features) for the Mahalanobis distance
 
@@ -118,8 +118,9 @@ def fit_predictor(records: list[dict], model_info: dict | None = None) -> dict:
     ratio = err / np.exp(d @ spread)
     interval_scale = float(np.quantile(ratio, COVERAGE))
 
-    zc = z - z.mean(axis=0)
-    cov = (1 - SHRINK) * (zc.T @ zc / len(z)) + SHRINK * np.eye(z.shape[1])
+    zd = z[:, [FEATURES.index(name) for name in DISTANCE_FEATURES]]
+    zc = zd - zd.mean(axis=0)
+    cov = (1 - SHRINK) * (zc.T @ zc / len(zd)) + SHRINK * np.eye(zd.shape[1])
     precision = np.linalg.inv(cov)
     d2 = np.einsum("ij,jk,ik->i", zc, precision, zc)
     values = {name: np.array([r["flag_values"][name] for r in records]) for name in FLAG_RULES if name != "unusual_statistics"}
@@ -136,7 +137,7 @@ def fit_predictor(records: list[dict], model_info: dict | None = None) -> dict:
         "model": model_info or {},
         "mean": mean.tolist(), "scale": scale.tolist(), "clip_z": CLIP_Z,
         "gain": gain.tolist(), "spread": spread.tolist(), "interval_scale": interval_scale, "coverage": COVERAGE,
-        "in_range": {"mean": z.mean(axis=0).tolist(), "precision": precision.tolist()},
+        "in_range": {"features": list(DISTANCE_FEATURES), "mean": zd.mean(axis=0).tolist(), "precision": precision.tolist()},
         "flags": flags,
         "fit": {
             "samples": len(records), "photos": int(len(np.unique(groups))),

@@ -104,9 +104,10 @@ class NoiseModel:
 
     @property
     def signal_dependence(self) -> float:
-        """Ratio of the NLF's largest to smallest σ, worst channel (1 = the same noise at every brightness)."""
-        lo = np.maximum(self.sigma.min(axis=1), 1e-3)
-        return float(np.max(self.sigma.max(axis=1) / lo))
+        """Ratio of the NLF's largest to smallest σ, worst channel (1 = the same noise at every brightness).
+        Each σ counts one grey level more, so noise far below one level (8-bit rounding alone is σ 0.29)
+        does not make huge ratios out of tiny differences."""
+        return float(np.max((self.sigma.max(axis=1) + 1.0) / (self.sigma.min(axis=1) + 1.0)))
 
     def to_dict(self) -> dict:
         return {

@@ -16,8 +16,9 @@ module (plain JSON, never a pickle); ``python -m restora.explain.fit`` refits th
 * **Flags** (each fires on its own measurement; the thresholds are in the JSON with how they were set):
   ``noise_beyond_range`` (σ above what training covered), ``heavy_jpeg`` (8×8 blocking far beyond the
   training's JPEG qualities), ``clipped_highlights`` (a large share of blown-out highlights),
-  ``unusual_statistics`` (the features as a whole are far from every training case: squared Mahalanobis
-  distance above the limit).
+  ``unusual_statistics`` (the input's noise is unlike every training case: squared Mahalanobis distance of
+  :data:`DISTANCE_FEATURES` — what describes the input's noise and exposure, not what the model did with
+  it or the picture's content — above the limit).
 """
 
 from __future__ import annotations
@@ -30,15 +31,16 @@ from pathlib import Path
 import numpy as np
 
 from restora.errors import RestoraError
-from restora.explain.features import FEATURES, Analysis
+from restora.explain.features import FEATURES, Analysis, jpeg_blocking
 
 MODEL_PATH = Path(__file__).with_name("reliability.json")
+DISTANCE_FEATURES = ("log_sigma", "sigma_spread", "signal_dependence", "input_lag", "outliers", "brightness")
 COVERAGE = 0.8
 HIGH_CONFIDENCE_DB, MEDIUM_CONFIDENCE_DB = 1.0, 2.5
 
 FLAG_TEXT = {
     "noise_beyond_range": "the noise (σ {value:.0f}) is stronger than anything the model was trained on (σ ≤ {limit:.0f})",
-    "heavy_jpeg": "heavy JPEG blocking (block-edge score {value:.2f} > {limit:.2f}): the model was trained on lighter compression",
+    "heavy_jpeg": "heavy JPEG blocking (score {value:.2f} > {limit:.2f}): the model was trained on lighter compression",
     "clipped_highlights": "{value:.0%} of the photo is blown-out highlight (> {limit:.0%}): no detail is left there to restore",
     "unusual_statistics": "the photo's statistics are unlike every training case (distance {value:.0f} > {limit:.0f})",
 }
@@ -110,14 +112,16 @@ def flag_values(analysis_or_features, sigma: np.ndarray | None = None) -> dict[s
         features = analysis_or_features
     return {
         "noise_beyond_range": float(np.max(sigma)) if sigma is not None else float(np.expm1(features["log_sigma"])),
-        "heavy_jpeg": features["blockiness"],
+        "heavy_jpeg": jpeg_blocking(float(np.expm1(features["blockiness"])), features["block_ratio"]),
         "clipped_highlights": features["highlights"],
     }
 
 
 def mahalanobis2(x: np.ndarray, predictor: dict) -> float:
-    z = (x - np.array(predictor["mean"])) / np.array(predictor["scale"])
+    """Squared Mahalanobis distance of a feature vector from the fitting set, over the JSON's distance features."""
     ref = predictor["in_range"]
+    idx = [FEATURES.index(name) for name in ref["features"]]
+    z = (x[idx] - np.array(predictor["mean"])[idx]) / np.array(predictor["scale"])[idx]
     d = z - np.array(ref["mean"])
     return float(d @ np.array(ref["precision"]) @ d)
 

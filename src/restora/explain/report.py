@@ -16,12 +16,13 @@ from PIL import Image as PILImage
 
 from restora.explain.core import Explanation
 from restora.explain.noise_map import overall_sigma
-from restora.explain.residual import RESIDUAL_GAIN, reading, residual_view
+from restora.explain.residual import reading, residual_view
 
 OVERVIEW_SIDE = 900  # long side of the downscaled overview images (px)
 CROP = 160  # side of the 100% crops
 CROPS = 3
-NOISE_SCALE_MIN = 10.0  # the colour scale of the noise map reaches at least this σ
+NOISE_SCALE_MIN = 2.0  # the colour scale of the noise map reaches at least this σ
+RISK_SHOWN = 0.15  # risk below this is left transparent on the detail-at-risk map
 RISK_THRESHOLD_TEXT = "0.3"
 
 STYLE = """
@@ -34,6 +35,7 @@ table { border-collapse: collapse; } td, th { padding: 0.2em 0.8em; border-botto
 th:first-child, td:first-child { text-align: left; }
 .reading { font-weight: 600; } .box { border: 1px solid #ccc; border-radius: 6px; padding: 0.6em 1em; display: inline-block; }
 .flag { color: #a40000; } .ok { color: #176117; } .crop figcaption { max-width: 170px; }
+.pair figure { flex: 1 1 45%; min-width: 280px; }
 """
 
 
@@ -99,9 +101,9 @@ def _noise_figure(ex: Explanation) -> str:
 
     a = ex.analysis
     overall = overall_sigma(a.sigma_map)
-    vmax = max(NOISE_SCALE_MIN, float(np.ceil(np.percentile(overall, 99.5))))
+    vmax = max(NOISE_SCALE_MIN, float(np.ceil(1.2 * np.percentile(overall, 99.5))))
     small = _downscale_float(overall)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1.4, 1]})
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [1.3, 1], "wspace": 0.45})
     im = axes[0].imshow(small, cmap="inferno", vmin=0, vmax=vmax, interpolation="nearest")
     axes[0].set_axis_off()
     axes[0].set_title("noise level map (RMS over R, G, B)")
@@ -159,7 +161,7 @@ def _risk_figure(ex: Explanation) -> str:
     risk = _downscale_float(ex.analysis.risk.risk)
     fig, ax = plt.subplots(figsize=(8, 8 * grey.shape[0] / max(grey.shape[1], 1) + 0.6))
     ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    shown = np.ma.masked_less(risk, 0.05)
+    shown = np.ma.masked_less(risk, RISK_SHOWN)
     im = ax.imshow(shown, cmap="autumn_r", vmin=0, vmax=1, alpha=0.75, interpolation="nearest")
     ax.set_axis_off()
     ax.set_title("detail at risk (over the output in grey)")
@@ -168,14 +170,20 @@ def _risk_figure(ex: Explanation) -> str:
     return _figure(fig)
 
 
-def _crops_html(ex: Explanation) -> str:
+def display_gain(r: np.ndarray) -> float:
+    """Amplification that makes a residual visible: its 99.5th-percentile magnitude reaches ±0.4 (at least ×1)."""
+    spread = float(np.percentile(np.abs(r), 99.5))
+    return max(1.0, round(0.4 / max(spread, 1e-4), 1))
+
+
+def _crops_html(ex: Explanation, gain: float) -> str:
     rows = []
     noisy8, out8 = _to_uint8(ex.image.pixels), _to_uint8(ex.restored.pixels)
-    res8 = residual_view(ex.analysis.residual)
+    res8 = residual_view(ex.analysis.residual, gain)
     risk8 = (np.clip(ex.analysis.risk.risk, 0, 1) * 255).astype(np.uint8)
     for y, x, side in textured_crops(ex.restored.pixels):
         box = (slice(y, y + side), slice(x, x + side))
-        cells = [(noisy8[box], "input"), (out8[box], "output"), (res8[box], "residual (×%g)" % RESIDUAL_GAIN),
+        cells = [(noisy8[box], "input"), (out8[box], "output"), (res8[box], "residual (×%g)" % gain),
                  (risk8[box], "detail at risk (white = high)")]
         figs = "".join(f'<figure class="crop"><img class="pixel" src="{_encode(a)}" width="{side}" height="{side}" '
                        f'alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption></figure>' for a, cap in cells)
@@ -230,6 +238,7 @@ def render(ex: Explanation) -> str:
     sigma_text = ", ".join(f"{v:.1f}" for v in (ex.sigma if ex.sigma is not None else a.sigma))
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rms = float(np.sqrt(np.mean(a.residual.astype(np.float64) ** 2)) * 255)
+    gain = display_gain(a.residual)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Restora report: {name}</title><style>{STYLE}</style></head>
@@ -242,12 +251,12 @@ def render(ex: Explanation) -> str:
 {_reliability_html(ex)}
 
 <h2>Input and output</h2>
-<div class="row">
+<div class="row pair">
 <figure><img id="input" src="{_encode(_downscale(noisy8), fmt)}" alt="input"><figcaption>input{overview_note}</figcaption></figure>
 <figure><img id="output" src="{_encode(_downscale(out8), fmt)}" alt="output"><figcaption>output</figcaption></figure>
 </div>
 <h2>100% crops of the most textured regions</h2>
-{_crops_html(ex)}
+{_crops_html(ex, gain)}
 
 <h2>Noise level map</h2>
 <p>Estimated from the input alone: the noise level at each pixel is the photo's noise level function (σ against
@@ -258,11 +267,11 @@ brightness, estimated per channel from its flattest patches) read at the pixel's
 {_noise_table(ex)}
 
 <h2>Residual: what was removed</h2>
-<p class="reading">Reading: the residual is {html.escape(reading_text)}.</p>
-<p class="meta">Residual = input − output (RMS {rms:.2f} on the 0–255 scale), shown as mid-grey + {RESIDUAL_GAIN:g}× the difference.
+<p class="reading">Reading: {html.escape(reading_text)}</p>
+<p class="meta">Residual = input − output (RMS {rms:.2f} on the 0–255 scale), shown as mid-grey + {gain:g}× the difference.
 Whiteness {a.spectrum.whiteness:.2f} (1 = flat spectrum like white noise), lag-1 correlation {a.features['residual_lag']:.2f}.</p>
 <div class="row">
-<figure><img id="residual" src="{_encode(_downscale(residual_view(a.residual)), fmt)}" alt="residual"><figcaption>residual</figcaption></figure>
+<figure><img id="residual" src="{_encode(_downscale(residual_view(a.residual, gain)), fmt)}" alt="residual"><figcaption>residual</figcaption></figure>
 <figure><img id="spectrum" src="{_residual_figure(ex)}" alt="power spectrum of the residual"></figure>
 </div>
 

@@ -44,9 +44,9 @@ def residual(noisy: np.ndarray, restored: np.ndarray) -> np.ndarray:
     return a - b
 
 
-def residual_view(r: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 view of a residual: mid-grey is 0, RESIDUAL_GAIN × amplified."""
-    return np.clip(np.rint((0.5 + RESIDUAL_GAIN * np.asarray(r, np.float32)) * 255.0), 0, 255).astype(np.uint8)
+def residual_view(r: np.ndarray, gain: float = RESIDUAL_GAIN) -> np.ndarray:
+    """(H, W, 3) uint8 view of a residual: mid-grey is 0, amplified ``gain`` times."""
+    return np.clip(np.rint((0.5 + gain * np.asarray(r, np.float32)) * 255.0), 0, 255).astype(np.uint8)
 
 
 def luma(pixels: np.ndarray) -> np.ndarray:
@@ -157,9 +157,9 @@ def detail_at_risk(restored: np.ndarray, r: np.ndarray, sigma_map: np.ndarray) -
 def reading(spectrum: Spectrum, risk: DetailRisk) -> str:
     """One line a person can read: what kind of thing the residual is."""
     if risk.at_risk_fraction > STRUCTURE_THRESHOLD:
-        return (f"contains image structure: in {risk.at_risk_fraction:.0%} of the textured area the removed part "
-                "follows the picture's edges and texture (see the detail-at-risk map)")
+        return (f"The residual contains image structure: in {risk.at_risk_fraction:.0%} of the textured area the "
+                "removed part follows the picture's edges and texture (see the detail-at-risk map).")
     if spectrum.whiteness >= WHITE_THRESHOLD:
-        return "close to white noise: what was removed has a flat spectrum and does not follow the picture"
-    return ("spatially correlated noise rather than image structure: the spectrum is not flat (as in camera noise "
-            "after demosaicing or JPEG), but the removed part does not follow the picture")
+        return "The residual is close to white noise: what was removed has a flat spectrum and does not follow the picture."
+    return ("The residual is spatially correlated noise rather than image structure: its spectrum is not flat (as for "
+            "camera noise after demosaicing or JPEG), but it does not follow the picture.")

@@ -1,0 +1,156 @@
+"""ONNX export and the ONNX Runtime path (skipped without the onnx extra)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+from typer.testing import CliRunner
+
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'restora[onnx]'): ONNX tests skipped")
+pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'restora[onnx]'): ONNX tests skipped")
+
+import restora.commands  # noqa: E402,F401  (registers the commands)
+import restora.train.cli  # noqa: E402,F401
+from restora.cli import app  # noqa: E402
+from restora.engine import onnx as ronnx  # noqa: E402
+from restora.engine import run_restore  # noqa: E402
+from restora.engine.neural import load_module, save_model  # noqa: E402
+from restora.errors import ModelError  # noqa: E402
+from restora.models.nafnet import NAFNet  # noqa: E402
+from restora.models.registry import get_spec  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def onnx_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(ronnx, "CACHE_DIR", tmp_path / "onnx-cache")
+    return tmp_path / "onnx-cache"
+
+
+def tiny_model_file(path, uses_sigma=True, seed=0):
+    """A tiny NAFNet with non-trivial weights (a fresh one starts as the identity)."""
+    torch.manual_seed(seed)
+    module = NAFNet(width=8, enc_blocks=(1, 1), mid_blocks=1, dec_blocks=(1, 1), uses_sigma=uses_sigma)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    save_model(module, path, {"task": "denoise", "tasks": ["denoise"], "summary": "tiny test net"})
+    return path
+
+
+@pytest.mark.parametrize("uses_sigma", [True, False])
+def test_export_matches_pytorch_on_odd_sizes_and_carries_the_metadata(tmp_path, uses_sigma):
+    import onnx
+    import onnxruntime as ort
+
+    path = tiny_model_file(tmp_path / "tiny.safetensors", uses_sigma)
+    graph, worst = ronnx.export_model_file(path)
+    assert worst < ronnx.TOLERANCE
+    module, meta = load_module(path)
+    props = {p.key: p.value for p in onnx.load_from_string(graph).metadata_props}
+    assert props["restora.arch"] == "nafnet"
+    assert json.loads(props["restora.config"]) == meta["config"]
+    assert json.loads(props["restora.card"])["summary"] == "tiny test net"
+    assert json.loads(props["restora.engine"]) == {"uses_sigma": uses_sigma, "size_multiple": 8, "context": 64, "channels": 3}
+
+    # One graph, any size: sizes other than the traced one, not multiples of the network's 8.
+    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    for h, w in [(19, 71), (64, 40), (33, 33)]:
+        x = rng.random((1, 3, h, w), dtype=np.float32)
+        feeds, args = {"image": x}, [torch.from_numpy(x)]
+        if uses_sigma:
+            s = np.full((1, 3, h, w), 20 / 255, np.float32)
+            feeds["sigma"] = s
+            args.append(torch.from_numpy(s))
+        got = session.run(None, feeds)[0]
+        with torch.no_grad():
+            expected = module(*args).numpy()
+        assert got.shape == (1, 3, h, w)
+        assert np.max(np.abs(got - expected)) < 1e-4
+
+
+def test_onnx_runtime_restores_like_pytorch_with_tiling(tmp_path):
+    path = str(tiny_model_file(tmp_path / "tiny.safetensors"))
+    rng = np.random.default_rng(0)
+    image = np.clip(0.5 + 0.1 * rng.standard_normal((90, 70, 3)), 0, 1).astype(np.float32)
+    results = {rt: run_restore(image, model=path, sigma=15, tile=40, runtime=rt) for rt in ("torch", "onnx")}
+    assert np.max(np.abs(results["onnx"].image.pixels - results["torch"].image.pixels)) < 1e-4
+    assert not np.allclose(results["torch"].image.pixels, image, atol=1e-3)  # the network does something
+    from restora.engine.restore import get_method
+
+    assert get_method(path, "auto", "onnx").runtime == "onnx"
+    assert list(ronnx.CACHE_DIR.glob("*.onnx"))  # exported once, cached by the weights' hash
+
+
+def test_auto_takes_onnx_only_where_measured_faster(tmp_path, monkeypatch):
+    path = tiny_model_file(tmp_path / "tiny.safetensors")
+    spec = get_spec(str(path))
+    _, meta = load_module(path)
+    speed_file = tmp_path / "speed.json"
+    monkeypatch.setattr(ronnx, "SPEED_FILE", speed_file)
+    assert ronnx.pick_runtime(spec, "cpu", "auto") == "torch"  # no measurement: no claim
+
+    def record(ratio):
+        row = {"size": 1024, "threads": 1, "torch_mp_s": 1.0, "onnx_mp_s": ratio}
+        speed_file.write_text(json.dumps({"models": [{"arch": meta["arch"], "config": meta["config"], "measurements": [row]}]}))
+
+    record(1.02)
+    assert ronnx.pick_runtime(spec, "cpu", "auto") == "torch"  # within noise
+    record(1.5)
+    assert ronnx.pick_runtime(spec, "cpu", "auto") == "onnx"
+    assert ronnx.pick_runtime(spec, "cpu", "torch") == "torch"
+    assert ronnx.pick_runtime(get_spec("nlm"), "cpu", "auto") == "torch"
+    with pytest.raises(ModelError, match="not a network"):
+        ronnx.pick_runtime(get_spec("nlm"), "cpu", "onnx")
+
+
+def test_cli_export_and_denoise_with_runtime_onnx(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    model = tiny_model_file(tmp_path / "tiny.safetensors")
+    done = runner.invoke(app, ["export", str(model), "--onnx", "-o", "tiny.onnx"])
+    assert done.exit_code == 0, done.stdout + done.stderr
+    assert "max |ONNX − PyTorch|" in done.stdout and (tmp_path / "tiny.onnx").stat().st_size > 0
+    assert ronnx.OnnxMethod(tmp_path / "tiny.onnx", "tiny").uses_sigma
+
+    rng = np.random.default_rng(0)
+    PILImage.fromarray(rng.integers(0, 256, (37, 51, 3), dtype=np.uint8)).save(tmp_path / "noisy.png")
+    outs = {}
+    for rt in ("onnx", "torch"):
+        result = runner.invoke(app, ["denoise", "noisy.png", "-o", f"{rt}.png", "--model", str(model), "--runtime", rt])
+        assert result.exit_code == 0, result.stdout + result.stderr
+        outs[rt] = np.asarray(PILImage.open(tmp_path / f"{rt}.png"), dtype=np.int16)
+    assert np.max(np.abs(outs["onnx"] - outs["torch"])) <= 1  # equal up to 8-bit rounding
+
+    bad = runner.invoke(app, ["denoise", "noisy.png", "-o", "nlm.png", "--model", "nlm", "--runtime", "onnx"])
+    assert bad.exit_code != 0 and "not a network" in bad.stderr and "Traceback" not in bad.stderr
+    wrong = runner.invoke(app, ["export", str(model), "--onnx", "-o", "tiny.bin"])
+    assert wrong.exit_code == 2 and ".onnx" in wrong.stderr
+
+
+def test_cli_exports_a_training_run(tmp_path):
+    from restora.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+    from restora.train.trainer import Trainer, prepare_run
+
+    folder = tmp_path / "train"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        PILImage.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    cfg = TrainConfig(name="t", steps=1, threads=1,
+                      data=DataConfig(train_dir=str(folder), val_count=1, val_crop=32, patch=32, batch=1, pipeline="gaussian"),
+                      model=ModelConfig(arch="nafnet", args=dict(width=4, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])),
+                      optim=OptimConfig(warmup_steps=1), log_every=1, val_every=1, ckpt_every=1)
+    prepare_run(cfg, tmp_path / "run", resume=False)
+    Trainer(cfg, tmp_path / "run").fit(progress=False)
+    done = CliRunner().invoke(app, ["export", str(tmp_path / "run"), "--onnx", "-o", str(tmp_path / "run.onnx")])
+    assert done.exit_code == 0, done.stdout + done.stderr
+    method = ronnx.OnnxMethod(tmp_path / "run.onnx", "run")
+    assert method.card["steps"] == 1 and method.card["run"] == "t"

@@ -5,30 +5,15 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
 
 from restora.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
 from restora.train.trainer import Trainer, prepare_run
 
 STEPS = 8
 HALF = 4
-
-
-@pytest.fixture
-def tiny_data(tmp_path):
-    folder = tmp_path / "train"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:48, 0:48]
-    for i in range(8):
-        stripes = 0.5 + 0.4 * np.sin(xx * (0.2 + 0.05 * i) + yy * 0.1 * i)
-        img = np.dstack([stripes, np.roll(stripes, i, 0), stripes[::-1]]) + 0.02 * rng.standard_normal((48, 48, 3))
-        Image.fromarray(np.clip(img * 255, 0, 255).astype(np.uint8)).save(folder / f"{i:02d}.png")
-    return folder
 
 
 def tiny_config(folder):

@@ -2,6 +2,7 @@
 
     python benchmarks/onnx_speed.py --model fast --model /tmp/snap.safetensors [--sizes 1024 2048]
         [--threads 1 2] [--repeats 3] [--record] [--out results.json]
+    python benchmarks/onnx_speed.py --from-bench BENCH/results.json [--sizes 1024 2048] [--record]
 
 ``--model`` takes a ``.safetensors`` file, a registered model name, or ``fast`` (the small CPU config:
 ``nafnet`` width 16, enc_blocks [1, 1, 2], mid 2, dec [1, 1, 1]; random weights, since speed does not depend
@@ -11,7 +12,12 @@ as users run it) and the engine's default tile; one warm-up call, then ``repeats
 **interleaved** (torch, onnx, torch, onnx, ...) so both see the same machine load; the median is reported.
 Each thread count runs in a fresh process (thread pools are sized at start). ``--record`` writes the
 measurements to ``src/restora/engine/onnx_speed.json`` (replacing the entries of the models measured now),
-which ``--runtime auto`` reads.
+which ``--runtime auto`` reads (per thread count: the faster runtime can differ between 1 and 2 threads).
+Entries for the same architecture and config as a model measured now are replaced too (superseded).
+
+``--from-bench`` takes the rows of a ``restora bench --speed-only --runtimes torch,onnx`` run instead of
+measuring again (same protocol, each runtime in its own process rather than interleaved: fine on a quiet
+machine): for each of our models timed in both runtimes at the same size and thread count.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ def _fast_model_file(folder: Path) -> Path:
 
 def measure_child(model: str, sizes: list[int], threads: int, repeats: int) -> None:
     """In a fresh process: one JSON line per size with both runtimes' median MP/s."""
-    from restora.eval.speed import set_threads, speed_input
+    from restora.eval.speed import _MachineLoad, set_threads, speed_input
 
     set_threads(threads)
     import numpy as np
@@ -61,12 +67,14 @@ def measure_child(model: str, sizes: list[int], threads: int, repeats: int) -> N
         for runtime in RUNTIMES:  # warm-up: loads (and for onnx exports) the model, starts thread pools
             run_restore(image[:256, :256], model=model, runtime=runtime)
         seconds = {r: [] for r in RUNTIMES}
+        load = _MachineLoad()
+        load.start()
         for _ in range(repeats):
             for runtime in RUNTIMES:
                 seconds[runtime].append(run_restore(image, model=model, runtime=runtime).seconds)
         megapixels = size * size / 1e6
         row = {"arch": meta["arch"], "config": meta["config"], "size": size, "threads": threads,
-               "tile": 512, "repeats": repeats, "load_average": round(os.getloadavg()[0], 1)}
+               "tile": 512, "repeats": repeats, "load_average": round(os.getloadavg()[0], 1), "other_cpu": load.stop()}
         for runtime in RUNTIMES:
             row[f"{runtime}_mp_s"] = round(megapixels / statistics.median(seconds[runtime]), 4)
         row["speedup"] = round(row["onnx_mp_s"] / row["torch_mp_s"], 3)
@@ -75,7 +83,9 @@ def measure_child(model: str, sizes: list[int], threads: int, repeats: int) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", required=True, help="fast, a .safetensors file or a model name")
+    parser.add_argument("--model", action="append", default=[], help="fast, a .safetensors file or a model name")
+    parser.add_argument("--from-bench", type=Path, help="rows of `restora bench --speed-only --runtimes torch,onnx` "
+                                                        "(results.json) instead of --model")
     parser.add_argument("--name", action="append", default=[], help="label per --model (default: its file stem)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -87,8 +97,10 @@ def main() -> None:
     if args.child:
         measure_child(args.model[0], args.sizes, args.threads[0], args.repeats)
         return
+    if not args.model and not args.from_bench:
+        parser.error("give --model (one or more) or --from-bench")
 
-    models = []
+    models = from_bench(args.from_bench, args.sizes) if args.from_bench else []
     with tempfile.TemporaryDirectory(prefix="restora-onnx-bench-") as tmp:
         for i, model in enumerate(args.model):
             path = str(_fast_model_file(Path(tmp))) if model == "fast" else model
@@ -109,7 +121,7 @@ def main() -> None:
                 print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
             models.append({"name": label, "arch": rows[0]["arch"], "config": rows[0]["config"],
                            "measurements": [{k: r[k] for k in ("size", "threads", "tile", "torch_mp_s", "onnx_mp_s",
-                                                               "speedup", "load_average")} for r in rows]})
+                                                               "speedup", "load_average", "other_cpu")} for r in rows]})
 
     print("\n| model | size | threads | PyTorch MP/s | ONNX Runtime MP/s | ONNX / PyTorch | load avg |")
     print("|---|---|---|---|---|---|---|")
@@ -133,11 +145,45 @@ def main() -> None:
         from restora.engine.onnx import SPEED_FILE
 
         if SPEED_FILE.exists():
-            measured = {m["name"] for m in models}
-            kept = [m for m in json.loads(SPEED_FILE.read_text()).get("models", []) if m["name"] not in measured]
+            measured = {m["name"] for m in models} | {(m["arch"], json.dumps(m["config"], sort_keys=True)) for m in models}
+            kept = [m for m in json.loads(SPEED_FILE.read_text()).get("models", [])
+                    if m["name"] not in measured and (m["arch"], json.dumps(m["config"], sort_keys=True)) not in measured]
             record["models"] = kept + models
         SPEED_FILE.write_text(json.dumps(record, indent=1) + "\n")
         print(f"recorded in {SPEED_FILE}")
+
+
+def from_bench(path: Path, sizes: list[int]) -> list[dict]:
+    """onnx_speed.json entries from a bench speed table: our models timed in both runtimes at ``sizes``."""
+    from restora.engine.neural import read_metadata
+    from restora.models.registry import get_spec
+
+    payload = json.loads(Path(path).read_text())
+    engines = {m["label"]: m["engine"] for m in payload["methods"] if m["kind"] == "ours"}
+    cells: dict[str, dict] = {}
+    for row in payload["speed"]:
+        if row["method"] in engines and "error" not in row and row["size"] in sizes and row.get("runtime_asked") in RUNTIMES:
+            cells.setdefault(row["method"], {})[(row["size"], row["threads"], row["runtime_asked"])] = row
+    models = []
+    for label, rows in cells.items():
+        measurements = []
+        for size, threads, runtime in sorted(rows):
+            if runtime != "torch" or (size, threads, "onnx") not in rows:
+                continue
+            torch_row, onnx_row = rows[(size, threads, "torch")], rows[(size, threads, "onnx")]
+            measurements.append({"size": size, "threads": threads, "tile": torch_row["tile"],
+                                 "torch_mp_s": round(torch_row["mp_per_s"], 4), "onnx_mp_s": round(onnx_row["mp_per_s"], 4),
+                                 "speedup": round(onnx_row["mp_per_s"] / torch_row["mp_per_s"], 3),
+                                 "load_average": round(torch_row["load_average"], 1),
+                                 "other_cpu": max(torch_row.get("other_cpu") or 0, onnx_row.get("other_cpu") or 0)})
+        if measurements:
+            meta = read_metadata(get_spec(engines[label]).path)
+            models.append({"name": label, "arch": meta["arch"], "config": meta["config"], "source": str(path),
+                           "measurements": measurements})
+            for r in measurements:
+                print(f"{label:>14} {r['size']:>5}² {r['threads']} thr: torch {r['torch_mp_s']:.3f} MP/s, "
+                      f"onnx {r['onnx_mp_s']:.3f} MP/s, ×{r['speedup']:.2f} (from {path})", flush=True)
+    return models
 
 
 def _cpu_name() -> str:

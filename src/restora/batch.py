@@ -17,6 +17,13 @@ written back (camera RAW) which become 16-bit ``.tif``. Choices where CONVENTION
 matches are a collection (folder mode even when one file matches); an ``-o`` without an extension is a
 folder (it could not name a format); hidden files and anything inside the output folder are never
 inputs; an input naming nothing is a failed file, unless nothing at all is found (usage error).
+
+Side outputs (``--noise-map``, ``--residual``; :mod:`restora.explain`): with one input they name a file; with
+several they are a name pattern holding ``{stem}`` (the output's name without extension), resolved beside each
+output (``'{stem}.noise.png'``, or ``'maps/{stem}.npy'`` in a subfolder of it) and never outside the output
+folder. They are checked like outputs (never an input, never claimed twice), written before the output (so an
+existing output means a complete photo), skipped with it, and an existing one is replaced only with
+``overwrite`` (else the whole command stops before any work).
 """
 
 from __future__ import annotations
@@ -76,6 +83,9 @@ class RestoreOptions:
     jpeg_quality: int = 95
     subsampling: str = "4:4:4"  # JPEG chroma subsampling
     runtime: str = "auto"  # torch, onnx or auto (see restora.engine.onnx)
+    noise_map: str | None = None  # side output: an absolute path (one input) or a {stem} pattern, see side_output_path
+    residual: str | None = None
+    reliability: bool = False  # predict each denoised photo's quality gain (restora.explain); denoise only
 
 
 @dataclass
@@ -87,6 +97,8 @@ class JobResult:
     restore_seconds: float = 0.0  # the restore call only (read and write excluded)
     seconds: float = 0.0  # read + restore + write
     sigma: np.ndarray | None = None  # per channel, 0–255 scale, when it was estimated
+    reliability: dict | None = None  # restora.explain.Reliability.to_dict(), when asked for
+    detection: dict | None = None  # --task auto: restora.engine.detect.Detection.as_dict()
 
     @property
     def ok(self) -> bool:
@@ -235,6 +247,35 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+STEM = "{stem}"
+
+
+def side_output_pattern(value: str | None) -> str | None:
+    """A ``--noise-map``/``--residual`` value as RestoreOptions holds it: a ``{stem}`` pattern as is (resolved
+    beside each output), a plain path made absolute (so workers elsewhere write the same file)."""
+    if value is None:
+        return None
+    return value if STEM in value else str(_absolute(value))
+
+
+def side_options(noise_map: str | None, residual: str | None) -> dict[str, str | None]:
+    """``--noise-map``/``--residual`` as :func:`plan_jobs` checks them (option → :func:`side_output_pattern`)."""
+    return {"--noise-map": side_output_pattern(noise_map), "--residual": side_output_pattern(residual)}
+
+
+def side_output_path(output: Path, pattern: str) -> Path:
+    """Where a side output of the photo written to ``output`` goes (see :func:`side_output_pattern`)."""
+    if STEM in pattern:
+        return _absolute(Path(output).parent / pattern.replace(STEM, Path(output).stem))
+    return _absolute(pattern)
+
+
+def _side_extensions() -> frozenset[str]:
+    from restora.explain.outputs import EXACT_EXTENSIONS
+
+    return _io_extensions()[1] | _extensions(EXACT_EXTENSIONS)
+
+
 def _folder_output_name(source: Path, writable: frozenset[str], raw: frozenset[str]) -> tuple[str, int | None]:
     """Name and bit depth in folder mode: the input's, except formats we cannot write → 16-bit TIFF."""
     suffix = source.suffix.lower()
@@ -245,11 +286,13 @@ def _folder_output_name(source: Path, writable: frozenset[str], raw: frozenset[s
     return source.stem + ".tif", None
 
 
-def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = False, overwrite: bool = False) -> Plan:
+def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = False, overwrite: bool = False,
+              side_outputs: dict[str, str | None] | None = None) -> Plan:
     """Map INPUT... to output paths and check the whole batch before anything is written.
 
     Raises :class:`UsageError` (nothing found, output not writable, an output that is an input, escapes
-    the output folder or is claimed by two inputs). Creates the output folder.
+    the output folder or is claimed by two inputs). Creates the output folder. ``side_outputs``: option
+    name → its :func:`side_output_pattern` (None: not asked), checked the same way (module docstring).
     """
     _, writable, raw = _io_extensions()
     if not inputs:
@@ -286,10 +329,19 @@ def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = Fa
             rel = s.path.parent.relative_to(root)  # root is an ancestor of every source's base
             pairs.append((s, out / rel / name, bit_depth))
 
+    sides = {option: pattern for option, pattern in (side_outputs or {}).items() if pattern}
+    side_extensions = _side_extensions() if sides else frozenset()
+    for option, pattern in sides.items():
+        if STEM not in pattern and len(pairs) > 1:
+            raise UsageError(f"{option} names one file but there are {len(pairs)} inputs: give a name pattern with "
+                             f"{STEM}, e.g. '{STEM}{Path(pattern).suffix or '.png'}' (written beside each output)")
+        if STEM not in pattern:
+            _ensure_writable_folder(Path(pattern).parent)
     inputs_resolved = {s.path.resolve() for s in sources}
     input_ids = {_file_id(s.path) for s in sources}
     claimed: dict[Path, str] = {}
     out_root_resolved = out.resolve() if plan.output_root is not None else None
+    side_root = out_root_resolved or out.parent.resolve()  # a pattern stays inside the output folder
     for s, target, bit_depth in pairs:
         resolved = target.resolve()
         if resolved in inputs_resolved or (target.exists() and _file_id(target) in input_ids):
@@ -300,11 +352,36 @@ def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = Fa
             raise UsageError(f"'{claimed[resolved]}' and '{s.name}' would both be written to '{_shown(target)}'")
         claimed[resolved] = s.name
         job = Job(source=s.path, output=target, name=s.name, bit_depth=bit_depth)
-        if target.exists() and not overwrite:
+        skipped = target.exists() and not overwrite
+        for option, pattern in sides.items():
+            _check_side_output(side_output_path(target, pattern), option, pattern, s.name, side_extensions,
+                               inputs_resolved, input_ids, claimed, side_root, replace=overwrite or skipped)
+        if skipped:
             plan.skipped.append(job)
         else:
             plan.jobs.append(job)
     return plan
+
+
+def _check_side_output(path: Path, option: str, pattern: str, name: str, extensions: frozenset[str],
+                       inputs_resolved: set[Path], input_ids: set, claimed: dict[Path, str], root: Path,
+                       replace: bool) -> None:
+    """The checks of an output, for one photo's ``--noise-map``/``--residual`` file (module docstring)."""
+    if path.suffix.lower() not in extensions:
+        kinds = " ".join(sorted(extensions))
+        raise UsageError(f"{option}: cannot write '{path.suffix or path.name}' files: use one of {kinds}")
+    resolved = path.resolve()
+    if resolved in inputs_resolved or (path.exists() and _file_id(path) in input_ids):
+        raise UsageError(f"{option}: refusing to write over the input '{_shown(path)}'")
+    if STEM in pattern and not _is_within(resolved, root):
+        raise UsageError(f"{option}: '{_shown(path)}' escapes the output folder '{_shown(root)}'")
+    if resolved in claimed:
+        raise UsageError(f"'{claimed[resolved]}' and {option} of '{name}' would both be written to '{_shown(path)}'")
+    claimed[resolved] = f"{option} of '{name}'"
+    if path.is_dir():
+        raise UsageError(f"{option}: '{_shown(path)}' is a folder")
+    if path.exists() and not replace:
+        raise UsageError(f"{option}: '{_shown(path)}' exists; add --overwrite to replace it")
 
 
 def _file_id(path: Path) -> tuple[int, int]:
@@ -343,10 +420,12 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
     from restora.io import read_image, write_image
 
     start = time.perf_counter()
+    reliability = None
     try:
         image = read_image(job.source)
         result = run_restore(image, options.task, options.model, options.sigma, options.strength, options.tile,
                              options.device, on_tile=on_tile, runtime=options.runtime)
+        reliability = _side_outputs(job, options, image, result)
         del image  # the input's pixels are not needed while writing: lowers the peak by one float image
         job.output.parent.mkdir(parents=True, exist_ok=True)
         write_image(job.output, result.image, bit_depth=options.bit_depth or job.bit_depth,
@@ -357,7 +436,25 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
         return JobResult(job, error=reason, seconds=time.perf_counter() - start)
     estimated = result.sigma if options.sigma == "auto" else None
     return JobResult(job, model=result.model, megapixels=result.image.megapixels, restore_seconds=result.seconds,
-                     seconds=time.perf_counter() - start, sigma=estimated)
+                     seconds=time.perf_counter() - start, sigma=estimated, reliability=reliability,
+                     detection=result.detection.as_dict() if result.detection is not None else None)
+
+
+def _side_outputs(job: Job, options: RestoreOptions, image, result) -> dict | None:
+    """Write the job's noise map and residual (restora.explain) and return its reliability, as asked."""
+    want_reliability = options.reliability and options.task == "denoise"
+    if not (options.noise_map or options.residual or want_reliability):
+        return None
+    from restora.explain.outputs import explain_outputs
+
+    paths = []
+    for pattern in (options.noise_map, options.residual):
+        path = side_output_path(job.output, pattern) if pattern else None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        paths.append(path)
+    r = explain_outputs(image.pixels, result.image.pixels, result.sigma, result.model, *paths, reliability=want_reliability)
+    return r.to_dict() if r is not None else None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -441,6 +538,15 @@ class ConsoleReporter:
             sigma = f"  {format_sigma(result.sigma)}" if result.sigma is not None else ""
             line = f"{result.job.name} → {_shown(result.job.output)}  {result.seconds:.1f} s{sigma}"
             self.out.print(line, markup=False)
+            if result.reliability is not None:
+                from restora.explain.reliability import Reliability
+
+                self.out.print(f"  reliability: {Reliability.from_dict(result.reliability).summary()}", markup=False)
+            if result.detection is not None:
+                from restora.engine.detect import Detection
+
+                d = Detection(**result.detection)
+                self.out.print(f"  detected: {d.summary()}; restored by {result.model} ({d.task})", markup=False)
         else:
             self.err.print(f"{result.job.name}: {result.error}", markup=False)
 
@@ -448,6 +554,10 @@ class ConsoleReporter:
         if self._progress is not None:
             self._progress.stop()
         summary = summarize(self.results, self.skipped, self.missing, time.perf_counter() - self._start)
+        tasks = [r.detection["task"] for r in self.results if r.ok and r.detection is not None]
+        if tasks:  # --task auto: how many photos went to each task
+            counts = ", ".join(f"{t} {tasks.count(t)}" for t in sorted(set(tasks), key=lambda t: -tasks.count(t)))
+            self.out.print(f"detected: {counts}", markup=False)
         speed = f", {summary.megapixels_per_second:.2f} MP/s restoring" if summary.done else ""
         self.out.print(f"{summary.done} done, {summary.skipped} skipped, {summary.failed} failed "
                        f"in {summary.seconds:.1f} s ({summary.megapixels:.1f} MP{speed})", markup=False)

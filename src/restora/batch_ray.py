@@ -40,9 +40,12 @@ from restora.commands import (
     InputsArgument,
     JpegQualityOption,
     ModelOption,
+    NoiseMapOption,
     OutputOption,
     OverwriteOption,
     RecursiveOption,
+    ReliabilityOption,
+    ResidualOption,
     Runtime,
     RuntimeOption,
     SigmaOption,
@@ -101,6 +104,8 @@ class Manifest:
         if result.ok:
             entry.update(status="done", model=result.model, megapixels=round(result.megapixels, 4),
                          seconds=round(result.seconds, 3))
+            if result.reliability is not None:
+                entry["reliability"] = result.reliability
         else:
             entry.update(status="failed", reason=result.error)
         self.files[self.key(job.output)] = entry
@@ -188,7 +193,7 @@ class RestoreWorker:
         from restora.batch import Job, run_job
 
         out = {"index": [], "error": [], "model": [], "megapixels": [], "restore_seconds": [], "seconds": [],
-               "sigma": []}
+               "sigma": [], "reliability": []}
         for index, source, output, name, bit_depth in zip(batch["index"], batch["source"], batch["output"],
                                                           batch["name"], batch["bit_depth"]):
             job = Job(Path(str(source)), Path(str(output)), str(name), int(bit_depth) or None)
@@ -200,6 +205,7 @@ class RestoreWorker:
             out["restore_seconds"].append(result.restore_seconds)
             out["seconds"].append(result.seconds)
             out["sigma"].append(np.full(3, np.nan) if result.sigma is None else np.asarray(result.sigma, np.float64))
+            out["reliability"].append(json.dumps(result.reliability) if result.reliability is not None else "")
         return {k: np.asarray(v) for k, v in out.items()}
 
 
@@ -249,7 +255,8 @@ def run_ray(plan, options, reporter, address: str | None = None, workers: int | 
                     sigma = np.asarray(row["sigma"], dtype=np.float32)
                     result = JobResult(job, error=str(row["error"]) or None, model=str(row["model"]) or None,
                                        megapixels=float(row["megapixels"]), restore_seconds=float(row["restore_seconds"]),
-                                       seconds=float(row["seconds"]), sigma=None if np.isnan(sigma).any() else sigma)
+                                       seconds=float(row["seconds"]), sigma=None if np.isnan(sigma).any() else sigma,
+                                       reliability=json.loads(row["reliability"]) if row.get("reliability") else None)
                     reporter.job_finished(result)
                     manifest.record(result)
                     manifest.save(force=False)
@@ -359,8 +366,11 @@ def batch_command(
     bit_depth: BitDepthOption = None,
     jpeg_quality: JpegQualityOption = 95,
     subsampling: SubsamplingOption = "4:4:4",
+    noise_map: NoiseMapOption = None,
+    residual: ResidualOption = None,
+    reliability: ReliabilityOption = True,
 ) -> None:
-    from restora.batch import ConsoleReporter, RestoreOptions, UsageError, plan_jobs, run_local
+    from restora.batch import ConsoleReporter, RestoreOptions, UsageError, plan_jobs, run_local, side_options
     from restora.commands import _resolve_model
 
     if task not in RESTORE_TASKS:
@@ -376,10 +386,12 @@ def batch_command(
     # The driver of a Ray run may have no GPU: it checks the model on the CPU, the workers load it where they run.
     check_device = device.value if engine is Engine.local else "cpu"
     name = _resolve_model(task, model, check_device, runtime.value)
-    plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite)
+    sides = side_options(noise_map, residual)
+    plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite, side_outputs=sides)
     options = RestoreOptions(task=task, model=name, sigma=sigma, strength=strength, tile=tile, device=device.value,
                              bit_depth=bit_depth, jpeg_quality=jpeg_quality, subsampling=subsampling,
-                             runtime=runtime.value)
+                             runtime=runtime.value, noise_map=sides["--noise-map"], residual=sides["--residual"],
+                             reliability=reliability)
     if engine is Engine.local:
         summary = run_local(plan, options, ConsoleReporter())
     else:

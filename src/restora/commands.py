@@ -1,4 +1,5 @@
-"""Restore commands (``denoise``, ``deblur``, ``derain``, ``dehaze``, ``lowlight``), ``models`` and ``info``.
+"""Restore commands (``denoise``, ``deblur``, ``derain``, ``dehaze``, ``lowlight`` and its alias ``enhance``,
+``restore --task auto|TASK``), ``models`` and ``info``.
 
 Heavy imports (torch, OpenCV, the engine) stay inside the command functions so ``restora --help`` is fast.
 """
@@ -21,6 +22,8 @@ TASK_HELP = {
     "derain": "Remove rain streaks from photos.",
     "dehaze": "Remove haze and fog from photos.",
     "lowlight": "Brighten photos taken in low light.",
+    "auto": "Detect what degrades each photo (noise, blur, rain, haze, low light), say how strongly, and apply the "
+            "right model.",
 }
 
 
@@ -69,7 +72,16 @@ def _resolve_model(task: str, model: str | None, device: str, runtime: str = "au
     from restora.errors import ModelError
     from restora.models.registry import available_methods, default_method, get_spec
 
-    if model is None:
+    if task == "auto":  # the model named (or the default one) must be an all-in-one model: it detects
+        from restora.engine.detect import detector_name
+
+        try:
+            name = detector_name(model)
+        except ModelError as exc:
+            if model is None or Path(model).exists():
+                raise
+            raise UsageError(str(exc)) from None
+    elif model is None:
         if not available_methods(task):
             raise ModelError(f"no model is available for task '{task}' yet")
         name = default_method(task)
@@ -109,6 +121,20 @@ BitDepthOption = Annotated[int | None, typer.Option(metavar="8|16", callback=_ch
 JpegQualityOption = Annotated[int, typer.Option(min=1, max=100, help="Quality of JPEG outputs.")]
 SubsamplingOption = Annotated[str, typer.Option(metavar="4:4:4|4:2:2|4:2:0", callback=_check_subsampling,
                                                 help="Chroma subsampling of JPEG outputs.")]
+# restora.explain per photo (docs/explain.md).
+NoiseMapOption = Annotated[str | None, typer.Option(
+    "--noise-map", metavar="PATH|PATTERN",
+    help="Also write the input's per-pixel noise level σ (0–255): .npy/.tif hold the values, other image types a "
+         "heat map (σ 0–50). Several inputs: a name pattern with {stem}, written beside each output, e.g. "
+         "'{stem}.noise.png'.")]
+ResidualOption = Annotated[str | None, typer.Option(
+    "--residual", metavar="PATH|PATTERN",
+    help="Also write input − output: .npy/.tif exact, other image types mid-grey + 4× the difference. "
+         "Several inputs: a {stem} pattern, as for --noise-map.")]
+ReliabilityOption = Annotated[bool, typer.Option(
+    "--reliability/--no-reliability",
+    help="Denoising: print each photo's predicted quality gain with its confidence, and a warning when the photo "
+         "is unlike what the model was trained on.")]
 
 
 def _make_restore_command(task: str):
@@ -126,14 +152,19 @@ def _make_restore_command(task: str):
         bit_depth: BitDepthOption = None,
         jpeg_quality: JpegQualityOption = 95,
         subsampling: SubsamplingOption = "4:4:4",
+        noise_map: NoiseMapOption = None,
+        residual: ResidualOption = None,
+        reliability: ReliabilityOption = True,
     ) -> None:
-        from restora.batch import ConsoleReporter, RestoreOptions, plan_jobs, run_local
+        from restora.batch import ConsoleReporter, RestoreOptions, plan_jobs, run_local, side_options
 
         name = _resolve_model(task, model, device.value, runtime.value)
-        plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite)
+        sides = side_options(noise_map, residual)
+        plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite, side_outputs=sides)
         options = RestoreOptions(task=task, model=name, sigma=sigma, strength=strength, tile=tile,
                                  device=device.value, bit_depth=bit_depth, jpeg_quality=jpeg_quality,
-                                 subsampling=subsampling, runtime=runtime.value)
+                                 subsampling=subsampling, runtime=runtime.value, noise_map=sides["--noise-map"],
+                                 residual=sides["--residual"], reliability=reliability)
         summary = run_local(plan, options, ConsoleReporter())
         raise typer.Exit(summary.exit_code)
 
@@ -149,6 +180,51 @@ def _make_restore_command(task: str):
 
 for _task in RESTORE_TASKS:
     app.command(_task)(_make_restore_command(_task))
+
+# `enhance` is the issue's name for low-light enhancement: the same command; the task is `lowlight` everywhere.
+_enhance = _make_restore_command("lowlight")
+_enhance.__doc__ = "Alias of lowlight. " + _enhance.__doc__
+app.command("enhance")(_enhance)
+
+
+class TaskChoice(str, Enum):
+    auto = "auto"
+    denoise = "denoise"
+    deblur = "deblur"
+    derain = "derain"
+    dehaze = "dehaze"
+    lowlight = "lowlight"
+
+
+def _make_task_command():
+    """``restora restore --task auto|TASK``: the task verbs' command with the task as an option.
+
+    Built from the task commands themselves (same parameters, so it takes every option they take)."""
+    import inspect
+
+    by_task = {t.value: _make_restore_command(t.value) for t in TaskChoice}
+    inner = by_task["auto"]
+    signature = inspect.signature(inner, eval_str=True)  # annotations resolved: typer reads them from here
+    params = list(signature.parameters.values())
+    task_param = inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=TaskChoice.auto,
+                                   annotation=TaskOption)
+
+    def command(task: TaskChoice = TaskChoice.auto, **options) -> None:
+        by_task[TaskChoice(task).value](**options)
+
+    command.__signature__ = signature.replace(parameters=[*params[:2], task_param, *params[2:]])
+    command.__annotations__ = {p.name: p.annotation for p in command.__signature__.parameters.values()}
+    command.__name__ = "restore"
+    command.__doc__ = (
+        "Restore photos: --task auto (the default) detects what degrades each photo (noise, blur, rain, haze, low "
+        "light) with the all-in-one model, prints the detected types with their probability and strength, and "
+        "applies the right model; --task TASK does what the TASK command does.\n\n" + inner.__doc__.split("\n\n", 1)[1]
+    )
+    return command
+
+
+TaskOption = Annotated[TaskChoice, typer.Option("--task", "-t", help="What to restore; auto: detect it per photo.")]
+app.command("restore")(_make_task_command())
 
 
 def _human_bytes(n: int) -> str:

@@ -28,7 +28,8 @@ def test_errors_are_one_line_with_usage_status_and_no_traceback(tmp_path):
     proc = restora("denoise", "gone.png", "-o", "out.png", cwd=tmp_path)
     assert proc.returncode == 2, proc
     assert proc.stderr.strip() == "restora: error: no input images found in gone.png"
-    proc = restora("derain", "gone.png", "-o", "out.png", cwd=tmp_path)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a model")
+    proc = restora("derain", "gone.png", "-o", "out.png", "--model", "bad.safetensors", cwd=tmp_path)
     assert proc.returncode == 1 and proc.stderr.strip().startswith("restora: error: "), proc
     assert "Traceback" not in proc.stderr
 

@@ -17,21 +17,6 @@ from restora.explain import explain_image, write_report
 
 _register_commands()  # every command, as `restora` has them (typer treats a lone command as the app itself)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _playwright():
-    """Same requirements and skip messages as the web page's browser test (tests/server/test_browser.py)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: run .ci/install-browser.sh (apt-get install chromium) to run this test")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the 'playwright' package is not installed: pip install -e '.[test]'")
-    return sync_playwright
-
 
 class Links(HTMLParser):
     """Every URL-bearing attribute and every tag name of a page."""
@@ -78,26 +63,20 @@ def test_report_is_one_file_with_embedded_images_and_no_external_url(report):
     assert "Reading: The residual" in text
 
 
-def test_report_renders_offline_in_headless_chromium(report):
-    sync_playwright = _playwright()
+def test_report_renders_offline_in_headless_chromium(report, chromium):
     path, _ = report
     problems, requests = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(offline=True)  # any network use would fail and be reported
-            page = context.new_page()
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
-            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(path.as_uri())
-            page.wait_for_load_state("load")
-            images = page.eval_on_selector_all(
-                "img", "els => els.map(e => ({src: e.src.slice(0, 15), ok: e.complete && e.naturalWidth > 0}))")
-            ids = page.eval_on_selector_all("img[id]", "els => els.map(e => e.id)")
-        finally:
-            browser.close()
+    context = chromium.new_context(offline=True)  # any network use would fail and be reported
+    page = context.new_page()
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    images = page.eval_on_selector_all(
+        "img", "els => els.map(e => ({src: e.src.slice(0, 15), ok: e.complete && e.naturalWidth > 0}))")
+    ids = page.eval_on_selector_all("img[id]", "els => els.map(e => e.id)")
     assert problems == []
     assert all(u == path.as_uri() or u.startswith("data:") for u in requests)
     assert len(images) >= 8 and all(i["ok"] and i["src"].startswith("data:image/") for i in images)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from restora.losses import CharbonnierLoss, EdgeLoss, FFTLoss, LossWeights, RestorationLoss
@@ -36,3 +37,60 @@ def test_weighted_sum_reports_parts():
     total, parts = RestorationLoss(LossWeights(charbonnier=1.0, fft=0.5, edge=0.25))(torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8))
     assert set(parts) == {"charbonnier", "fft", "edge"}
     assert abs(float(total) - (parts["charbonnier"] + 0.5 * parts["fft"] + 0.25 * parts["edge"])) < 1e-5
+
+
+def test_multiscale_loss_sums_scales_against_area_downscaled_targets_and_reaches_every_output():
+    from restora.losses import area_down
+
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 32, 32)
+    preds = [torch.rand(2, 3, s, s, requires_grad=True) for s in (8, 16, 32)]
+    loss = RestorationLoss(LossWeights(charbonnier=1.0, fft=0.1))
+    total, parts = loss(preds, target)
+    single = [loss(p, area_down(target, f))[0] for p, f in zip(preds, (4, 2, 1))]
+    assert float(total) == pytest.approx(float(sum(single)), rel=1e-5)
+    total.backward()
+    for p in preds:
+        assert p.grad is not None and p.grad.abs().sum() > 0
+    # A perfect coarse output contributes nothing at its scale.
+    exact = [area_down(target, 4), area_down(target, 2), target]
+    assert float(loss(exact, target)[0]) < 1e-2
+
+
+def test_area_down_handles_sizes_that_do_not_divide():
+    from restora.losses import area_down
+
+    x = torch.ones(1, 1, 9, 7)
+    y = area_down(x, 2)
+    assert y.shape[-2:] == (5, 4) and torch.allclose(y, torch.ones_like(y))
+
+
+def test_severity_target_maps_input_psnr_to_unit_range():
+    from restora.losses import severity_target
+
+    s = severity_target(torch.tensor([50.0, 45.0, 20.0, 10.0, 5.0]))
+    assert s.tolist() == pytest.approx([0.0, 0.0, 25 / 35, 1.0, 1.0])
+
+
+def test_supervised_contrastive_prefers_embeddings_clustered_by_label():
+    from restora.losses import supervised_contrastive
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    centres = torch.eye(3)[labels] * 5
+    torch.manual_seed(0)
+    clustered = centres + 0.1 * torch.randn(6, 3)
+    mixed = torch.randn(6, 3)
+    assert supervised_contrastive(clustered, labels) < supervised_contrastive(mixed, labels)
+    assert float(supervised_contrastive(mixed, torch.arange(6))) == 0.0  # no positives, no loss
+
+
+def test_aux_loss_reports_weighted_parts():
+    from restora.losses import AuxLoss
+
+    aux = {"logits": torch.tensor([[4.0, 0.0], [0.0, 4.0]]), "severity": torch.tensor([[0.5, 0.0], [0.0, 0.5]]),
+           "embedding": torch.randn(2, 4)}
+    labels = torch.tensor([0, 0])
+    total, parts = AuxLoss(LossWeights(classify=1.0, severity=2.0, contrastive=0.0))(aux, labels, torch.tensor([27.5, 27.5]))
+    assert parts["accuracy"] == 0.5
+    assert float(total) == pytest.approx(parts["classify"] + 2.0 * parts["severity"], rel=1e-6)
+    assert "contrastive" not in parts

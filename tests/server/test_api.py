@@ -107,14 +107,52 @@ def test_identity_residual_is_flat_grey(client):
 def test_noise_map_is_brighter_where_noise_is_stronger(client):
     clean, _ = noisy_pixels(64, 96, sigma=0)
     rng = np.random.default_rng(5)
-    sigma = np.where(np.arange(96) < 48, 30.0, 3.0)[None, :, None]
+    clean[:, :48] //= 4  # a dark half with weak noise, a bright half with strong noise (as camera noise goes)
+    sigma = np.where(np.arange(96) < 48, 3.0, 30.0)[None, :, None]
     noisy = np.clip(np.rint(clean + rng.normal(0, 1, clean.shape) * sigma), 0, 255).astype(np.uint8)
     status = run_job(client, encode(noisy, "PNG"), model="identity")
     response = client.get(f"/api/jobs/{status['id']}/noise-map")
     assert response.headers["content-type"] == "image/png"
     heat = decode(response.content).astype(float)
     assert heat.shape == (64, 96, 3)
-    assert heat[:, :32].mean() > heat[:, 64:].mean() + 40
+    assert heat[:, 64:].mean() > heat[:, :32].mean() + 40
+
+
+def test_noise_map_is_restora_explains_map(client):
+    from restora.explain import noise_map_overall
+    from restora.explain.outputs import heat_map
+
+    _, noisy = noisy_pixels(48, 64, sigma=20)
+    status = run_job(client, encode(noisy, "PNG"), model="nlm")
+    shown = decode(client.get(f"/api/jobs/{status['id']}/noise-map").content)
+    np.testing.assert_array_equal(shown, heat_map(noise_map_overall(noisy.astype(np.float32) / 255)))
+
+
+def test_denoising_status_has_reliability(client):
+    from restora.explain.reliability import load_predictor
+
+    _, noisy = noisy_pixels(64, 64, sigma=20)
+    status = run_job(client, encode(noisy, "PNG"), model="nlm")
+    r = status["reliability"]
+    assert set(r) == {"gain_db", "low_db", "high_db", "confidence", "out_of_range", "flags", "calibrated_for", "model"}
+    assert r["low_db"] <= r["gain_db"] <= r["high_db"] and r["confidence"] in ("high", "medium", "low")
+    assert r["out_of_range"] == bool(r["flags"]) and r["model"] == "nlm"
+    assert r["calibrated_for"] == load_predictor()["model"]["name"]
+
+
+def test_out_of_range_upload_is_flagged_in_the_status(client):
+    clean, _ = noisy_pixels(64, 64, sigma=0)
+    noise = np.random.default_rng(6).normal(0, 120, clean.shape)  # far beyond the trained σ ≤ 55
+    noisy = np.clip(np.rint(clean + noise), 0, 255).astype(np.uint8)
+    r = run_job(client, encode(noisy, "PNG"), model="identity")["reliability"]
+    assert r["out_of_range"] and "noise_beyond_range" in r["flags"] and r["confidence"] == "low"
+    assert "trained" in r["flags"]["noise_beyond_range"]
+
+
+def test_other_tasks_have_no_reliability(client):
+    _, noisy = noisy_pixels()
+    status = run_job(client, encode(noisy, "PNG"), task="lowlight", model="gamma")
+    assert status["reliability"] is None
 
 
 @pytest.mark.parametrize("which", ["input", "result"])

@@ -1,11 +1,12 @@
 """End to end in a real headless Chromium: upload on the page, wait, compare, toggle the noise map.
 
-Needs Debian's chromium at /usr/bin/chromium (``.ci/install-browser.sh``) and the ``playwright``
-Python package (the test extra); without either the test is skipped with the reason.
+The browser comes from the ``chromium`` fixture (tests/conftest.py), which skips with the reason when
+Debian's chromium or the ``playwright`` package is missing.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -14,20 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _requirements():
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: run .ci/install-browser.sh (apt-get install chromium) to run this test")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the 'playwright' package is not installed: pip install -e '.[test]'")
-    return sync_playwright
 
 
 @pytest.fixture
@@ -66,54 +53,60 @@ def photo(path: Path, width: int = 640, height: int = 480) -> Path:
     return path
 
 
-def test_page_restores_a_photo_end_to_end(server_url, tmp_path):
-    sync_playwright = _requirements()
+def test_page_restores_a_photo_end_to_end(server_url, tmp_path, chromium):
     image_path = photo(tmp_path / "street photo.png")
     problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 700, "height": 500})
-            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-            page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
-            page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
-            page.goto(server_url)
-            page.wait_for_selector("#model option[value='nlm']", state="attached")
-            page.select_option("#model", "nlm")
+    page = chromium.new_page(viewport={"width": 700, "height": 500})
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+    page.goto(server_url)
+    page.wait_for_selector("#model option[value='nlm']", state="attached")
+    page.select_option("#model", "nlm")
 
-            page.set_input_files("#files", str(image_path))
-            page.wait_for_selector("#jobs li[data-status='done']", timeout=120_000)
-            assert "nlm" in page.inner_text("#jobs li .state")
-            page.wait_for_function("""() => ['before', 'after'].every(id => {
-                const img = document.getElementById(id); return img.complete && img.naturalWidth === 640; })""")
-            assert page.is_visible("#viewer")
+    page.set_input_files("#files", str(image_path))
+    page.wait_for_selector("#jobs li[data-status='done']", timeout=120_000)
+    row = page.inner_text("#jobs li .state")
+    assert "nlm" in row and "gain" in row and "dB" in row
+    page.wait_for_function("""() => ['before', 'after'].every(id => {
+        const img = document.getElementById(id); return img.complete && img.naturalWidth === 640; })""")
+    assert page.is_visible("#viewer")
 
-            # The slider moves the split between before and after.
-            page.fill("#split", "30")
-            assert "30" in page.eval_on_selector("#after-clip", "el => el.style.clipPath")
-            # Dragging pans the 100% view (the photo is larger than the viewer).
-            transform = page.eval_on_selector("#before", "el => el.style.transform")
-            box = page.locator("#stage").bounding_box()
-            page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2)
-            page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] * 0.7 - 60, box["y"] + box["height"] / 2 - 40, steps=5)
-            page.mouse.up()
-            assert page.eval_on_selector("#before", "el => el.style.transform") != transform
+    # The reliability of the denoised photo, as the job status gives it.
+    job_id = page.get_attribute("#jobs li .download", "href").split("/")[3]
+    reliability = page.request.get(f"{server_url}/api/jobs/{job_id}").json()["reliability"]
+    assert page.is_visible("#reliability")
+    line = page.inner_text("#reliability-line")
+    shown = re.search(r"predicted gain ([+−])(\d+\.\d) dB", line)
+    assert shown, line
+    assert float(shown[2]) * (-1 if shown[1] == "−" else 1) == pytest.approx(reliability["gain_db"], abs=0.051)
+    assert f"{reliability['confidence']} confidence" in line
+    assert page.eval_on_selector_all("#reliability-flags li", "els => els.length") == len(reliability["flags"])
 
-            # The noise map replaces the result on the right of the split.
-            page.check("input[name='layer'][value='noise-map']")
-            page.wait_for_function("""() => { const img = document.getElementById('after');
-                return img.src.includes('/noise-map') && img.complete && img.naturalWidth === 640; }""")
-            assert page.is_visible("#legend-noise-map")
+    # The slider moves the split between before and after.
+    page.fill("#split", "30")
+    assert "30" in page.eval_on_selector("#after-clip", "el => el.style.clipPath")
+    # Dragging pans the 100% view (the photo is larger than the viewer).
+    transform = page.eval_on_selector("#before", "el => el.style.transform")
+    box = page.locator("#stage").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7 - 60, box["y"] + box["height"] / 2 - 40, steps=5)
+    page.mouse.up()
+    assert page.eval_on_selector("#before", "el => el.style.transform") != transform
 
-            download = page.get_attribute("#jobs li .download", "href")
-            result = page.request.get(server_url + download)
-            assert result.status == 200 and result.body().startswith(b"\x89PNG")
+    # The noise map replaces the result on the right of the split.
+    page.check("input[name='layer'][value='noise-map']")
+    page.wait_for_function("""() => { const img = document.getElementById('after');
+        return img.src.includes('/noise-map') && img.complete && img.naturalWidth === 640; }""")
+    assert page.is_visible("#legend-noise-map")
 
-            page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
-            page.locator("#stage").screenshot(path=str(tmp_path / "stage.png"))
-        finally:
-            browser.close()
+    download = page.get_attribute("#jobs li .download", "href")
+    result = page.request.get(server_url + download)
+    assert result.status == 200 and result.body().startswith(b"\x89PNG")
+
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    page.locator("#stage").screenshot(path=str(tmp_path / "stage.png"))
 
     assert problems == []
     shot = np.asarray(PILImage.open(tmp_path / "page.png").convert("RGB"))

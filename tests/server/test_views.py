@@ -1,35 +1,50 @@
-"""The local noise-level map and the residual view."""
+"""The page's views: the noise map and residual are restora.explain's, shown as 8-bit pictures."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from restora.explain import noise_map_overall
+from restora.explain.outputs import heat_map
 from restora.io.image import Image
-from restora.server.views import HEAT_MAP_MAX_SIGMA, heat_map_rgb, noise_map, residual_rgb
+from restora.server.views import HEAT_MAP_MAX_SIGMA, noise_map_rgb, residual_rgb
 
 
-def test_noise_map_follows_local_noise_level():
-    rng = np.random.default_rng(0)
-    x = np.full((128, 192, 3), 0.5, np.float32)
-    x[:, :96] += rng.normal(0, 20 / 255, (128, 96, 3)).astype(np.float32)
-    x[:, 96:] += rng.normal(0, 5 / 255, (128, 96, 3)).astype(np.float32)
-    sigma = noise_map(Image(pixels=x))
-    assert sigma.shape == (128, 192) and sigma.dtype == np.float32
-    assert abs(np.median(sigma[:, :64]) - 20) < 2
-    assert abs(np.median(sigma[:, 128:]) - 5) < 1
+def ramp(height: int = 96, width: int = 128) -> np.ndarray:
+    """A noise-free colour ramp, dark on the left, bright on the right, in [0.1, 0.9]."""
+    x = np.linspace(0.1, 0.9, width, dtype=np.float32)
+    y = np.linspace(0.0, 0.1, height, dtype=np.float32)
+    return np.clip(x[None, :, None] + y[:, None, None] * np.array([1.0, -1.0, 0.5], np.float32), 0, 1)
 
 
-def test_noise_map_ignores_smooth_shading_and_odd_sizes():
-    ramp = np.linspace(0, 1, 101, dtype=np.float32)
-    x = (ramp[None, :, None] * 0.6 + ramp[:37, None, None] * 0.3).repeat(3, axis=2)
-    sigma = noise_map(x)
-    assert sigma.shape == (37, 101)
-    assert sigma.max() < 0.5
-    assert noise_map(np.zeros((2, 5, 3), np.float32)).shape == (2, 5)
+def test_noise_map_view_is_explains_map_and_reads_sigma_20():
+    clean = ramp()
+    noisy = clean + np.random.default_rng(0).normal(0, 20 / 255, clean.shape).astype(np.float32)
+    view = noise_map_rgb(noisy)
+    assert view.shape == (96, 128, 3) and view.dtype == np.uint8
+    np.testing.assert_array_equal(view, heat_map(noise_map_overall(Image.from_array(noisy))))
+    # Every pixel shows the colour of σ ≈ 20 on the fixed 0–50 scale (18 and 22 bracket it).
+    low, high = heat_map(np.array([[18.0, 22.0]]))[0].astype(int)
+    median = np.median(view.reshape(-1, 3), axis=0)
+    assert np.all(median >= np.minimum(low, high) - 2) and np.all(median <= np.maximum(low, high) + 2)
+
+
+def test_noise_map_view_is_brighter_where_noise_is_stronger():
+    clean = ramp()
+    sigma = 2.0 + 40.0 * clean  # signal-dependent: σ grows with brightness, as in camera noise
+    noisy = clean + np.random.default_rng(1).standard_normal(clean.shape).astype(np.float32) * sigma / 255
+    brightness = noise_map_rgb(noisy).astype(int).sum(axis=2)
+    assert brightness[:, -32:].mean() > brightness[:, :32].mean() + 100
+
+
+def test_a_given_sigma_map_is_shown_without_estimating_again():
+    sigma_map = np.full((4, 6, 3), HEAT_MAP_MAX_SIGMA / 2, np.float32)
+    view = noise_map_rgb(np.zeros((4, 6, 3), np.float32), sigma_map)
+    np.testing.assert_array_equal(view, heat_map(np.full((4, 6), HEAT_MAP_MAX_SIGMA / 2)))
 
 
 def test_heat_map_runs_dark_to_bright():
-    rgb = heat_map_rgb(np.array([[0.0, HEAT_MAP_MAX_SIGMA / 2, HEAT_MAP_MAX_SIGMA, 5 * HEAT_MAP_MAX_SIGMA]]))
+    rgb = heat_map(np.array([[0.0, HEAT_MAP_MAX_SIGMA / 2, HEAT_MAP_MAX_SIGMA, 5 * HEAT_MAP_MAX_SIGMA]]))
     brightness = rgb.astype(int).sum(axis=2)[0]
     assert rgb.dtype == np.uint8 and brightness[0] < 20
     assert brightness[0] < brightness[1] < brightness[2] == brightness[3]

@@ -51,3 +51,6 @@ class NLMMethod(Method):
 register_method(MethodSpec("bm3d", ("denoise",), "CBM3D (classical, slow, strong on Gaussian noise)", "classical", lambda device: BM3DMethod()))
 register_method(MethodSpec("nlm", ("denoise",), "OpenCV non-local means (classical, fast)", "classical", lambda device: NLMMethod()))
 register_method(MethodSpec("identity", ("denoise",), "no-op baseline (returns the input)", "baseline", lambda device: IdentityMethod()))
+
+# The classical methods of the other tasks register themselves when imported.
+from restora.engine import deblur, dehaze, derain, lowlight  # noqa: E402,F401

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import nullcontext
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,13 @@ def load_module(path: Path) -> tuple[torch.nn.Module, dict]:
 
 
 class NeuralMethod(Method):
-    """Runs a restoration network on tiles; fp16/bf16 autocast on CUDA."""
+    """Runs a restoration network on tiles; fp16/bf16 autocast on CUDA.
+
+    A network with a ``describe`` method (the all-in-one model: a degradation-aware representation of the
+    whole image) gets it computed once per image by :meth:`prepare`, on the engine's downscaled copy of the
+    whole image, and every tile is restored with that embedding (``forward(x, embedding=...)``), so tiles
+    agree with the whole image about haze, light level and degradation type.
+    """
 
     runtime = "torch"
     default_tile = 512
@@ -92,18 +99,42 @@ class NeuralMethod(Method):
         self.uses_sigma = bool(getattr(module, "uses_sigma", False))
         self.size_multiple = int(getattr(module, "size_multiple", 1))
         self.context = int(getattr(module, "context", 32))
+        self.describes = callable(getattr(module, "describe", None))
+
+    def _tensor(self, pixels: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32))[None].to(self.device)
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
 
     @torch.inference_mode()
-    def process(self, tile: np.ndarray, sigma: np.ndarray | None) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1)))[None].to(self.device)
-        s = None
-        if self.uses_sigma:
-            s = torch.from_numpy(_sigma_map(sigma, tile.shape)).permute(2, 0, 1)[None].to(self.device)
-        if self.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
-        with amp:
-            y = self.module(x, s) if self.uses_sigma else self.module(x)
+    def describe(self, small: np.ndarray) -> dict[str, torch.Tensor]:
+        """The network's description of a whole (downscaled) image: ``embedding``, ``logits``, ``severity``."""
+        if not self.describes:
+            raise ModelError(f"model '{self.name}' does not describe degradations (it is not an all-in-one model)")
+        with self._autocast():
+            out = self.module.describe(self._tensor(small))
+        return {k: v.float() for k, v in out.items()}
+
+    @property
+    def wants_context(self) -> bool:
+        return self.describes
+
+    def prepare(self, small: np.ndarray):
+        return self.describe(small)["embedding"] if self.describes else None
+
+    @torch.inference_mode()
+    def process(self, tile: np.ndarray, sigma: np.ndarray | None, context=None) -> np.ndarray:
+        x = self._tensor(tile)
+        with self._autocast():
+            if self.uses_sigma:
+                s = torch.from_numpy(_sigma_map(sigma, tile.shape)).permute(2, 0, 1)[None].to(self.device)
+                y = self.module(x, s)
+            elif context is not None:
+                y = self.module(x, embedding=context.value)
+            else:
+                y = self.module(x)
         return y.float()[0].permute(1, 2, 0).cpu().numpy()
 
 
@@ -136,3 +167,24 @@ def register_shipped_models(folder: Path) -> None:
     for path in sorted(Path(folder).glob("*.safetensors")):
         if path.stem not in METHODS:
             register_method(spec_from_file(path))
+
+
+def describes_degradations(spec: MethodSpec) -> bool:
+    """True for a model file whose architecture can describe degradations (an all-in-one model), without loading it."""
+    if spec.path is None:
+        return False
+    path = Path(spec.path)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return False
+    return _file_describes(str(path), stamp)
+
+
+@lru_cache(maxsize=64)
+def _file_describes(path: str, stamp: int) -> bool:
+    from restora.models.registry import _ensure_loaded
+
+    _ensure_loaded()
+    cls = ARCHITECTURES.get(read_metadata(Path(path))["arch"])
+    return callable(getattr(cls, "describe", None))

@@ -15,8 +15,9 @@ it (``uses_sigma``, ``size_multiple``, ``context``). Inputs: ``image`` (N, 3, H,
 models with a noise-level input, ``sigma`` (N, 3, H, W), the σ map on the [0, 1] scale (σ/255).
 
 ``runtime="auto"`` picks ONNX Runtime only on the CPU, only when onnxruntime is installed, and only for a
-model whose architecture and config were measured faster by at least :data:`MIN_GAIN` at every size and
-thread count in ``onnx_speed.json`` (written by ``benchmarks/onnx_speed.py --record``); otherwise PyTorch.
+model whose architecture and config were measured faster by at least :data:`MIN_GAIN` at every size at the
+process's thread count (or the nearest measured one) in ``onnx_speed.json`` (written by
+``benchmarks/onnx_speed.py --record``); otherwise PyTorch. So the choice can differ between 1 and 2 threads.
 """
 
 from __future__ import annotations
@@ -254,15 +255,24 @@ class OnnxMethod(Method):
 # Choosing the runtime
 
 
-def measured_speedup(arch: str, config: dict, speed_file: Path | None = None) -> float | None:
-    """The smallest ONNX-over-PyTorch throughput ratio measured for this architecture and config, if any."""
+def measured_speedup(arch: str, config: dict, speed_file: Path | None = None, threads: int | None = None) -> float | None:
+    """The smallest ONNX-over-PyTorch throughput ratio measured for this architecture and config, if any.
+
+    With ``threads``, only the rows measured at that thread count count, or, where it was not measured, at
+    the nearest measured one (the smaller on a tie): the faster runtime can differ between thread counts.
+    """
     try:
         records = json.loads(Path(speed_file or SPEED_FILE).read_text())
     except (OSError, ValueError):
         return None
     for model in records.get("models", []):
-        if model.get("arch") == arch and model.get("config") == config and model.get("measurements"):
-            return min(m["onnx_mp_s"] / m["torch_mp_s"] for m in model["measurements"])
+        rows = model.get("measurements") or []
+        if model.get("arch") != arch or model.get("config") != config or not rows:
+            continue
+        if threads is not None:
+            nearest = min({int(m["threads"]) for m in rows}, key=lambda t: (abs(t - threads), t))
+            rows = [m for m in rows if int(m["threads"]) == nearest]
+        return min(m["onnx_mp_s"] / m["torch_mp_s"] for m in rows)
     return None
 
 
@@ -284,7 +294,8 @@ def pick_runtime(spec, device: str, runtime: str) -> str:
     if resolve_device(device).type != "cpu" or not onnxruntime_available():
         return "torch"
     meta = read_metadata(spec.path)
-    gain = measured_speedup(meta["arch"], meta["config"])
+    # Both runtimes use as many threads as PyTorch has in this process (see _session).
+    gain = measured_speedup(meta["arch"], meta["config"], threads=torch.get_num_threads())
     return "onnx" if gain is not None and gain >= MIN_GAIN else "torch"
 
 

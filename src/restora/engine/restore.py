@@ -6,14 +6,19 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from restora.engine.methods import Method, TileContext, context_image
 from restora.engine.noise import estimate_sigma
 from restora.engine.tiling import process_tiled
 from restora.errors import ModelError, RestoraError
 from restora.io.image import Image
 from restora.models.registry import TASKS, default_method, get_spec, load_method
+
+if TYPE_CHECKING:
+    from restora.engine.detect import Detection
 
 OVERLAP = 32
 
@@ -25,6 +30,8 @@ class RestoreResult:
     sigma: np.ndarray | None  # per channel, 0–255 scale: estimated or given, before strength
     strength: float
     seconds: float
+    task: str = "denoise"  # the task done (for task="auto": the detected one)
+    detection: "Detection | None" = None  # task="auto": what was detected and which model was chosen
 
     @property
     def megapixels_per_second(self) -> float:
@@ -38,9 +45,16 @@ def get_method(name: str, device: str = "auto", runtime: str = "auto"):
     ``runtime``: ``"torch"``, ``"onnx"`` (onnxruntime on the CPU, for our networks) or ``"auto"``: ONNX
     Runtime where it was measured faster for this model on the CPU, else PyTorch (see engine/onnx.py).
     """
+    from restora.engine.neural import describes_degradations
     from restora.engine.onnx import load_onnx_method, pick_runtime
 
     spec = get_spec(name)
+    if describes_degradations(spec):
+        # All-in-one models need their whole-image embedding passed to every tile, which the exported graph
+        # (image in, image out) cannot take: they run in PyTorch.
+        if runtime == "onnx":
+            raise ModelError(f"'{spec.name}' is an all-in-one model (whole-image context): it runs with --runtime torch or auto only")
+        return load_method(name, device)
     if pick_runtime(spec, device, runtime) == "onnx":
         try:
             return load_onnx_method(spec)
@@ -81,7 +95,7 @@ def _sigma_value(sigma, pixels: np.ndarray) -> np.ndarray:
 def run_restore(
     image,
     task: str = "denoise",
-    model: str | None = None,
+    model=None,
     sigma="auto",
     strength: float = 1.0,
     tile: int | None = None,
@@ -89,35 +103,57 @@ def run_restore(
     on_tile=None,
     runtime: str = "auto",
 ) -> RestoreResult:
-    """Restore and report what was done (model, σ, timing). See :func:`restore`."""
+    """Restore and report what was done (model, σ, timing; for ``task="auto"`` the detection). See :func:`restore`.
+
+    ``model`` may also be a :class:`restora.engine.methods.Method` instance (benchmark peers built per image,
+    e.g. deconvolution given the true kernel).
+    """
     if task not in TASKS:
         raise RestoraError(f"unknown task '{task}' (one of {', '.join(TASKS)})")
     if not 0.0 <= float(strength) <= 1.0:
         raise RestoraError("strength must be between 0 and 1")
     img = _as_image(image)
-    name = model or default_method(task)
-    method = get_method(str(name), device, runtime)
+    detection = small = None
+    if task == "auto":
+        from restora.engine.detect import detect, detector_name
+
+        detector = detector_name(None if model is None else str(model))
+        detector_method = get_method(detector, device, runtime)
     start = time.perf_counter()
+    if task == "auto":
+        small = context_image(img.pixels)
+        detection = detect(detector_method, small, detector)
+        task, model = detection.task, detection.model
+    loading = time.perf_counter()
+    method = model if isinstance(model, Method) else get_method(str(model or default_method(task)), device, runtime)
+    start += time.perf_counter() - loading  # loading a model (once per process) is not restoring
     x = img.pixels
     s = _sigma_value(sigma, x) if method.uses_sigma or sigma != "auto" else None
     s_run = None if s is None else s * float(strength)
     tile_size = method.default_tile if tile is None else int(tile)
-    if tile_size <= 0:
+    if tile_size <= 0 or method.whole_image:
         tile_size = max(img.height, img.width)
     tile_size = max(tile_size, 2 * OVERLAP + method.size_multiple)
+    # Whole-image context (haze, light level, degradation type): computed once, handed to every tile.
+    prepared = None
+    if method.wants_context:
+        prepared = method.prepare(context_image(x) if small is None else small)
+    shape = (img.height, img.width)
 
     def run_window(window, region):
         sw = s_run
         if s_run is not None and s_run.ndim == 3:
             sw = s_run[region]
-        return method.process(window, sw)
+        if prepared is None:
+            return method.process(window, sw)
+        return method.process(window, sw, TileContext(prepared, region, shape))
 
     y = process_tiled(x, run_window, tile_size, min(OVERLAP, tile_size // 4), method.context, method.size_multiple, on_tile)
     if not method.uses_sigma and strength < 1.0:
         y = strength * y + (1.0 - strength) * x
     np.clip(y, 0.0, 1.0, out=y)
     seconds = time.perf_counter() - start
-    return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds)
+    return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds, task, detection)
 
 
 def restore(image, task: str = "denoise", model: str | None = None, sigma="auto", strength: float = 1.0,
@@ -125,7 +161,10 @@ def restore(image, task: str = "denoise", model: str | None = None, sigma="auto"
     """Restore a photo.
 
     ``image``: a :class:`restora.io.Image`, a path, or an array (uint8/uint16/float (H, W[, C])).
-    ``model``: a registered name (``restora models``) or a ``.safetensors`` path; default per task.
+    ``task``: ``denoise``, ``deblur``, ``derain``, ``dehaze``, ``lowlight``, or ``auto``: detect the degradations
+    with the all-in-one model and apply the right model (see :mod:`restora.engine.detect`).
+    ``model``: a registered name (``restora models``) or a ``.safetensors`` path; default per task (for
+    ``auto``: the all-in-one model that detects).
     ``sigma``: ``"auto"`` (estimated per channel) or the noise level on the 0–255 scale.
     ``strength``: 0–1; scales the noise level given to models that take one, else blends with the input.
     ``tile``: tile size in pixels (memory is bounded by it); 0 processes the whole image at once.

@@ -22,14 +22,25 @@ def _numbers(text: str, what: str, kind=float) -> list:
     return values
 
 
+DENOISE_SETS = "CBSD68,Kodak24,McMaster"
+DENOISE_METHODS = "ours,bm3d,nlm,ffdnet,identity"
+BENCH_TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight", "auto")
+
+
 @app.command()
 def bench(
+    task: str = typer.Option("denoise", "--task", help="denoise, deblur, derain, dehaze, lowlight, or auto (detection)."),
     data: Path = typer.Option(None, "--data", help="Image sets folder (default: RESTORA_DATA or ../shared/data)."),
-    sets: str = typer.Option("CBSD68,Kodak24,McMaster", help="Sets: test/<NAME> (synthetic noise) or real/<NAME> pairs."),
-    sigmas: str = typer.Option("15,25,50", help="Noise levels (0–255 scale) for synthetic sets."),
+    sets: str = typer.Option(None, help="Sets: test/<NAME> (synthetic degradation) or pairs (real/<NAME>, test/Levin, "
+                                        "test/Rain100H). Default per task: denoise CBSD68,Kodak24,McMaster; deblur "
+                                        "Levin,Kodak24; derain Rain100H; dehaze, lowlight, auto Kodak24,McMaster."),
+    sigmas: str = typer.Option("15,25,50", help="Noise levels (0–255 scale) for synthetic sets (denoise)."),
     methods: str = typer.Option(
-        "ours,bm3d,nlm,ffdnet,identity",
-        help="ours (every registered model), ours:NAME, a .safetensors path, bm3d, nlm, ffdnet, identity.",
+        None,
+        help="ours (every registered model for the task), ours:NAME, a .safetensors path, a classical method, "
+             "identity. Default: denoise ours,bm3d,nlm,ffdnet,identity; deblur ours,deconv-blind,rl-oracle,"
+             "wiener-oracle,identity; derain ours,median,guided,identity; dehaze ours,dcp,identity; lowlight "
+             "ours,gamma,clahe,retinex,identity; auto ours (all-in-one models).",
     ),
     out: Path = typer.Option(Path("bench-results"), "--out", help="Folder for results.json/.md, plot and crops."),
     limit: int = typer.Option(None, help="Only the first N images of each set (sorted order)."),
@@ -44,16 +55,65 @@ def bench(
         "all", help="Peers also run at the oracle σ on real pairs: all, none, or a list (e.g. nlm,ffdnet)."
     ),
     crops: int = typer.Option(2, help="Images per set and σ shown as side-by-side crops."),
+    speed_only: bool = typer.Option(False, "--speed-only", help="Only the speed and memory table (denoise methods; "
+                                                                "no image sets needed). See docs/benchmark.md."),
+    speed_threads: str = typer.Option(None, "--speed-threads", help="Thread counts to time, e.g. 1,2 (default: --threads)."),
+    runtimes: str = typer.Option("auto", help="Runtimes our networks are timed in: auto, torch, onnx or a list (torch,onnx)."),
+    speed_budget: float = typer.Option(None, "--speed-budget", help="Seconds of timed runs per size after which "
+                                                                    "fewer than --repeats are taken (≥ 2; 1 at 4096²)."),
+    speed_time_limit: float = typer.Option(None, "--speed-time-limit", help="Seconds for the whole speed table; runs "
+                                                                            "that would start later are listed as not measured."),
 ) -> None:
-    """Benchmark denoisers on standard sets: PSNR, SSIM, detail, speed and memory, with crops."""
+    """Benchmark restoration methods on standard sets: PSNR, SSIM, detail, speed and memory, with crops.
+
+    --task deblur|derain|dehaze|lowlight scores those tasks' models beside classical peers; --task auto scores the
+    detection of the all-in-one models (accuracy, confusion matrix). See docs/benchmark.md.
+    """
     from restora.errors import RestoraError
 
     try:
-        _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats,
-               cache if use_cache else None, oracle, crops)
+        if task not in BENCH_TASKS:
+            raise RestoraError(f"--task must be one of {', '.join(BENCH_TASKS)}, not '{task}'")
+        speed_opts = dict(speed_threads=speed_threads, runtimes=runtimes, budget=speed_budget, time_limit=speed_time_limit)
+        if speed_only:
+            if task != "denoise":
+                raise RestoraError("--speed-only times denoising methods: leave out --task")
+            _bench_speed_only(data, methods or DENOISE_METHODS, out, device, threads, sizes, repeats,
+                              cache if use_cache else None, **speed_opts)
+        elif task == "denoise":
+            _bench(data, sets or DENOISE_SETS, sigmas, methods or DENOISE_METHODS, out, limit, device, threads, speed,
+                   sizes, repeats, cache if use_cache else None, oracle, crops, **speed_opts)
+        else:
+            _bench_task(task, data, sets, methods, out, limit, device, threads, speed, sizes, repeats,
+                        cache if use_cache else None, crops)
     except RestoraError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _log(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _data_folder(data: Path | None) -> Path:
+    """--data, else RESTORA_DATA / ../shared/data; a one-line error when it is not a folder."""
+    from restora.errors import RestoraError
+    from restora.settings import data_dir
+
+    data = Path(data) if data is not None else data_dir()
+    if not data.is_dir():
+        raise RestoraError(f"data folder not found: {data}")
+    return data
+
+
+def _check_methods(chosen, unavailable: dict[str, str]) -> None:
+    """Say why each unavailable method cannot run; an error when none can."""
+    from restora.errors import RestoraError
+
+    for item, reason in unavailable.items():
+        typer.echo(f"{item}: unavailable: {reason}", err=True)
+    if not chosen:
+        raise RestoraError("no method to run (see the messages above)")
 
 
 def _oracle_methods(oracle: str, chosen) -> frozenset[str]:
@@ -87,7 +147,36 @@ def _command_line(data, sets, sigmas, methods, out, limit, device, threads, spee
     return shlex.join(args + ["--crops", str(crops)])
 
 
-def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats, cache, oracle, crops):
+def _speed_options(threads: int, speed_threads, runtimes, budget, time_limit) -> tuple[list[int], list[str], list[str]]:
+    """--speed-threads and --runtimes as lists, and the options as they go into the recorded command."""
+    thread_list = _numbers(speed_threads, "--speed-threads", int) if speed_threads else [threads]
+    runtime_list = [r.strip() for r in runtimes.split(",") if r.strip()] or ["auto"]
+    args = ["--speed-threads", ",".join(map(str, thread_list)), "--runtimes", ",".join(runtime_list)]
+    args += ["--speed-budget", f"{budget:g}"] if budget is not None else []
+    args += ["--speed-time-limit", f"{time_limit:g}"] if time_limit is not None else []
+    return thread_list, runtime_list, args
+
+
+def _bench_speed_only(data, methods, out, device, threads, sizes, repeats, cache, speed_threads=None, runtimes="auto",
+                      budget=None, time_limit=None):
+    """``restora bench --speed-only``: the speed and memory table alone (restora.eval.speed.bench_speed)."""
+    import shlex
+
+    from restora.eval.speed import bench_speed
+
+    threads = threads or os.cpu_count() or 1
+    thread_list, runtime_list, speed_args = _speed_options(threads, speed_threads, runtimes, budget, time_limit)
+    args = ["restora", "bench", "--speed-only", "--methods", methods, "--out", str(out), "--device", device,
+            "--sizes", sizes, "--repeats", str(repeats), *speed_args]
+    args += ["--cache", str(cache)] if cache is not None else ["--no-cache-scores"]
+    bench_speed(methods, out, _numbers(sizes, "--sizes", int), thread_list, repeats, runtime_list,
+                "cpu" if device == "auto" else device, data, cache, budget, time_limit, shlex.join(args), _log)
+
+
+def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats, cache, oracle, crops,
+           speed_threads=None, runtimes="auto", budget=None, time_limit=None):
+    import shlex
+    import time
     from datetime import datetime, timezone
 
     threads = threads or os.cpu_count() or 1
@@ -100,37 +189,32 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
     from restora.eval.peers import ORACLE_GRID, parse_methods
     from restora.eval.report import machine_info, plot_quality_vs_speed, write_crops, write_json, write_markdown
     from restora.eval.runner import QualityRun, run_quality
-    from restora.settings import data_dir
 
     if limit is not None and limit <= 0:
         raise RestoraError("--limit must be a positive number of images")
-    data = Path(data) if data is not None else data_dir()
-    if not data.is_dir():
-        raise RestoraError(f"data folder not found: {data}")
+    data = _data_folder(data)
     bench_sets = [find_set(data, name.strip()) for name in sets.split(",") if name.strip()]
     sigma_list = _numbers(sigmas, "--sigmas")
     size_list = _numbers(sizes, "--sizes", int) if speed else []
     chosen, unavailable = parse_methods(methods)
     oracle_for = _oracle_methods(oracle, chosen)
-    for item, reason in unavailable.items():
-        typer.echo(f"{item}: unavailable: {reason}", err=True)
-    if not chosen:
-        raise RestoraError("no method to run (see the messages above)")
-
-    def log(message: str) -> None:
-        typer.echo(message, err=True)
-
+    _check_methods(chosen, unavailable)
+    log = _log
     out.mkdir(parents=True, exist_ok=True)
     run = QualityRun(bench_sets, sigma_list, chosen, limit, device, cache, oracle_for, crops, log)
     entries = run_quality(run)
     speed_rows = []
     if speed:
         first_image = bench_sets[0].clean[0]
-        speed_rows = run_speed(chosen, size_list, threads, repeats, "cpu" if device == "auto" else device,
-                               str(first_image), log)
+        thread_list, runtime_list, _ = _speed_options(threads, speed_threads, runtimes, budget, time_limit)
+        deadline = None if time_limit is None else time.monotonic() + time_limit
+        speed_rows = run_speed(chosen, size_list, thread_list, repeats, "cpu" if device == "auto" else device,
+                               str(first_image), log, runtimes=runtime_list, budget=budget, cache_dir=cache,
+                               deadline=deadline)
     payload = {
         "command": _command_line(data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats,
-                                 cache, oracle, crops),
+                                 cache, oracle, crops)
+        + ("" if not speed else " " + shlex.join(_speed_options(threads, speed_threads, runtimes, budget, time_limit)[2])),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "threads": threads,
@@ -155,3 +239,73 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
         log(f"wrote {out / 'quality_vs_speed.png'}")
     write_crops(out / "crops", run.crop_panels, entries)
     log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'crops'}/")
+
+
+def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, sizes, repeats, cache, crops):
+    """``restora bench --task deblur|derain|dehaze|lowlight|auto`` (see restora.eval.task_bench)."""
+    import shlex
+    from datetime import datetime, timezone
+
+    threads = threads or os.cpu_count() or 1
+    from restora.eval.speed import run_speed, set_threads
+
+    set_threads(threads)
+
+    from restora.errors import RestoraError
+    from restora.eval.report import machine_info, plot_quality_vs_speed, write_crops, write_json, write_task_markdown
+    from restora.eval.task_bench import (DEFAULT_METHODS, PUBLISHED_RAIN100H, TaskRun, oracle_speed, parse_task_methods,
+                                         protocol, run_detection, run_task_quality)
+    from restora.eval.task_sets import DEFAULT_SETS, find_task_set
+
+    if limit is not None and limit <= 0:
+        raise RestoraError("--limit must be a positive number of images")
+    sets = sets or DEFAULT_SETS[task]
+    methods = methods or DEFAULT_METHODS[task]
+    data = _data_folder(data)
+    task_sets = [find_task_set(data, task, name.strip()) for name in sets.split(",") if name.strip()]
+    size_list = _numbers(sizes, "--sizes", int) if speed and task != "auto" else []
+    chosen, unavailable = parse_task_methods(task, methods)
+    _check_methods(chosen, unavailable)
+    log = _log
+    out.mkdir(parents=True, exist_ok=True)
+    run = TaskRun(task, task_sets, chosen, limit, device, cache, crops, log)
+    entries, detection = ([], run_detection(run)) if task == "auto" else (run_task_quality(run), [])
+    speed_rows = []
+    if size_list:
+        first_image = str(task_sets[0].clean[0])
+        run_device = "cpu" if device == "auto" else device
+        speed_rows = run_speed([m for m in chosen if m.kind != "oracle"], size_list, threads, repeats, run_device,
+                               first_image, log)
+        for m in chosen:
+            if m.kind == "oracle":
+                speed_rows += oracle_speed(m.engine_name, size_list, threads, repeats, first_image, log)
+    args = ["restora", "bench", "--task", task, "--data", str(data), "--sets", sets, "--methods", methods, "--out", str(out)]
+    if limit is not None:
+        args += ["--limit", str(limit)]
+    args += ["--device", device, "--threads", str(threads)]
+    args += ["--sizes", sizes, "--repeats", str(repeats)] if size_list else ["--no-speed"]
+    args += ["--cache", str(cache)] if cache is not None else ["--no-cache-scores"]
+    payload = {
+        "command": shlex.join(args + ["--crops", str(crops)]),
+        "task": task,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "threads": threads,
+        "device": device,
+        "protocol": protocol(task, limit),
+        "methods": [{"label": m.label, "engine": m.engine_name, "kind": m.kind} for m in chosen],
+        "unavailable": unavailable,
+        "quality": entries,
+        "detection": detection,
+        "published": list(PUBLISHED_RAIN100H) if any(s.name == "Rain100H" for s in task_sets) else [],
+        "speed": speed_rows,
+        "speed_repeats": repeats,
+        "speed_sizes": size_list,
+    }
+    write_json(out / "results.json", payload)
+    write_task_markdown(out / "results.md", payload)
+    if speed_rows and entries and plot_quality_vs_speed(out / "quality_vs_speed.png", entries, speed_rows):
+        log(f"wrote {out / 'quality_vs_speed.png'}")
+    if entries:
+        write_crops(out / "crops", run.crop_panels, entries)
+    log(f"wrote {out / 'results.json'}, {out / 'results.md'}" + (f", {out / 'crops'}/" if entries else ""))

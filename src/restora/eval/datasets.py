@@ -42,6 +42,11 @@ class Sample:
     noisy: np.ndarray
     sigma: float | None  # true σ for synthetic noise, None for real noise
 
+    @property
+    def input(self) -> np.ndarray:
+        """What the method is given (0–255 scale)."""
+        return self.noisy
+
 
 def read_rgb8(path: Path) -> np.ndarray:
     """An 8-bit image file as uint8 RGB (H, W, 3); greyscale is repeated over the three channels."""

@@ -105,3 +105,84 @@ def score(clean: np.ndarray, output: np.ndarray) -> dict[str, float]:
     if clean.shape != output.shape:
         raise ValueError(f"output shape {output.shape} differs from the reference's {clean.shape}")
     return {"psnr": psnr(clean, output), "ssim": ssim(clean, output), "detail": detail(clean, output)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Protocols of published figures, computed beside the RGB ones and labelled (CONVENTIONS.md).
+
+
+def y_channel(image: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 studio-range luma of a uint8 RGB image, as MATLAB's ``rgb2ycbcr``: Y ∈ [16, 235], float64."""
+    rgb = np.asarray(image, np.float64) / 255.0
+    return 16.0 + rgb @ np.array([65.481, 128.553, 24.966])
+
+
+def psnr_ssim_y(clean: np.ndarray, output: np.ndarray) -> dict[str, float]:
+    """PSNR and SSIM on the Y channel (deraining papers' protocol: PReNet, MSPFN, RCDNet evaluate on Y).
+
+    Y as MATLAB's ``rgb2ycbcr`` (not rounded), PSNR with peak 255 and SSIM as :func:`ssim` (Gaussian window,
+    data range 255) on Y alone.
+    """
+    yc, yo = y_channel(clean), y_channel(output)
+    mse = float(np.mean((yc - yo) ** 2))
+    value = PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse))
+    s = structural_similarity(yc, yo, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    return {"psnr_y": float(value), "ssim_y": float(s)}
+
+
+LEVIN_CROP = 15
+LEVIN_MAX_SHIFT = 10
+LEVIN_SHIFT_STEP = 0.25
+
+
+def _shifted(image: np.ndarray, dy: float, dx: float, y0: int, x0: int, h: int, w: int) -> np.ndarray | None:
+    """Bilinear samples of ``image`` at rows y0+dy … and columns x0+dx … (h × w), or None if out of range."""
+    iy, ix = int(np.floor(dy)), int(np.floor(dx))
+    fy, fx = dy - iy, dx - ix
+    top, left = y0 + iy, x0 + ix
+    if top < 0 or left < 0 or top + h + 1 > image.shape[0] or left + w + 1 > image.shape[1]:
+        return None
+    a = image[top : top + h, left : left + w]
+    b = image[top : top + h, left + 1 : left + w + 1]
+    c = image[top + 1 : top + h + 1, left : left + w]
+    d = image[top + 1 : top + h + 1, left + 1 : left + w + 1]
+    return (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * c + fx * d)
+
+
+def aligned_grey(clean: np.ndarray, output: np.ndarray, max_shift: int = LEVIN_MAX_SHIFT,
+                 step: float = LEVIN_SHIFT_STEP, crop: int = LEVIN_CROP) -> dict[str, float]:
+    """Levin et al.'s deblurring protocol (``comp_upto_shift.m``, as used by SelfDeblur and most blind-deblurring papers).
+
+    Greyscale (BT.601 luma of the 8-bit images, 0–255, not rounded), ``crop`` px cut from every border of the
+    reference, and the output shifted by the sub-pixel (dy, dx) that minimises the squared error (bilinear
+    interpolation): a blind method cannot know where its kernel is centred, and Levin's blurred photos are
+    offset from the sharp ones by a few pixels, so a pure shift is not counted. The shift is searched over the
+    integers in [−``max_shift``, ``max_shift``] (10, as SelfDeblur's evaluation uses), then in ``step`` (0.25 px)
+    steps within ±1 px of the best integer shift. Returns the PSNR and SSIM at that shift and the shift.
+    """
+    weights = np.array([0.299, 0.587, 0.114])
+    ref = np.asarray(clean, np.float64) @ weights
+    out = np.asarray(output, np.float64) @ weights
+    h, w = ref.shape
+    target = ref[crop : h - crop, crop : w - crop]
+    th, tw = target.shape
+
+    def search(shifts):
+        best = None
+        for dy in shifts[0]:
+            for dx in shifts[1]:
+                shifted = _shifted(out, dy, dx, crop, crop, th, tw)
+                if shifted is not None:
+                    sse = float(np.sum((shifted - target) ** 2))
+                    if best is None or sse < best[0]:
+                        best = (sse, float(dy), float(dx), shifted)
+        return best
+
+    whole = np.arange(-max_shift, max_shift + 1, dtype=np.float64)
+    _, y, x, _ = search((whole, whole))
+    fine = np.arange(-1.0, 1.0 + step / 2, step)
+    sse, dy, dx, shifted = search((y + fine, x + fine))
+    mse = sse / target.size
+    value = PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse))
+    s = structural_similarity(target, shifted, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    return {"psnr_aligned": float(value), "ssim_aligned": float(s), "shift": [dy, dx]}

@@ -111,7 +111,7 @@ class BenchMethod:
 
 def parse_methods(spec: str) -> tuple[list[BenchMethod], dict[str, str]]:
     """``--methods`` → the methods to run and {item: one-line reason} for those that cannot run."""
-    from restora.models.registry import METHODS, available_methods, get_spec
+    from restora.models.registry import available_methods
 
     methods: list[BenchMethod] = []
     unavailable: dict[str, str] = {}
@@ -138,17 +138,27 @@ def parse_methods(spec: str) -> tuple[list[BenchMethod], dict[str, str]]:
         if item == "identity":
             methods.append(BenchMethod("identity", "identity", "baseline"))
             continue
-        name = item.removeprefix("ours:")
-        try:
-            model_spec = get_spec(name)
-        except ModelError as exc:
-            unavailable[item] = str(exc)
-            continue
-        engine_name = name if name in METHODS else str(model_spec.path)  # a registered name, or the file
-        methods.append(BenchMethod(model_spec.name, engine_name, "ours"))
+        resolved = model_item(item, unavailable)
+        if resolved is not None:
+            methods.append(BenchMethod(resolved[0].name, resolved[1], "ours"))
     if len({m.label for m in methods}) != len(methods):
         raise ModelError("--methods names the same method twice")
     return methods, unavailable
+
+
+def model_item(item: str, unavailable: dict[str, str]):
+    """(spec, engine name) of a ``--methods`` item naming a registered method (``NAME``, ``ours:NAME``) or a
+    model file (the engine name is the registered name, or the file's path); None, with the reason put in
+    ``unavailable``, when it names nothing."""
+    from restora.models.registry import METHODS, get_spec
+
+    name = item.removeprefix("ours:")
+    try:
+        spec = get_spec(name)
+    except ModelError as exc:
+        unavailable[item] = str(exc)
+        return None
+    return spec, (name if name in METHODS else str(spec.path))
 
 
 @lru_cache(maxsize=None)

@@ -132,15 +132,38 @@ def evaluate(run: QualityRun, method: BenchMethod, bench_set: BenchSet, sigma: f
              crop_key: tuple | None) -> list[dict]:
     """Per-image scores of ``method`` on ``bench_set`` given ``sigma_arg``; uses and fills the cache."""
     use_cache = method.kind == "peer" and run.cache_dir is not None
-    cache = ScoreCache(run.cache_dir if use_cache else None, method.label, bench_set.name, tag)
+    cache = ScoreCache(run.cache_dir, method.label, bench_set.name, tag) if use_cache else None
     version = method_version(method.engine_name) if use_cache else ""
+
+    def restore(sample):
+        output, used = restore_sample(method, sample, sigma_arg, run.device)
+        extra = {"sigma_used": used}
+        if method.kind == "ours":  # restora.explain's predicted gain beside the measured one (calibration)
+            from restora.explain.bench import reliability_row
+
+            extra["reliability"] = reliability_row(sample.noisy, sample.clean, output, used, method.engine_name)
+        return output, extra
+
+    return score_samples(samples(bench_set, sigma, run.limit), method, cache,
+                         lambda sample: _sample_key(version, sigma_arg, sample), restore,
+                         lambda sample, output: score(sample.clean, output), run.crop_panels, crop_key, run.crops)
+
+
+def score_samples(items, method: BenchMethod, cache: ScoreCache | None, key_fn, restore_fn, score_fn, crop_panels: dict,
+                  crop_key: tuple | None, crops: int, input_label: str = "noisy") -> list[dict]:
+    """Score ``method`` on each sample of ``items`` (anything with ``name``, ``clean`` and ``input``).
+
+    ``restore_fn(sample) -> (uint8 output, extra row fields)``; ``score_fn(sample, output) -> metrics``. With a
+    ``cache``, rows (and crops) stored under ``key_fn(sample)`` are reused instead of restoring again. The first
+    ``crops`` samples add crops of clean, input and output to ``crop_panels[crop_key]``.
+    """
     rows = []
-    for i, sample in enumerate(samples(bench_set, sigma, run.limit)):
-        want_crop = crop_key is not None and i < run.crops
+    for i, sample in enumerate(items):
+        want_crop = crop_key is not None and i < crops
         box = choose_crop(sample.clean) if want_crop else None
-        key = _sample_key(version, sigma_arg, sample) if use_cache else ""
-        cached = cache.get(key) if use_cache else None
-        crop_file = cache.crop_path(key, box) if (use_cache and want_crop) else None
+        key = key_fn(sample) if cache is not None else ""
+        cached = cache.get(key) if cache is not None else None
+        crop_file = cache.crop_path(key, box) if (cache is not None and want_crop) else None
         crop = None
         if cached is not None and (not want_crop or (crop_file is not None and crop_file.is_file())):
             row = dict(cached)
@@ -149,26 +172,29 @@ def evaluate(run: QualityRun, method: BenchMethod, bench_set: BenchSet, sigma: f
 
                 crop = read_rgb8(crop_file)
         else:
-            output, used = restore_sample(method, sample, sigma_arg, run.device)
-            row = {**score(sample.clean, output), "sigma_used": used}
+            output, extra = restore_fn(sample)
+            row = {**score_fn(sample, output), **extra}
             if want_crop:
                 crop = _crop(output, box)
                 if crop_file is not None:
                     _write_png(crop_file, crop)
-            cache.put(key, row)
+            if cache is not None:
+                cache.put(key, row)
         row["image"] = sample.name
         rows.append(row)
         if want_crop:
-            panel = run.crop_panels.setdefault(crop_key, {}).setdefault(sample.name, {})
+            panel = crop_panels.setdefault(crop_key, {}).setdefault(sample.name, {})
             panel.setdefault("clean", _crop(sample.clean, box))
-            panel.setdefault("noisy", _crop(to_uint8(sample.noisy), box))
-            if method.kind != "baseline":  # identity's output is the "noisy" panel already
+            panel.setdefault(input_label, _crop(to_uint8(sample.input), box))
+            if method.kind != "baseline":  # identity's output is the input panel already
                 panel[method.label] = crop
     return rows
 
 
 def _entry(bench_set: BenchSet, sigma: float | None, method: BenchMethod, mode: str, rows: list[dict]) -> dict:
-    return {
+    from restora.explain.bench import entry_calibration
+
+    entry = {
         "set": bench_set.name,
         "kind": bench_set.kind,
         "sigma": sigma,
@@ -181,6 +207,10 @@ def _entry(bench_set: BenchSet, sigma: float | None, method: BenchMethod, mode: 
         "n_images": len(rows),
         "images": rows,
     }
+    calibration = entry_calibration(rows)  # images with a predicted gain (our models): how well it ranks and fits
+    if calibration is not None:
+        entry["reliability"] = calibration
+    return entry
 
 
 def run_quality(run: QualityRun) -> list[dict]:

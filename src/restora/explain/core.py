@@ -9,8 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from restora.explain.features import Analysis, analyse
+from restora.explain.noise_map import noise_map
 from restora.explain.reliability import Reliability, predict
 from restora.io.image import Image
+
+# Photos larger than this are analysed for reliability on their centred crop of this many pixels: every feature
+# is an average or a share over the frame (the noise level function samples at most 40 000 patches, the spectrum
+# at most 400 blocks), so a crop this large reads as the whole photo, and time and memory stay bounded.
+ANALYSIS_MAX_PIXELS = 8_000_000
 
 
 @dataclass
@@ -30,9 +36,35 @@ class Explanation:
         return self.image.source.name if self.image.source else "photo"
 
 
-def assess(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = None, model: str = "") -> Reliability:
+def centre_window(height: int, width: int, max_pixels: int = ANALYSIS_MAX_PIXELS) -> tuple[slice, slice]:
+    """The centred window of the frame's aspect ratio and at most ``max_pixels`` pixels (the frame if smaller)."""
+    if height * width <= max_pixels:
+        return slice(0, height), slice(0, width)
+    scale = float(np.sqrt(max_pixels / (height * width)))
+    h, w = max(1, int(height * scale)), max(1, int(width * scale))
+    top, left = (height - h) // 2, (width - w) // 2
+    return slice(top, top + h), slice(left, left + w)
+
+
+def analyse_restoration(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = None,
+                        max_pixels: int = ANALYSIS_MAX_PIXELS) -> Analysis:
+    """:func:`~restora.explain.features.analyse` on the photo, or on its centred crop when it has more than
+    ``max_pixels`` pixels (``ANALYSIS_MAX_PIXELS``)."""
+    window = centre_window(*np.shape(noisy)[:2], max_pixels)
+    return analyse(np.asarray(noisy)[window], np.asarray(restored)[window], sigma)
+
+
+def full_noise_map(pixels: np.ndarray, analysis: Analysis | None = None) -> np.ndarray:
+    """The (H, W, 3) noise map of the whole photo: the analysis's own when it covers the photo, else computed."""
+    if analysis is not None and analysis.sigma_map.shape == np.shape(pixels):
+        return analysis.sigma_map
+    return noise_map(pixels)
+
+
+def assess(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = None, model: str = "",
+           max_pixels: int = ANALYSIS_MAX_PIXELS) -> Reliability:
     """Reliability of one restoration from its input and output pixels ((H, W, 3) float in [0, 1])."""
-    return predict(analyse(noisy, restored, sigma), model)
+    return predict(analyse_restoration(noisy, restored, sigma, max_pixels), model)
 
 
 def explain_image(image, model: str | None = None, sigma="auto", strength: float = 1.0, tile: int | None = None,

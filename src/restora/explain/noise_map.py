@@ -58,8 +58,10 @@ def _gradient_energy(p: np.ndarray) -> np.ndarray:
 
 
 def _pca_sigma(p: np.ndarray) -> float:
-    q = p - p.mean(axis=0, keepdims=True)
-    return _sigma_from_eigenvalues(np.linalg.eigvalsh(q.T @ q / max(1, len(q) - 1)))
+    # The 49×49 covariance with OpenCV rather than ``q.T @ q``: it is computed dozens of times per photo, and
+    # multithreaded BLAS on such small products slows down by 10–100× when the cores are busy with other work.
+    cov = cv2.mulTransposed(np.ascontiguousarray(p, np.float64), True, delta=p.mean(axis=0, keepdims=True))
+    return _sigma_from_eigenvalues(np.linalg.eigvalsh(cov / max(1, len(p) - 1)))
 
 
 def _bin_sigma(p: np.ndarray, energy: np.ndarray) -> float:

@@ -9,6 +9,9 @@ The extension chooses what is written:
   photos compare); the residual as mid-grey + ``RESIDUAL_GAIN`` × (input − output).
 
 Files appear atomically (temporary name in the same folder, then rename).
+
+:func:`explain_outputs` is what ``restora denoise``/``restora batch`` run per photo: the files asked for and
+the reliability, from one analysis.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from restora.errors import OutputError
+from restora.explain.core import analyse_restoration, full_noise_map
 from restora.explain.noise_map import noise_map, overall_sigma
+from restora.explain.reliability import Reliability, predict
 from restora.explain.residual import residual, residual_view
 from restora.io.image import Image
 
@@ -96,3 +101,19 @@ def write_residual(path, noisy: np.ndarray, restored: np.ndarray) -> np.ndarray:
     else:
         _write_view(path, residual_view(r))
     return r
+
+
+def explain_outputs(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = None, model: str = "",
+                    noise_map_path=None, residual_path=None, reliability: bool = True) -> Reliability | None:
+    """Write the noise map and the residual where asked and return the reliability (when ``reliability``).
+
+    ``noisy``/``restored``: (H, W, 3) float in [0, 1]; ``sigma``: the σ the model ran with (``RestoreResult.sigma``);
+    ``model``: its name, so the reliability says when the predictor was fitted for another one. The analysis
+    behind the reliability is computed once and its noise map reused for the file.
+    """
+    analysis = analyse_restoration(noisy, restored, sigma) if reliability else None
+    if noise_map_path is not None:
+        write_noise_map(noise_map_path, noisy, sigma_map=full_noise_map(noisy, analysis))
+    if residual_path is not None:
+        write_residual(residual_path, noisy, restored)
+    return predict(analysis, model) if analysis is not None else None

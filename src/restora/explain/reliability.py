@@ -71,9 +71,22 @@ class Reliability:
             d[k] = round(d[k], 2)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Reliability":
+        """Inverse of :meth:`to_dict` (results travel between processes as plain values)."""
+        return cls(float(d["gain_db"]), float(d["low_db"]), float(d["high_db"]), str(d["confidence"]),
+                   dict(d.get("flags") or {}), str(d.get("calibrated_for") or ""), str(d.get("model") or ""))
+
+    @property
+    def indicative(self) -> bool:
+        """True when the photo was restored with another model than the one the predictor was fitted for."""
+        return bool(self.calibrated_for and self.model and self.calibrated_for != self.model)
+
     def summary(self) -> str:
         """One line for a CLI summary."""
         text = f"predicted gain {self.gain_db:+.1f} dB ({self.low_db:+.1f} to {self.high_db:+.1f}), {self.confidence} confidence"
+        if self.indicative:
+            text += f" (indicative: fitted for {self.calibrated_for})"
         if self.flags:
             text += "; out of range: " + "; ".join(self.flags.values())
         return text

@@ -7,6 +7,16 @@
   multi-output training): errors in high frequencies (texture) weigh as much as in low ones. We use the
   orthonormal FFT so the loss has the scale of a per-pixel error whatever the patch size.
 - :class:`EdgeLoss`: Charbonnier on image gradients (finite differences), penalising blurred edges.
+
+Multi-scale outputs (MIMO-UNet): when a model returns a list of images, coarsest first, each halving the
+next, :class:`RestorationLoss` sums the content and FFT terms over the scales against area-downscaled
+targets, :math:`\\sum_k \\mathcal L_\\text{content}(\\hat x_k, x_{\\downarrow 2^k}) + w_\\text{fft}
+\\sum_k \\lVert \\mathcal F(\\hat x_k) - \\mathcal F(x_{\\downarrow 2^k}) \\rVert_1` (the edge term on the full
+scale only).
+
+Degradation-aware models (the all-in-one network) add three terms on their ``describe`` outputs
+(:class:`AuxLoss`): cross-entropy of the degradation type, the squared error of the per-type
+:func:`severity_target`, and :func:`supervised_contrastive` on the embeddings.
 """
 
 from __future__ import annotations
@@ -65,6 +75,68 @@ class LossWeights:
     fft: float = 0.1
     fft_scales: int = 1
     edge: float = 0.0
+    multiscale: bool = True  # train on a model's multi-scale outputs when it has them (MIMO-UNet)
+    classify: float = 0.0  # cross-entropy of the degradation type (models with describe())
+    severity: float = 0.0  # squared error of the per-type severity
+    contrastive: float = 0.0  # supervised contrastive loss on the degradation embeddings
+    temperature: float = 0.1  # of the contrastive loss
+
+
+def area_down(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Area (box) downscale by an integer factor; sizes that do not divide are cropped (ceil → floor)."""
+    if factor == 1:
+        return x
+    return F.avg_pool2d(x, factor, ceil_mode=True, count_include_pad=False)
+
+
+def severity_target(input_psnr: torch.Tensor) -> torch.Tensor:
+    """Severity of a degradation from the degraded input's PSNR in dB against the clean image:
+    :math:`\\operatorname{clip}((45 - \\mathrm{PSNR}) / 35, 0, 1)`: 0 at 45 dB or more (invisible), 1 at
+    10 dB or less (a dark night shot, dense haze), e.g. Gaussian σ=25 (≈ 20 dB) → 0.71."""
+    return ((45.0 - input_psnr) / 35.0).clamp(0.0, 1.0)
+
+
+def supervised_contrastive(embedding: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """SupCon (Khosla et al. 2020) over a batch: each embedding is pulled towards the others of its
+    degradation type and pushed from the rest (cosine similarity / ``temperature``). Anchors without a
+    positive in the batch are skipped; 0 when none has one."""
+    z = F.normalize(embedding.float(), dim=1)
+    n = z.shape[0]
+    sim = z @ z.T / temperature
+    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    sim = sim.masked_fill(eye, -1e9)
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    pos = (labels[:, None] == labels[None, :]) & ~eye
+    count = pos.sum(1)
+    has = count > 0
+    if not has.any():
+        return z.new_zeros(())
+    mean_log_prob = (log_prob * pos).sum(1)[has] / count[has]
+    return -mean_log_prob.mean()
+
+
+class AuxLoss(nn.Module):
+    """Weighted classification, severity and contrastive terms on a ``describe`` dict."""
+
+    def __init__(self, weights: LossWeights):
+        super().__init__()
+        self.weights = weights
+
+    def forward(self, aux: dict, labels: torch.Tensor, input_psnr: torch.Tensor):
+        w, parts = self.weights, {}
+        total = aux["logits"].new_zeros(())
+        if w.classify:
+            v = F.cross_entropy(aux["logits"].float(), labels)
+            parts["classify"], total = float(v.detach()), total + w.classify * v
+            parts["accuracy"] = float((aux["logits"].argmax(1) == labels).float().mean())
+        if w.severity:
+            target = F.one_hot(labels, aux["severity"].shape[1]).float() * severity_target(input_psnr)[:, None]
+            v = torch.mean((aux["severity"].float() - target) ** 2)
+            parts["severity"], total = float(v.detach()), total + w.severity * v
+        if w.contrastive:
+            v = supervised_contrastive(aux["embedding"], labels, w.temperature)
+            parts["contrastive"], total = float(v.detach()), total + w.contrastive * v
+        return total, parts
 
 
 class RestorationLoss(nn.Module):
@@ -78,12 +150,17 @@ class RestorationLoss(nn.Module):
         self.edge = EdgeLoss()
 
     def forward(self, pred, target):
+        """``pred``: an image, or a list of images coarsest first (multi-scale outputs)."""
+        preds = list(pred) if isinstance(pred, (list, tuple)) else [pred]
+        n = len(preds)
+        targets = [area_down(target, 2 ** (n - 1 - k)) for k in range(n)]
         parts = {}
-        total = pred.new_zeros(())
+        total = preds[-1].new_zeros(())
         for name in ("charbonnier", "fft", "edge"):
             w = getattr(self.weights, name)
             if w:
-                v = getattr(self, name)(pred, target)
+                pairs = zip(preds, targets) if name != "edge" else [(preds[-1], targets[-1])]
+                v = sum(getattr(self, name)(p.float(), t) for p, t in pairs)
                 parts[name] = float(v.detach())
                 total = total + w * v
         return total, parts

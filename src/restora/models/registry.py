@@ -51,6 +51,8 @@ def _ensure_loaded() -> None:
     # Importing these modules registers their architectures and methods.
     import restora.engine.classical  # noqa: F401
     import restora.models.nafnet  # noqa: F401
+    import restora.models.mimounet  # noqa: F401
+    import restora.models.allinone  # noqa: F401
     from restora.engine.neural import register_shipped_models
 
     register_shipped_models(WEIGHTS_DIR)
@@ -79,9 +81,15 @@ def load_method(name_or_path: str, device: str = "cpu"):
     return get_spec(name_or_path).load(device)
 
 
-# Preference order of defaults per task: our shipped model first, classical fallback.
+# Preference order of defaults per task: the task's own shipped model, then the all-in-one model, then the
+# classical fallback (the best classical method of the task's benchmark). ``auto`` needs the all-in-one model.
 DEFAULTS = {
-    "denoise": ("restora-denoise", "nlm"),
+    "denoise": ("restora-denoise", "restora-allinone", "nlm"),
+    "deblur": ("restora-deblur", "restora-allinone", "deconv-blind"),
+    "derain": ("restora-derain", "restora-allinone", "median"),
+    "dehaze": ("restora-dehaze", "restora-allinone", "dcp"),
+    "lowlight": ("restora-lowlight", "restora-allinone", "gamma"),
+    "auto": ("restora-allinone",),
 }
 
 

@@ -66,6 +66,7 @@ class Job:
     error: str | None = None
     sigma: list[float] | None = None
     seconds: float | None = None
+    reliability: dict | None = None  # restora.explain.Reliability.to_dict() of a denoising job
     result_path: Path | None = None
     finished_at: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # guards lazily made files
@@ -84,6 +85,7 @@ class Job:
             filename=self.filename, task=self.options.task, model=self.options.model or "",
             strength=self.options.strength, sigma=self.sigma, seconds=self.seconds,
             width=self.width, height=self.height, format=self.format, bit_depth=self.bit_depth,
+            reliability=self.reliability,
         )
 
 
@@ -210,7 +212,9 @@ class JobManager:
     def _restore(self, job: Job) -> None:
         from restora.engine import run_restore
         from restora.io import read_image, write_image
-        from restora.server.views import heat_map_rgb, noise_map, residual_rgb, save_png_view, to_uint8
+        from restora.explain.core import analyse_restoration, full_noise_map
+        from restora.explain.reliability import predict
+        from restora.server.views import noise_map_rgb, residual_rgb, save_png_view, to_uint8
 
         def on_tile(done: int, total: int) -> None:
             if self._stop.is_set():
@@ -231,7 +235,11 @@ class JobManager:
         save_png_view(job.view_path("input"), to_uint8(image.pixels))
         save_png_view(job.view_path("result"), to_uint8(restored.pixels))
         save_png_view(job.view_path("residual"), residual_rgb(image.pixels, restored.pixels))
-        save_png_view(job.view_path("noise-map"), heat_map_rgb(noise_map(image)))
+        analysis = None
+        if opts.task == "denoise":  # the reliability predictor is fitted for denoising
+            analysis = analyse_restoration(image.pixels, restored.pixels, result.sigma)
+            job.reliability = predict(analysis, result.model).to_dict()
+        save_png_view(job.view_path("noise-map"), noise_map_rgb(image.pixels, full_noise_map(image.pixels, analysis)))
         job.result_path = path
 
     def result_as(self, job: Job, fmt: str) -> Path:

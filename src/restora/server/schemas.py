@@ -43,6 +43,19 @@ class JobCreated(BaseModel):
     id: str
 
 
+class Reliability(BaseModel):
+    """How far to trust a denoising result (restora.explain; docs/explain.md)."""
+
+    gain_db: float = Field(description="predicted PSNR gain of the result over the upload (dB)")
+    low_db: float = Field(description="lower end of the 80% interval of the gain")
+    high_db: float = Field(description="upper end of the 80% interval of the gain")
+    confidence: Literal["high", "medium", "low"]
+    out_of_range: bool = Field(description="the upload is unlike what the model was trained on (see flags)")
+    flags: dict[str, str] = Field(description="out-of-range checks that fired, each with its one-line reason")
+    calibrated_for: str = Field(description="the model the predictor was fitted for; for another, indicative only")
+    model: str = Field(description="the model that restored the upload")
+
+
 class JobStatus(BaseModel):
     """A job's state. Clients ignore fields they do not know: more may be added."""
 
@@ -60,6 +73,8 @@ class JobStatus(BaseModel):
     height: int
     format: str | None = Field(None, description="the upload's image format, which the result keeps by default")
     bit_depth: int
+    reliability: Reliability | None = Field(
+        None, description="predicted quality gain and out-of-range warnings of a done denoising job; null otherwise")
 
 
 class ModelInfo(BaseModel):

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from restora.losses import LossWeights
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class MixtureItem(_Strict):
+    """One component of a task mixture: patches of ``task`` degraded by ``pipeline``, drawn with ``weight``."""
+
+    task: Literal["denoise", "deblur", "derain", "dehaze", "lowlight"]
+    pipeline: str  # name in restora.degrade.PIPELINES
+    weight: float = Field(1.0, gt=0)
 
 
 class DataConfig(_Strict):
@@ -24,6 +33,29 @@ class DataConfig(_Strict):
     batch: int = 8
     pipeline: str = "denoise-mix"  # name in restora.degrade.PIPELINES
     sigma_jitter: float = 0.1  # log-normal jitter of the σ hint, so the model tolerates estimator error
+    # Typed task mixture (replaces `pipeline`): each patch draws its component from the (seed, step) stream
+    # and carries its task label; validation reports PSNR per task.
+    mixture: list[MixtureItem] | None = None
+    # Validation degradation for a single-pipeline run: this pipeline, seeded per validation image
+    # (None: Gaussian noise of val_sigma, the denoisers' validation).
+    val_pipeline: str | None = None
+    # Models with describe(): its input is the training patch shrunk by a factor drawn log-uniformly from
+    # this range once per step (whole images reach describe() shrunk to a long side of 256 px).
+    describe_shrink: tuple[float, float] | None = None
+    gray_prob: float = Field(0.0, ge=0, le=1)  # share of patches made greyscale before degrading (e.g. Levin)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.mixture is not None and not self.mixture:
+            raise ValueError("mixture needs at least one component")
+        if self.describe_shrink is not None and not 1.0 <= self.describe_shrink[0] <= self.describe_shrink[1]:
+            raise ValueError("describe_shrink must be (lo, hi) with 1 <= lo <= hi")
+        return self
+
+    @property
+    def tasks(self) -> list[str]:
+        """The mixture's tasks in order of first appearance (empty without a mixture)."""
+        return list(dict.fromkeys(m.task for m in self.mixture)) if self.mixture else []
 
 
 class ModelConfig(_Strict):
@@ -39,6 +71,7 @@ class OptimConfig(_Strict):
     warmup_steps: int = 500
     grad_clip: float = 0.5
     ema_decay: float = 0.999
+    cpu_bf16: bool = False  # bfloat16 autocast on the CPU too (≈1.7× faster convs on AVX-512 BF16 CPUs)
 
 
 class DistillConfig(_Strict):

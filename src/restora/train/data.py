@@ -7,10 +7,16 @@ together see exactly the patches one process would, and a run can resume with an
 The σ hint given to models with a noise-level input is what :func:`restora.engine.estimate_sigma`
 reads on the added noise alone: the same quantity the estimator reports on a real noisy photo at
 inference (for correlated noise it sees less than the marginal σ), so training and use agree.
+
+With a task mixture (``data.mixture``) each patch first draws its component (task, pipeline) by weight,
+then is degraded by that pipeline; the batch carries the task labels (indices into
+:data:`restora.train.data.TASK_NAMES`) and each patch's input PSNR (the severity target). Configs without a
+mixture draw exactly the numbers they drew before, so their batches are unchanged.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +29,7 @@ from restora.errors import RestoraError
 from restora.settings import data_dir
 from restora.train.config import DataConfig
 
+TASK_NAMES = ("denoise", "deblur", "derain", "dehaze", "lowlight")  # label order (= AllInOneNet.TASKS)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 HINT_PATCHES = 1500  # patches per channel for the training-time σ hint (speed over precision)
 
@@ -65,20 +72,50 @@ def noise_hint(noisy: np.ndarray, clean: np.ndarray) -> np.ndarray:
     return estimate_sigma(noisy - clean, max_patches=HINT_PATCHES)
 
 
+def input_psnr(degraded: np.ndarray, clean: np.ndarray) -> float:
+    """PSNR in dB of the degraded patch (clipped to [0, 1]) against the clean one, capped at 60 dB."""
+    mse = float(np.mean((np.clip(degraded, 0.0, 1.0) - clean) ** 2))
+    return 60.0 if mse < 1e-6 else min(60.0, 10.0 * np.log10(1.0 / mse))
+
+
+@dataclass
+class Batch:
+    """One step's training tensors (this rank's slice). ``labels``/``input_psnr`` only with a mixture,
+    ``describe`` only with ``data.describe_shrink``."""
+
+    noisy: torch.Tensor
+    clean: torch.Tensor
+    sigma: torch.Tensor
+    labels: torch.Tensor | None = None
+    input_psnr: torch.Tensor | None = None
+    describe: torch.Tensor | None = None
+
+    def to(self, device) -> "Batch":
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Batch(*(move(getattr(self, f)) for f in ("noisy", "clean", "sigma", "labels", "input_psnr", "describe")))
+
+
 class PatchSampler:
     """Batches of (noisy, clean, σ hint) tensors, drawn deterministically from ``(seed, step)``.
 
     Rank ``rank`` of ``world_size`` gets its slice of the step's global batch of ``cfg.batch`` patches. Every
     rank draws the whole global batch's random numbers in one stream (a patch's degradation consumes a
     variable number of them, so there is no skipping ahead) but computes the σ hint only for its own patches.
+    ``hint=False`` (models without a noise-level input) skips the σ hint and returns zeros.
     """
 
-    def __init__(self, cfg: DataConfig, files: list[Path], seed: int, rank: int = 0, world_size: int = 1):
+    def __init__(self, cfg: DataConfig, files: list[Path], seed: int, rank: int = 0, world_size: int = 1,
+                 hint: bool = True):
         if cfg.batch % world_size:
             raise RestoraError(f"batch {cfg.batch} does not split evenly over {world_size} processes")
-        self.cfg, self.seed, self.rank, self.world_size = cfg, seed, rank, world_size
+        self.cfg, self.seed, self.rank, self.world_size, self.hint = cfg, seed, rank, world_size, hint
         self.images = [load_rgb(f) for f in files]
-        self.pipeline = get_pipeline(cfg.pipeline)
+        if cfg.mixture:
+            self.components = [(TASK_NAMES.index(m.task), get_pipeline(m.pipeline)) for m in cfg.mixture]
+            w = np.array([m.weight for m in cfg.mixture], float)
+            self.weights = w / w.sum()
+        else:
+            self.pipeline = get_pipeline(cfg.pipeline)
         small = [f.name for f, im in zip(files, self.images) if min(im.shape[:2]) < cfg.patch]
         if small:
             raise RestoraError(f"images smaller than the patch size {cfg.patch}: {', '.join(small[:3])}")
@@ -93,37 +130,110 @@ class PatchSampler:
             crop = crop[:, ::-1]
         return np.ascontiguousarray(crop, dtype=np.float32) / 255.0
 
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sample(self, step: int) -> Batch:
         # The trailing 0 keeps the stream of runs made before multi-process training (it was the rank).
         rng = np.random.default_rng([self.seed, step, 0])
         per_rank = self.cfg.batch // self.world_size
         mine = range(self.rank * per_rank, (self.rank + 1) * per_rank)
-        noisy, clean, hint = [], [], []
+        noisy, clean, hint, labels, psnrs = [], [], [], [], []
         for i in range(self.cfg.batch):
             c = self.patch(rng)
-            n = self.pipeline(c, rng).astype(np.float32)
+            if self.cfg.gray_prob and rng.random() < self.cfg.gray_prob:  # no draw at gray_prob = 0
+                c = np.repeat(c @ np.float32([0.299, 0.587, 0.114])[:, None], 3, axis=2)
+            if self.cfg.mixture:
+                label, pipeline = self.components[int(rng.choice(len(self.components), p=self.weights))]
+            else:
+                label, pipeline = None, self.pipeline
+            n = pipeline(c, rng).astype(np.float32)
             jitter = np.exp(rng.normal(0.0, self.cfg.sigma_jitter))
             if i in mine:  # noise_hint draws no numbers from rng, so skipping it keeps the stream
-                noisy.append(n), clean.append(c), hint.append(noise_hint(n, c) * jitter)
+                noisy.append(n), clean.append(c)
+                hint.append(noise_hint(n, c) * jitter if self.hint else np.zeros(3))
+                labels.append(label), psnrs.append(input_psnr(n, c))
         to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
         sig = torch.from_numpy(np.stack(hint).astype(np.float32) / 255.0)[:, :, None, None]
         n_t = to(noisy)
-        return n_t, to(clean), sig.expand_as(n_t).contiguous()
+        batch = Batch(n_t, to(clean), sig.expand_as(n_t).contiguous())
+        if self.cfg.mixture:
+            batch.labels = torch.tensor(labels, dtype=torch.long)
+            batch.input_psnr = torch.tensor(psnrs, dtype=torch.float32)
+        if self.cfg.describe_shrink is not None:
+            from restora.models.allinone import shrink
+
+            lo, hi = self.cfg.describe_shrink
+            batch.describe = shrink(n_t, float(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
+        return batch
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(noisy, clean, σ hint) of :meth:`sample`."""
+        b = self.sample(step)
+        return b.noisy, b.clean, b.sigma
 
 
-def validation_set(cfg: DataConfig, files: list[Path], seed: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+@dataclass
+class ValGroup:
+    """Fixed validation pairs of one kind: ``name`` is a task (mixture), or "val"."""
+
+    name: str
+    pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    label: int | None = None
+
+
+def _centre_crop(path: Path, size: int) -> np.ndarray:
+    im = load_rgb(path).astype(np.float32) / 255.0
+    h, w = im.shape[:2]
+    c = min(size, h, w)
+    y, x = (h - c) // 2, (w - c) // 2
+    return np.ascontiguousarray(im[y : y + c, x : x + c])
+
+
+def _val_pair(noisy: np.ndarray, clean: np.ndarray, hint: bool = True):
+    """(noisy, clean, σ hint) tensors; the hint estimated from the noisy image as at inference (blind),
+    zeros with ``hint=False`` (models without a noise-level input)."""
+    c_h, c_w = clean.shape[:2]
+    s = estimate_sigma(noisy) / 255.0 if hint else np.zeros(3)
+    to = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(2, 0, 1)[None]  # noqa: E731
+    return to(noisy), to(clean), torch.from_numpy(s.astype(np.float32))[None, :, None, None].expand(1, 3, c_h, c_w).contiguous()
+
+
+def validation_groups(cfg: DataConfig, files: list[Path], seed: int, hint: bool = True) -> list[ValGroup]:
+    """The run's validation sets, fixed for the whole run (seeded by ``seed`` and the image's index):
+
+    - a mixture: one group per task; each image degraded by one of the task's pipelines (drawn by weight);
+    - ``val_pipeline``: one group, each image degraded by that pipeline;
+    - otherwise one group with Gaussian noise of ``val_sigma`` (:func:`validation_set`).
+    """
+    if cfg.mixture:
+        groups = []
+        for t, task in enumerate(cfg.tasks):
+            items = [m for m in cfg.mixture if m.task == task]
+            pipes = [get_pipeline(m.pipeline) for m in items]
+            w = np.array([m.weight for m in items], float)
+            pairs = []
+            for i, f in enumerate(files):
+                rng = np.random.default_rng([seed, 10**9, t, i])
+                clean = _centre_crop(f, cfg.val_crop)
+                pipe = pipes[int(rng.choice(len(pipes), p=w / w.sum()))]
+                pairs.append(_val_pair(np.clip(pipe(clean, rng), 0, 1).astype(np.float32), clean, hint))
+            groups.append(ValGroup(task, pairs, TASK_NAMES.index(task)))
+        return groups
+    if cfg.val_pipeline:
+        pipe = get_pipeline(cfg.val_pipeline)
+        pairs = []
+        for i, f in enumerate(files):
+            clean = _centre_crop(f, cfg.val_crop)
+            pairs.append(_val_pair(np.clip(pipe(clean, np.random.default_rng([seed, 10**9, i])), 0, 1).astype(np.float32), clean, hint))
+        return [ValGroup("val", pairs)]
+    return [ValGroup("val", validation_set(cfg, files, seed, hint))]
+
+
+def validation_set(cfg: DataConfig, files: list[Path], seed: int, hint: bool = True) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Fixed (noisy, clean, σ hint) centre crops with Gaussian noise of ``val_sigma``; hint estimated
     from the noisy image as at inference (blind)."""
     rng = np.random.default_rng([seed, 10**9])
     out = []
     for f in files:
-        im = load_rgb(f).astype(np.float32) / 255.0
-        h, w = im.shape[:2]
-        c = min(cfg.val_crop, h, w)
-        y, x = (h - c) // 2, (w - c) // 2
-        clean = im[y : y + c, x : x + c]
+        clean = _centre_crop(f, cfg.val_crop)
         noisy = clean + rng.normal(0, cfg.val_sigma / 255.0, clean.shape).astype(np.float32)
-        s = estimate_sigma(noisy) / 255.0
-        to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]  # noqa: E731
-        out.append((to(noisy), to(clean), torch.from_numpy(s.astype(np.float32))[None, :, None, None].expand(1, 3, c, c).contiguous()))
+        out.append(_val_pair(noisy, clean, hint))
     return out

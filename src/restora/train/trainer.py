@@ -10,6 +10,12 @@ each rank trains on its slice of the step's global batch (:class:`~restora.train
 the updates equal one process's on the whole batch. Rank 0 alone writes checkpoints (the others wait at a
 barrier), the log, the curve and runs validation; logged losses are averaged over ranks. The checkpoint
 holds the unwrapped modules' state, so it resumes with any number of processes.
+
+Models with multi-scale outputs (``multiscale_outputs``: MIMO-UNet, the all-in-one network) train on all
+scales (:class:`~restora.losses.RestorationLoss`); models with ``describe()`` (the all-in-one network)
+also train its classification, severity and contrastive terms (:class:`~restora.losses.AuxLoss`) and log
+the type accuracy. With a task mixture, validation reports PSNR per task (``val_<task>`` columns; ``val_psnr``
+is their mean) and the type accuracy on the validation images (``val_acc``).
 """
 
 from __future__ import annotations
@@ -28,11 +34,23 @@ import yaml
 
 from restora.engine.neural import build_module, load_module, resolve_device, save_model
 from restora.errors import RestoraError
-from restora.losses import CharbonnierLoss, RestorationLoss
+from restora.losses import AuxLoss, CharbonnierLoss, RestorationLoss
 from restora.train.config import TrainConfig
-from restora.train.data import PatchSampler, split_train_val, validation_set
+from restora.train.data import Batch, PatchSampler, split_train_val, validation_groups
 
 LOG_FIELDS = ["step", "loss", "charbonnier", "fft", "edge", "distill_out", "distill_feat", "lr", "val_psnr", "seconds", "steps_per_s"]
+AUX_FIELDS = ["classify", "severity", "contrastive", "accuracy"]
+
+
+def log_fields(cfg: TrainConfig, describes: bool) -> list[str]:
+    """CSV columns of a new run: the classic ones, plus the auxiliary losses of a describing model and
+    the per-task validation PSNR and accuracy of a mixture."""
+    fields = list(LOG_FIELDS)
+    if describes:
+        fields[fields.index("lr"):fields.index("lr")] = AUX_FIELDS
+    extra = [f"val_{t}" for t in cfg.data.tasks] + (["val_acc"] if describes and cfg.data.mixture else [])
+    at = fields.index("val_psnr") + 1
+    return fields[:at] + extra + fields[at:]
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -73,6 +91,11 @@ class Trainer:
         self.ema.load_state_dict(self.model.state_dict())
         self.ema.requires_grad_(False).eval()
         self.loss = RestorationLoss(cfg.loss)
+        self.aux_loss = AuxLoss(cfg.loss)
+        self.describes = hasattr(self.model, "describe")
+        self.multiscale = bool(getattr(self.model, "multiscale_outputs", False)) and cfg.loss.multiscale
+        if self.describes and not cfg.data.mixture and (cfg.loss.classify or cfg.loss.severity or cfg.loss.contrastive):
+            raise RestoraError("classification, severity and contrastive losses need task labels: set data.mixture")
         self.teacher = self.generator = None
         params = list(self.model.parameters())
         if cfg.distill is not None:
@@ -93,7 +116,9 @@ class Trainer:
         self.ddp_model, self.ddp_generator = self.model, self.generator
         if world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            # A multi-scale model trained on its full-resolution output only leaves its side heads unused.
+            unused = bool(getattr(self.model, "multiscale_outputs", False)) and not self.multiscale
+            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=unused)
             if self.generator is not None:  # its gradients must be averaged over ranks too
                 self.ddp_generator = nn.parallel.DistributedDataParallel(self.generator, device_ids=ids)
 
@@ -135,16 +160,31 @@ class Trainer:
         self.step, self.compute_seconds, self.best_val = int(s["step"]), float(s["compute_seconds"]), float(s["best_val"])
 
     # --- one step ----------------------------------------------------------------------------
-    def train_step(self, noisy, clean, sigma) -> dict:
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.optim.cpu_bf16)
+
+    def train_step(self, batch: Batch) -> dict:
         cfg = self.cfg
+        noisy, clean, sigma = batch.noisy, batch.clean, batch.sigma
         for g in self.optimizer.param_groups:
             g["lr"] = learning_rate(cfg, self.step)
-        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else torch.autocast("cpu", enabled=False)
         uses_sigma = getattr(self.model, "uses_sigma", False)
-        with amp:
+        with self._autocast():
             if self.teacher is None:
-                pred = self.ddp_model(noisy, sigma) if uses_sigma else self.ddp_model(noisy)
-                total, parts = self.loss(pred.float(), clean)
+                kwargs = {"multiscale": True} if self.multiscale else {}
+                if self.describes:
+                    kwargs.update(x_small=batch.describe, return_aux=True)
+                pred = self.ddp_model(noisy, sigma, **kwargs) if uses_sigma else self.ddp_model(noisy, **kwargs)
+                aux = None
+                if self.describes:
+                    pred, aux = pred
+                total, parts = self.loss(pred, clean)
+                if aux is not None and batch.labels is not None:
+                    aux_total, aux_parts = self.aux_loss(aux, batch.labels, batch.input_psnr)
+                    total = total + aux_total
+                    parts.update(aux_parts)
             else:
                 pred, feat = self.ddp_model(noisy, sigma, return_bottleneck=True)
                 with torch.no_grad():
@@ -173,6 +213,7 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self, val) -> float:
+        """Mean PSNR of the EMA weights over validation pairs (noisy, clean, σ hint)."""
         scores = []
         uses_sigma = getattr(self.ema, "uses_sigma", False)
         for noisy, clean, sigma in val:
@@ -181,25 +222,47 @@ class Trainer:
             scores.append(psnr_8bit(pred.float().cpu(), clean))
         return float(np.mean(scores))
 
+    @torch.no_grad()
+    def validate_groups(self, groups) -> dict:
+        """``val_psnr`` (mean over groups), per-task ``val_<task>`` for a mixture and, for a describing
+        model, ``val_acc``: the fraction of validation images whose degradation type it names."""
+        out = {}
+        for g in groups:
+            out[g.name] = self.validate(g.pairs)
+        result = {"val_psnr": round(float(np.mean(list(out.values()))), 4)}
+        if self.cfg.data.mixture:
+            result.update({f"val_{k}": round(v, 4) for k, v in out.items()})
+            if self.describes:
+                from restora.models.allinone import describe_input
+
+                hits = [int(self.ema.describe(describe_input(noisy.to(self.device)))["logits"].argmax(1).item() == g.label)
+                        for g in groups for noisy, _, _ in g.pairs]
+                result["val_acc"] = round(float(np.mean(hits)), 4)
+        return result
+
     # --- the loop ----------------------------------------------------------------------------
     def fit(self, max_steps: int | None = None, progress: bool = True) -> None:
         cfg = self.cfg
         train_files, val_files = split_train_val(cfg.data)
-        sampler = PatchSampler(cfg.data, train_files, cfg.seed, self.rank, self.world_size)
-        val = validation_set(cfg.data, val_files, cfg.seed) if self.rank == 0 else []
+        hint = bool(getattr(self.model, "uses_sigma", False)) or self.teacher is not None  # σ hints needed
+        sampler = PatchSampler(cfg.data, train_files, cfg.seed, self.rank, self.world_size, hint=hint)
+        val = validation_groups(cfg.data, val_files, cfg.seed, hint) if self.rank == 0 else []
         stop = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
         self.model.train()
         log_path = self.run_dir / "log.csv"
         new_log = not log_path.exists()
+        fields = log_fields(cfg, self.describes)
+        if not new_log and self.rank == 0:  # keep an existing log's columns (a run started by older code)
+            with open(log_path, newline="") as old:
+                fields = next(csv.reader(old), None) or fields
         # Only rank 0 touches the log (another rank opening it could create it before rank 0 looks).
         with open(log_path, "a", newline="") if self.rank == 0 else open(os.devnull, "w") as fh:
-            writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS, extrasaction="ignore")
+            writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
             if new_log and self.rank == 0:
                 writer.writeheader()
             window_start, window_steps = time.perf_counter(), 0
             while self.step < stop:
-                noisy, clean, sigma = (t.to(self.device) for t in sampler.batch(self.step))
-                parts = self.train_step(noisy, clean, sigma)
+                parts = self.train_step(sampler.sample(self.step).to(self.device))
                 window_steps += 1
                 val_due = self.step % cfg.val_every == 0 or self.step == stop
                 log_due = self.step % cfg.log_every == 0 or val_due
@@ -209,18 +272,19 @@ class Trainer:
                     self.compute_seconds += elapsed * torch.get_num_threads() * self.world_size
                     parts.update(step=self.step, seconds=round(self.compute_seconds, 1), steps_per_s=round(window_steps / elapsed, 3))
                     if val_due and self.rank == 0:
-                        parts["val_psnr"] = round(self.validate(val), 4)
+                        parts.update(self.validate_groups(val))
                         self.best_val = max(self.best_val, parts["val_psnr"])
                     if self.rank == 0:
                         writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in parts.items()})
                         fh.flush()
                         if progress:
-                            print(" ".join(f"{k}={parts[k]}" for k in ("step", "loss", "lr", "steps_per_s", "val_psnr") if k in parts), flush=True)
+                            shown = ("step", "loss", "accuracy", "lr", "steps_per_s", "val_psnr", "val_acc")
+                            print(" ".join(f"{k}={parts[k]}" for k in shown if k in parts), flush=True)
                     window_start, window_steps = time.perf_counter(), 0
                 if self.step % cfg.ckpt_every == 0 or self.step == stop:
                     self.save_checkpoint()
                     if val_due and self.rank == 0:
-                        plot_curve(log_path, self.run_dir / "curve.png")
+                        plot_curve(log_path, self.run_dir / "curve.png", validation_title(cfg))
         self.save_checkpoint()
 
 
@@ -229,7 +293,7 @@ def _barrier(world_size: int) -> None:
         torch.distributed.barrier()
 
 
-LOSS_KEYS = ("loss", "charbonnier", "fft", "edge", "distill_out", "distill_feat")
+LOSS_KEYS = ("loss", "charbonnier", "fft", "edge", "distill_out", "distill_feat", *AUX_FIELDS)
 
 
 def _mean_over_ranks(parts: dict, world_size: int) -> dict:
@@ -244,7 +308,16 @@ def _mean_over_ranks(parts: dict, world_size: int) -> dict:
     return {**parts, **{k: float(v) / world_size for k, v in zip(keys, values.tolist())}}
 
 
-def plot_curve(log_path: Path, out: Path) -> None:
+def validation_title(cfg: TrainConfig) -> str:
+    d = cfg.data
+    if d.mixture:
+        return f"validation PSNR per task (held-out {Path(d.train_dir).name}, the run's degradations)"
+    if d.val_pipeline:
+        return f"validation PSNR (held-out {Path(d.train_dir).name}, {d.val_pipeline})"
+    return f"validation PSNR (held-out {Path(d.train_dir).name}, σ={d.val_sigma:g} blind)"
+
+
+def plot_curve(log_path: Path, out: Path, title: str = "validation PSNR (held-out CBSD432, σ=25 blind)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -255,14 +328,19 @@ def plot_curve(log_path: Path, out: Path) -> None:
         return
     steps = np.array([int(r["step"]) for r in rows])
     loss = np.array([float(r["loss"]) for r in rows])
-    vrows = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r.get("val_psnr")]
+    columns = [c for c in (rows[0].keys()) if c.startswith("val_") and c != "val_acc" and c != "val_psnr"] or ["val_psnr"]
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
     ax[0].plot(steps, loss, lw=0.6)
     ax[0].set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
-    if vrows:
-        v = np.array(vrows)
-        ax[1].plot(v[:, 0], v[:, 1], "o-")
-    ax[1].set(xlabel="step", ylabel="PSNR (dB)", title="validation PSNR (held-out CBSD432, σ=25 blind)")
+    for col in columns:
+        vrows = [(int(r["step"]), float(r[col])) for r in rows if r.get(col)]
+        if vrows:
+            v = np.array(vrows)
+            ax[1].plot(v[:, 0], v[:, 1], "o-", ms=3, label=col.removeprefix("val_") if len(columns) > 1 else None)
+    if len(columns) > 1:
+        ax[1].legend(fontsize=7)
+    ax[1].set(xlabel="step", ylabel="PSNR (dB)")
+    ax[1].set_title(title, fontsize=8)
     fig.tight_layout()
     tmp = out.with_name(f".{out.name}.tmp.png")
     fig.savefig(tmp, dpi=90)
@@ -295,20 +373,36 @@ def export_run(run_dir: Path, out: Path, name: str | None = None) -> dict:
     model.load_state_dict(s["ema"])
     rows = list(csv.DictReader(open(run_dir / "log.csv"))) if (run_dir / "log.csv").exists() else []
     vals = [float(r["val_psnr"]) for r in rows if r.get("val_psnr")]
+    tasks = list(cfg.card.get("tasks") or cfg.data.tasks or ["denoise"])
+    d = cfg.data
+    if d.mixture:
+        metric = "PSNR dB per task, the run's own degradations (seeded per image); val_psnr = mean over tasks"
+    elif d.val_pipeline:
+        metric = f"PSNR dB, degradation pipeline '{d.val_pipeline}' (seeded per image)"
+    else:
+        metric = f"PSNR dB, Gaussian σ={d.val_sigma:g}, σ estimated (blind)"
+    validation = {"set": f"last {d.val_count} of {d.train_dir}, {d.val_crop}² centre crops", "metric": metric,
+                  "last": vals[-1] if vals else None, "best": max(vals) if vals else None}
+    last_val = next((r for r in reversed(rows) if r.get("val_psnr")), None)
+    if last_val is not None:
+        per_task = {k.removeprefix("val_"): float(v) for k, v in last_val.items()
+                    if k.startswith("val_") and k not in ("val_psnr", "val_acc") and v}
+        if per_task:
+            validation["per_task"] = per_task
+        if last_val.get("val_acc"):
+            validation["type_accuracy"] = float(last_val["val_acc"])
     card = {
         "name": name or Path(out).stem,
-        "task": "denoise",
-        "tasks": ["denoise"],
+        "task": tasks[0],
+        "tasks": tasks,
         "summary": cfg.card.get("summary", f"{cfg.model.arch} trained by Restora ({cfg.name})"),
         "training_data": cfg.card.get("training_data", f"{cfg.data.train_dir} (see shared/data/MANIFEST.md)"),
         "data_terms": cfg.card.get("data_terms", "BSDS500: research and education"),
-        "degradations": cfg.data.pipeline,
+        "degradations": ([m.model_dump() for m in d.mixture] if d.mixture else d.pipeline),
         "run": cfg.name,
         "steps": int(s["step"]),
         "cpu_hours": round(float(s["compute_seconds"]) / 3600, 2),
-        "validation": {"set": f"last {cfg.data.val_count} of {cfg.data.train_dir}, {cfg.data.val_crop}² centre crops",
-                       "metric": f"PSNR dB, Gaussian σ={cfg.data.val_sigma:g}, σ estimated (blind)",
-                       "last": vals[-1] if vals else None, "best": max(vals) if vals else None},
+        "validation": validation,
         "weights": "EMA",
         "config": json.loads(cfg.model_dump_json()),
     }

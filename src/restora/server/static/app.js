@@ -90,7 +90,9 @@ function render(job) {
   if (job.status === "uploading" || job.status === "running") text += ` ${Math.round(job.progress * 100)}%`;
   if (job.status === "done" && job.info) {
     const sigma = job.info.sigma ? ` · σ ${mean(job.info.sigma).toFixed(1)}` : "";
-    text = `done · ${job.info.model}${sigma} · ${job.info.seconds.toFixed(2)} s`;
+    const r = job.info.reliability;
+    const gain = r ? ` · gain ${signed(r.gain_db)} dB${r.out_of_range ? " · out of range" : ""}` : "";
+    text = `done · ${job.info.model}${sigma} · ${job.info.seconds.toFixed(2)} s${gain}`;
   }
   if (job.status === "failed") text = job.error || "failed";
   const stateEl = row.querySelector(".state");
@@ -115,6 +117,7 @@ function updateDownloadAll() {
 }
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const signed = (x) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(1)}`;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function pumpUploads() {
@@ -229,6 +232,28 @@ function show(job) {
   };
   before.src = `/api/jobs/${job.id}/preview?which=input`;
   showLayer();
+  showReliability(job);
+}
+
+// How far to trust the result (denoising jobs): predicted gain, confidence and out-of-range warnings.
+function showReliability(job) {
+  const box = $("reliability");
+  const r = job.info && job.info.reliability;
+  box.hidden = !r;
+  if (!r) return;
+  let text = `Reliability: predicted gain ${signed(r.gain_db)} dB (${signed(r.low_db)} to ${signed(r.high_db)} dB), ` +
+    `${r.confidence} confidence.`;
+  if (r.calibrated_for && r.model && r.calibrated_for !== r.model) {
+    text += ` Indicative only: the predictor was fitted for ${r.calibrated_for}, not ${r.model}.`;
+  }
+  if (r.out_of_range) text += " Out of range:";
+  $("reliability-line").textContent = text;
+  box.classList.toggle("warning", r.out_of_range);
+  $("reliability-flags").replaceChildren(...Object.values(r.flags).map((reason) => {
+    const item = document.createElement("li");
+    item.textContent = reason;
+    return item;
+  }));
 }
 
 function showLayer() {

@@ -1,0 +1,98 @@
+"""Whole-image context for tiling: haze and low light depend on statistics of the whole image, so tiles get
+the context computed once on the downscaled whole image and a tiled result equals the untiled one."""
+
+import numpy as np
+import pytest
+import torch
+
+from restora.engine import run_restore
+from restora.engine.methods import TileContext, context_image
+from restora.engine.neural import NeuralMethod, load_module, save_model
+from restora.engine.tiling import process_tiled
+from restora.errors import ModelError
+
+
+def gradient_image(h=200, w=232, dark=False, seed=0):
+    """A smooth diagonal colour gradient with fine texture: any seam or brightness step between tiles shows."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = 0.15 + 0.7 * (xx / w * 0.6 + yy / h * 0.4)
+    texture = 0.04 * np.sin(xx / 3.0) * np.cos(yy / 4.0)
+    rgb = np.dstack([base + texture, 0.9 * base, 0.8 * base[::-1] + texture]).astype(np.float32)
+    if dark:
+        rgb = 0.12 * rgb
+    return np.clip(rgb, 0, 1)
+
+
+@pytest.fixture(scope="module")
+def allinone_file(tmp_path_factory):
+    """A small randomly initialised AllInOneNet; its zero-initialised heads, FiLM and tone curve are made
+    non-zero so its output depends on the whole-image embedding."""
+    from restora.models.allinone import AllInOneNet
+
+    torch.manual_seed(0)
+    net = AllInOneNet(width=8, enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), bottom_dilations=(1,), embed_dim=16,
+                      encoder_widths=(8, 8, 8, 8))
+    with torch.no_grad():
+        for p in net.parameters():
+            if not p.any():
+                p.normal_(0.0, 0.05)
+    path = tmp_path_factory.mktemp("models") / "tiny-allinone.safetensors"
+    save_model(net, path, {"tasks": ["denoise", "deblur", "derain", "dehaze", "lowlight"]})
+    return path
+
+
+@pytest.mark.parametrize("task, dark", [("dehaze", False), ("lowlight", True)])
+def test_allinone_tiled_equals_untiled(allinone_file, task, dark):
+    x = gradient_image(dark=dark)
+    whole = run_restore(x, task=task, model=str(allinone_file), tile=0, device="cpu").image.pixels
+    tiled = run_restore(x, task=task, model=str(allinone_file), tile=96, device="cpu").image.pixels
+    assert np.abs(whole - x).max() > 0.01  # the model does change the image
+    assert np.abs(whole - tiled).max() < 1e-4
+    # No seam or brightness step: across every column the tiled output changes as smoothly as the untiled one.
+    step_tiled = np.abs(np.diff(tiled.mean(axis=0), axis=0)).max()
+    step_whole = np.abs(np.diff(whole.mean(axis=0), axis=0)).max()
+    assert step_tiled <= step_whole + 1e-4
+
+
+def test_without_shared_context_tiles_disagree(allinone_file):
+    """The control: each tile described on its own (no shared embedding) gives visible tile differences,
+    so the test above would catch an engine that dropped the context."""
+    module, _ = load_module(allinone_file)
+    method = NeuralMethod(module, "tiny", "cpu")
+    x = gradient_image()
+    prepared = method.prepare(context_image(x))
+    shared = process_tiled(x, lambda w, r: method.process(w, None, TileContext(prepared, r, x.shape[:2])), 96, 24,
+                           method.context, method.size_multiple)
+    alone = process_tiled(x, lambda w, r: method.process(w, None), 96, 24, method.context, method.size_multiple)
+    assert np.abs(shared - alone).max() > 1e-3
+
+
+@pytest.mark.parametrize("model", ["dcp", "gamma", "retinex", "median", "guided"])
+def test_classical_tiled_equals_untiled(model):
+    rng = np.random.default_rng(1)
+    x = gradient_image(260, 300, dark=model in ("gamma", "retinex"))
+    x = np.clip(x + rng.uniform(-0.03, 0.03, x.shape).astype(np.float32), 0, 1)
+    whole = run_restore(x, model=model, tile=0).image.pixels
+    tiled = run_restore(x, model=model, tile=128).image.pixels
+    assert np.abs(whole - x).max() > 0.01
+    assert np.abs(whole - tiled).max() < 1e-4
+
+
+def test_whole_image_methods_ignore_the_tile_size():
+    x = gradient_image(150, 170, dark=True)
+    assert np.array_equal(run_restore(x, model="clahe", tile=64).image.pixels, run_restore(x, model="clahe", tile=0).image.pixels)
+
+
+def test_allinone_models_run_in_pytorch_only(allinone_file):
+    from restora.engine.restore import get_method
+
+    assert get_method(str(allinone_file), "cpu", "auto").runtime == "torch"
+    with pytest.raises(ModelError, match="all-in-one model"):
+        get_method(str(allinone_file), "cpu", "onnx")
+
+
+def test_context_image_long_side():
+    small = context_image(np.zeros((1000, 400, 3), np.float32))
+    assert small.shape == (256, 102, 3)
+    same = context_image(np.ones((100, 80, 3), np.float32))
+    assert same.shape == (100, 80, 3)

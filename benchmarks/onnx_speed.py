@@ -2,7 +2,7 @@
 
     python benchmarks/onnx_speed.py --model fast --model /tmp/snap.safetensors [--sizes 1024 2048]
         [--threads 1 2] [--repeats 3] [--record] [--out results.json]
-    python benchmarks/onnx_speed.py --from-bench BENCH/results.json [--sizes 1024 2048] [--record]
+    python benchmarks/onnx_speed.py --from-bench BENCH/results.json [--include EARLIER.json] [--sizes 1024 2048] [--record]
 
 ``--model`` takes a ``.safetensors`` file, a registered model name, or ``fast`` (the small CPU config:
 ``nafnet`` width 16, enc_blocks [1, 1, 2], mid 2, dec [1, 1, 1]; random weights, since speed does not depend
@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[], help="fast, a .safetensors file or a model name")
     parser.add_argument("--from-bench", type=Path, help="rows of `restora bench --speed-only --runtimes torch,onnx` "
                                                         "(results.json) instead of --model")
+    parser.add_argument("--include", type=Path, action="append", default=[],
+                        help="also the models of an earlier run's --out file (to record them together)")
     parser.add_argument("--name", action="append", default=[], help="label per --model (default: its file stem)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -97,10 +99,12 @@ def main() -> None:
     if args.child:
         measure_child(args.model[0], args.sizes, args.threads[0], args.repeats)
         return
-    if not args.model and not args.from_bench:
-        parser.error("give --model (one or more) or --from-bench")
+    if not (args.model or args.from_bench or args.include):
+        parser.error("give --model (one or more), --from-bench or --include")
 
     models = from_bench(args.from_bench, args.sizes) if args.from_bench else []
+    for earlier in args.include:
+        models += json.loads(earlier.read_text())["models"]
     with tempfile.TemporaryDirectory(prefix="restora-onnx-bench-") as tmp:
         for i, model in enumerate(args.model):
             path = str(_fast_model_file(Path(tmp))) if model == "fast" else model
@@ -123,12 +127,13 @@ def main() -> None:
                            "measurements": [{k: r[k] for k in ("size", "threads", "tile", "torch_mp_s", "onnx_mp_s",
                                                                "speedup", "load_average", "other_cpu")} for r in rows]})
 
-    print("\n| model | size | threads | PyTorch MP/s | ONNX Runtime MP/s | ONNX / PyTorch | load avg |")
+    print("\n| model | size | threads | PyTorch MP/s | ONNX Runtime MP/s | ONNX / PyTorch | other CPU |")
     print("|---|---|---|---|---|---|---|")
     for m in models:
         for r in m["measurements"]:
+            other = "—" if r.get("other_cpu") is None else f"{100 * r['other_cpu']:.0f}%"
             print(f"| {m['name']} | {r['size']}² | {r['threads']} | {r['torch_mp_s']:.3f} | {r['onnx_mp_s']:.3f} | "
-                  f"×{r['speedup']:.2f} | {r['load_average']} |")
+                  f"×{r['speedup']:.2f} | {other} |")
     import onnxruntime
     import torch
 

@@ -35,3 +35,33 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_allinone(tmp_path_factory):
+    """Factory: ``tiny_allinone(favour=None) -> Path`` of a small randomly initialised AllInOneNet model file
+    (seeded). Its zero-initialised heads, FiLM and tone curve are made non-zero so its output depends on the
+    whole-image embedding; ``favour``: a task whose classifier bias is raised so it is detected in any image."""
+    from restora.engine.neural import save_model
+    from restora.models.allinone import TASKS, AllInOneNet
+
+    made = {}
+
+    def make(favour: str | None = None):
+        if favour not in made:
+            torch.manual_seed(0)
+            net = AllInOneNet(width=8, enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), bottom_dilations=(1,),
+                              embed_dim=16, encoder_widths=(8, 8, 8, 8))
+            with torch.no_grad():
+                for p in net.parameters():
+                    if not p.any():
+                        p.normal_(0.0, 0.05)
+                if favour is not None:
+                    net.classify.weight.zero_()
+                    net.classify.bias.copy_(torch.tensor([4.0 if t == favour else 0.0 for t in TASKS]))
+            path = tmp_path_factory.mktemp("models") / f"tiny-allinone-{favour or 'random'}.safetensors"
+            save_model(net, path, {"tasks": list(TASKS), "summary": "tiny all-in-one test model"})
+            made[favour] = path
+        return made[favour]
+
+    return make

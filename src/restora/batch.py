@@ -442,7 +442,7 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
 
 def _side_outputs(job: Job, options: RestoreOptions, image, result) -> dict | None:
     """Write the job's noise map and residual (restora.explain) and return its reliability, as asked."""
-    want_reliability = options.reliability and options.task == "denoise"
+    want_reliability = options.reliability and result.task == "denoise"  # the task run (--task auto: detected)
     if not (options.noise_map or options.residual or want_reliability):
         return None
     from restora.explain.outputs import explain_outputs

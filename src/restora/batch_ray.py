@@ -55,7 +55,10 @@ from restora.commands import (
 )
 
 MANIFEST_NAME = "restora-manifest.json"
-MANIFEST_SAVE_SECONDS = 2.0  # how often the manifest is rewritten while results arrive
+MANIFEST_SAVE_SECONDS = 2.0  # how often the manifest is rewritten while results arrive, at least
+# A save rewrites the whole file (~0.6 CPU-s for 100 000 files): wait this many times its cost before the next,
+# so saving never takes more than ~5% of the driver, however large the batch.
+MANIFEST_SAVE_COST_FACTOR = 20
 MAX_BLOCKS = 20_000  # one file per Ray Data block (balanced dispatch) up to this many files
 RAY_HINT = "pip install 'restora[ray]'"
 
@@ -91,6 +94,7 @@ class Manifest:
         except (OSError, ValueError, AttributeError):
             self.files = {}  # unreadable: start over (the outputs themselves say what is done)
         self._saved = time.monotonic()
+        self._interval = MANIFEST_SAVE_SECONDS
 
     def key(self, output: Path) -> str:
         try:
@@ -122,9 +126,11 @@ class Manifest:
         return counts
 
     def save(self, force: bool = True) -> None:
-        """Write atomically; without ``force`` only when the last write is a few seconds old."""
-        if not force and time.monotonic() - self._saved < MANIFEST_SAVE_SECONDS:
+        """Write atomically; without ``force`` only when the last write is old enough (a few seconds, more
+        for a manifest so large that writing it is costly)."""
+        if not force and time.monotonic() - self._saved < self._interval:
             return
+        started = time.perf_counter()
         data = {
             "version": 1,
             "engine": self.engine,
@@ -138,6 +144,7 @@ class Manifest:
         tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         os.replace(tmp, self.path)
         self._saved = time.monotonic()
+        self._interval = max(MANIFEST_SAVE_SECONDS, MANIFEST_SAVE_COST_FACTOR * (time.perf_counter() - started))
 
 
 def remove_partial_writes(jobs) -> int:
@@ -177,13 +184,9 @@ class RestoreWorker:
     """Ray Data callable class: one per actor; loads the model once, then restores one file per call."""
 
     def __init__(self, options, threads: int):
-        import cv2
-        import torch
-
         from restora.engine.restore import get_method
 
-        torch.set_num_threads(threads)
-        cv2.setNumThreads(threads)
+        limit_threads(threads)
         self.options = options
         get_method(options.model, options.device, options.runtime)  # the engine caches it for run_job
 
@@ -207,6 +210,16 @@ class RestoreWorker:
             out["sigma"].append(np.full(3, np.nan) if result.sigma is None else np.asarray(result.sigma, np.float64))
             out["reliability"].append(json.dumps(result.reliability) if result.reliability is not None else "")
         return {k: np.asarray(v) for k, v in out.items()}
+
+
+def limit_threads(threads: int) -> None:
+    """The thread pools a restore uses, sized alike in a Ray worker and in the local engine (--threads):
+    PyTorch's (ONNX Runtime sessions take the same count) and OpenCV's."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
 
 
 def _plan_workers(ray, options, workers: int | None, threads: int | None) -> tuple[int, int, int]:
@@ -380,9 +393,7 @@ def batch_command(
     if engine is Engine.ray:
         _import_ray()  # a missing extra is a usage error before any work
     if threads is not None and engine is Engine.local:
-        import torch
-
-        torch.set_num_threads(threads)
+        limit_threads(threads)
     # The driver of a Ray run may have no GPU: it checks the model on the CPU, the workers load it where they run.
     check_device = device.value if engine is Engine.local else "cpu"
     name = _resolve_model(task, model, check_device, runtime.value)

@@ -203,3 +203,64 @@ def test_usage_errors_of_task_auto(cli, tmp_path, monkeypatch):
     assert run.stderr.strip() == ("restora: error: --task auto needs an all-in-one model and none is installed "
                                   "(give one with --model)")
     assert not os.path.exists(tmp_path / "b.png")
+
+
+def test_auto_routed_to_denoising_gets_the_reliability_line(cli, tmp_path, describer):
+    """The reliability step follows the task run: a photo auto-routed to denoising gets its line, others not."""
+    save_png(tmp_path / "noisy.png", examples()["denoise"])
+    save_png(tmp_path / "dark.png", examples()["lowlight"])
+    run = cli("restore", "noisy.png", "dark.png", "-o", "out", "--task", "auto", "--model", describer)
+    assert run.exit_code == 0, run.output
+    lines = run.stdout.splitlines()
+    after = {name: lines[next(i for i, line in enumerate(lines) if line.startswith(name)) + 1] for name in ("noisy", "dark")}
+    assert after["noisy"].startswith("  reliability: predicted gain ")
+    assert after["dark"].startswith("  detected: low light") and "reliability" not in run.stdout.split("dark.png")[1]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Large photos: full-resolution crops are described besides the downscaled whole image
+
+
+def large_noisy_photo(h=1000, w=1400, seed=3):
+    """A smooth scene with Gaussian noise σ 25, and fine texture only in the cells around (600–850, 900–1300)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    scene = np.dstack([0.3 + 0.4 * xx / w, 0.6 - 0.3 * yy / h, 0.5 + 0 * xx])
+    textured = (yy >= 600) & (yy < 850) & (xx >= 900) & (xx < 1300)
+    scene[textured] += (0.25 * np.sign(np.sin(xx / 4.0) * np.sin(yy / 5.0)))[textured, None]
+    return np.clip(scene + rng.normal(0, 25 / 255, scene.shape), 0, 1).astype(np.float32)
+
+
+def test_large_photo_detection_describes_textured_crops_deterministically(tiny_allinone):
+    from restora.engine.detect import CROPS, describe_image, detect
+    from restora.engine.neural import NeuralMethod, load_module
+
+    module, _ = load_module(tiny_allinone())
+    method = NeuralMethod(module, "tiny", "cpu")
+    x = large_noisy_photo()
+    small = method.context_input(x)
+    d = detect(method, small, "tiny", x)
+    crops = d.extra["crops"]
+    assert len(crops) == CROPS and len({tuple(c) for c in crops}) == CROPS
+    assert all(h == w == 256 and 0 <= t <= 1000 - 256 and 0 <= l <= 1400 - 256 for t, l, h, w in crops)
+    # The most textured crop overlaps the textured region.
+    t, l, _, _ = crops[0]
+    assert t < 850 and t + 256 > 600 and l < 1300 and l + 256 > 900
+    # Probabilities and strengths are the means over the whole-image copy and the crops.
+    views = [describe_image(method, small)] + [describe_image(method, x[t:t + h, l:l + w]) for t, l, h, w in crops]
+    assert d.extra["whole_image"]["probabilities"] == views[0][0]
+    for task in TASKS:
+        assert d.probabilities[task] == pytest.approx(np.mean([p[task] for p, _ in views]), abs=1e-6)
+        assert d.strengths[task] == pytest.approx(np.mean([s[task] for _, s in views]), abs=1e-6)
+    assert sum(d.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    again = detect(method, method.context_input(x), "tiny", x)
+    assert (again.probabilities, again.strengths, again.extra) == (d.probabilities, d.strengths, d.extra)
+    # A photo the copy barely shrinks is described whole only.
+    assert detect(method, method.context_input(x[:300, :360]), "tiny", x[:300, :360]).extra == {}
+
+
+def test_run_restore_auto_on_a_large_photo_uses_crops(tiny_allinone):
+    x = large_noisy_photo(420, 600)
+    result = run_restore(x, task="auto", model=str(tiny_allinone("dehaze")), device="cpu")
+    d = result.detection
+    assert d.task == "dehaze" and result.model == "tiny-allinone-dehaze" and len(d.extra["crops"]) == 4

@@ -7,7 +7,7 @@ import torch
 
 from restora.engine import run_restore
 from restora.engine.methods import TileContext, context_image
-from restora.engine.neural import NeuralMethod, load_module, save_model
+from restora.engine.neural import NeuralMethod, load_module
 from restora.engine.tiling import process_tiled
 from restora.errors import ModelError
 
@@ -24,21 +24,9 @@ def gradient_image(h=200, w=232, dark=False, seed=0):
 
 
 @pytest.fixture(scope="module")
-def allinone_file(tmp_path_factory):
-    """A small randomly initialised AllInOneNet; its zero-initialised heads, FiLM and tone curve are made
-    non-zero so its output depends on the whole-image embedding."""
-    from restora.models.allinone import AllInOneNet
-
-    torch.manual_seed(0)
-    net = AllInOneNet(width=8, enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), bottom_dilations=(1,), embed_dim=16,
-                      encoder_widths=(8, 8, 8, 8))
-    with torch.no_grad():
-        for p in net.parameters():
-            if not p.any():
-                p.normal_(0.0, 0.05)
-    path = tmp_path_factory.mktemp("models") / "tiny-allinone.safetensors"
-    save_model(net, path, {"tasks": ["denoise", "deblur", "derain", "dehaze", "lowlight"]})
-    return path
+def allinone_file(tiny_allinone):
+    """A small randomly initialised AllInOneNet whose output depends on the whole-image embedding."""
+    return tiny_allinone()
 
 
 @pytest.mark.parametrize("task, dark", [("dehaze", False), ("lowlight", True)])
@@ -60,7 +48,7 @@ def test_without_shared_context_tiles_disagree(allinone_file):
     module, _ = load_module(allinone_file)
     method = NeuralMethod(module, "tiny", "cpu")
     x = gradient_image()
-    prepared = method.prepare(context_image(x))
+    prepared = method.prepare(method.context_input(x))
     shared = process_tiled(x, lambda w, r: method.process(w, None, TileContext(prepared, r, x.shape[:2])), 96, 24,
                            method.context, method.size_multiple)
     alone = process_tiled(x, lambda w, r: method.process(w, None), 96, 24, method.context, method.size_multiple)
@@ -96,3 +84,25 @@ def test_context_image_long_side():
     assert small.shape == (256, 102, 3)
     same = context_image(np.ones((100, 80, 3), np.float32))
     assert same.shape == (100, 80, 3)
+
+
+def test_allinone_context_is_downscaled_as_in_training(allinone_file, monkeypatch):
+    """The engine's whole-image copy for an all-in-one model is the model's own describe_input (antialiased
+    bilinear, what training described), not the area averaging other methods get."""
+    from restora.models.allinone import describe_input
+
+    module, _ = load_module(allinone_file)
+    method = NeuralMethod(module, "tiny", "cpu")
+    x = gradient_image(300, 520)
+    small = method.context_input(x)
+    expected = describe_input(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None])[0].permute(1, 2, 0)
+    assert small.shape == (148, 256, 3) and small.dtype == np.float32
+    np.testing.assert_allclose(small, expected.numpy(), atol=1e-6)
+    assert np.abs(small - context_image(x)).max() > 1e-4  # a different downscaling than area averaging
+    # run_restore describes exactly that copy.
+    seen = []
+    monkeypatch.setattr(NeuralMethod, "prepare", lambda self, s: seen.append(s) or self.describe(s)["embedding"])
+    run_restore(x, task="dehaze", model=str(allinone_file), device="cpu")
+    np.testing.assert_array_equal(seen[0], small)
+    # A network without describe_input keeps the engine's area averaging.
+    assert np.array_equal(NeuralMethod(torch.nn.Conv2d(3, 3, 1), "conv", "cpu").context_input(x), context_image(x))

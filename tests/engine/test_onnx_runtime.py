@@ -89,12 +89,17 @@ def test_onnx_runtime_restores_like_pytorch_with_tiling(tmp_path):
     assert list(ronnx.CACHE_DIR.glob("*.onnx"))  # exported once, cached by the weights' hash
 
 
-def test_auto_takes_onnx_only_where_measured_faster(tmp_path, monkeypatch):
+def measured_model(tmp_path, monkeypatch):
+    """A tiny model and an empty speed file that ``auto`` reads instead of the shipped one."""
     path = tiny_model_file(tmp_path / "tiny.safetensors")
-    spec = get_spec(str(path))
     _, meta = load_module(path)
     speed_file = tmp_path / "speed.json"
     monkeypatch.setattr(ronnx, "SPEED_FILE", speed_file)
+    return get_spec(str(path)), meta, speed_file
+
+
+def test_auto_takes_onnx_only_where_measured_faster(tmp_path, monkeypatch):
+    spec, meta, speed_file = measured_model(tmp_path, monkeypatch)
     assert ronnx.pick_runtime(spec, "cpu", "auto") == "torch"  # no measurement: no claim
 
     def record(ratio):
@@ -109,6 +114,52 @@ def test_auto_takes_onnx_only_where_measured_faster(tmp_path, monkeypatch):
     assert ronnx.pick_runtime(get_spec("nlm"), "cpu", "auto") == "torch"
     with pytest.raises(ModelError, match="not a network"):
         ronnx.pick_runtime(get_spec("nlm"), "cpu", "onnx")
+
+
+def test_auto_follows_the_measurements_at_the_process_thread_count(tmp_path, monkeypatch):
+    spec, meta, speed_file = measured_model(tmp_path, monkeypatch)
+    rows = [{"size": size, "threads": threads, "torch_mp_s": 1.0, "onnx_mp_s": gain}
+            for size in (1024, 2048) for threads, gain in ((1, 1.4), (2, 0.9))]
+    # An older entry for the same architecture and config comes second: the first match counts.
+    models = [{"arch": meta["arch"], "config": meta["config"], "measurements": rows},
+              {"arch": meta["arch"], "config": meta["config"], "measurements": [{**rows[0], "threads": 2, "onnx_mp_s": 2.0}]}]
+    speed_file.write_text(json.dumps({"models": models}))
+    assert ronnx.measured_speedup(meta["arch"], meta["config"], speed_file) == pytest.approx(0.9)  # all rows
+    assert ronnx.measured_speedup(meta["arch"], meta["config"], speed_file, threads=1) == pytest.approx(1.4)
+    assert ronnx.measured_speedup(meta["arch"], meta["config"], speed_file, threads=8) == pytest.approx(0.9)  # nearest: 2
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert ronnx.pick_runtime(spec, "cpu", "auto") == "onnx"
+        torch.set_num_threads(2)
+        assert ronnx.pick_runtime(spec, "cpu", "auto") == "torch"  # slower at 2 threads: PyTorch there
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_onnx_speed_records_bench_rows_per_thread_count(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "onnx_speed.py"
+    module_spec = importlib.util.spec_from_file_location("onnx_speed_bench", script)
+    onnx_speed = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(onnx_speed)
+    path = tiny_model_file(tmp_path / "tiny.safetensors")
+    _, meta = load_module(path)
+
+    def row(size, threads, runtime, mp_s):
+        return {"method": "tiny", "size": size, "threads": threads, "runtime_asked": runtime, "mp_per_s": mp_s,
+                "tile": 512, "load_average": 0.5, "other_cpu": 0.01}
+
+    speed_rows = [row(1024, 1, "torch", 0.2), row(1024, 1, "onnx", 0.3), row(1024, 2, "torch", 0.4),
+                  row(1024, 2, "onnx", 0.36), row(512, 1, "torch", 0.2), row(512, 1, "onnx", 0.5),
+                  row(2048, 2, "torch", 0.4)]  # 512² is not asked for; 2048² has no ONNX row
+    bench = tmp_path / "results.json"
+    bench.write_text(json.dumps({"methods": [{"label": "tiny", "engine": str(path), "kind": "ours"}], "speed": speed_rows}))
+    (entry,) = onnx_speed.from_bench(bench, [1024, 2048])
+    assert entry["arch"] == meta["arch"] and entry["config"] == meta["config"]
+    assert [(m["size"], m["threads"], m["speedup"]) for m in entry["measurements"]] == [(1024, 1, 1.5), (1024, 2, 0.9)]
 
 
 def test_cli_export_and_denoise_with_runtime_onnx(tmp_path, monkeypatch):

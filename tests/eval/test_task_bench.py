@@ -115,7 +115,8 @@ def test_synthetic_sets_are_seeded_and_peers_cached(task_data, tmp_path, task, p
     second = bench(task_data, tmp_path / "b", task, "--sets", "Tiny", "--methods", f"{peer},identity", "--no-speed",
                    "--cache", str(cache), "--limit", "1")
     assert entry(second, "Tiny", peer)["images"][0]["psnr"] == 99.0  # cached, not recomputed
-    assert entry(second, "Tiny", "identity")["images"] == entry(first, "Tiny", "identity")["images"][:1]  # same seed
+    scores = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731 (timing varies)
+    assert scores(entry(second, "Tiny", "identity")["images"]) == scores(entry(first, "Tiny", "identity")["images"][:1])  # same seed
 
 
 def test_auto_bench_gives_accuracy_and_confusion_matrix(task_data, tmp_path):

@@ -46,6 +46,44 @@ def test_local_engine_restores_the_tree_and_reports_the_corrupt_file(tmp_path):
     assert "5 done, 0 skipped, 1 failed" in result.stdout
 
 
+def test_threads_size_the_same_pools_in_the_local_engine_as_in_a_ray_worker(tmp_path):
+    import cv2
+    import torch
+
+    make_tree(tmp_path / "in")
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        torch.set_num_threads(1)
+        cv2.setNumThreads(1)
+        result = run("batch", tmp_path / "in" / "a.png", "-o", tmp_path / "a.png", "--model", "identity", "--threads", "2")
+        assert result.exit_code == 0, result.stdout + result.stderr
+        # What RestoreWorker sets in each actor (restora.batch_ray.limit_threads): PyTorch's and OpenCV's pools.
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (2, 2)
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
+
+
+def test_benchmark_tells_ray_processes_apart():
+    """benchmarks/ray_batch.py accounts CPU time per role: a worker is not the raylet though its command line
+    names it, and a worker that turns into the restoring actor counts as one."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "ray_batch.py"
+    spec = importlib.util.spec_from_file_location("ray_batch_bench", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    worker = "/v/bin/python /v/ray/_private/workers/default_worker.py --raylet-name=/tmp/ray/s/sockets/raylet --node-ip-address=1"
+    assert bench.role_of(11, 7, worker) == "idle Ray workers"
+    assert bench.role_of(11, 7, "/v/ray/core/src/ray/raylet/raylet --raylet_socket_name=/tmp/ray/s/sockets/raylet") == "raylet"
+    assert bench.role_of(11, 7, "ray::MapWorker(MapBatches(RestoreWorker)).submit") == bench.WORKER_ROLE
+    assert bench.role_of(11, 7, "ray::_StatsActor") == "Ray Data helper actors"
+    assert bench.role_of(11, 7, "ray::DashboardAgent") == "agents"
+    assert bench.role_of(7, 7, "python -c restora") == "driver"
+    assert bench.role_of(11, 7, "") is None  # an exiting process: keeps the role it had
+
+
 def test_ray_options_need_the_ray_engine(tmp_path):
     make_tree(tmp_path / "in")
     result = run("batch", tmp_path / "in", "-o", tmp_path / "out", "--workers", "2", "--model", "identity")
@@ -80,6 +118,29 @@ def test_manifest_keeps_done_records_and_round_trips(tmp_path):
     assert again.counts() == {"done": 1, "failed": 1, "skipped": 0}
     (out / MANIFEST_NAME).write_text("{ not json")
     assert Manifest(out / MANIFEST_NAME).files == {}
+
+
+def test_manifest_waits_longer_between_costly_saves(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import restora.batch_ray as batch_ray
+    from restora.batch import Job, JobResult
+
+    out = tmp_path / "out"
+    out.mkdir()
+    m = Manifest(out / MANIFEST_NAME)
+    m.record(JobResult(Job(Path("/in/a.png"), out / "a.png", "a.png"), model="identity", megapixels=1.0, seconds=1.0))
+    clock = iter([100.0, 103.0])  # the save takes 3 s (a manifest of a huge batch)
+    monkeypatch.setattr(batch_ray.time, "perf_counter", lambda: next(clock))
+    m.save()
+    monkeypatch.undo()
+    m.record(JobResult(Job(Path("/in/b.png"), out / "b.png", "b.png"), model="identity", megapixels=1.0, seconds=1.0))
+    m._saved -= 3 * batch_ray.MANIFEST_SAVE_SECONDS  # longer ago than the usual interval ...
+    m.save(force=False)  # ... but not 20 × the 3 s the last save took
+    assert set(json.loads((out / MANIFEST_NAME).read_text())["files"]) == {"a.png"}
+    m._saved -= batch_ray.MANIFEST_SAVE_COST_FACTOR * 3
+    m.save(force=False)
+    assert set(json.loads((out / MANIFEST_NAME).read_text())["files"]) == {"a.png", "b.png"}
 
 
 def test_an_unreachable_cluster_is_a_usage_error(tmp_path):

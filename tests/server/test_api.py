@@ -155,6 +155,51 @@ def test_other_tasks_have_no_reliability(client):
     assert status["reliability"] is None
 
 
+def test_auto_task_reports_the_detection(client, allinone):
+    name = allinone("lowlight")
+    models = {m["name"]: m for m in client.get("/api/models").json()}
+    assert "auto" in models[name]["tasks"] and "auto" not in models["nlm"]["tasks"]
+    assert any("auto" in m["default_for"] for m in models.values())
+    _, noisy = noisy_pixels()
+    status = run_job(client, encode(noisy, "PNG"), task="auto", model=name)
+    d = status["detection"]
+    assert status["task"] == "auto" and d["detector"] == name
+    assert d["task"] == d["detected"][0] == "lowlight" and d["model"] == status["model"] == name
+    tasks = {"denoise", "deblur", "derain", "dehaze", "lowlight"}
+    assert set(d["probabilities"]) == set(d["strengths"]) == tasks
+    assert sum(d["probabilities"].values()) == pytest.approx(1.0, abs=1e-5) and d["probabilities"]["lowlight"] > 0.9
+    assert all(0.0 <= v <= 1.0 for v in d["strengths"].values())
+    assert status["reliability"] is None  # not denoised
+    assert decode(client.get(f"/api/jobs/{status['id']}/result").content).shape == (40, 48, 3)
+    # Jobs of a named task have no detection.
+    assert run_job(client, encode(noisy, "PNG"), model="identity")["detection"] is None
+
+
+def test_auto_routed_to_denoising_has_reliability(client, allinone):
+    name = allinone("denoise")
+    _, noisy = noisy_pixels(64, 64, sigma=20)
+    status = run_job(client, encode(noisy, "PNG"), task="auto", model=name)
+    d = status["detection"]
+    assert d["task"] == "denoise" and d["model"] == status["model"] != name  # the denoiser of its own
+    assert status["reliability"]["model"] == status["model"]
+
+
+def test_auto_takes_only_all_in_one_models(client, allinone, monkeypatch):
+    name = allinone("lowlight")
+    _, noisy = noisy_pixels()
+    response = submit(client, encode(noisy, "PNG"), task="auto", model="nlm")
+    assert response.status_code == 422 and f"(known: {name}" in response.json()["detail"]
+    from restora.engine.neural import describes_degradations
+    from restora.models import registry
+
+    for spec in registry.available_methods():
+        if describes_degradations(spec):
+            monkeypatch.delitem(registry.METHODS, spec.name)
+    response = submit(client, encode(noisy, "PNG"), task="auto")
+    assert response.status_code == 422 and "all-in-one model" in response.json()["detail"]
+    assert all("auto" not in m["tasks"] for m in client.get("/api/models").json())
+
+
 @pytest.mark.parametrize("which", ["input", "result"])
 def test_previews_are_8bit_png_of_full_size(client, which):
     rng = np.random.default_rng(4)

@@ -118,3 +118,35 @@ def test_page_restores_a_photo_end_to_end(server_url, tmp_path, chromium):
     assert photo_side.std() > 20  # the noisy photo
     # inferno: low noise is dark purple, high is orange/yellow; either way red exceeds green on average
     assert map_side[..., 0].mean() > map_side[..., 1].mean() + 10
+
+
+def test_page_runs_task_auto_and_shows_the_detection(server_url, tmp_path, chromium, allinone):
+    name = allinone("lowlight")  # a tiny all-in-one model that detects low light in any photo
+    image_path = photo(tmp_path / "dim.png", 160, 120)
+    problems: list[str] = []
+    page = chromium.new_page(viewport={"width": 700, "height": 500})
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
+    page.goto(server_url)
+    page.wait_for_selector("#task option[value='auto']", state="attached")
+    page.select_option("#task", "auto")
+    assert page.eval_on_selector("#model", "el => [...el.options].map(o => o.value)") == ["", name]
+
+    page.set_input_files("#files", str(image_path))
+    page.wait_for_selector("#jobs li[data-status='done']", timeout=60_000)
+    row = page.inner_text("#jobs li .state")
+    assert name in row and "low light" in row and "%" in row
+    job_id = page.get_attribute("#jobs li .download", "href").split("/")[3]
+    detection = page.request.get(f"{server_url}/api/jobs/{job_id}").json()["detection"]
+    page.wait_for_selector("#detection", state="visible")
+    line = page.inner_text("#detection-line")
+    assert line.startswith(f"Detected: low light {round(100 * detection['probabilities']['lowlight'])}% (strength ")
+    assert line.endswith(f"restored by {name} (lowlight).")
+    # Every type, most probable first: its probability and strength.
+    shown = page.eval_on_selector_all("#detection-rows tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))")
+    names = {"denoise": "noise", "deblur": "blur", "derain": "rain", "dehaze": "haze", "lowlight": "low light"}
+    p, s = detection["probabilities"], detection["strengths"]
+    assert shown == [[names[t], f"{round(100 * p[t])}%", f"{s[t]:.2f}"] for t in sorted(p, key=lambda t: -p[t])]
+    assert not page.is_visible("#reliability")
+    page.screenshot(path=str(tmp_path / "auto.png"), full_page=True)
+    assert problems == []

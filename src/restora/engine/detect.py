@@ -1,10 +1,18 @@
 """``--task auto``: which degradations a photo has, how strong they are, and which model restores it.
 
 The all-in-one model (:class:`restora.models.allinone.AllInOneNet`) describes a whole image, downscaled so
-its long side is at most 256 px (:func:`restora.engine.methods.context_image`, the same copy the engine
-computes its whole-image context on): ``logits`` over the five degradation types (one per task: noise,
-blur, rain, haze, low light) and a ``severity`` per type (0 none … 1 the strongest seen in training).
-Probabilities are the softmax of the logits (sigmoids for a model trained multi-label, ``multilabel = True``).
+its long side is at most 256 px by the model's own ``describe_input`` (the copy the engine computes the
+whole-image context on, :meth:`restora.engine.neural.NeuralMethod.context_input`): ``logits`` over the five
+degradation types (one per task: noise, blur, rain, haze, low light) and a ``severity`` per type (0 none … 1
+the strongest seen in training). Probabilities are the softmax of the logits (sigmoids for a model trained
+multi-label, ``multilabel = True``).
+
+Large photos: downscaling averages away noise and mild blur (a 12 MP photo reaches the model 15× smaller), so
+when the copy is at least :data:`CROP_MIN_FACTOR` times smaller than the photo, up to :data:`CROPS`
+full-resolution crops of :data:`CROP_SIDE` px are described too and every view counts the same: probabilities
+and strengths are the means over the whole-image copy and the crops. The crops are the most textured cells
+(mean gradient magnitude of the copy's luma over the cell's footprint; edges are where blur shows) of an even
+grid of cells covering the photo, so the same photo always gets the same crops.
 
 A type is *detected* when its probability is at least :data:`DETECT_THRESHOLD`; the most probable type is
 always reported. Model choice: with one type detected, that task's specific model of ours (the first of
@@ -23,6 +31,10 @@ import torch
 from restora.errors import ModelError
 
 DETECT_THRESHOLD = 0.5
+CROPS = 4  # full-resolution crops described besides the whole image, for large photos
+CROP_SIDE = 256
+CROP_MIN_FACTOR = 1.5  # crops only when the whole-image copy is at least this many times smaller
+MAX_GRID = 16  # candidate cells per side at most (a grid of evenly spaced cells on very large photos)
 DEGRADATION_NAMES = {"denoise": "noise", "deblur": "blur", "derain": "rain", "dehaze": "haze", "lowlight": "low light"}
 
 
@@ -108,13 +120,60 @@ def detector_name(model: str | None = None) -> str:
     raise ModelError("--task auto needs an all-in-one model and none is installed (give one with --model)")
 
 
-def detect(method, small: np.ndarray, detector: str) -> Detection:
-    """Describe ``small`` (the downscaled whole image) with the all-in-one ``method`` and choose the restorer."""
+def crop_windows(small: np.ndarray, shape: tuple[int, int], count: int = CROPS,
+                 side: int = CROP_SIDE) -> list[tuple[int, int, int, int]]:
+    """(top, left, height, width) of the ``count`` most textured ``side``² cells of an image of ``shape``.
+
+    Candidates: an even grid of cells that covers the image (as few per side as cover it, overlapping where the
+    size is not a multiple of ``side``; at most :data:`MAX_GRID` per side, evenly spaced, on very large photos);
+    texture: the mean gradient magnitude of ``small``'s luma (``small`` is the whole image downscaled) over
+    each cell's footprint. Deterministic: ties keep grid order."""
+    import cv2
+
+    h, w = shape
+    ch, cw = min(side, h), min(side, w)
+    tops = np.unique(np.linspace(0, h - ch, min(MAX_GRID, -(-h // ch))).round().astype(int))
+    lefts = np.unique(np.linspace(0, w - cw, min(MAX_GRID, -(-w // cw))).round().astype(int))
+    luma = np.ascontiguousarray(small[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32))
+    grad = np.hypot(cv2.Sobel(luma, cv2.CV_32F, 1, 0), cv2.Sobel(luma, cv2.CV_32F, 0, 1))
+    sy, sx = small.shape[0] / h, small.shape[1] / w
+    cells, scores = [], []
+    for top in tops:
+        for left in lefts:
+            y0, x0 = int(top * sy), int(left * sx)
+            y1, x1 = max(y0 + 1, int(np.ceil((top + ch) * sy))), max(x0 + 1, int(np.ceil((left + cw) * sx)))
+            cells.append((int(top), int(left), ch, cw))
+            scores.append(float(grad[y0:y1, x0:x1].mean()))
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    return [cells[i] for i in order[:count]]
+
+
+def describe_views(method, small: np.ndarray, pixels: np.ndarray | None = None
+                   ) -> tuple[dict[str, float], dict[str, float], dict]:
+    """(probabilities, strengths, extra) of a photo: of its downscaled copy ``small`` alone, or, for a photo
+    ``pixels`` at least :data:`CROP_MIN_FACTOR` times larger, the means over the copy and :data:`CROPS`
+    full-resolution crops (:func:`crop_windows`). ``extra``: the crops and the whole-image copy's own view."""
+    probs, strengths = describe_image(method, small)
+    if pixels is None or max(pixels.shape[:2]) < CROP_MIN_FACTOR * max(small.shape[:2]):
+        return probs, strengths, {}
+    windows = crop_windows(small, pixels.shape[:2])
+    views = [(probs, strengths)] + [describe_image(method, np.ascontiguousarray(pixels[t:t + h, l:l + w]))
+                                    for t, l, h, w in windows]
+    mean_p = {k: float(np.mean([p[k] for p, _ in views])) for k in probs}
+    mean_s = {k: float(np.mean([s[k] for _, s in views])) for k in strengths}
+    extra = {"crops": [list(c) for c in windows], "whole_image": {"probabilities": probs, "strengths": strengths}}
+    return mean_p, mean_s, extra
+
+
+def detect(method, small: np.ndarray, detector: str, pixels: np.ndarray | None = None) -> Detection:
+    """Describe a photo with the all-in-one ``method`` and choose the restorer: ``small`` is the downscaled
+    whole photo, ``pixels`` the photo itself (its crops are described too when it is large, see
+    :func:`describe_views`)."""
     import time
 
     start = time.perf_counter()
-    probs, strengths = describe_image(method, small)
+    probs, strengths, extra = describe_views(method, small, pixels)
     found = detected_tasks(probs)
     task = found[0]
     model = detector if len(found) > 1 else (specific_model(task) or detector)
-    return Detection(detector, probs, strengths, found, task, model, time.perf_counter() - start)
+    return Detection(detector, probs, strengths, found, task, model, time.perf_counter() - start, extra)

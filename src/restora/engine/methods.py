@@ -48,7 +48,8 @@ class Method:
 
     Whole-image context: haze, low light and the degradation type depend on statistics of the whole image,
     which a tile alone cannot see. A method that needs them overrides :meth:`prepare`; the engine calls it
-    once per image on :func:`context_image` (long side ≤ :data:`CONTEXT_SIDE`) and passes its result to
+    once per image on :meth:`context_input` (by default :func:`context_image`, long side ≤
+    :data:`CONTEXT_SIDE`) and passes its result to
     every tile as ``process(tile, sigma, context)`` with a :class:`TileContext`. Methods whose ``prepare``
     returns None (the default) are called as ``process(tile, sigma)``.
     """
@@ -69,6 +70,11 @@ class Method:
     def wants_context(self) -> bool:
         """Whether :meth:`prepare` is worth calling (the engine then downscales the image for it)."""
         return type(self).prepare is not Method.prepare
+
+    def context_input(self, pixels: np.ndarray) -> np.ndarray:
+        """The downscaled whole image :meth:`prepare` gets: :func:`context_image` (area averaging), unless the
+        method downscales its own way (a network that was trained on another downscaling)."""
+        return context_image(pixels)
 
     def process(self, tile: np.ndarray, sigma: np.ndarray | None, context: TileContext | None = None) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
@@ -83,7 +84,9 @@ class NeuralMethod(Method):
     A network with a ``describe`` method (the all-in-one model: a degradation-aware representation of the
     whole image) gets it computed once per image by :meth:`prepare`, on the engine's downscaled copy of the
     whole image, and every tile is restored with that embedding (``forward(x, embedding=...)``), so tiles
-    agree with the whole image about haze, light level and degradation type.
+    agree with the whole image about haze, light level and degradation type. That copy is made by the
+    network's own ``describe_input`` (the function it was trained with, e.g. antialiased bilinear in
+    :mod:`restora.models.allinone`) where it has one, so inference describes what training described.
     """
 
     runtime = "torch"
@@ -100,6 +103,7 @@ class NeuralMethod(Method):
         self.size_multiple = int(getattr(module, "size_multiple", 1))
         self.context = int(getattr(module, "context", 32))
         self.describes = callable(getattr(module, "describe", None))
+        self.shrink = own_describe_input(module) if self.describes else None
 
     def _tensor(self, pixels: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32))[None].to(self.device)
@@ -125,6 +129,14 @@ class NeuralMethod(Method):
         return self.describe(small)["embedding"] if self.describes else None
 
     @torch.inference_mode()
+    def context_input(self, pixels: np.ndarray) -> np.ndarray:
+        """The whole image downscaled as the network's ``describe_input`` does it (on the CPU, float32)."""
+        if self.shrink is None:
+            return super().context_input(pixels)
+        x = torch.from_numpy(np.asarray(pixels, np.float32)).permute(2, 0, 1)[None]  # a view: no full-size copy
+        return np.ascontiguousarray(self.shrink(x)[0].permute(1, 2, 0).numpy())
+
+    @torch.inference_mode()
     def process(self, tile: np.ndarray, sigma: np.ndarray | None, context=None) -> np.ndarray:
         x = self._tensor(tile)
         with self._autocast():
@@ -136,6 +148,16 @@ class NeuralMethod(Method):
             else:
                 y = self.module(x)
         return y.float()[0].permute(1, 2, 0).cpu().numpy()
+
+
+def own_describe_input(module: torch.nn.Module):
+    """The network's ``describe_input(x (B, C, H, W)) -> downscaled x``: an attribute of the network, else a
+    function of the Python module that defines its class (:func:`restora.models.allinone.describe_input`);
+    None when it has neither."""
+    found = getattr(module, "describe_input", None)
+    if not callable(found):
+        found = getattr(sys.modules.get(type(module).__module__), "describe_input", None)
+    return found if callable(found) else None
 
 
 def _sigma_map(sigma: np.ndarray | None, shape: tuple) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from restora.engine.methods import Method, TileContext, context_image
+from restora.engine.methods import Method, TileContext
 from restora.engine.noise import estimate_sigma
 from restora.engine.tiling import process_tiled
 from restora.errors import ModelError, RestoraError
@@ -113,7 +113,7 @@ def run_restore(
     if not 0.0 <= float(strength) <= 1.0:
         raise RestoraError("strength must be between 0 and 1")
     img = _as_image(image)
-    detection = small = None
+    detection = small = detector_method = None
     if task == "auto":
         from restora.engine.detect import detect, detector_name
 
@@ -121,8 +121,8 @@ def run_restore(
         detector_method = get_method(detector, device, runtime)
     start = time.perf_counter()
     if task == "auto":
-        small = context_image(img.pixels)
-        detection = detect(detector_method, small, detector)
+        small = detector_method.context_input(img.pixels)
+        detection = detect(detector_method, small, detector, img.pixels)
         task, model = detection.task, detection.model
     loading = time.perf_counter()
     method = model if isinstance(model, Method) else get_method(str(model or default_method(task)), device, runtime)
@@ -137,7 +137,7 @@ def run_restore(
     # Whole-image context (haze, light level, degradation type): computed once, handed to every tile.
     prepared = None
     if method.wants_context:
-        prepared = method.prepare(context_image(x) if small is None else small)
+        prepared = method.prepare(small if method is detector_method else method.context_input(x))
     shape = (img.height, img.width)
 
     def run_window(window, region):

@@ -61,8 +61,8 @@ def bench(
     runtimes: str = typer.Option("auto", help="Runtimes our networks are timed in: auto, torch, onnx or a list (torch,onnx)."),
     speed_budget: float = typer.Option(None, "--speed-budget", help="Seconds of timed runs per size after which "
                                                                     "fewer than --repeats are taken (≥ 2; 1 at 4096²)."),
-    speed_time_limit: float = typer.Option(None, "--speed-time-limit", help="Seconds for the whole speed table; runs "
-                                                                            "that would start later are listed as not measured."),
+    speed_time_limit: float = typer.Option(None, "--speed-time-limit", help="Seconds for the whole speed table: a run "
+                                                                            "still going then is stopped, later ones are listed as not measured."),
 ) -> None:
     """Benchmark restoration methods on standard sets: PSNR, SSIM, detail, speed and memory, with crops.
 
@@ -166,8 +166,8 @@ def _bench_speed_only(data, methods, out, device, threads, sizes, repeats, cache
 
     threads = threads or os.cpu_count() or 1
     thread_list, runtime_list, speed_args = _speed_options(threads, speed_threads, runtimes, budget, time_limit)
-    args = ["restora", "bench", "--speed-only", "--methods", methods, "--out", str(out), "--device", device,
-            "--sizes", sizes, "--repeats", str(repeats), *speed_args]
+    args = ["restora", "bench", "--speed-only", *(["--data", str(data)] if data is not None else []), "--methods", methods,
+            "--out", str(out), "--device", device, "--sizes", sizes, "--repeats", str(repeats), *speed_args]
     args += ["--cache", str(cache)] if cache is not None else ["--no-cache-scores"]
     bench_speed(methods, out, _numbers(sizes, "--sizes", int), thread_list, repeats, runtime_list,
                 "cpu" if device == "auto" else device, data, cache, budget, time_limit, shlex.join(args), _log)

@@ -125,8 +125,8 @@ def write_markdown(path: Path, payload: dict) -> None:
     if payload["speed"]:
         lines += ["## Speed and memory (CPU)", "",
                   "Whole `run_restore` call on a square noisy photo, median of "
-                  f"{payload['speed_repeats']} runs after a warm-up; each method and size in a fresh process "
-                  "(peak RSS = its high-water mark). BM3D is timed at 512² only (≈0.01 MP/s); 4096² only for "
+                  f"{payload['speed_repeats']} runs after a warm-up; each method, runtime and thread count in a fresh "
+                  "process, sizes in increasing order (peak RSS = its high-water mark at the size). BM3D is timed at 512² only (≈0.01 MP/s); 4096² only for "
                   "methods faster than 0.2 MP/s. *load avg*: the machine's 1-minute load average when the "
                   "measurement ended (above the thread count, other work was competing for the cores, and MP/s "
                   "counts the waiting; *MP per CPU-s* counts only the method's own CPU time).", ""] + speed_table(payload["speed"]) + [""]
@@ -305,7 +305,8 @@ def write_task_markdown(path: Path, payload: dict) -> None:
         lines += ["## Speed and memory (CPU)", "",
                   "Whole `run_restore` call on a square photo (the first image of the first set resized, σ=25 noise "
                   f"added; speed does not depend on the content), median of {payload['speed_repeats']} runs after a "
-                  "warm-up, each registered method and size in a fresh process (peak RSS = its high-water mark). "
+                  "warm-up, each registered method and thread count in a fresh process (peak RSS = its high-water mark at "
+                  "the size). "
                   "Kernel-given peers cannot be loaded by name in a fresh process: they are timed in the benchmark's "
                   "own process with a 19×19 kernel, without a memory figure (—). *tile* `whole`: the method sees the "
                   "whole image at once.", ""] + speed_table(payload["speed"]) + [""]

@@ -351,7 +351,8 @@ def run_speed(methods, sizes: list[int], threads, repeats: int, device: str, ima
     """Measure every method (one process per method, runtime and thread count); failures are rows with ``error``.
 
     ``threads``: one count or a list. ``runtimes``: for our networks (others run in their own). ``deadline``
-    (``time.monotonic()`` value): runs that would start after it are recorded as not measured.
+    (``time.monotonic()`` value): a process still running then is stopped (the sizes it finished are kept)
+    and runs that would start later are recorded as not measured.
     """
     thread_list = [threads] if isinstance(threads, int) else list(threads)
     cache = SpeedCache(cache_dir)
@@ -382,7 +383,7 @@ def run_speed(methods, sizes: list[int], threads, repeats: int, device: str, ima
             cmd += ["--image", str(image_path)]
         if method.blind:
             cmd.append("--blind")
-        limit = timeout if deadline is None else max(1.0, min(timeout, deadline - time.monotonic() + timeout / 10))
+        limit = timeout if deadline is None else max(1.0, min(timeout, deadline - time.monotonic()))  # a hard end
         rows, reason = _run_process(cmd, limit)
         for row in rows:
             row["method"] = method.label

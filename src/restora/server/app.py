@@ -73,6 +73,25 @@ def _one_line(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}"
 
 
+def task_models(task: str) -> tuple[set[str], str]:
+    """(the registered models that can run ``task``, the one that runs when none is asked for).
+
+    ``auto``: the all-in-one models, which detect the degradations (restora.engine.detect); the job then runs
+    the model the detection chooses. Raises :class:`RestoraError` when no model can run the task."""
+    from restora.models.registry import available_methods, default_method
+
+    if task != "auto":
+        return {spec.name for spec in available_methods(task)}, default_method(task)
+    from restora.engine.detect import detector_name
+    from restora.engine.neural import describes_degradations
+    from restora.errors import ModelError
+
+    known = {spec.name for spec in available_methods() if describes_degradations(spec)}
+    if not known:
+        raise ModelError("no model is available for task 'auto' (it needs an all-in-one model)")
+    return known, detector_name()
+
+
 def _load_registry() -> None:
     import restora.io  # noqa: F401
     from restora.models.registry import available_methods
@@ -141,7 +160,6 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     )
     async def create_job(request: Request):
         from restora.io import read_image
-        from restora.models.registry import available_methods, default_method
 
         if not jobs.has_room():  # before reading a possibly large body
             return queue_full_response(QueueFull(config.retry_after_seconds))
@@ -160,8 +178,8 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             except ValidationError as exc:
                 raise HTTPException(422, _one_line(exc)) from None
             try:
-                known = {spec.name for spec in available_methods(options.task)}
-                model = options.model or default_method(options.task)
+                known, default = task_models(options.task)
+                model = options.model or default
             except RestoraError as exc:
                 raise HTTPException(422, str(exc)) from None
             if model not in known:  # registered names only: a client never names a file on the server
@@ -254,16 +272,22 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @app.get("/api/models", response_model=list[ModelInfo], tags=["models"], summary="Models the server can run")
     def models():
-        from restora.models.registry import TASKS, available_methods, default_method
+        from restora.models.registry import TASKS, available_methods
 
         defaults: dict[str, list[str]] = {}
+        detectors: set[str] = set()
         for task in TASKS:
             try:
-                defaults.setdefault(default_method(task), []).append(task)
+                known, default = task_models(task)
             except RestoraError:
-                pass
-        return [ModelInfo(name=s.name, tasks=list(s.tasks), description=s.description, kind=s.kind,
-                          default_for=defaults.get(s.name, [])) for s in available_methods()]
+                continue
+            defaults.setdefault(default, []).append(task)
+            if task == "auto":
+                detectors = known
+        # An all-in-one model also runs task auto: it detects what degrades the upload.
+        return [ModelInfo(name=s.name, tasks=list(dict.fromkeys([*s.tasks, *(["auto"] if s.name in detectors else [])])),
+                          description=s.description, kind=s.kind, default_for=defaults.get(s.name, []))
+                for s in available_methods()]
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness and queue state")
     def healthz():

@@ -67,6 +67,8 @@ class Job:
     sigma: list[float] | None = None
     seconds: float | None = None
     reliability: dict | None = None  # restora.explain.Reliability.to_dict() of a denoising job
+    detection: dict | None = None  # task auto: restora.engine.detect.Detection.as_dict()
+    model: str | None = None  # the model that ran, once done (task auto: the one the detection chose)
     result_path: Path | None = None
     finished_at: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # guards lazily made files
@@ -82,10 +84,10 @@ class Job:
     def status_body(self) -> JobStatus:
         return JobStatus(
             id=self.id, status=self.status, progress=round(self.progress, 4), error=self.error,
-            filename=self.filename, task=self.options.task, model=self.options.model or "",
+            filename=self.filename, task=self.options.task, model=self.model or self.options.model or "",
             strength=self.options.strength, sigma=self.sigma, seconds=self.seconds,
             width=self.width, height=self.height, format=self.format, bit_depth=self.bit_depth,
-            reliability=self.reliability,
+            reliability=self.reliability, detection=self.detection,
         )
 
 
@@ -235,8 +237,11 @@ class JobManager:
         save_png_view(job.view_path("input"), to_uint8(image.pixels))
         save_png_view(job.view_path("result"), to_uint8(restored.pixels))
         save_png_view(job.view_path("residual"), residual_rgb(image.pixels, restored.pixels))
+        job.model = result.model
+        if result.detection is not None:
+            job.detection = result.detection.as_dict()
         analysis = None
-        if opts.task == "denoise":  # the reliability predictor is fitted for denoising
+        if result.task == "denoise":  # the reliability predictor is fitted for denoising (task auto: if detected)
             analysis = analyse_restoration(image.pixels, restored.pixels, result.sigma)
             job.reliability = predict(analysis, result.model).to_dict()
         save_png_view(job.view_path("noise-map"), noise_map_rgb(image.pixels, full_noise_map(image.pixels, analysis)))
@@ -255,5 +260,5 @@ class JobManager:
                 # The upload's metadata (EXIF, ICC, alpha, bit depth) with the restored pixels.
                 source = read_image(job.input_path, max_pixels=self.config.max_pixels)
                 restored = source.with_pixels(np.load(job.folder / RESULT_PIXELS))
-                write_image(path, restored, software=software_note(job.options.model or ""))
+                write_image(path, restored, software=software_note(job.model or job.options.model or ""))
         return path

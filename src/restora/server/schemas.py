@@ -18,7 +18,7 @@ class JobOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: Task = Field("denoise", description="what to restore")
+    task: Task = Field("denoise", description="what to restore; 'auto': detect it (with an all-in-one model)")
     model: str | None = Field(None, description="a name from GET /api/models; default: the task's default model")
     sigma: Literal["auto"] | Annotated[float, Field(ge=0, le=255)] = Field(
         "auto", description="noise level on the 0–255 scale, or 'auto' to estimate it")
@@ -56,6 +56,17 @@ class Reliability(BaseModel):
     model: str = Field(description="the model that restored the upload")
 
 
+class Detection(BaseModel):
+    """What task 'auto' found in the upload and what it did about it (docs/tasks.md)."""
+
+    detected: list[str] = Field(description="degradations judged present, as task names, most probable first")
+    probabilities: dict[str, float] = Field(description="task → probability that the upload has its degradation")
+    strengths: dict[str, float] = Field(description="task → estimated strength, 0 (none) to 1 (the strongest trained on)")
+    task: str = Field(description="the task that was run: the most probable degradation's")
+    model: str = Field(description="the model that restored the upload")
+    detector: str = Field(description="the all-in-one model that described it")
+
+
 class JobStatus(BaseModel):
     """A job's state. Clients ignore fields they do not know: more may be added."""
 
@@ -64,7 +75,7 @@ class JobStatus(BaseModel):
     progress: float = Field(ge=0, le=1)
     error: str | None = Field(None, description="why the job failed (one line), when it did")
     filename: str = Field(description="the uploaded file's name, for display only")
-    task: str
+    task: str = Field(description="the task asked for ('auto': see detection for the task run)")
     model: str = Field(description="the model that runs (or ran) the job")
     strength: float
     sigma: list[float] | None = Field(None, description="noise σ per channel (0–255 scale) used: estimated or given")
@@ -75,11 +86,13 @@ class JobStatus(BaseModel):
     bit_depth: int
     reliability: Reliability | None = Field(
         None, description="predicted quality gain and out-of-range warnings of a done denoising job; null otherwise")
+    detection: Detection | None = Field(
+        None, description="task 'auto', once done: the degradations detected and the model chosen; null otherwise")
 
 
 class ModelInfo(BaseModel):
     name: str
-    tasks: list[str]
+    tasks: list[str] = Field(description="tasks it runs; all-in-one models also 'auto' (they detect the degradations)")
     description: str
     kind: str = Field(description="'ours', 'classical' or 'baseline'")
     default_for: list[str] = Field(description="tasks this model runs when no model is asked for")

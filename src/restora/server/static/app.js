@@ -24,9 +24,10 @@ async function loadSettings() {
   const [models, health] = await Promise.all([fetch("/api/models"), fetch("/healthz")]);
   state.models = await models.json();
   state.maxUploadBytes = (await health.json()).max_upload_bytes;
-  const tasks = [...new Set(state.models.flatMap((m) => m.tasks))].filter((t) => t !== "auto");
+  // auto (detect the degradation) is offered when an all-in-one model is installed: such models list it.
+  const tasks = [...new Set(state.models.flatMap((m) => m.tasks))];
   const taskSelect = $("task");
-  taskSelect.replaceChildren(...tasks.map((t) => new Option(t, t)));
+  taskSelect.replaceChildren(...tasks.map((t) => new Option(t === "auto" ? "auto (detect)" : t, t)));
   if (tasks.includes("denoise")) taskSelect.value = "denoise";
   fillModels();
 }
@@ -92,7 +93,9 @@ function render(job) {
     const sigma = job.info.sigma ? ` · σ ${mean(job.info.sigma).toFixed(1)}` : "";
     const r = job.info.reliability;
     const gain = r ? ` · gain ${signed(r.gain_db)} dB${r.out_of_range ? " · out of range" : ""}` : "";
-    text = `done · ${job.info.model}${sigma} · ${job.info.seconds.toFixed(2)} s${gain}`;
+    const d = job.info.detection;
+    const found = d ? ` · ${d.detected.map((t) => `${degradation(t)} ${percent(d.probabilities[t])}`).join(", ")}` : "";
+    text = `done · ${job.info.model}${found}${sigma} · ${job.info.seconds.toFixed(2)} s${gain}`;
   }
   if (job.status === "failed") text = job.error || "failed";
   const stateEl = row.querySelector(".state");
@@ -118,6 +121,10 @@ function updateDownloadAll() {
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const signed = (x) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(1)}`;
+const percent = (p) => `${Math.round(p * 100)}%`;
+// Task auto reports degradations by the task that removes them.
+const DEGRADATIONS = { denoise: "noise", deblur: "blur", derain: "rain", dehaze: "haze", lowlight: "low light" };
+const degradation = (task) => DEGRADATIONS[task] || task;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function pumpUploads() {
@@ -233,6 +240,29 @@ function show(job) {
   before.src = `/api/jobs/${job.id}/preview?which=input`;
   showLayer();
   showReliability(job);
+  showDetection(job);
+}
+
+// Task auto: what was detected (every type's probability and strength) and which model restored the photo.
+function showDetection(job) {
+  const box = $("detection");
+  const d = job.info && job.info.detection;
+  box.hidden = !d;
+  if (!d) return;
+  const found = d.detected.map((t) => `${degradation(t)} ${percent(d.probabilities[t])} ` +
+    `(strength ${d.strengths[t].toFixed(2)})`);
+  $("detection-line").textContent = `Detected: ${found.join(", ")}; restored by ${d.model} (${d.task}).`;
+  const order = Object.keys(d.probabilities).sort((a, b) => d.probabilities[b] - d.probabilities[a]);
+  $("detection-rows").replaceChildren(...order.map((t) => {
+    const row = document.createElement("tr");
+    row.classList.toggle("found", d.detected.includes(t));
+    for (const text of [degradation(t), percent(d.probabilities[t]), d.strengths[t].toFixed(2)]) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    return row;
+  }));
 }
 
 // How far to trust the result (denoising jobs): predicted gain, confidence and out-of-range warnings.

@@ -65,3 +65,23 @@ def tiny_allinone(tmp_path_factory):
         return made[favour]
 
     return make
+
+
+@pytest.fixture
+def invoke_cli():
+    """``invoke_cli("denoise", "a.png", "-o", "b.png")``: run the real CLI in-process and return typer's result;
+    a Python traceback (anything but a clean exit) fails the test with the command's output."""
+    from typer.testing import CliRunner
+
+    from restora.cli import _register_commands, app
+
+    _register_commands()
+    runner = CliRunner()
+
+    def invoke(*args):
+        result = runner.invoke(app, [str(a) for a in args])
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise AssertionError(f"command raised {result.exception!r}\n{result.stdout}\n{result.stderr}") from result.exception
+        return result
+
+    return invoke

@@ -11,17 +11,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image as PILImage
-from typer.testing import CliRunner
 
 from restora.adapt import AdaptConfig, adapt, estimate_camera_noise
 from restora.adapt import trainer as adapt_trainer
-from restora.cli import _register_commands, app
 from restora.engine.neural import load_module, read_metadata, save_model
 from restora.errors import BadInputError, ModelError, OutputError
 from restora.explain.residual import lag_correlation
 from restora.models.nafnet import NAFNet
-
-_register_commands()  # every command, as `restora` has them
 
 
 def scene(height, width, seed):
@@ -158,22 +154,15 @@ def test_bad_inputs(tmp_path, photos, base):
         adapt([small], out, base=str(base), cfg=quick(), progress=False)
 
 
-def run(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"command raised {result.exception!r}") from result.exception
-    return result
-
-
-def test_cli_adapts_and_reports(tmp_path, photos, base):
+def test_cli_adapts_and_reports(tmp_path, photos, base, invoke_cli):
     out = tmp_path / "cam.safetensors"
-    r = run("adapt", *photos, "-o", out, "--from", base, "--steps", "4", "--threads", "1")
+    r = invoke_cli("adapt", *photos, "-o", out, "--from", base, "--steps", "4", "--threads", "1")
     assert r.exit_code == 0, r.stderr
     assert out.is_file() and "wrote" in r.stdout and "--model" in r.stdout
 
 
 @pytest.mark.parametrize("case", ["no-output", "missing-photo", "bad-output", "exists", "bad-model", "corrupt"])
-def test_cli_bad_inputs_get_one_line(tmp_path, photos, base, case):
+def test_cli_bad_inputs_get_one_line(tmp_path, photos, base, case, invoke_cli):
     out = tmp_path / "cam.safetensors"
     args = [*photos, "-o", out, "--from", base, "--steps", "2"]
     if case == "no-output":
@@ -189,7 +178,7 @@ def test_cli_bad_inputs_get_one_line(tmp_path, photos, base, case):
     elif case == "corrupt":
         args[0] = tmp_path / "broken.png"
         args[0].write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    r = run("adapt", *args)
+    r = invoke_cli("adapt", *args)
     assert r.exit_code in (1, 2)
     if case == "no-output":  # typer's own usage error for a missing required option
         assert "Missing option" in r.stderr

@@ -12,16 +12,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image as PILImage
-from typer.testing import CliRunner
 
 import restora
-from restora.cli import _register_commands, app
 from restora.engine import run_restore
 from restora.engine.detect import detected_tasks, probabilities
 from restora.engine.neural import save_model
 from restora.models.registry import register_arch
 
-_register_commands()
 TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight")
 
 
@@ -131,18 +128,10 @@ def test_probabilities_and_threshold():
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
+def cli(tmp_path, monkeypatch, invoke_cli):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    runner = CliRunner()
-
-    def invoke(*args):
-        result = runner.invoke(app, [str(a) for a in args])
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise AssertionError(f"command raised {result.exception!r}") from result.exception
-        return result
-
-    return invoke
+    return invoke_cli
 
 
 def save_png(path, pixels):

@@ -6,23 +6,17 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image as PILImage
-from typer.testing import CliRunner
 
-from restora.cli import _register_commands, app
 from restora.explain.outputs import heat_map
-
-_register_commands()
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
+def cli(tmp_path, monkeypatch, invoke_cli):
     """``cli("denoise", ...)`` in ``tmp_path``: (exit code, stdout, stderr); fails on a traceback."""
     monkeypatch.chdir(tmp_path)
 
     def invoke(*args):
-        result = CliRunner().invoke(app, [str(a) for a in args])
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise AssertionError(f"command raised {result.exception!r}") from result.exception
+        result = invoke_cli(*args)
         return result.exit_code, result.stdout, result.stderr
 
     return invoke

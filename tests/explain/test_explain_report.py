@@ -9,13 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-from typer.testing import CliRunner
 
-from restora.cli import _register_commands
-from restora.cli import app
 from restora.explain import explain_image, write_report
-
-_register_commands()  # every command, as `restora` has them (typer treats a lone command as the app itself)
 
 
 class Links(HTMLParser):
@@ -83,25 +78,18 @@ def test_report_renders_offline_in_headless_chromium(report, chromium):
     assert {"input", "output", "noise-map", "residual", "spectrum", "detail-risk"} <= set(ids)
 
 
-def run(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"command raised {result.exception!r}") from result.exception
-    return result
-
-
-def test_cli_writes_the_report_and_a_summary(tmp_path, scene, tiny_model):
+def test_cli_writes_the_report_and_a_summary(tmp_path, scene, tiny_model, invoke_cli):
     photo = photo_file(tmp_path, scene)
     out = tmp_path / "out" / "report.html"
     out.parent.mkdir()
-    r = run("explain", photo, "-o", out, "--model", tiny_model, "--device", "cpu", "--restored", tmp_path / "clean.png")
+    r = invoke_cli("explain", photo, "-o", out, "--model", tiny_model, "--device", "cpu", "--restored", tmp_path / "clean.png")
     assert r.exit_code == 0, r.stderr
     assert out.is_file() and (tmp_path / "clean.png").is_file()
     assert "predicted gain" in r.stdout and "confidence" in r.stdout
 
 
 @pytest.mark.parametrize("case", ["missing", "not-html", "exists", "corrupt", "bad-sigma", "bad-model"])
-def test_cli_bad_inputs_get_one_line(tmp_path, scene, tiny_model, case):
+def test_cli_bad_inputs_get_one_line(tmp_path, scene, tiny_model, case, invoke_cli):
     photo = photo_file(tmp_path, scene)
     out = tmp_path / "report.html"
     args = [photo, "-o", out, "--model", tiny_model]
@@ -118,7 +106,7 @@ def test_cli_bad_inputs_get_one_line(tmp_path, scene, tiny_model, case):
         args += ["--sigma", "loud"]
     elif case == "bad-model":
         args[4] = tmp_path / "nope.safetensors"
-    r = run("explain", *args)
+    r = invoke_cli("explain", *args)
     assert r.exit_code in (1, 2)
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("restora: error:"), r.stderr

@@ -11,11 +11,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-from typer.testing import CliRunner
 
 import restora.batch_ray  # noqa: F401  (registers `batch`)
 from restora.batch_ray import MANIFEST_NAME, Manifest
-from restora.cli import app
 
 
 def make_tree(root):
@@ -30,23 +28,16 @@ def make_tree(root):
     return names
 
 
-def run(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"command raised {result.exception!r}\n{result.stdout}\n{result.stderr}") from result.exception
-    return result
-
-
-def test_local_engine_restores_the_tree_and_reports_the_corrupt_file(tmp_path):
+def test_local_engine_restores_the_tree_and_reports_the_corrupt_file(tmp_path, invoke_cli):
     names = make_tree(tmp_path / "in")
-    result = run("batch", tmp_path / "in", "-o", tmp_path / "out", "-r", "--model", "identity", "--threads", "1")
+    result = invoke_cli("batch", tmp_path / "in", "-o", tmp_path / "out", "-r", "--model", "identity", "--threads", "1")
     assert result.exit_code == 1, result.stdout + result.stderr
     assert all((tmp_path / "out" / n).is_file() for n in names)
     assert "broken.png: " in result.stderr
     assert "5 done, 0 skipped, 1 failed" in result.stdout
 
 
-def test_threads_size_the_same_pools_in_the_local_engine_as_in_a_ray_worker(tmp_path):
+def test_threads_size_the_same_pools_in_the_local_engine_as_in_a_ray_worker(tmp_path, invoke_cli):
     import cv2
     import torch
 
@@ -55,7 +46,7 @@ def test_threads_size_the_same_pools_in_the_local_engine_as_in_a_ray_worker(tmp_
     try:
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
-        result = run("batch", tmp_path / "in" / "a.png", "-o", tmp_path / "a.png", "--model", "identity", "--threads", "2")
+        result = invoke_cli("batch", tmp_path / "in" / "a.png", "-o", tmp_path / "a.png", "--model", "identity", "--threads", "2")
         assert result.exit_code == 0, result.stdout + result.stderr
         # What RestoreWorker sets in each actor (restora.batch_ray.limit_threads): PyTorch's and OpenCV's pools.
         assert (torch.get_num_threads(), cv2.getNumThreads()) == (2, 2)
@@ -84,16 +75,16 @@ def test_benchmark_tells_ray_processes_apart():
     assert bench.role_of(11, 7, "") is None  # an exiting process: keeps the role it had
 
 
-def test_ray_options_need_the_ray_engine(tmp_path):
+def test_ray_options_need_the_ray_engine(tmp_path, invoke_cli):
     make_tree(tmp_path / "in")
-    result = run("batch", tmp_path / "in", "-o", tmp_path / "out", "--workers", "2", "--model", "identity")
+    result = invoke_cli("batch", tmp_path / "in", "-o", tmp_path / "out", "--workers", "2", "--model", "identity")
     assert result.exit_code == 2 and "--engine ray" in result.stderr
 
 
-def test_missing_ray_is_a_usage_error_naming_the_extra(tmp_path, monkeypatch):
+def test_missing_ray_is_a_usage_error_naming_the_extra(tmp_path, monkeypatch, invoke_cli):
     make_tree(tmp_path / "in")
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray → ImportError
-    result = run("batch", tmp_path / "in", "-o", tmp_path / "out", "--engine", "ray", "--model", "identity")
+    result = invoke_cli("batch", tmp_path / "in", "-o", tmp_path / "out", "--engine", "ray", "--model", "identity")
     assert result.exit_code == 2 and "restora[ray]" in result.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
@@ -143,10 +134,10 @@ def test_manifest_waits_longer_between_costly_saves(tmp_path, monkeypatch):
     assert set(json.loads((out / MANIFEST_NAME).read_text())["files"]) == {"a.png", "b.png"}
 
 
-def test_an_unreachable_cluster_is_a_usage_error(tmp_path):
+def test_an_unreachable_cluster_is_a_usage_error(tmp_path, invoke_cli):
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'restora[ray]')")
     make_tree(tmp_path / "in")
-    result = run("batch", tmp_path / "in", "-o", tmp_path / "out", "--engine", "ray", "--address", "127.0.0.1:1",
+    result = invoke_cli("batch", tmp_path / "in", "-o", tmp_path / "out", "--engine", "ray", "--address", "127.0.0.1:1",
                  "--model", "identity")
     assert result.exit_code == 2 and "cannot reach the Ray cluster" in result.stderr
 
@@ -170,10 +161,10 @@ def local_ray():
     ray.shutdown()
 
 
-def test_ray_two_workers_corrupt_file_manifest_and_rerun(tmp_path, local_ray):
+def test_ray_two_workers_corrupt_file_manifest_and_rerun(tmp_path, local_ray, invoke_cli):
     names = make_tree(tmp_path / "in")
     out = tmp_path / "out"
-    first = run("batch", tmp_path / "in", "-o", out, "-r", "--engine", "ray", "--workers", "2", "--model", "identity")
+    first = invoke_cli("batch", tmp_path / "in", "-o", out, "-r", "--engine", "ray", "--workers", "2", "--model", "identity")
     assert first.exit_code == 1, first.stdout + first.stderr
     assert all((out / n).is_file() for n in names)  # mirrored tree, formats kept
     assert not (out / "sub" / "broken.png").exists()
@@ -192,7 +183,7 @@ def test_ray_two_workers_corrupt_file_manifest_and_rerun(tmp_path, local_ray):
     stamps = {n: (out / n).stat().st_mtime_ns for n in names}
     (out / "a.png").unlink()
     (out / ".a.png.k1ll3d.tmp").write_bytes(b"partial")
-    second = run("batch", tmp_path / "in", "-o", out, "-r", "--engine", "ray", "--workers", "2", "--model", "identity")
+    second = invoke_cli("batch", tmp_path / "in", "-o", out, "-r", "--engine", "ray", "--workers", "2", "--model", "identity")
     assert second.exit_code == 1  # the corrupt file fails again
     assert "1 done, 4 skipped, 1 failed" in second.stdout
     assert (out / "a.png").is_file() and not (out / ".a.png.k1ll3d.tmp").exists()

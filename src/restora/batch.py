@@ -104,6 +104,25 @@ class JobResult:
     def ok(self) -> bool:
         return self.error is None
 
+    def to_record(self) -> dict:
+        """Everything the file's result reports, as plain JSON values (the job aside): what a Ray worker sends
+        back and what the manifest keeps, so every engine reports the same. Inverse: :meth:`from_record`."""
+        return {
+            "error": self.error, "model": self.model, "megapixels": float(self.megapixels),
+            "restore_seconds": float(self.restore_seconds), "seconds": float(self.seconds),
+            "sigma": None if self.sigma is None else [float(s) for s in np.ravel(self.sigma)],
+            "reliability": self.reliability, "detection": self.detection,
+        }
+
+    @classmethod
+    def from_record(cls, job: Job, record: dict) -> JobResult:
+        sigma = record.get("sigma")
+        return cls(job, error=record.get("error"), model=record.get("model"),
+                   megapixels=float(record.get("megapixels", 0.0)),
+                   restore_seconds=float(record.get("restore_seconds", 0.0)), seconds=float(record.get("seconds", 0.0)),
+                   sigma=None if sigma is None else np.asarray(sigma, np.float32),
+                   reliability=record.get("reliability"), detection=record.get("detection"))
+
 
 @dataclass
 class BatchSummary:

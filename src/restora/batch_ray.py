@@ -61,6 +61,7 @@ MANIFEST_SAVE_SECONDS = 2.0  # how often the manifest is rewritten while results
 MANIFEST_SAVE_COST_FACTOR = 20
 MAX_BLOCKS = 20_000  # one file per Ray Data block (balanced dispatch) up to this many files
 RAY_HINT = "pip install 'restora[ray]'"
+BATCH_TASKS = (*RESTORE_TASKS, "auto")  # auto: detected per photo, reported per file and in the manifest
 
 
 class Engine(str, Enum):
@@ -77,7 +78,9 @@ class Manifest:
 
     Keys are output paths relative to the manifest's folder. A record has ``status`` (``done``, ``failed``,
     ``skipped``), ``source`` and, for failures, ``reason``; done files also ``model``, ``megapixels`` and
-    ``seconds``. Records of earlier runs are kept; a re-run updates the files it touches.
+    ``seconds``, and what the console reports per file where there is one: ``sigma`` (estimated, per channel,
+    0–255 scale), ``reliability`` and, for ``--task auto``, ``detection`` (detected types, probabilities,
+    strengths, the task and model run). Records of earlier runs are kept; a re-run updates the files it touches.
     """
 
     def __init__(self, path: Path, engine: str = "ray"):
@@ -106,10 +109,12 @@ class Manifest:
         job = result.job
         entry = {"source": str(job.source)}
         if result.ok:
-            entry.update(status="done", model=result.model, megapixels=round(result.megapixels, 4),
-                         seconds=round(result.seconds, 3))
-            if result.reliability is not None:
-                entry["reliability"] = result.reliability
+            record = result.to_record()  # the worker's report (JobResult.to_record), rounded for reading
+            entry.update(status="done", model=record["model"], megapixels=round(record["megapixels"], 4),
+                         seconds=round(record["seconds"], 3))
+            if record["sigma"] is not None:
+                entry["sigma"] = [round(s, 2) for s in record["sigma"]]
+            entry.update({k: record[k] for k in ("reliability", "detection") if record[k] is not None})
         else:
             entry.update(status="failed", reason=result.error)
         self.files[self.key(job.output)] = entry
@@ -195,20 +200,13 @@ class RestoreWorker:
 
         from restora.batch import Job, run_job
 
-        out = {"index": [], "error": [], "model": [], "megapixels": [], "restore_seconds": [], "seconds": [],
-               "sigma": [], "reliability": []}
+        out = {"index": [], "record": []}
         for index, source, output, name, bit_depth in zip(batch["index"], batch["source"], batch["output"],
                                                           batch["name"], batch["bit_depth"]):
             job = Job(Path(str(source)), Path(str(output)), str(name), int(bit_depth) or None)
-            result = run_job(job, self.options)
             out["index"].append(int(index))
-            out["error"].append(result.error or "")
-            out["model"].append(result.model or "")
-            out["megapixels"].append(result.megapixels)
-            out["restore_seconds"].append(result.restore_seconds)
-            out["seconds"].append(result.seconds)
-            out["sigma"].append(np.full(3, np.nan) if result.sigma is None else np.asarray(result.sigma, np.float64))
-            out["reliability"].append(json.dumps(result.reliability) if result.reliability is not None else "")
+            # The whole result as JobResult.to_record (detection, reliability, σ ...): the driver rebuilds it.
+            out["record"].append(json.dumps(run_job(job, self.options).to_record()))
         return {k: np.asarray(v) for k, v in out.items()}
 
 
@@ -236,8 +234,6 @@ def _plan_workers(ray, options, workers: int | None, threads: int | None) -> tup
 def run_ray(plan, options, reporter, address: str | None = None, workers: int | None = None,
             threads: int | None = None):
     """Run a plan's jobs on Ray (a local instance without ``address``); returns the BatchSummary."""
-    import numpy as np
-
     from restora.batch import JobResult
     from restora.errors import RestoraError
 
@@ -264,12 +260,7 @@ def run_ray(plan, options, reporter, address: str | None = None, workers: int | 
             done_mp, first = 0.0, time.perf_counter()
             try:
                 for row in dataset.iter_rows():
-                    job = plan.jobs[int(row["index"])]
-                    sigma = np.asarray(row["sigma"], dtype=np.float32)
-                    result = JobResult(job, error=str(row["error"]) or None, model=str(row["model"]) or None,
-                                       megapixels=float(row["megapixels"]), restore_seconds=float(row["restore_seconds"]),
-                                       seconds=float(row["seconds"]), sigma=None if np.isnan(sigma).any() else sigma,
-                                       reliability=json.loads(row["reliability"]) if row.get("reliability") else None)
+                    result = JobResult.from_record(plan.jobs[int(row["index"])], json.loads(str(row["record"])))
                     reporter.job_finished(result)
                     manifest.record(result)
                     manifest.save(force=False)
@@ -367,7 +358,8 @@ def batch_command(
                                                                          "(default: one per GPU, else one per CPU).")] = None,
     threads: Annotated[int | None, typer.Option(min=1, metavar="N", help="CPU threads per worker (local engine: "
                                                                          "of this process).")] = None,
-    task: Annotated[str, typer.Option(metavar="|".join(RESTORE_TASKS), help="What to restore.")] = "denoise",
+    task: Annotated[str, typer.Option(metavar="|".join(BATCH_TASKS), help="What to restore; auto: detect it per "
+                                                                         "photo (as restora restore).")] = "denoise",
     model: ModelOption = None,
     sigma: SigmaOption = "auto",
     strength: StrengthOption = 1.0,
@@ -386,8 +378,8 @@ def batch_command(
     from restora.batch import ConsoleReporter, RestoreOptions, UsageError, plan_jobs, run_local, side_options
     from restora.commands import _resolve_model
 
-    if task not in RESTORE_TASKS:
-        raise UsageError(f"unknown task '{task}' (one of {', '.join(RESTORE_TASKS)})")
+    if task not in BATCH_TASKS:
+        raise UsageError(f"unknown task '{task}' (one of {', '.join(BATCH_TASKS)})")
     if engine is Engine.local and (address is not None or workers is not None):
         raise UsageError("--address and --workers are for --engine ray")
     if engine is Engine.ray:

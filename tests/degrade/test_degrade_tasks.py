@@ -146,6 +146,16 @@ def test_rain_only_brightens_and_stays_in_range():
     assert np.all(y >= np.minimum(x, 0.7) - 1e-6)  # streaks add light; the veil only pulls towards bright air
 
 
+def test_additive_rain_adds_the_same_grey_streaks_to_every_channel():
+    # Rain100H's composite I = min(1, J + S): rainy - clean is equal in R, G, B wherever nothing clips
+    x = 0.6 * texture(96)
+    y = Rain(additive=1.0, veil_prob=0.0)(x, np.random.default_rng(3))
+    d = y - x
+    unclipped = y.max(axis=2) < 1.0
+    assert d.max() > 0.2 and np.mean(d.mean(axis=2) > 0.05) > 0.01  # streaks are there
+    assert np.abs(d - d.mean(axis=2, keepdims=True))[unclipped].max() < 1e-5
+
+
 def test_underexpose_darkens_monotonically():
     ramp = np.dstack([np.tile(np.linspace(0, 1, 32, dtype=np.float32), (8, 1))] * 3)
     y = Underexpose()(ramp, np.random.default_rng(8))

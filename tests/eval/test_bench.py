@@ -108,7 +108,9 @@ def test_missing_ffdnet_is_reported_unavailable(data_dir, tmp_path, monkeypatch)
 @pytest.mark.parametrize(
     "extra, message",
     [(["--sets", "Nope"], "set 'Nope' not found"), (["--sigmas", "x"], "--sigmas must be"),
-     (["--methods", "nosuchmodel"], "no method to run"), (["--oracle", "bm3d"], "not a peer in --methods")],
+     (["--methods", "nosuchmodel"], "--methods: unknown method 'nosuchmodel' for denoise (one of: ours, "),
+     (["--methods", "rl-oracle,deconv-blind"], "no method to run"),  # no typo, but nothing that denoises
+     (["--oracle", "bm3d"], "not a peer in --methods")],
 )
 def test_bad_arguments_give_one_line_errors(data_dir, tmp_path, extra, message):
     args = ["bench", "--data", str(data_dir), "--sets", "Tiny", "--methods", "identity", "--no-speed",

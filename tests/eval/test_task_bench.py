@@ -143,8 +143,30 @@ def test_auto_bench_gives_accuracy_and_confusion_matrix(task_data, tmp_path):
     (["--task", "derain", "--methods", "rl-oracle"], "no method to run"),
     (["--task", "dehaze", "--methods", "nlm"], "no method to run"),
     (["--task", "deblur", "--sets", "Nope"], "set 'Nope' not found"),
+    (["--task", "derain", "--methods", "median,guidd"], "--methods: unknown method 'guidd' for derain (one of: ours, "),
 ])
 def test_bad_task_arguments_give_one_line_errors(task_data, tmp_path, extra, message):
     args = ["bench", "--data", str(task_data), "--sets", "Tiny", "--no-speed", "--out", str(tmp_path / "o"), *extra]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_one_methods_parser_for_every_task():
+    """--methods of the denoising bench and of the task benches: the same items, kinds and errors."""
+    from restora.errors import ModelError
+    from restora.eval.peers import method_choices, parse_methods
+
+    chosen, unavailable = parse_methods("deconv-blind, rl-oracle,identity,nlm,", "deblur")
+    assert [(m.label, m.kind) for m in chosen] == [("deconv-blind", "peer"), ("rl-oracle", "oracle"),
+                                                   ("identity", "baseline")]
+    assert unavailable == {"nlm": "'nlm' does not deblur (it does: denoise)"}
+    chosen, unavailable = parse_methods("nlm,rl-oracle,identity")  # denoise
+    assert [(m.label, m.kind) for m in chosen] == [("nlm", "peer"), ("identity", "baseline")]
+    assert unavailable == {"rl-oracle": "needs a blur kernel: deblurring only"}
+    assert "median" in method_choices("derain") and "rl-oracle" not in method_choices("derain")
+    assert {"bm3d", "nlm", "ffdnet"} <= set(method_choices("denoise")) and "dcp" not in method_choices("denoise")
+    for task in ("denoise", "dehaze"):
+        with pytest.raises(ModelError, match=f"^--methods: unknown method 'wiener' for {task} \\(one of: ours, "):
+            parse_methods("identity,wiener", task)
+    with pytest.raises(ModelError, match="twice"):
+        parse_methods("gamma,identity,gamma", "lowlight")

@@ -111,6 +111,36 @@ def test_manifest_keeps_done_records_and_round_trips(tmp_path):
     assert Manifest(out / MANIFEST_NAME).files == {}
 
 
+def test_a_result_travels_and_is_kept_whole(tmp_path):
+    """A Ray worker sends JobResult.to_record back and the driver rebuilds the result from it, so the console
+    says what the local engine says; the manifest keeps the same σ, reliability and --task auto detection."""
+    from pathlib import Path
+
+    from restora.batch import Job, JobResult
+
+    out = tmp_path / "out"
+    out.mkdir()
+    job = Job(Path("/in/a.png"), out / "a.png", "a.png")
+    detection = {"detector": "tiny", "probabilities": {"lowlight": 0.9, "dehaze": 0.1},
+                 "strengths": {"lowlight": 0.61, "dehaze": 0.02}, "detected": ["lowlight"], "task": "lowlight",
+                 "model": "tiny", "seconds": 0.01, "extra": {}}
+    result = JobResult(job, model="tiny", megapixels=0.25, restore_seconds=0.5, seconds=0.75,
+                       sigma=np.array([3.0, 4.5, 6.25], np.float32), reliability={"gain_db": 1.5},
+                       detection=detection)
+    back = JobResult.from_record(job, json.loads(json.dumps(result.to_record())))
+    assert np.array_equal(back.sigma, result.sigma) and back.sigma.dtype == result.sigma.dtype
+    assert {**vars(back), "sigma": None} == {**vars(result), "sigma": None}
+    failed = JobResult.from_record(job, json.loads(json.dumps(JobResult(job, error="truncated file").to_record())))
+    assert failed.error == "truncated file" and not failed.ok and failed.sigma is None and failed.detection is None
+
+    m = Manifest(out / MANIFEST_NAME)
+    m.record(back)
+    m.save()
+    entry = json.loads((out / MANIFEST_NAME).read_text())["files"]["a.png"]
+    assert entry["detection"] == detection and entry["reliability"] == {"gain_db": 1.5}
+    assert entry["sigma"] == [3.0, 4.5, 6.25] and entry["status"] == "done" and entry["model"] == "tiny"
+
+
 def test_manifest_waits_longer_between_costly_saves(tmp_path, monkeypatch):
     from pathlib import Path
 
@@ -190,3 +220,40 @@ def test_ray_two_workers_corrupt_file_manifest_and_rerun(tmp_path, local_ray, in
     assert all((out / n).stat().st_mtime_ns == stamps[n] for n in names if n != "a.png")  # skipped, untouched
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert manifest["counts"] == {"done": 5, "failed": 1, "skipped": 0}  # done records of the first run kept
+
+
+def detection_lines(stdout: str) -> dict[str, str]:
+    """File name → the '  detected: ...' line the console printed under it, and '' → the summary's count."""
+    lines, found, name = stdout.splitlines(), {}, None
+    for line in lines:
+        if " → " in line:
+            name = line.split(" → ")[0]
+        elif line.startswith("  detected: "):
+            found[name] = line
+        elif line.startswith("detected: "):
+            found[""] = line
+    return found
+
+
+def test_ray_reports_task_auto_detections_as_the_local_engine_does(tmp_path, monkeypatch, local_ray, invoke_cli,
+                                                                   tiny_allinone):
+    names = make_tree(tmp_path / "in")
+    monkeypatch.chdir(tmp_path)  # files are shown as in/NAME
+    model = tiny_allinone("lowlight")  # detects low light in any image and restores it itself
+    common = ("--task", "auto", "--model", model, "-r")
+    local = invoke_cli("batch", "in", "-o", "local", *common)
+    on_ray = invoke_cli("batch", "in", "-o", "ray", *common, "--engine", "ray", "--workers", "2")
+    assert local.exit_code == on_ray.exit_code == 1, local.stdout + on_ray.stdout + on_ray.stderr  # broken.png
+
+    expected = detection_lines(local.stdout.replace(os.sep, "/"))
+    assert set(expected) == {"", *(f"in/{n}" for n in names)} and expected[""] == "detected: lowlight 5"
+    assert "restored by tiny-allinone-lowlight (lowlight)" in expected["in/a.png"]
+    assert detection_lines(on_ray.stdout.replace(os.sep, "/")) == expected  # same types, probabilities, strengths, model, counts
+
+    manifest = json.loads((tmp_path / "ray" / MANIFEST_NAME).read_text())["files"]
+    for name in names:
+        d = manifest[name]["detection"]
+        assert d["task"] == "lowlight" and d["detected"][0] == "lowlight" and d["model"] == str(model)
+        assert manifest[name]["model"] == "tiny-allinone-lowlight"
+        assert set(d["strengths"]) == set(d["probabilities"]) and all(0 <= v <= 1 for v in d["strengths"].values())
+    assert "detection" not in manifest["sub/broken.png"]

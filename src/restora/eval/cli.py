@@ -106,16 +106,6 @@ def _data_folder(data: Path | None) -> Path:
     return data
 
 
-def _check_methods(chosen, unavailable: dict[str, str]) -> None:
-    """Say why each unavailable method cannot run; an error when none can."""
-    from restora.errors import RestoraError
-
-    for item, reason in unavailable.items():
-        typer.echo(f"{item}: unavailable: {reason}", err=True)
-    if not chosen:
-        raise RestoraError("no method to run (see the messages above)")
-
-
 def _oracle_methods(oracle: str, chosen) -> frozenset[str]:
     """Labels of the peers to run at the oracle σ on real pairs."""
     from restora.errors import RestoraError
@@ -186,7 +176,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
 
     from restora.errors import RestoraError
     from restora.eval.datasets import NOISE_SEED, find_set
-    from restora.eval.peers import ORACLE_GRID, parse_methods
+    from restora.eval.peers import ORACLE_GRID, check_methods, parse_methods
     from restora.eval.report import machine_info, plot_quality_vs_speed, write_crops, write_json, write_markdown
     from restora.eval.runner import QualityRun, run_quality
 
@@ -198,7 +188,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
     size_list = _numbers(sizes, "--sizes", int) if speed else []
     chosen, unavailable = parse_methods(methods)
     oracle_for = _oracle_methods(oracle, chosen)
-    _check_methods(chosen, unavailable)
+    check_methods(chosen, unavailable, _log)
     log = _log
     out.mkdir(parents=True, exist_ok=True)
     run = QualityRun(bench_sets, sigma_list, chosen, limit, device, cache, oracle_for, crops, log)
@@ -253,8 +243,9 @@ def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, s
 
     from restora.errors import RestoraError
     from restora.eval.report import machine_info, plot_quality_vs_speed, write_crops, write_json, write_task_markdown
-    from restora.eval.task_bench import (DEFAULT_METHODS, PUBLISHED_RAIN100H, TaskRun, oracle_speed, parse_task_methods,
-                                         protocol, run_detection, run_task_quality)
+    from restora.eval.peers import check_methods, parse_methods
+    from restora.eval.task_bench import (DEFAULT_METHODS, PUBLISHED_RAIN100H, TaskRun, oracle_speed, protocol,
+                                         run_detection, run_task_quality)
     from restora.eval.task_sets import DEFAULT_SETS, find_task_set
 
     if limit is not None and limit <= 0:
@@ -264,8 +255,8 @@ def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, s
     data = _data_folder(data)
     task_sets = [find_task_set(data, task, name.strip()) for name in sets.split(",") if name.strip()]
     size_list = _numbers(sizes, "--sizes", int) if speed and task != "auto" else []
-    chosen, unavailable = parse_task_methods(task, methods)
-    _check_methods(chosen, unavailable)
+    chosen, unavailable = parse_methods(methods, task)
+    check_methods(chosen, unavailable, _log)
     log = _log
     out.mkdir(parents=True, exist_ok=True)
     run = TaskRun(task, task_sets, chosen, limit, device, cache, crops, log)

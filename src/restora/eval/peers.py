@@ -1,6 +1,7 @@
 """The methods ``restora bench`` compares, and the FFDNet peer.
 
-``--methods`` items:
+``--methods`` items (one parser, :func:`parse_methods`, for every ``--task``; the tasks' own peers and the
+deblurring oracles are described in :mod:`restora.eval.task_bench`); for denoising:
 
 * ``ours`` (every registered model of ours), ``ours:NAME``, a registered model name of kind "ours", or a ``.safetensors`` path — our networks.
   They are **blind**: always run with ``sigma="auto"``, never told the true σ.
@@ -109,41 +110,89 @@ class BenchMethod:
         return self.kind == "ours"
 
 
-def parse_methods(spec: str) -> tuple[list[BenchMethod], dict[str, str]]:
-    """``--methods`` → the methods to run and {item: one-line reason} for those that cannot run."""
-    from restora.models.registry import available_methods
+# Deblurring's upper references: Richardson–Lucy / Wiener *given the true kernel* (restora.eval.task_bench).
+ORACLES = {"rl-oracle": "Richardson–Lucy", "wiener-oracle": "Wiener"}
+
+
+def parse_methods(spec: str, task: str = "denoise") -> tuple[list[BenchMethod], dict[str, str]]:
+    """``--methods`` of ``restora bench --task TASK`` (denoise, a task of :mod:`restora.eval.task_bench`, or auto)
+    → the methods to run and {item: one-line reason} for those that cannot run here (not installed, not made for
+    ``task``). An item that names nothing raises :class:`ModelError` listing the valid ones.
+
+    Items: ``ours`` (every registered model of ours for ``task``; for auto every all-in-one model), ``ours:NAME``,
+    a registered method or a ``.safetensors`` path (kind "ours" for our networks, else "peer"), ``ffdnet``
+    (denoising, registered on demand), ``rl-oracle``/``wiener-oracle`` (deblurring, kind "oracle") and
+    ``identity`` (kind "baseline")."""
+    from restora.engine.neural import describes_degradations
 
     methods: list[BenchMethod] = []
     unavailable: dict[str, str] = {}
-    items = []
     for item in (s.strip() for s in spec.split(",")):
-        if item == "ours":  # every registered model of ours for denoising
-            ours = [f"ours:{m.name}" for m in available_methods("denoise") if m.kind == "ours"]
-            items += ours
+        if not item:
+            continue
+        if item == "ours":
+            ours = [m for m in _task_methods(task) if m.kind == "ours"]
+            methods += [BenchMethod(m.name, m.name, "ours") for m in ours]
             if not ours:
-                unavailable[item] = "no model of ours is registered yet"
-        elif item:
-            items.append(item)
-    for item in items:
-        if item == "ffdnet":
-            reason = register_ffdnet()
-            if reason:
-                unavailable[item] = reason
+                unavailable[item] = f"no model of ours for '{task}' is registered yet"
+        elif item in ORACLES:
+            if task == "deblur":
+                methods.append(BenchMethod(item, item, "oracle"))
             else:
-                methods.append(BenchMethod("ffdnet", "ffdnet", "peer"))
-            continue
-        if item in ("bm3d", "nlm"):
-            methods.append(BenchMethod(item, item, "peer"))
-            continue
-        if item == "identity":
+                unavailable[item] = "needs a blur kernel: deblurring only"
+        elif item == "identity":
             methods.append(BenchMethod("identity", "identity", "baseline"))
-            continue
-        resolved = model_item(item, unavailable)
-        if resolved is not None:
-            methods.append(BenchMethod(resolved[0].name, resolved[1], "ours"))
+        elif item == "ffdnet" and (reason := register_ffdnet()):
+            unavailable[item] = reason
+        elif (resolved := model_item(_known_item(item, task), unavailable)) is not None:
+            model_spec, engine_name = resolved
+            if task == "auto" and not describes_degradations(model_spec):
+                unavailable[item] = f"'{model_spec.name}' is not an all-in-one model: it cannot detect degradations"
+            elif task != "auto" and task not in model_spec.tasks:
+                unavailable[item] = f"'{model_spec.name}' does not {task} (it does: {', '.join(model_spec.tasks)})"
+            else:
+                methods.append(BenchMethod(model_spec.name, engine_name, "ours" if model_spec.kind == "ours" else "peer"))
     if len({m.label for m in methods}) != len(methods):
         raise ModelError("--methods names the same method twice")
     return methods, unavailable
+
+
+def check_methods(chosen: list[BenchMethod], unavailable: dict[str, str], log) -> None:
+    """Say (``log``) why each unavailable method cannot run; a RestoraError when none can."""
+    from restora.errors import RestoraError
+
+    for item, reason in unavailable.items():
+        log(f"{item}: unavailable: {reason}")
+    if not chosen:
+        raise RestoraError("no method to run (see the messages above)")
+
+
+def _task_methods(task: str) -> list:
+    """Registered methods of ``task`` (auto: the all-in-one models)."""
+    from restora.engine.neural import describes_degradations
+    from restora.models.registry import available_methods
+
+    if task == "auto":
+        return [m for m in available_methods() if m.kind == "ours" and describes_degradations(m)]
+    return available_methods(task)
+
+
+def method_choices(task: str) -> list[str]:
+    """What ``--methods`` takes for ``task``, as the error for an unknown item lists it."""
+    names = ["ours", *(m.name for m in _task_methods(task) if m.name != "identity")]
+    names += ["ffdnet"] * (task == "denoise" and "ffdnet" not in names) + list(ORACLES) * (task == "deblur")
+    return [*names, "identity", "ours:NAME", "a .safetensors path"]
+
+
+def _known_item(item: str, task: str) -> str:
+    """``item`` when it names a registered method or a model file, else a ModelError listing the valid items."""
+    from restora.models.registry import METHODS, _ensure_loaded
+
+    _ensure_loaded()
+    name = item.removeprefix("ours:")
+    if name in METHODS or Path(name).suffix == ".safetensors" or Path(name).exists():
+        return item
+    raise ModelError(f"--methods: unknown method '{item}' for {task} (one of: {', '.join(method_choices(task))})")
 
 
 def model_item(item: str, unavailable: dict[str, str]):

@@ -489,17 +489,14 @@ def bench_speed(methods: str, out: Path, sizes: list[int], threads: list[int], r
     from datetime import datetime, timezone
 
     from restora.errors import RestoraError
-    from restora.eval.peers import parse_methods
+    from restora.eval.peers import check_methods, parse_methods
     from restora.eval.report import machine_info, write_json
 
     bad = [r for r in runtimes if r not in RUNTIMES]
     if bad:
         raise RestoraError(f"--runtimes: unknown runtime '{bad[0]}' (one of {', '.join(RUNTIMES)})")
     chosen, unavailable = parse_methods(methods)
-    for item, reason in unavailable.items():
-        log(f"{item}: unavailable: {reason}")
-    if not chosen:
-        raise RestoraError("no method to run (see the messages above)")
+    check_methods(chosen, unavailable, log)
     image = _speed_photo(data)
     out.mkdir(parents=True, exist_ok=True)
     deadline = None if time_limit is None else time.monotonic() + time_limit

@@ -33,9 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from restora.errors import ModelError
 from restora.eval.metrics import METRICS_VERSION, aligned_grey, psnr_ssim_y, score, to_uint8
-from restora.eval.peers import BenchMethod, model_item
+from restora.eval.peers import ORACLES, BenchMethod
 from restora.eval.runner import ScoreCache, score_samples
 from restora.eval.task_sets import TaskSample, TaskSet, task_samples
 
@@ -46,7 +45,6 @@ DEFAULT_METHODS = {
     "lowlight": "ours,gamma,clahe,retinex,identity",
     "auto": "ours",
 }
-ORACLES = {"rl-oracle": "Richardson–Lucy", "wiener-oracle": "Wiener"}
 MODE = {"ours": "blind", "peer": "blind", "oracle": "true kernel", "baseline": "input"}
 # Published Rain100H figures (Y channel; all 100 test images; trained on real Rain100H training pairs, which we
 # do not have). Only figures we could check against a public source are given a number.
@@ -79,52 +77,6 @@ class TaskRun:
     crops: int = 2
     log: Callable[[str], None] = print
     crop_panels: dict = field(default_factory=dict)
-
-
-def parse_task_methods(task: str, spec: str) -> tuple[list[BenchMethod], dict[str, str]]:
-    """``--methods`` for a task → the methods to run and {item: one-line reason} for those that cannot run."""
-    from restora.engine.neural import describes_degradations
-    from restora.models.registry import available_methods
-
-    methods: list[BenchMethod] = []
-    unavailable: dict[str, str] = {}
-    for item in (s.strip() for s in spec.split(",")):
-        if not item:
-            continue
-        if item == "ours":
-            if task == "auto":
-                ours = [m for m in available_methods() if m.kind == "ours" and describes_degradations(m)]
-            else:
-                ours = [m for m in available_methods(task) if m.kind == "ours"]
-            methods += [BenchMethod(m.name, m.name, "ours") for m in ours]
-            if not ours:
-                unavailable[item] = f"no model of ours for '{task}' is registered yet"
-            continue
-        if item in ORACLES:
-            if task != "deblur":
-                unavailable[item] = "needs a blur kernel: deblurring only"
-            else:
-                methods.append(BenchMethod(item, item, "oracle"))
-            continue
-        if item == "identity":
-            methods.append(BenchMethod("identity", "identity", "baseline"))
-            continue
-        resolved = model_item(item, unavailable)
-        if resolved is None:
-            continue
-        model_spec, engine_name = resolved
-        if task == "auto" and not describes_degradations(model_spec):
-            unavailable[item] = f"'{model_spec.name}' is not an all-in-one model: it cannot detect degradations"
-            continue
-        if task != "auto" and task not in model_spec.tasks:
-            unavailable[item] = f"'{model_spec.name}' does not {task} (it does: {', '.join(model_spec.tasks)})"
-            continue
-        kind = "ours" if model_spec.kind == "ours" else "peer"
-        methods.append(BenchMethod(model_spec.name, engine_name, kind))
-    seen = {m.label for m in methods}
-    if len(seen) != len(methods):
-        raise ModelError("--methods names the same method twice")
-    return methods, unavailable
 
 
 def oracle_method(name: str, kernel: np.ndarray):

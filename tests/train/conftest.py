@@ -15,3 +15,20 @@ def tiny_data(tmp_path):
         img = np.dstack([stripes, np.roll(stripes, i, 0), stripes[::-1]]) + 0.02 * rng.standard_normal((48, 48, 3))
         Image.fromarray(np.clip(img * 255, 0, 255).astype(np.uint8)).save(folder / f"{i:02d}.png")
     return folder
+
+
+@pytest.fixture
+def tiny_config(tiny_data):
+    """Factory: ``tiny_config(steps=20, **fields)``, a tiny NAFNet run on ``tiny_data`` (Gaussian patches),
+    logging every 5 steps, validating every 10, checkpointing every 5; ``fields`` replace the config's."""
+    from restora.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+
+    def make(steps=20, **fields):
+        return TrainConfig(**{
+            "name": "tiny", "steps": steps, "threads": 1,
+            "data": DataConfig(train_dir=str(tiny_data), val_count=2, val_crop=32, patch=32, batch=4, pipeline="gaussian"),
+            "model": ModelConfig(arch="nafnet", args=dict(width=8, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])),
+            "optim": OptimConfig(lr=5e-3, warmup_steps=2, grad_clip=0.0), "log_every": 5, "val_every": 10, "ckpt_every": 5,
+            **fields})
+
+    return make

@@ -3,17 +3,8 @@ import torch
 
 from restora.engine.neural import load_module
 from restora.errors import RestoraError
-from restora.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+from restora.train.config import OptimConfig, TrainConfig
 from restora.train.trainer import Trainer, export_run, learning_rate, prepare_run
-
-
-def tiny_config(folder, steps=20):
-    return TrainConfig(
-        name="tiny", steps=steps, threads=1,
-        data=DataConfig(train_dir=str(folder), val_count=2, val_crop=32, patch=32, batch=4, pipeline="gaussian"),
-        model=ModelConfig(arch="nafnet", args=dict(width=8, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])),
-        optim=OptimConfig(lr=5e-3, warmup_steps=2, grad_clip=0.0), log_every=5, val_every=10, ckpt_every=5,
-    )
 
 
 def fixed_batch_loss(trainer, batch):
@@ -22,8 +13,8 @@ def fixed_batch_loss(trainer, batch):
         return float(torch.mean((trainer.model(noisy, sigma) - clean) ** 2))
 
 
-def test_training_lowers_the_loss_and_resume_is_bit_exact(tmp_path, tiny_data):
-    cfg = tiny_config(tiny_data)
+def test_training_lowers_the_loss_and_resume_is_bit_exact(tmp_path, tiny_config):
+    cfg = tiny_config()
     from restora.train.data import PatchSampler, split_train_val
 
     probe = PatchSampler(cfg.data, split_train_val(cfg.data)[0], seed=123).batch(0)
@@ -49,8 +40,8 @@ def test_training_lowers_the_loss_and_resume_is_bit_exact(tmp_path, tiny_data):
     assert "val_psnr" in (tmp_path / "b" / "log.csv").read_text()
 
 
-def test_export_round_trip_equals_the_trained_ema(tmp_path, tiny_data):
-    cfg = tiny_config(tiny_data, steps=6)
+def test_export_round_trip_equals_the_trained_ema(tmp_path, tiny_config):
+    cfg = tiny_config(steps=6)
     prepare_run(cfg, tmp_path / "run", resume=False)
     trainer = Trainer(cfg, tmp_path / "run")
     trainer.fit(progress=False)
@@ -61,8 +52,8 @@ def test_export_round_trip_equals_the_trained_ema(tmp_path, tiny_data):
     assert card["steps"] == 6 and meta["card"]["task"] == "denoise" and meta["arch"] == "nafnet"
 
 
-def test_existing_run_needs_resume(tmp_path, tiny_data):
-    cfg = tiny_config(tiny_data, steps=2)
+def test_existing_run_needs_resume(tmp_path, tiny_config):
+    cfg = tiny_config(steps=2)
     prepare_run(cfg, tmp_path / "run", resume=False)
     Trainer(cfg, tmp_path / "run").fit(progress=False)
     with pytest.raises(RestoraError, match="--resume"):
@@ -84,7 +75,7 @@ def test_bad_config_is_a_one_line_error(tmp_path):
         TrainConfig.from_yaml(p)
 
 
-def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_data):
+def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_config):
     from restora.engine.neural import save_model
     from restora.models.nafnet import NAFNet
     from restora.train.config import DistillConfig
@@ -92,8 +83,9 @@ def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_data):
     torch.manual_seed(0)
     teacher = NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,))
     torch.nn.init.normal_(teacher.ending.weight, std=0.01)
-    save_model(teacher, tmp_path / "teacher.safetensors", {"task": "denoise"})
-    cfg = tiny_config(tiny_data, steps=6)
+    save_model(teacher, tmp_path / "teacher.safetensors",
+               {"task": "denoise", "name": "big-teacher", "run": "big", "steps": 50, "cpu_hours": 0.5, "validation": {"last": 22.0}})
+    cfg = tiny_config(steps=6)
     cfg.model.args = dict(width=4, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])
     cfg.distill = DistillConfig(teacher=str(tmp_path / "teacher.safetensors"))
     prepare_run(cfg, tmp_path / "student", resume=False)
@@ -104,6 +96,36 @@ def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_data):
     assert "distill_out" in log.splitlines()[0]
     assert any(row.split(",")[5] for row in log.splitlines()[1:])  # distill_out logged
     assert not torch.equal(first, trainer.generator.net[0].weight)  # the feature generator learns
+    # The teacher file changes after the run started: the run keeps the record of the teacher it began with.
+    save_model(teacher, tmp_path / "teacher.safetensors", {"task": "denoise", "name": "other", "steps": 99})
     resumed = Trainer(cfg, tmp_path / "student")
     resumed.load_checkpoint()
     assert torch.equal(resumed.generator.net[0].weight, trainer.generator.net[0].weight)
+    card = export_run(tmp_path / "student", tmp_path / "student.safetensors")
+    assert card["teacher"] == str(tmp_path / "teacher.safetensors")
+    assert card["teacher_model"] == {"name": "big-teacher", "run": "big", "steps": 50, "cpu_hours": 0.5, "validation": 22.0}
+
+
+def test_distillation_resumes_bit_exactly(tmp_path, tiny_config):
+    # The student's feature noise draws from torch's global generator: the checkpoint must carry its state.
+    from restora.engine.neural import save_model
+    from restora.models.nafnet import NAFNet
+    from restora.train.config import DistillConfig
+
+    torch.manual_seed(0)
+    save_model(NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,)), tmp_path / "teacher.safetensors",
+               {"task": "denoise", "name": "t"})
+    cfg = tiny_config(steps=6)
+    cfg.model.args = dict(width=4, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])
+    cfg.distill = DistillConfig(teacher=str(tmp_path / "teacher.safetensors"), feature_noise=0.5)
+    prepare_run(cfg, tmp_path / "a", resume=False)
+    straight = Trainer(cfg, tmp_path / "a")
+    straight.fit(progress=False)
+    prepare_run(cfg, tmp_path / "b", resume=False)
+    Trainer(cfg, tmp_path / "b").fit(max_steps=3, progress=False)
+    torch.manual_seed(12345)  # a new process would start from another generator state
+    resumed = Trainer(cfg, tmp_path / "b")
+    resumed.load_checkpoint()
+    resumed.fit(progress=False)
+    for (k, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), k

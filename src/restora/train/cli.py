@@ -14,7 +14,8 @@ def train(
     config: Path = typer.Argument(..., help="Experiment config (YAML) under configs/."),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="Run folder (default ~/.cache/restora/runs/NAME)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run folder's checkpoint."),
-    init_from: Path | None = typer.Option(None, "--init-from", help="Start from these weights (.safetensors), e.g. a shipped model."),
+    init_from: Path | None = typer.Option(None, "--init-from", help="Start from these weights (.safetensors or a model name), e.g. a "
+                                                                    "shipped model; recorded in the run and the card ('continues')."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps (the schedule still spans the config's steps)."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: the config's)."),
     device: str = typer.Option("auto", "--device"),
@@ -45,6 +46,8 @@ def export(
                                help="Run folder (or a run name under ~/.cache/restora/runs); with --onnx also a .safetensors model or a registered model name."),
     output: Path = typer.Option(..., "-o", "--output", help="Output .safetensors file (.onnx with --onnx)."),
     onnx: bool = typer.Option(False, "--onnx", help="Write an ONNX graph (dynamic height and width) checked against PyTorch."),
+    pick: str | None = typer.Option(None, "--pick", help="Weights of the 'last' checkpoint or the 'best' validation (by the "
+                                                          "config's select; best.pt). Default: best where the config sets select."),
 ) -> None:
     """Write a run's EMA weights with architecture, config and model card to one .safetensors file, or with
     --onnx a run's or model's ONNX graph for onnxruntime (model card in its metadata)."""
@@ -57,13 +60,17 @@ def export(
     if not onnx:
         if run.is_file():
             raise RestoraError(f"{run} is already a model file (add --onnx to convert it to ONNX)")
-        card = export_run(run, output)
-        typer.echo(f"wrote {output}: {card['steps']} steps, {card['cpu_hours']} CPU-hours, validation {card['validation']['last']} dB")
+        card = export_run(run, output, pick=pick)
+        wall = f" ({card['wall_hours']} h wall)" if "wall_hours" in card else ""
+        chosen = card.get("selected")
+        figure = (f"best {chosen['by']} {chosen['value']} dB (step {chosen['step']} of {chosen['of_steps']})" if chosen
+                  else f"validation {card['validation']['last']} dB")
+        typer.echo(f"wrote {output}: {card['steps']} steps, {card['cpu_hours']} CPU-hours{wall}, {figure}")
         return
-    _export_onnx(run, output)
+    _export_onnx(run, output, pick)
 
 
-def _export_onnx(source: Path, output: Path) -> None:
+def _export_onnx(source: Path, output: Path, pick: str | None = None) -> None:
     import os
     import tempfile
 
@@ -77,7 +84,7 @@ def _export_onnx(source: Path, output: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="restora-export-") as tmp:
         if source.is_dir():  # a run: its EMA weights and card, exactly as `restora export RUN` writes them
             model_file = Path(tmp) / f"{output.stem}.safetensors"
-            export_run(source, model_file, name=output.stem)
+            export_run(source, model_file, name=output.stem, pick=pick)
         else:
             spec = get_spec(str(source))
             if spec.path is None:

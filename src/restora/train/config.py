@@ -43,11 +43,23 @@ class DataConfig(_Strict):
     # this range once per step (whole images reach describe() shrunk to a long side of 256 px).
     describe_shrink: tuple[float, float] | None = None
     gray_prob: float = Field(0.0, ge=0, le=1)  # share of patches made greyscale before degrading (e.g. Levin)
+    # Extra validation sets, e.g. [camera] for realistic noise: each a pipeline of restora.degrade applied to the
+    # same held-out crops, fixed for the run (seeded by seed, pipeline name and image), logged as its own
+    # column val_psnr_<name> and never mixed into val_psnr (see TrainConfig.select).
+    val_extra: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self):
         if self.mixture is not None and not self.mixture:
             raise ValueError("mixture needs at least one component")
+        if len(set(self.val_extra)) != len(self.val_extra):
+            raise ValueError("val_extra names a pipeline twice")
+        if self.val_extra:
+            from restora.degrade import PIPELINES
+
+            unknown = [n for n in self.val_extra if n not in PIPELINES]
+            if unknown:
+                raise ValueError(f"val_extra: unknown pipeline {unknown[0]!r} (known: {', '.join(sorted(PIPELINES))})")
         if self.describe_shrink is not None and not 1.0 <= self.describe_shrink[0] <= self.describe_shrink[1]:
             raise ValueError("describe_shrink must be (lo, hi) with 1 <= lo <= hi")
         return self
@@ -84,6 +96,20 @@ class DistillConfig(_Strict):
     feature_noise: float = 0.1  # std of Gaussian noise injected into student features (relative to their std)
 
 
+def selectable(data: DataConfig) -> list[str]:
+    """The validation figures a run can select its checkpoint by."""
+    return ["val_psnr", *(f"val_psnr_{n}" for n in data.val_extra), "mean"]
+
+
+def selection_figure(select: str | None, figures: dict) -> float | None:
+    """The figure named by ``select`` (None: ``val_psnr``) from one validation's figures (``val_psnr`` and
+    ``val_psnr_<name>`` columns); ``mean``: the mean of those. None where the figures are missing."""
+    if select == "mean":
+        values = [v for k, v in figures.items() if (k == "val_psnr" or k.startswith("val_psnr_")) and v is not None]
+        return sum(values) / len(values) if values else None
+    return figures.get(select or "val_psnr")
+
+
 class TrainConfig(_Strict):
     name: str
     seed: int = 0
@@ -98,6 +124,20 @@ class TrainConfig(_Strict):
     val_every: int = 1000
     ckpt_every: int = 500
     card: dict = Field(default_factory=dict)  # extra model-card fields (summary, tasks, data terms)
+    # Warm start: weights to begin from (.safetensors path or model name; `restora train --init-from` sets it).
+    # Their card is recorded in the run, and the exported card says `continues` with total steps/CPU-hours.
+    init_from: str | None = None
+    # The validation figure that picks the best checkpoint (best.pt) and, when set, the exported one:
+    # None (default): best = highest val_psnr and `restora export` writes the last checkpoint;
+    # "val_psnr", "val_psnr_<name>" (a data.val_extra pipeline), or "mean" (of val_psnr and the extra figures):
+    # `restora export` writes the best checkpoint by that figure.
+    select: str | None = None
+
+    @model_validator(mode="after")
+    def _check_select(self):
+        if self.select is not None and self.select not in selectable(self.data):
+            raise ValueError(f"select must be one of {', '.join(selectable(self.data))}, not {self.select!r}")
+        return self
 
     @classmethod
     def from_yaml(cls, path: Path) -> "TrainConfig":

@@ -16,6 +16,7 @@ mixture draw exactly the numbers they drew before, so their batches are unchange
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,13 +219,26 @@ def validation_groups(cfg: DataConfig, files: list[Path], seed: int, hint: bool 
             groups.append(ValGroup(task, pairs, TASK_NAMES.index(task)))
         return groups
     if cfg.val_pipeline:
-        pipe = get_pipeline(cfg.val_pipeline)
-        pairs = []
-        for i, f in enumerate(files):
-            clean = _centre_crop(f, cfg.val_crop)
-            pairs.append(_val_pair(np.clip(pipe(clean, np.random.default_rng([seed, 10**9, i])), 0, 1).astype(np.float32), clean, hint))
-        return [ValGroup("val", pairs)]
+        return [ValGroup("val", _pipeline_pairs(cfg.val_pipeline, files, cfg.val_crop, [seed, 10**9], hint))]
     return [ValGroup("val", validation_set(cfg, files, seed, hint))]
+
+
+def extra_validation_groups(cfg: DataConfig, files: list[Path], seed: int, hint: bool = True) -> list[ValGroup]:
+    """One group per ``data.val_extra`` pipeline (e.g. ``camera``): the same held-out crops, each degraded by
+    that pipeline, seeded by the run's seed, the pipeline's name and the image's index (fixed for the run and
+    whatever the list's order)."""
+    return [ValGroup(name, _pipeline_pairs(name, files, cfg.val_crop, [seed, 10**9 + 1, zlib.crc32(name.encode())], hint))
+            for name in cfg.val_extra]
+
+
+def _pipeline_pairs(pipeline: str, files: list[Path], crop: int, key: list[int], hint: bool):
+    """Centre crops degraded by ``pipeline``, image i seeded by ``[*key, i]``."""
+    pipe, pairs = get_pipeline(pipeline), []
+    for i, f in enumerate(files):
+        clean = _centre_crop(f, crop)
+        noisy = pipe(clean, np.random.default_rng([*key, i]))
+        pairs.append(_val_pair(np.clip(noisy, 0, 1).astype(np.float32), clean, hint))
+    return pairs
 
 
 def validation_set(cfg: DataConfig, files: list[Path], seed: int, hint: bool = True) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:

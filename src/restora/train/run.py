@@ -81,6 +81,8 @@ def run_training(config: Path, run_dir: Path | None = None, resume: bool = False
     budget = threads or int(os.environ.get("RESTORA_THREADS", cfg.threads))
     torch.set_num_threads(max(1, budget // dist.local_world_size))
     run_dir = Path(run_dir) if run_dir else get_settings().runs_dir / cfg.name
+    if init_from is not None:  # the command line's warm start, recorded in the run's config
+        cfg = cfg.model_copy(update={"init_from": str(init_from)})
     with process_group(dist, device) as device:
         _on_rank_zero(dist, lambda: prepare_run(cfg, run_dir, resume))
         trainer = Trainer(cfg, run_dir, device, rank=dist.rank, world_size=dist.world_size)
@@ -88,13 +90,12 @@ def run_training(config: Path, run_dir: Path | None = None, resume: bool = False
         if resume and trainer.checkpoint_path.exists():
             trainer.load_checkpoint()
             say(f"resumed {run_dir} at step {trainer.step}" + (f" on {dist.world_size} processes" if dist.world_size > 1 else ""), flush=True)
-        elif init_from is not None:
-            from restora.engine.neural import load_module
-
-            module, _ = load_module(init_from)
-            trainer.model.load_state_dict(module.state_dict())
-            trainer.ema.load_state_dict(module.state_dict())
-            say(f"initialised from {init_from}", flush=True)
+            if trainer.time_note:
+                say(f"compute: {trainer.time_note}", flush=True)
+        elif cfg.init_from is not None:
+            trainer.init_from(cfg.init_from)
+            base = trainer.init_card
+            say(f"initialised from {cfg.init_from} ({base['name']}, {base.get('total_steps', base.get('steps', '?'))} steps)", flush=True)
         trainer.fit(max_steps)
     return trainer
 

@@ -1,8 +1,16 @@
 """The training loop: AdamW + warm-up + cosine, gradient clipping, EMA, bf16 autocast on CUDA,
 checkpoints that resume bit-exactly, validation PSNR, CSV log and curve plot, optional GDD distillation.
 
-A run folder holds ``config.yaml``, ``checkpoint.pt`` (latest), ``log.csv`` and ``curve.png``.
-Checkpoints hold only tensors and plain values and are read with ``torch.load(weights_only=True)``.
+A run folder holds ``config.yaml``, ``checkpoint.pt`` (latest), ``best.pt`` (the EMA weights at the best
+validation figure, ``TrainConfig.select``), ``log.csv`` and ``curve.png``. Checkpoints hold only tensors and
+plain values and are read with ``torch.load(weights_only=True)``.
+
+Compute: ``seconds`` (log) / ``cpu_seconds`` (checkpoint) is the process's real CPU time (user + system, all
+threads, :func:`time.process_time`) summed over ranks and resumes, so a paused (SIGSTOP) or crowded run does
+not over-count; ``wall_seconds`` is the wall-clock time of the training loop. A checkpoint written before this
+accounting carries the old estimate (wall-clock × threads); a resumed run starts from it and the model card
+says which steps it covers. A warm start (``init_from``) and a distillation teacher are recorded with their
+cards in the checkpoint, so the exported card names them (``continues``, ``teacher_model``).
 
 Multi-process (``rank``/``world_size`` > 1, process group set up by :mod:`restora.train.run`): the model
 (and GDD's feature generator) are wrapped in DistributedDataParallel, which averages gradients over ranks;
@@ -35,20 +43,22 @@ import yaml
 from restora.engine.neural import build_module, load_module, resolve_device, save_model
 from restora.errors import RestoraError
 from restora.losses import AuxLoss, CharbonnierLoss, RestorationLoss
-from restora.train.config import TrainConfig
-from restora.train.data import Batch, PatchSampler, split_train_val, validation_groups
+from restora.train.config import TrainConfig, selection_figure
+from restora.train.data import Batch, PatchSampler, extra_validation_groups, split_train_val, validation_groups
 
-LOG_FIELDS = ["step", "loss", "charbonnier", "fft", "edge", "distill_out", "distill_feat", "lr", "val_psnr", "seconds", "steps_per_s"]
+LOG_FIELDS = ["step", "loss", "charbonnier", "fft", "edge", "distill_out", "distill_feat", "lr", "val_psnr", "seconds",
+              "wall_seconds", "steps_per_s"]
 AUX_FIELDS = ["classify", "severity", "contrastive", "accuracy"]
 
 
 def log_fields(cfg: TrainConfig, describes: bool) -> list[str]:
     """CSV columns of a new run: the classic ones, plus the auxiliary losses of a describing model and
-    the per-task validation PSNR and accuracy of a mixture."""
+    the per-task validation PSNR and accuracy of a mixture, and the extra validation figures."""
     fields = list(LOG_FIELDS)
     if describes:
         fields[fields.index("lr"):fields.index("lr")] = AUX_FIELDS
     extra = [f"val_{t}" for t in cfg.data.tasks] + (["val_acc"] if describes and cfg.data.mixture else [])
+    extra += [f"val_psnr_{n}" for n in cfg.data.val_extra]
     at = fields.index("val_psnr") + 1
     return fields[:at] + extra + fields[at:]
 
@@ -97,6 +107,7 @@ class Trainer:
         if self.describes and not cfg.data.mixture and (cfg.loss.classify or cfg.loss.severity or cfg.loss.contrastive):
             raise RestoraError("classification, severity and contrastive losses need task labels: set data.mixture")
         self.teacher = self.generator = None
+        self.teacher_card = self.init_card = None  # records of the teacher and of the warm start's weights
         params = list(self.model.parameters())
         if cfg.distill is not None:
             from restora.models.registry import get_spec
@@ -104,14 +115,19 @@ class Trainer:
             spec = get_spec(cfg.distill.teacher)
             if spec.path is None:
                 raise RestoraError(f"teacher '{cfg.distill.teacher}' is not a network")
-            self.teacher, _ = load_module(spec.path)
+            self.teacher, meta = load_module(spec.path)
             self.teacher.to(self.device).requires_grad_(False).eval()
+            self.teacher_card = base_record(spec.name, meta["card"])
             c_s, c_t = self._bottleneck_channels(self.model), self._bottleneck_channels(self.teacher)
             self.generator = FeatureGenerator(c_s, c_t).to(self.device)
             params += list(self.generator.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
         self.step = 0
-        self.compute_seconds = 0.0
+        self.cpu_seconds = 0.0  # process CPU time, all threads, summed over ranks and resumes
+        self.wall_seconds = 0.0  # wall-clock time of the training loop, summed over resumes
+        # Of those, the part carried from a checkpoint of before real CPU accounting (wall-clock × threads),
+        # and the steps it covers.
+        self.estimated_seconds, self.estimated_steps = 0.0, 0
         self.best_val = -float("inf")
         self.ddp_model, self.ddp_generator = self.model, self.generator
         if world_size > 1:
@@ -131,14 +147,25 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.run_dir / "checkpoint.pt"
 
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "best.pt"
+
     def state(self) -> dict:
         s = {
             "model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "step": self.step, "compute_seconds": self.compute_seconds, "best_val": self.best_val,
+            "step": self.step, "best_val": self.best_val, "select": self.cfg.select or "val_psnr",
             "config": self.cfg.model_dump_json(),
+            # compute_seconds: the name older code reads
+            "compute_seconds": self.cpu_seconds, "cpu_seconds": self.cpu_seconds, "wall_seconds": self.wall_seconds,
+            "estimated_seconds": self.estimated_seconds, "estimated_steps": self.estimated_steps,
         }
         if self.generator is not None:
             s["generator"] = self.generator.state_dict()
+        s["torch_rng"] = torch.get_rng_state()  # distillation's feature noise draws from it
+        for key, record in (("init_card", self.init_card), ("teacher_card", self.teacher_card)):
+            if record is not None:
+                s[key] = json.dumps(record)
         return s
 
     def save_checkpoint(self) -> None:
@@ -157,7 +184,40 @@ class Trainer:
         self.optimizer.load_state_dict(s["optimizer"])
         if self.generator is not None and "generator" in s:
             self.generator.load_state_dict(s["generator"])
-        self.step, self.compute_seconds, self.best_val = int(s["step"]), float(s["compute_seconds"]), float(s["best_val"])
+        if "torch_rng" in s:  # absent in checkpoints written before 2026-11-24
+            torch.set_rng_state(s["torch_rng"].cpu())
+        self.step, self.best_val = int(s["step"]), float(s["best_val"])
+        if s.get("select", "val_psnr") != (self.cfg.select or "val_psnr"):  # best by another figure: start afresh
+            self.best_val = -float("inf")
+        self.cpu_seconds, self.wall_seconds, self.estimated_seconds, self.estimated_steps = run_compute(s, self.world_size)
+        if "init_card" in s:  # the run's warm start, whatever this command line says
+            self.init_card = json.loads(s["init_card"])
+            self.cfg = self.cfg.model_copy(update={"init_from": self.init_card["from"]})
+        if "teacher_card" in s:  # the teacher as the run first loaded it
+            self.teacher_card = json.loads(s["teacher_card"])
+
+    @property
+    def time_note(self) -> str | None:
+        """What part of the compute figures is the old estimate (None: all measured)."""
+        return estimate_note(self.estimated_seconds, self.estimated_steps)
+
+    def init_from(self, source: str | Path) -> None:
+        """Warm start: model and EMA from a model file (path or registered name), recorded for the card."""
+        from restora.models.registry import get_spec
+
+        spec = get_spec(str(source))
+        if spec.path is None:
+            raise RestoraError(f"--init-from '{source}' is not a network")
+        module, meta = load_module(spec.path)
+        if meta["arch"] != self.cfg.model.arch:
+            raise RestoraError(f"--init-from {source}: a '{meta['arch']}' network, the config trains '{self.cfg.model.arch}'")
+        try:
+            self.model.load_state_dict(module.state_dict())
+        except RuntimeError:
+            raise RestoraError(f"--init-from {source}: its weights do not fit the config's model.args") from None
+        self.ema.load_state_dict(module.state_dict())
+        self.init_card = {"from": str(source), **base_record(spec.name, meta["card"])}
+        self.cfg = self.cfg.model_copy(update={"init_from": str(source)})
 
     # --- one step ----------------------------------------------------------------------------
     def _autocast(self):
@@ -223,13 +283,15 @@ class Trainer:
         return float(np.mean(scores))
 
     @torch.no_grad()
-    def validate_groups(self, groups) -> dict:
+    def validate_groups(self, groups, extra=()) -> dict:
         """``val_psnr`` (mean over groups), per-task ``val_<task>`` for a mixture and, for a describing
-        model, ``val_acc``: the fraction of validation images whose degradation type it names."""
+        model, ``val_acc``: the fraction of validation images whose degradation type it names; and
+        ``val_psnr_<name>`` for each extra group (``data.val_extra``), kept out of ``val_psnr``."""
         out = {}
         for g in groups:
             out[g.name] = self.validate(g.pairs)
         result = {"val_psnr": round(float(np.mean(list(out.values()))), 4)}
+        result.update({f"val_psnr_{g.name}": round(self.validate(g.pairs), 4) for g in extra})
         if self.cfg.data.mixture:
             result.update({f"val_{k}": round(v, 4) for k, v in out.items()})
             if self.describes:
@@ -247,20 +309,21 @@ class Trainer:
         hint = bool(getattr(self.model, "uses_sigma", False)) or self.teacher is not None  # σ hints needed
         sampler = PatchSampler(cfg.data, train_files, cfg.seed, self.rank, self.world_size, hint=hint)
         val = validation_groups(cfg.data, val_files, cfg.seed, hint) if self.rank == 0 else []
+        extra = extra_validation_groups(cfg.data, val_files, cfg.seed, hint) if self.rank == 0 else []
         stop = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
         self.model.train()
         log_path = self.run_dir / "log.csv"
         new_log = not log_path.exists()
         fields = log_fields(cfg, self.describes)
         if not new_log and self.rank == 0:  # keep an existing log's columns (a run started by older code)
-            with open(log_path, newline="") as old:
-                fields = next(csv.reader(old), None) or fields
+            fields = extend_log(log_path, [f"val_psnr_{n}" for n in cfg.data.val_extra]) or fields
         # Only rank 0 touches the log (another rank opening it could create it before rank 0 looks).
         with open(log_path, "a", newline="") if self.rank == 0 else open(os.devnull, "w") as fh:
             writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
             if new_log and self.rank == 0:
                 writer.writeheader()
             window_start, window_steps = time.perf_counter(), 0
+            self._clock = (time.process_time(), time.perf_counter())
             while self.step < stop:
                 parts = self.train_step(sampler.sample(self.step).to(self.device))
                 window_steps += 1
@@ -269,23 +332,99 @@ class Trainer:
                 if log_due:
                     parts = _mean_over_ranks(parts, self.world_size)
                     elapsed = time.perf_counter() - window_start
-                    self.compute_seconds += elapsed * torch.get_num_threads() * self.world_size
-                    parts.update(step=self.step, seconds=round(self.compute_seconds, 1), steps_per_s=round(window_steps / elapsed, 3))
+                    self._count_time()
+                    parts.update(step=self.step, seconds=round(self.cpu_seconds, 1), wall_seconds=round(self.wall_seconds, 1),
+                                 steps_per_s=round(window_steps / elapsed, 3))
                     if val_due and self.rank == 0:
-                        parts.update(self.validate_groups(val))
-                        self.best_val = max(self.best_val, parts["val_psnr"])
+                        figures = self.validate_groups(val, extra)
+                        parts.update(figures)
+                        value = selection_figure(cfg.select, figures)
+                        if value > self.best_val:
+                            self.best_val = value
+                            self.save_best(figures, value)
                     if self.rank == 0:
                         writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in parts.items()})
                         fh.flush()
                         if progress:
-                            shown = ("step", "loss", "accuracy", "lr", "steps_per_s", "val_psnr", "val_acc")
+                            shown = ("step", "loss", "accuracy", "lr", "steps_per_s", "val_psnr", "val_acc",
+                                     *(f"val_psnr_{n}" for n in cfg.data.val_extra))
                             print(" ".join(f"{k}={parts[k]}" for k in shown if k in parts), flush=True)
                     window_start, window_steps = time.perf_counter(), 0
                 if self.step % cfg.ckpt_every == 0 or self.step == stop:
                     self.save_checkpoint()
                     if val_due and self.rank == 0:
                         plot_curve(log_path, self.run_dir / "curve.png", validation_title(cfg))
+        self._count_time()
         self.save_checkpoint()
+
+    def _count_time(self) -> None:
+        """Add the CPU time (all threads; summed over ranks) and wall time since the last count."""
+        cpu, wall = time.process_time(), time.perf_counter()
+        self.cpu_seconds += _sum_over_ranks(cpu - self._clock[0], self.world_size)
+        self.wall_seconds += wall - self._clock[1]
+        self._clock = (cpu, wall)
+
+    def save_best(self, figures: dict, value: float) -> None:
+        """Rank 0: the EMA weights at a new best validation figure, with the figures (atomic)."""
+        best = {"ema": self.ema.state_dict(), "step": self.step, "select": self.cfg.select or "val_psnr", "value": value,
+                "figures": json.dumps(figures), "config": self.cfg.model_dump_json()}
+        tmp = self.best_path.with_suffix(".pt.tmp")
+        torch.save(best, tmp)
+        os.replace(tmp, self.best_path)
+
+
+def base_record(name: str, card: dict) -> dict:
+    """What a run keeps of a model it starts from or distils: name, run, steps, compute, validation."""
+    keys = ("run", "steps", "cpu_hours", "wall_hours", "total_steps", "total_cpu_hours")
+    record = {"name": card.get("name", name), **{k: card[k] for k in keys if card.get(k) is not None}}
+    last = (card.get("validation") or {}).get("last")
+    if last is not None:
+        record["validation"] = last
+    return record
+
+
+def run_compute(s: dict, world_size: int = 1) -> tuple[float, float, float, int]:
+    """(cpu_seconds, wall_seconds, estimated_seconds, estimated_steps) of a checkpoint. One written before real
+    CPU accounting has only ``compute_seconds`` (wall-clock × threads × processes): it counts as CPU time,
+    estimated over all its steps, and its wall time as that divided by this process's threads × processes."""
+    if "cpu_seconds" in s:
+        return float(s["cpu_seconds"]), float(s["wall_seconds"]), float(s["estimated_seconds"]), int(s["estimated_steps"])
+    old = float(s["compute_seconds"])
+    return old, old / (torch.get_num_threads() * world_size), old, int(s["step"])
+
+
+def estimate_note(estimated_seconds: float, estimated_steps: int) -> str | None:
+    if not estimated_steps:
+        return None
+    return (f"steps 1-{estimated_steps} ({estimated_seconds / 3600:.2f} CPU-hours) are the estimate of code before real CPU "
+            "accounting: wall-clock x threads (their wall time: that / threads), which also counts time paused or "
+            "crowded out; real process CPU time after")
+
+
+def extend_log(log_path: Path, wanted: list[str]) -> list[str] | None:
+    """An existing log's columns, plus any of ``wanted`` it lacks (appended; earlier rows left blank)."""
+    with open(log_path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return None
+    header = rows[0]
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        tmp = log_path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows([header + missing, *(r + [""] * len(missing) for r in rows[1:])])
+        os.replace(tmp, log_path)
+    return header + missing
+
+
+def _sum_over_ranks(value: float, world_size: int) -> float:
+    if world_size == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    if torch.distributed.get_backend() == "nccl":
+        t = t.cuda()
+    torch.distributed.all_reduce(t)
+    return float(t.item())
 
 
 def _barrier(world_size: int) -> None:
@@ -310,11 +449,12 @@ def _mean_over_ranks(parts: dict, world_size: int) -> dict:
 
 def validation_title(cfg: TrainConfig) -> str:
     d = cfg.data
+    plus = "".join(f" + {n}" for n in d.val_extra)
     if d.mixture:
-        return f"validation PSNR per task (held-out {Path(d.train_dir).name}, the run's degradations)"
+        return f"validation PSNR per task (held-out {Path(d.train_dir).name}, the run's degradations{plus})"
     if d.val_pipeline:
-        return f"validation PSNR (held-out {Path(d.train_dir).name}, {d.val_pipeline})"
-    return f"validation PSNR (held-out {Path(d.train_dir).name}, σ={d.val_sigma:g} blind)"
+        return f"validation PSNR (held-out {Path(d.train_dir).name}, {d.val_pipeline}{plus})"
+    return f"validation PSNR (held-out {Path(d.train_dir).name}, σ={d.val_sigma:g} blind{plus})"
 
 
 def plot_curve(log_path: Path, out: Path, title: str = "validation PSNR (held-out CBSD432, σ=25 blind)") -> None:
@@ -328,7 +468,9 @@ def plot_curve(log_path: Path, out: Path, title: str = "validation PSNR (held-ou
         return
     steps = np.array([int(r["step"]) for r in rows])
     loss = np.array([float(r["loss"]) for r in rows])
-    columns = [c for c in (rows[0].keys()) if c.startswith("val_") and c != "val_acc" and c != "val_psnr"] or ["val_psnr"]
+    extra = [c for c in rows[0] if c.startswith("val_psnr_")]  # data.val_extra
+    columns = [c for c in rows[0] if c.startswith("val_") and c not in ("val_acc", "val_psnr", *extra)] or ["val_psnr"]
+    columns += extra
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
     ax[0].plot(steps, loss, lw=0.6)
     ax[0].set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
@@ -336,7 +478,8 @@ def plot_curve(log_path: Path, out: Path, title: str = "validation PSNR (held-ou
         vrows = [(int(r["step"]), float(r[col])) for r in rows if r.get(col)]
         if vrows:
             v = np.array(vrows)
-            ax[1].plot(v[:, 0], v[:, 1], "o-", ms=3, label=col.removeprefix("val_") if len(columns) > 1 else None)
+            label = "main" if col == "val_psnr" else col.removeprefix("val_psnr_").removeprefix("val_")
+            ax[1].plot(v[:, 0], v[:, 1], "o-", ms=3, label=label if len(columns) > 1 else None)
     if len(columns) > 1:
         ax[1].legend(fontsize=7)
     ax[1].set(xlabel="step", ylabel="PSNR (dB)")
@@ -348,7 +491,9 @@ def plot_curve(log_path: Path, out: Path, title: str = "validation PSNR (held-ou
     os.replace(tmp, out)
 
 
-def prepare_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
+def prepare_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
+    """Make or check the run folder and write its config.yaml; returns the config as written (a resumed run
+    keeps its own warm start, ``init_from``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = run_dir / "config.yaml"
     ckpt = run_dir / "checkpoint.pt"
@@ -358,39 +503,40 @@ def prepare_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
         old = TrainConfig.model_validate(yaml.safe_load(cfg_path.read_text()))
         if old.model != cfg.model:
             raise RestoraError(f"{run_dir}: the config's model differs from the run's; cannot resume")
+        if ckpt.exists():
+            cfg = cfg.model_copy(update={"init_from": old.init_from})
     cfg_path.write_text(yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
+    return cfg
 
 
-def export_run(run_dir: Path, out: Path, name: str | None = None) -> dict:
-    """Write the run's EMA weights and model card to ``out`` (.safetensors)."""
+def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | None = None) -> dict:
+    """Write the run's EMA weights and model card to ``out`` (.safetensors): those of the last checkpoint
+    (``pick="last"``) or of ``best.pt``, the best validation by the config's ``select`` (``pick="best"``);
+    by default the best where the config sets ``select``, else the last."""
     run_dir = Path(run_dir)
     ckpt = run_dir / "checkpoint.pt"
     if not ckpt.exists():
         raise RestoraError(f"{run_dir}: no checkpoint.pt to export")
     s = torch.load(ckpt, map_location="cpu", weights_only=True)
     cfg = TrainConfig.model_validate_json(s["config"])
+    pick = pick or ("best" if cfg.select else "last")
+    if pick not in ("last", "best"):
+        raise RestoraError(f"--pick must be 'last' or 'best', not '{pick}'")
+    weights, steps, selected = s["ema"], int(s["step"]), None
+    if pick == "best":
+        if not (run_dir / "best.pt").exists():
+            raise RestoraError(f"{run_dir}: no best.pt (no validation has beaten the run's best since this code kept "
+                               "one); export the last checkpoint with --pick last")
+        b = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
+        weights, steps = b["ema"], int(b["step"])
+        selected = {"checkpoint": "best", "by": b["select"], "value": round(float(b["value"]), 4), "step": steps,
+                    "of_steps": int(s["step"]), "figures": json.loads(b["figures"])}
     model = build_module(cfg.model.arch, cfg.model.args)
-    model.load_state_dict(s["ema"])
+    model.load_state_dict(weights)
     rows = list(csv.DictReader(open(run_dir / "log.csv"))) if (run_dir / "log.csv").exists() else []
-    vals = [float(r["val_psnr"]) for r in rows if r.get("val_psnr")]
     tasks = list(cfg.card.get("tasks") or cfg.data.tasks or ["denoise"])
     d = cfg.data
-    if d.mixture:
-        metric = "PSNR dB per task, the run's own degradations (seeded per image); val_psnr = mean over tasks"
-    elif d.val_pipeline:
-        metric = f"PSNR dB, degradation pipeline '{d.val_pipeline}' (seeded per image)"
-    else:
-        metric = f"PSNR dB, Gaussian σ={d.val_sigma:g}, σ estimated (blind)"
-    validation = {"set": f"last {d.val_count} of {d.train_dir}, {d.val_crop}² centre crops", "metric": metric,
-                  "last": vals[-1] if vals else None, "best": max(vals) if vals else None}
-    last_val = next((r for r in reversed(rows) if r.get("val_psnr")), None)
-    if last_val is not None:
-        per_task = {k.removeprefix("val_"): float(v) for k, v in last_val.items()
-                    if k.startswith("val_") and k not in ("val_psnr", "val_acc") and v}
-        if per_task:
-            validation["per_task"] = per_task
-        if last_val.get("val_acc"):
-            validation["type_accuracy"] = float(last_val["val_acc"])
+    cpu, wall, estimated_seconds, estimated_steps = run_compute(s)
     card = {
         "name": name or Path(out).stem,
         "task": tasks[0],
@@ -400,15 +546,76 @@ def export_run(run_dir: Path, out: Path, name: str | None = None) -> dict:
         "data_terms": cfg.card.get("data_terms", "BSDS500: research and education"),
         "degradations": ([m.model_dump() for m in d.mixture] if d.mixture else d.pipeline),
         "run": cfg.name,
-        "steps": int(s["step"]),
-        "cpu_hours": round(float(s["compute_seconds"]) / 3600, 2),
-        "validation": validation,
+        "steps": steps,
+        "cpu_hours": round(cpu / 3600, 2),  # process CPU time, all threads (see cpu_hours_note where estimated)
+        "validation": validation_card(cfg, rows),
         "weights": "EMA",
         "config": json.loads(cfg.model_dump_json()),
     }
+    if "wall_seconds" in s:  # a checkpoint of older code has no wall time of its own
+        card["wall_hours"] = round(wall / 3600, 2)
+    note = estimate_note(estimated_seconds, estimated_steps)
+    if note:
+        card["cpu_hours_note"] = note
+    if selected:
+        card["selected"] = selected
+    if "init_card" in s:
+        card.update(continuation(json.loads(s["init_card"]), cfg.name, steps, card["cpu_hours"]))
     for k, v in cfg.card.items():
         card.setdefault(k, v)
     if cfg.distill is not None:
         card["teacher"] = cfg.distill.teacher
+        if "teacher_card" in s:
+            card["teacher_model"] = json.loads(s["teacher_card"])
     save_model(model, Path(out), card)
     return card
+
+
+def continuation(base: dict, run: str, steps: int, cpu_hours: float) -> dict:
+    """Card fields of a run started from another model's weights: ``continues`` (the base's name, run, steps,
+    CPU-hours, validation) and ``total_steps``/``total_cpu_hours`` (the base's totals plus this run's)."""
+    keys = ("name", "run", "steps", "cpu_hours", "total_steps", "total_cpu_hours", "validation")
+    out = {"continues": {**{k: base[k] for k in keys if k in base},
+                         "how": f"EMA weights of {base['name']} ({base['from']}), then this run ({run})"}}
+    base_steps = base.get("total_steps", base.get("steps"))
+    base_cpu = base.get("total_cpu_hours", base.get("cpu_hours"))
+    if base_steps is not None:
+        out["total_steps"] = int(base_steps) + steps
+    if base_cpu is not None:
+        out["total_cpu_hours"] = round(float(base_cpu) + cpu_hours, 2)
+    return out
+
+
+def validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:
+    """The card's validation figures from the log: held-out set, metric, last and best ``val_psnr``, per task
+    (mixture), type accuracy (describing model), each extra figure (``data.val_extra``) and the selection."""
+    d = cfg.data
+    if d.mixture:
+        metric = "PSNR dB per task, the run's own degradations (seeded per image); val_psnr = mean over tasks"
+    elif d.val_pipeline:
+        metric = f"PSNR dB, degradation pipeline '{d.val_pipeline}' (seeded per image)"
+    else:
+        metric = f"PSNR dB, Gaussian σ={d.val_sigma:g}, σ estimated (blind)"
+    vals = [float(r["val_psnr"]) for r in rows if r.get("val_psnr")]
+    validation = {"set": f"last {d.val_count} of {d.train_dir}, {d.val_crop}² centre crops", "metric": metric,
+                  "last": vals[-1] if vals else None, "best": max(vals) if vals else None}
+    last_val = next((r for r in reversed(rows) if r.get("val_psnr")), None)
+    if last_val is not None:
+        per_task = {k.removeprefix("val_"): float(v) for k, v in last_val.items()
+                    if k.startswith("val_") and not k.startswith("val_psnr") and k != "val_acc" and v}
+        if per_task:
+            validation["per_task"] = per_task
+        if last_val.get("val_acc"):
+            validation["type_accuracy"] = float(last_val["val_acc"])
+    for n in d.val_extra:
+        col = [float(r[f"val_psnr_{n}"]) for r in rows if r.get(f"val_psnr_{n}")]
+        validation.setdefault("extra", {})[n] = {
+            "metric": f"PSNR dB, degradation pipeline '{n}' (seeded per image), same crops",
+            "last": col[-1] if col else None, "best": max(col) if col else None}
+    if cfg.select:
+        figures = [selection_figure(cfg.select, {k: float(v) for k, v in r.items() if k.startswith("val_psnr") and v})
+                   for r in rows if r.get("val_psnr")]
+        figures = [f for f in figures if f is not None]
+        validation["select"] = {"by": cfg.select, "last": round(figures[-1], 4) if figures else None,
+                                "best": round(max(figures), 4) if figures else None}
+    return validation

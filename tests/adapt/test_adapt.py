@@ -207,3 +207,109 @@ def test_evaluation_on_pairs_scores_every_camera(tmp_path, base):
     assert all(r["scored"] == 2 and len(r["per_image"]) == 2 for r in summary["cameras"])
     assert summary["gain"] == pytest.approx(summary["psnr_adapted"] - summary["psnr_base"])
     assert "| **all 4** |" in markdown_table(summary)
+    assert all(set(r["removed_structure"]) == {"base", "adapted", "noise_alone", "limit"} for r in summary["cameras"])
+
+
+def test_benchmark_script_runs_a_fixed_number_of_steps(tmp_path, base, monkeypatch):
+    """benchmarks/adapt_polyu.py --steps N: every camera runs exactly N steps whatever the clock says."""
+    import importlib.util
+    from pathlib import Path
+
+    import restora.settings
+
+    rng = np.random.default_rng(7)
+    pairs = tmp_path / "data" / "real" / "PolyU50"
+    for folder in ("noisy", "clean"):
+        (pairs / folder).mkdir(parents=True)
+    for i in range(2):
+        clean = scene(80, 96, i)
+        PILImage.fromarray(np.rint(clean * 255).astype(np.uint8)).save(pairs / "clean" / f"CamA_{i}.png")
+        noisy = np.clip(clean + camera_noise(clean.shape, 10.0, rng), 0, 1)
+        PILImage.fromarray(np.rint(noisy * 255).astype(np.uint8)).save(pairs / "noisy" / f"CamA_{i}.png")
+    monkeypatch.setattr(restora.settings, "data_dir", lambda required=True: tmp_path / "data")
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "adapt_polyu.py"
+    spec = importlib.util.spec_from_file_location("adapt_polyu", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "summary.json"
+    module.main(["--model", str(base), "--steps", "3", "--out", str(out)])
+    summary = json.loads(out.read_text())
+    assert summary["steps_per_camera"] == 3 and summary["minutes_per_camera"] is None
+    assert [r["steps"] for r in summary["cameras"]] == [3]
+
+
+def test_noise_level_range_brackets_noise_that_jpeg_left_only_in_part_of_the_photo():
+    """Flat tiles of a JPEG keep less noise than the rest: the flattest fifth gives the low end of the range,
+    the flatter half a higher end; the true level of the noisier tiles lies above the low end."""
+    rng = np.random.default_rng(3)
+    photos = []
+    for i in range(3):
+        clean = scene(256, 256, i)
+        sigma = np.where(rng.random((8, 8)) < 0.3, 3.0, 9.0).repeat(32, 0).repeat(32, 1)[..., None]
+        photos.append(clean + camera_noise(clean.shape, 1.0, rng) * sigma)
+    model = estimate_camera_noise(photos)
+    assert np.all(model.sigma_high >= model.sigma)
+    assert np.median(model.sigma) < 4.5 and np.median(model.sigma_high) > 6.0
+    low = model.sample(photos[0], np.random.default_rng(4), level=0.0).std() * 255
+    high = model.sample(photos[0], np.random.default_rng(4), level=1.0).std() * 255
+    assert high > 1.3 * low
+    assert model.to_dict()["sigma_high"][0][0] >= model.to_dict()["sigma"][0][0]
+
+
+def test_criterion_is_the_worst_case_over_the_noise_levels():
+    base = {0.0: 1.0, 1.0: 2.0}
+    assert adapt_trainer.improvement({0.0: 0.9, 1.0: 1.8}, base) == pytest.approx(0.1)
+    assert adapt_trainer.improvement({0.0: 0.8, 1.0: 2.1}, base) == pytest.approx(-0.05)
+
+
+class _Subtract(torch.nn.Module):
+    """Removes a fixed field from its input: the true noise (a perfect denoiser) or image structure."""
+
+    uses_sigma = False
+
+    def __init__(self, field):
+        super().__init__()
+        self.field = torch.from_numpy(np.ascontiguousarray(field, np.float32)).permute(2, 0, 1)[None]
+
+    def forward(self, x):
+        return x - self.field
+
+
+def test_removed_structure_tells_noise_from_detail():
+    """Removing exactly the (correlated) noise stays under the limit, which allows what noise alone shows by
+    chance; removing the picture's fine detail with it goes far over."""
+    rng = np.random.default_rng(6)
+    clean = scene(128, 128, 0)
+    yy, xx = np.mgrid[0:128, 0:64].astype(np.float32)
+    clean[:, :64] += (0.2 * np.sin(xx / 3.0) * np.cos(yy / 5.0))[..., None]  # texture on the left half
+    noise = camera_noise(clean.shape, 6.0, rng)
+    region = adapt_trainer.Region(clean + noise, np.full(3, 6.0, np.float32))
+    crops = adapt_trainer.structure_set([region], estimate_camera_noise([region.pixels]))
+    null = adapt_trainer.removed_structure(_Subtract(0 * noise), crops, null=True)
+    limit = adapt_trainer.structure_limit(0.0, null)
+    detail = clean - cv2.GaussianBlur(clean, (0, 0), 2.0)
+    assert adapt_trainer.removed_structure(_Subtract(noise), crops) <= limit
+    assert adapt_trainer.removed_structure(_Subtract(noise + 0.5 * detail), crops) > 0.5 > limit
+    assert adapt_trainer.structure_limit(0.02, 0.05) == pytest.approx(0.1)  # explain's "contains structure" level
+    assert adapt_trainer.structure_limit(0.3, 0.05) == 0.3 and adapt_trainer.structure_limit(0.02, 0.2) == 0.2
+
+
+def test_weights_that_remove_structure_are_not_kept(tmp_path, photos, base, monkeypatch):
+    """The R2R loss falls, but the candidate weights remove image structure: the base is written unchanged."""
+    calls = []
+
+    def structure(module, crops, null=False):
+        calls.append(null)
+        return 0.0 if len(calls) <= 2 else 0.5  # the base and the null first, then every candidate
+
+    monkeypatch.setattr(adapt_trainer, "removed_structure", structure)
+    out = tmp_path / "cam.safetensors"
+    result = adapt(photos, out, base=str(base), cfg=quick(steps=20, eval_every=5, patience=2), progress=False)
+    assert calls[:3] == [False, True, False]
+    assert not result.improved and result.steps == 10  # stopped after `patience` rejected evaluations
+    assert all(h["improvement"] > 0 and h["structure"] == 0.5 for h in result.history)
+    card = read_metadata(out)["card"]["adaptation"]
+    assert card["improved"] is False and card["removed_structure"]["limit"] == pytest.approx(0.1)
+    written, _ = load_module(out)
+    base_module, _ = load_module(base)
+    assert all(torch.equal(v, base_module.state_dict()[k]) for k, v in written.state_dict().items())

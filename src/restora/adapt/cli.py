@@ -12,9 +12,10 @@ from restora.cli import app
 
 ADAPT_HELP = (
     "Adapt the denoiser to PHOTOS without clean references, then use it: restora denoise --model MODEL.safetensors."
-    "\n\nSelf-supervised (recorrupted-to-recorrupted with the photos' own noise); part of the photos is held out "
-    "to decide when to stop, and the weights stay close to the base model. The model card records the number of "
-    "photos, the minutes and the base model."
+    "\n\nSelf-supervised (recorrupted-to-recorrupted with the photos' own noise); part of the photos is held out, "
+    "and new weights are kept only if, on those photos, they beat the base model at both ends of the estimated "
+    "noise level and remove no more image structure than it does; otherwise the base is written unchanged. The "
+    "weights stay close to the base model. The model card records the number of photos, the minutes and the base model."
 )
 
 
@@ -53,6 +54,6 @@ def adapt(
     cfg = AdaptConfig(minutes=minutes, steps=steps, seed=seed)
     result = run_adapt(photos, output, base=base, cfg=cfg, resume=resume, progress=True)
     verdict = (f"held-out loss {result.base_loss:.3e} → {result.best_loss:.3e} (best at step {result.best_step})"
-               if result.improved else "no improvement on the held-out photos: wrote the base weights unchanged")
+               if result.improved else "no weights passed the held-out criterion: wrote the base weights unchanged")
     typer.echo(f"wrote {output}: {len(photos)} photos, {result.steps} steps in {result.seconds / 60:.1f} min; {verdict}")
     typer.echo(f"use it with: restora denoise PHOTO -o OUT --model {output}")

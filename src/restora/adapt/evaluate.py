@@ -63,6 +63,8 @@ def evaluate_adaptation(model: str, pairs_dir: Path, cfg: AdaptConfig, cameras: 
         row = {"camera": cam, "adapted_on": len(adapt_on), "scored": len(scored), "minutes": round(minutes, 2),
                "steps": result.steps, "best_step": result.best_step, "improved_held_out": result.improved,
                "held_out_base": result.base_loss, "held_out_adapted": result.best_loss,
+               "criterion": result.improvement,
+               "removed_structure": result.card.get("adaptation", {}).get("removed_structure"),
                "psnr_base": sum(base) / len(base), "psnr_adapted": sum(adapted) / len(adapted),
                "per_image": [{"photo": p.name, "base": b, "adapted": a} for p, b, a in zip(scored, base, adapted)]}
         row["gain"] = row["psnr_adapted"] - row["psnr_base"]

@@ -5,15 +5,25 @@ across channels, and its level follows brightness. We model it as Gaussian noise
 
 * a **power spectrum** S(f) (the spatial correlation), shared by the three channels,
 * a **channel correlation** matrix R (3×3),
-* a **noise level function** σ_c(μ) per channel (σ at local brightness μ, 0–255 scale),
+* a **noise level function** σ_c(μ) per channel (σ at local brightness μ, 0–255 scale), known only
+  within a **range** [σ_c(μ), σ_c^high(μ)] (below),
 
 and estimate all three from the flattest tiles of the photos: the photos are cut into ``TILE``×``TILE``
 tiles (on the 8-pixel JPEG grid), each tile's best-fitting plane is removed (slow shading is not noise),
 and within each of ``BINS`` brightness bins (equal counts) the ``FLAT_FRACTION`` of tiles with the least
-remaining variance are taken as noise. On real pairs (PolyU50) the std of what remains in those tiles is
-within about 10% of the true noise std there; texture that survives the selection is read as noise.
+remaining variance are taken as noise.
+
+Why a range: the flattest tiles give a *low* estimate of the noise of the whole photo. JPEG quantises
+noise away in flat 8×8 blocks and keeps it in textured ones, and picking the tiles of least variance also
+picks the lowest draws of the noise. On the real pairs of PolyU50 the flattest-fifth σ matches the true
+noise of those tiles within a few per cent, but the true noise over all tiles of the same brightness is
+1.2–2× larger (more in a few bins). The flatter *half* of the tiles (``HIGH_FRACTION``) gives the upper end
+of the range: it includes some texture, so it is read as a high, not an exact, level. Training and
+stopping must stay right anywhere in this range (:mod:`restora.adapt.trainer`); the spectrum and the
+channel correlation are measured on the flattest fifth only, where texture is least.
+
 A sample is white noise filtered by √S in the Fourier domain, mixed by the Cholesky factor of R and
-scaled per pixel by σ_c at the pixel's local brightness. (This is the model of noise that
+scaled per pixel by σ at the pixel's local brightness, at a chosen place in the level range. (This is the model of noise that
 recorrupted-to-recorrupted training needs: fresh noise with the covariance of the photos' own.)
 """
 
@@ -27,6 +37,7 @@ import numpy as np
 TILE = 32
 BINS = 6
 FLAT_FRACTION = 0.2
+HIGH_FRACTION = 0.5  # the upper end of the noise level range (module docstring)
 MIN_TILES_PER_BIN = 4
 BRIGHTNESS_WINDOW = 9  # px: local brightness for the noise level function when sampling
 
@@ -46,19 +57,23 @@ def _tiles(pixels: np.ndarray, t: int) -> np.ndarray:
 
 @dataclass
 class CameraNoise:
-    """``levels`` (K,) brightness 0–1; ``sigma`` (3, K) σ (0–255); ``correlation`` (3, 3); ``spectrum`` (T, T)
-    power spectrum (mean 1, unshifted FFT layout); ``tiles``: how many tiles it was measured on."""
+    """``levels`` (K,) brightness 0–1; ``sigma`` (3, K) σ (0–255), the low end of the level range, and
+    ``sigma_high`` (3, K) its high end (module docstring); ``correlation`` (3, 3); ``spectrum`` (T, T) power
+    spectrum (mean 1, unshifted FFT layout); ``tiles``: how many tiles it was measured on."""
 
     levels: np.ndarray
     sigma: np.ndarray
     correlation: np.ndarray
     spectrum: np.ndarray
     tiles: int
+    sigma_high: np.ndarray | None = None  # None: the range is the single level ``sigma``
     _amplitudes: dict = field(default_factory=dict, repr=False, compare=False)  # (h, w) -> √S on that grid
 
-    def sigma_at(self, brightness: np.ndarray) -> np.ndarray:
-        """(…, 3) σ (0–255) at (…, 3) brightness in [0, 1]."""
-        return np.stack([np.interp(brightness[..., c], self.levels, self.sigma[c]) for c in range(3)], axis=-1)
+    def sigma_at(self, brightness: np.ndarray, level: float = 0.0) -> np.ndarray:
+        """(…, 3) σ (0–255) at (…, 3) brightness in [0, 1]; ``level`` places it in the range: 0 the low end
+        (``sigma``), 1 the high end (``sigma_high``), linearly between."""
+        table = self.sigma if self.sigma_high is None else self.sigma + level * (self.sigma_high - self.sigma)
+        return np.stack([np.interp(brightness[..., c], self.levels, table[c]) for c in range(3)], axis=-1)
 
     def _amplitude(self, h: int, w: int) -> np.ndarray:
         """√S resampled to an h×w frequency grid (bilinear over the periodic T×T grid); cached per size."""
@@ -76,27 +91,38 @@ class CameraNoise:
         s = cv2.remap(shifted, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         return np.sqrt(np.maximum(s, 0.0))
 
-    def sample(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Fresh noise (H, W, 3) on the [0, 1] scale for the photo region ``pixels`` (its brightness sets the level)."""
-        h, w, _ = pixels.shape
+    def unit_noise(self, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+        """(h, w, 3) noise with the model's spectrum and channel correlation, unit variance per channel."""
         white = rng.standard_normal((3, h, w)).astype(np.float32)
         fields = np.fft.irfft2(np.fft.rfft2(white) * self._amplitude(h, w)[:, : w // 2 + 1], s=(h, w))
         fields /= fields.std(axis=(1, 2), keepdims=True) + 1e-8
-        mixed = np.einsum("ij,jhw->hwi", np.linalg.cholesky(self.correlation), fields)
+        return np.einsum("ij,jhw->hwi", np.linalg.cholesky(self.correlation), fields).astype(np.float32)
+
+    def level_map(self, pixels: np.ndarray, level: float = 0.0) -> np.ndarray:
+        """(H, W, 3) noise σ on the [0, 1] scale for the photo region ``pixels`` (its local brightness sets it;
+        ``level`` as in :meth:`sigma_at`)."""
         brightness = cv2.blur(np.ascontiguousarray(pixels, np.float32), (BRIGHTNESS_WINDOW, BRIGHTNESS_WINDOW))
-        return (mixed * self.sigma_at(np.clip(brightness, 0, 1)) / 255.0).astype(np.float32)
+        return (self.sigma_at(np.clip(brightness, 0, 1), level) / 255.0).astype(np.float32)
+
+    def sample(self, pixels: np.ndarray, rng: np.random.Generator, level: float = 0.0) -> np.ndarray:
+        """Fresh noise (H, W, 3) on the [0, 1] scale for the photo region ``pixels`` (its brightness sets the
+        σ; ``level`` where in the range, as in :meth:`sigma_at`)."""
+        h, w, _ = pixels.shape
+        return self.unit_noise(h, w, rng) * self.level_map(pixels, level)
 
     def to_dict(self) -> dict:
         """Summary for a model card (JSON)."""
         corr_len = float(np.fft.ifft2(self.spectrum).real[0, 1] / max(np.fft.ifft2(self.spectrum).real[0, 0], 1e-9))
+        high = self.sigma if self.sigma_high is None else self.sigma_high
         return {"brightness": [round(float(v), 3) for v in self.levels],
                 "sigma": [[round(float(v), 2) for v in row] for row in self.sigma],
+                "sigma_high": [[round(float(v), 2) for v in row] for row in high],
                 "channel_correlation": [[round(float(v), 3) for v in row] for row in self.correlation],
                 "neighbour_correlation": round(corr_len, 3), "tiles": self.tiles}
 
 
 def estimate_camera_noise(photos: list[np.ndarray], tile: int = TILE, bins: int = BINS,
-                          flat_fraction: float = FLAT_FRACTION) -> CameraNoise:
+                          flat_fraction: float = FLAT_FRACTION, high_fraction: float = HIGH_FRACTION) -> CameraNoise:
     """Estimate the noise model from (H, W, 3) float photos in [0, 1] of one camera (module docstring)."""
     project = _plane_basis(tile)
     residuals, brightness = [], []
@@ -113,7 +139,7 @@ def estimate_camera_noise(photos: list[np.ndarray], tile: int = TILE, bins: int 
     total = var.sum(axis=1)
     k = int(np.clip(len(res) // max(MIN_TILES_PER_BIN, 1) // max(1, round(1 / flat_fraction)), 1, bins))
     edges = np.quantile(bright, np.linspace(0, 1, k + 1))
-    levels, sigmas, chosen = [], [], np.zeros(len(res), bool)
+    levels, sigmas, highs, chosen = [], [], [], np.zeros(len(res), bool)
     for b in range(k):
         in_bin = (bright >= edges[b]) & (bright <= edges[b + 1])
         if not in_bin.any():
@@ -122,9 +148,12 @@ def estimate_camera_noise(photos: list[np.ndarray], tile: int = TILE, bins: int 
         chosen |= flat
         levels.append(float(np.median(bright[flat])))
         sigmas.append(np.sqrt(var[flat].mean(axis=0)))
+        flatter = in_bin & (total <= np.quantile(total[in_bin], max(high_fraction, flat_fraction)))
+        highs.append(np.maximum(np.sqrt(var[flatter].mean(axis=0)), sigmas[-1]))
     order = np.argsort(levels)
     levels = np.asarray(levels)[order]
     sigma = np.stack(sigmas, axis=1)[:, order]
+    sigma_high = np.stack(highs, axis=1)[:, order]
     flat_res = res[chosen]
     cov = np.einsum("nip,njp->ij", flat_res, flat_res) / (flat_res.shape[0] * flat_res.shape[2])
     d = np.sqrt(np.maximum(np.diag(cov), 1e-12))
@@ -136,4 +165,5 @@ def estimate_camera_noise(photos: list[np.ndarray], tile: int = TILE, bins: int 
     spectrum = spec.mean(axis=0) / np.sum(window**2)
     spectrum[0, 0] = np.mean([spectrum[0, 1], spectrum[1, 0], spectrum[0, -1], spectrum[-1, 0]])  # plane removal emptied DC
     spectrum /= spectrum.mean()
-    return CameraNoise(levels.astype(np.float32), sigma.astype(np.float32), corr, spectrum.astype(np.float32), int(chosen.sum()))
+    return CameraNoise(levels.astype(np.float32), sigma.astype(np.float32), corr, spectrum.astype(np.float32),
+                       int(chosen.sum()), sigma_high.astype(np.float32))

@@ -243,11 +243,13 @@ def _human_bytes(n: int) -> str:
 def models_command() -> None:
     """List the registered restoration methods: our models, classical methods and baselines."""
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from restora.models.registry import available_methods
 
-    table = Table("name", "tasks", "kind", "size", "description", box=None, pad_edge=False)
+    # A name is what users type into --model: never truncated or wrapped; the description wraps instead.
+    table = Table(Column("name", no_wrap=True, min_width=max(len(s.name) for s in available_methods())), "tasks",
+                  "kind", Column("size", no_wrap=True), "description", box=None, pad_edge=False)
     for spec in sorted(available_methods(), key=lambda s: (s.kind != "ours", s.name)):
         size = "built in" if spec.size_bytes is None else _human_bytes(spec.size_bytes)
         table.add_row(spec.name, ", ".join(spec.tasks), spec.kind, size, spec.description)

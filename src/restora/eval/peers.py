@@ -186,11 +186,10 @@ def method_choices(task: str) -> list[str]:
 
 def _known_item(item: str, task: str) -> str:
     """``item`` when it names a registered method or a model file, else a ModelError listing the valid items."""
-    from restora.models.registry import METHODS, _ensure_loaded
+    from restora.models.registry import available_methods
 
-    _ensure_loaded()
     name = item.removeprefix("ours:")
-    if name in METHODS or Path(name).suffix == ".safetensors" or Path(name).exists():
+    if name in {m.name for m in available_methods()} or Path(name).suffix == ".safetensors" or Path(name).exists():
         return item
     raise ModelError(f"--methods: unknown method '{item}' for {task} (one of: {', '.join(method_choices(task))})")
 

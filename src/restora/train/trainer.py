@@ -110,14 +110,8 @@ class Trainer:
         self.teacher_card = self.init_card = None  # records of the teacher and of the warm start's weights
         params = list(self.model.parameters())
         if cfg.distill is not None:
-            from restora.models.registry import get_spec
-
-            spec = get_spec(cfg.distill.teacher)
-            if spec.path is None:
-                raise RestoraError(f"teacher '{cfg.distill.teacher}' is not a network")
-            self.teacher, meta = load_module(spec.path)
+            self.teacher, _, self.teacher_card = load_network(cfg.distill.teacher, "teacher")
             self.teacher.to(self.device).requires_grad_(False).eval()
-            self.teacher_card = base_record(spec.name, meta["card"])
             c_s, c_t = self._bottleneck_channels(self.model), self._bottleneck_channels(self.teacher)
             self.generator = FeatureGenerator(c_s, c_t).to(self.device)
             params += list(self.generator.parameters())
@@ -203,12 +197,7 @@ class Trainer:
 
     def init_from(self, source: str | Path) -> None:
         """Warm start: model and EMA from a model file (path or registered name), recorded for the card."""
-        from restora.models.registry import get_spec
-
-        spec = get_spec(str(source))
-        if spec.path is None:
-            raise RestoraError(f"--init-from '{source}' is not a network")
-        module, meta = load_module(spec.path)
+        module, meta, record = load_network(source, "--init-from")
         if meta["arch"] != self.cfg.model.arch:
             raise RestoraError(f"--init-from {source}: a '{meta['arch']}' network, the config trains '{self.cfg.model.arch}'")
         try:
@@ -216,7 +205,7 @@ class Trainer:
         except RuntimeError:
             raise RestoraError(f"--init-from {source}: its weights do not fit the config's model.args") from None
         self.ema.load_state_dict(module.state_dict())
-        self.init_card = {"from": str(source), **base_record(spec.name, meta["card"])}
+        self.init_card = {"from": str(source), **record}
         self.cfg = self.cfg.model_copy(update={"init_from": str(source)})
 
     # --- one step ----------------------------------------------------------------------------
@@ -371,6 +360,18 @@ class Trainer:
         tmp = self.best_path.with_suffix(".pt.tmp")
         torch.save(best, tmp)
         os.replace(tmp, self.best_path)
+
+
+def load_network(source: str | Path, role: str) -> tuple[torch.nn.Module, dict, dict]:
+    """(module, metadata, record for the card) of a network a run starts from or distils: a registered model
+    name or a .safetensors path; ``role`` names it in the error for a method that is not a network."""
+    from restora.models.registry import get_spec
+
+    spec = get_spec(str(source))
+    if spec.path is None:
+        raise RestoraError(f"{role} '{source}' is not a network")
+    module, meta = load_module(spec.path)
+    return module, meta, base_record(spec.name, meta["card"])
 
 
 def base_record(name: str, card: dict) -> dict:

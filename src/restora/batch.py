@@ -83,6 +83,7 @@ class RestoreOptions:
     jpeg_quality: int = 95
     subsampling: str = "4:4:4"  # JPEG chroma subsampling
     runtime: str = "auto"  # torch, onnx or auto (see restora.engine.onnx)
+    self_ensemble: bool = False  # average over the 8 flips/quarter turns of each tile (restora.engine.ensemble)
     noise_map: str | None = None  # side output: an absolute path (one input) or a {stem} pattern, see side_output_path
     residual: str | None = None
     reliability: bool = False  # predict each denoised photo's quality gain (restora.explain); denoise only
@@ -443,7 +444,8 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
     try:
         image = read_image(job.source)
         result = run_restore(image, options.task, options.model, options.sigma, options.strength, options.tile,
-                             options.device, on_tile=on_tile, runtime=options.runtime)
+                             options.device, on_tile=on_tile, runtime=options.runtime,
+                             self_ensemble=options.self_ensemble)
         reliability = _side_outputs(job, options, image, result)
         del image  # the input's pixels are not needed while writing: lowers the peak by one float image
         job.output.parent.mkdir(parents=True, exist_ok=True)

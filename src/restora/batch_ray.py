@@ -48,6 +48,7 @@ from restora.commands import (
     ResidualOption,
     Runtime,
     RuntimeOption,
+    SelfEnsembleOption,
     SigmaOption,
     StrengthOption,
     SubsamplingOption,
@@ -366,6 +367,7 @@ def batch_command(
     tile: TileOption = None,
     device: DeviceOption = Device.auto,
     runtime: RuntimeOption = Runtime.auto,
+    self_ensemble: SelfEnsembleOption = False,
     overwrite: OverwriteOption = False,
     recursive: RecursiveOption = False,
     bit_depth: BitDepthOption = None,
@@ -388,13 +390,13 @@ def batch_command(
         limit_threads(threads)
     # The driver of a Ray run may have no GPU: it checks the model on the CPU, the workers load it where they run.
     check_device = device.value if engine is Engine.local else "cpu"
-    name = _resolve_model(task, model, check_device, runtime.value)
+    name = _resolve_model(task, model, check_device, runtime.value, self_ensemble)
     sides = side_options(noise_map, residual)
     plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite, side_outputs=sides)
     options = RestoreOptions(task=task, model=name, sigma=sigma, strength=strength, tile=tile, device=device.value,
                              bit_depth=bit_depth, jpeg_quality=jpeg_quality, subsampling=subsampling,
-                             runtime=runtime.value, noise_map=sides["--noise-map"], residual=sides["--residual"],
-                             reliability=reliability)
+                             runtime=runtime.value, self_ensemble=self_ensemble, noise_map=sides["--noise-map"],
+                             residual=sides["--residual"], reliability=reliability)
     if engine is Engine.local:
         summary = run_local(plan, options, ConsoleReporter())
     else:

@@ -65,8 +65,9 @@ def _check_subsampling(value: str) -> str:
     return value
 
 
-def _resolve_model(task: str, model: str | None, device: str, runtime: str = "auto") -> str:
-    """The model to run, checked and loaded once before any file is touched."""
+def _resolve_model(task: str, model: str | None, device: str, runtime: str = "auto", self_ensemble: bool = False) -> str:
+    """The model to run, checked and loaded once before any file is touched (and, with ``self_ensemble``,
+    checked to support it)."""
     from restora.batch import UsageError
     from restora.engine.restore import get_method
     from restora.errors import ModelError
@@ -96,7 +97,9 @@ def _resolve_model(task: str, model: str | None, device: str, runtime: str = "au
             raise UsageError(f"model '{spec.name}' does not {task} (it does: {', '.join(spec.tasks)})")
         name = model
     # Load now (the engine caches it), so a bad model file or a missing GPU is one error, not one per file.
-    get_method(str(name), device, runtime)
+    method = get_method(str(name), device, runtime)
+    if self_ensemble and not method.supports_self_ensemble:
+        raise UsageError(f"--self-ensemble needs one of our networks; '{method.name}' does not support it")
     return name
 
 
@@ -118,6 +121,9 @@ OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace exis
 RecursiveOption = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subfolders of folder inputs.")]
 BitDepthOption = Annotated[int | None, typer.Option(metavar="8|16", callback=_check_bit_depth,
                                                     help="Bits per channel of outputs (default: the input's).")]
+SelfEnsembleOption = Annotated[bool, typer.Option(
+    "--self-ensemble", help="Average each tile's result over its 8 flips and quarter turns: a little more quality "
+                            "(about 0.1–0.2 dB) at 8× the time. Our networks only.")]
 JpegQualityOption = Annotated[int, typer.Option(min=1, max=100, help="Quality of JPEG outputs.")]
 SubsamplingOption = Annotated[str, typer.Option(metavar="4:4:4|4:2:2|4:2:0", callback=_check_subsampling,
                                                 help="Chroma subsampling of JPEG outputs.")]
@@ -147,6 +153,7 @@ def _make_restore_command(task: str):
         tile: TileOption = None,
         device: DeviceOption = Device.auto,
         runtime: RuntimeOption = Runtime.auto,
+        self_ensemble: SelfEnsembleOption = False,
         overwrite: OverwriteOption = False,
         recursive: RecursiveOption = False,
         bit_depth: BitDepthOption = None,
@@ -158,13 +165,13 @@ def _make_restore_command(task: str):
     ) -> None:
         from restora.batch import ConsoleReporter, RestoreOptions, plan_jobs, run_local, side_options
 
-        name = _resolve_model(task, model, device.value, runtime.value)
+        name = _resolve_model(task, model, device.value, runtime.value, self_ensemble)
         sides = side_options(noise_map, residual)
         plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite, side_outputs=sides)
         options = RestoreOptions(task=task, model=name, sigma=sigma, strength=strength, tile=tile,
                                  device=device.value, bit_depth=bit_depth, jpeg_quality=jpeg_quality,
-                                 subsampling=subsampling, runtime=runtime.value, noise_map=sides["--noise-map"],
-                                 residual=sides["--residual"], reliability=reliability)
+                                 subsampling=subsampling, runtime=runtime.value, self_ensemble=self_ensemble,
+                                 noise_map=sides["--noise-map"], residual=sides["--residual"], reliability=reliability)
         summary = run_local(plan, options, ConsoleReporter())
         raise typer.Exit(summary.exit_code)
 

@@ -252,3 +252,14 @@ def test_bit_depth_jpeg_quality_and_subsampling_reach_the_writer(cli, tmp_path):
     assert JpegImagePlugin.get_sampling(PILImage.open(tmp_path / "q95.jpg")) == 0  # 4:4:4 by default
     assert JpegImagePlugin.get_sampling(PILImage.open(tmp_path / "s420.jpg")) == 2
 
+
+
+def test_self_ensemble_option_runs_our_networks_and_refuses_others(cli, tmp_path):
+    write_image_file(tmp_path / "photo.png")
+    run = cli("denoise", "photo.png", "-o", "out.png", "--model", "restora-denoise-fast", "--self-ensemble")
+    assert run.code == 0, run
+    assert pixels(tmp_path / "out.png").shape == (32, 48, 3)
+    run = cli("denoise", "photo.png", "-o", "nlm.png", "--model", "nlm", "--self-ensemble")
+    assert run.code == 2, run
+    assert run.err.strip().splitlines() == ["restora: error: --self-ensemble needs one of our networks; 'nlm' does not support it"]
+    assert not (tmp_path / "nlm.png").exists()

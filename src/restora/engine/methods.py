@@ -45,6 +45,8 @@ class Method:
     ``context``: pixels of surrounding image a tile needs (≥ receptive radius) for seamless tiling.
     ``whole_image``: the method must see the whole image in one piece (its result depends on where the
     image ends, e.g. CLAHE's grid of tiles); the engine then ignores the tile size.
+    ``supports_self_ensemble``: a tile's result may be averaged over its flips and quarter turns
+    (:mod:`restora.engine.ensemble`): the method reads no position-dependent context.
 
     Whole-image context: haze, low light and the degradation type depend on statistics of the whole image,
     which a tile alone cannot see. A method that needs them overrides :meth:`prepare`; the engine calls it
@@ -61,6 +63,7 @@ class Method:
     default_tile: int = 512
     runtime: str = "numpy"
     whole_image: bool = False
+    supports_self_ensemble: bool = False
 
     def prepare(self, small: np.ndarray) -> object | None:
         """Whole-image context from the downscaled image ``small`` (float32 (h, w, 3)); None: not needed."""

@@ -91,6 +91,7 @@ class NeuralMethod(Method):
 
     runtime = "torch"
     default_tile = 512
+    supports_self_ensemble = True  # the embedding is global: every orientation of a tile gets the same one
 
     def __init__(self, module: torch.nn.Module, name: str, device: str = "auto", card: dict | None = None):
         self.device = resolve_device(device)

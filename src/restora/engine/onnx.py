@@ -230,6 +230,7 @@ class OnnxMethod(Method):
 
     runtime = "onnx"
     default_tile = 512
+    supports_self_ensemble = True
 
     def __init__(self, graph: bytes | str | Path, name: str, threads: int | None = None):
         self.session = _session(graph, threads)

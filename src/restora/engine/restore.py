@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from restora.engine.ensemble import dihedral_mean
 from restora.engine.methods import Method, TileContext
 from restora.engine.noise import estimate_sigma
 from restora.engine.tiling import process_tiled
@@ -102,6 +103,7 @@ def run_restore(
     device: str = "auto",
     on_tile=None,
     runtime: str = "auto",
+    self_ensemble: bool = False,
 ) -> RestoreResult:
     """Restore and report what was done (model, σ, timing; for ``task="auto"`` the detection). See :func:`restore`.
 
@@ -127,6 +129,8 @@ def run_restore(
     loading = time.perf_counter()
     method = model if isinstance(model, Method) else get_method(str(model or default_method(task)), device, runtime)
     start += time.perf_counter() - loading  # loading a model (once per process) is not restoring
+    if self_ensemble and not method.supports_self_ensemble:
+        raise RestoraError(f"--self-ensemble needs one of our networks; '{method.name}' does not support it")
     x = img.pixels
     s = _sigma_value(sigma, x) if method.uses_sigma or sigma != "auto" else None
     s_run = None if s is None else s * float(strength)
@@ -145,8 +149,14 @@ def run_restore(
         if s_run is not None and s_run.ndim == 3:
             sw = s_run[region]
         if prepared is None:
-            return method.process(window, sw)
-        return method.process(window, sw, TileContext(prepared, region, shape))
+            process = method.process
+        else:
+            context = TileContext(prepared, region, shape)
+
+            def process(w, s):
+                return method.process(w, s, context)
+
+        return dihedral_mean(process, window, sw) if self_ensemble else process(window, sw)
 
     y = process_tiled(x, run_window, tile_size, min(OVERLAP, tile_size // 4), method.context, method.size_multiple, on_tile)
     if not method.uses_sigma and strength < 1.0:
@@ -157,7 +167,7 @@ def run_restore(
 
 
 def restore(image, task: str = "denoise", model: str | None = None, sigma="auto", strength: float = 1.0,
-            tile: int | None = None, device: str = "auto", runtime: str = "auto"):
+            tile: int | None = None, device: str = "auto", runtime: str = "auto", self_ensemble: bool = False):
     """Restore a photo.
 
     ``image``: a :class:`restora.io.Image`, a path, or an array (uint8/uint16/float (H, W[, C])).
@@ -169,7 +179,9 @@ def restore(image, task: str = "denoise", model: str | None = None, sigma="auto"
     ``strength``: 0–1; scales the noise level given to models that take one, else blends with the input.
     ``tile``: tile size in pixels (memory is bounded by it); 0 processes the whole image at once.
     ``runtime``: ``"auto"`` (ONNX Runtime where measured faster on the CPU), ``"torch"`` or ``"onnx"``.
+    ``self_ensemble``: average the network's results over the 8 flips and quarter turns of each tile
+    (:mod:`restora.engine.ensemble`): a little more quality at 8× the time; our networks only.
     Returns the same kind as given: an Image for an Image or path, a float32 (H, W, 3) array otherwise.
     """
-    result = run_restore(image, task, model, sigma, strength, tile, device, runtime=runtime)
+    result = run_restore(image, task, model, sigma, strength, tile, device, runtime=runtime, self_ensemble=self_ensemble)
     return result.image if isinstance(image, (Image, str, Path)) else result.image.pixels

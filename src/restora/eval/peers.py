@@ -104,11 +104,14 @@ class BenchMethod:
     label: str
     engine_name: str
     kind: str  # "ours" (blind), "peer" (takes σ), "baseline" (identity)
+    self_ensemble: bool = False  # run with the engine's ×8 self-ensemble (restora.engine.ensemble)
 
     @property
     def blind(self) -> bool:
         return self.kind == "ours"
 
+
+SELF_ENSEMBLE_SUFFIX = "+x8"
 
 # Deblurring's upper references: Richardson–Lucy / Wiener *given the true kernel* (restora.eval.task_bench).
 ORACLES = {"rl-oracle": "Richardson–Lucy", "wiener-oracle": "Wiener"}
@@ -122,7 +125,8 @@ def parse_methods(spec: str, task: str = "denoise") -> tuple[list[BenchMethod], 
     Items: ``ours`` (every registered model of ours for ``task``; for auto every all-in-one model), ``ours:NAME``,
     a registered method or a ``.safetensors`` path (kind "ours" for our networks, else "peer"), ``ffdnet``
     (denoising, registered on demand), ``rl-oracle``/``wiener-oracle`` (deblurring, kind "oracle") and
-    ``identity`` (kind "baseline")."""
+    ``identity`` (kind "baseline"). A network of ours followed by ``+x8`` (``restora-denoise+x8``) runs with the
+    engine's self-ensemble (8 flips and quarter turns averaged), labelled ``NAME ×8``."""
     from restora.engine.neural import describes_degradations
 
     methods: list[BenchMethod] = []
@@ -130,7 +134,13 @@ def parse_methods(spec: str, task: str = "denoise") -> tuple[list[BenchMethod], 
     for item in (s.strip() for s in spec.split(",")):
         if not item:
             continue
-        if item == "ours":
+        if item.endswith(SELF_ENSEMBLE_SUFFIX):
+            base, base_unavailable = parse_methods(item.removesuffix(SELF_ENSEMBLE_SUFFIX), task)
+            if any(m.kind != "ours" for m in base) or not (base or base_unavailable):
+                raise ModelError(f"--methods: '{item}': {SELF_ENSEMBLE_SUFFIX} follows a network of ours")
+            methods += [BenchMethod(f"{m.label} ×8", m.engine_name, m.kind, self_ensemble=True) for m in base]
+            unavailable.update({f"{k}{SELF_ENSEMBLE_SUFFIX}": v for k, v in base_unavailable.items()})
+        elif item == "ours":
             ours = [m for m in _task_methods(task) if m.kind == "ours"]
             methods += [BenchMethod(m.name, m.name, "ours") for m in ours]
             if not ours:

@@ -355,6 +355,9 @@ def run_speed(methods, sizes: list[int], threads, repeats: int, device: str, ima
     and runs that would start later are recorded as not measured.
     """
     thread_list = [threads] if isinstance(threads, int) else list(threads)
+    for method in (m for m in methods if m.self_ensemble):
+        log(f"speed {method.label}: not timed (the self-ensemble is 8 runs of {method.engine_name})")
+    methods = [m for m in methods if not m.self_ensemble]
     cache = SpeedCache(cache_dir)
     results = []
     for method, runtime, t, chosen in plan_runs(methods, sizes, thread_list, list(runtimes)):

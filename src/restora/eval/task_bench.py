@@ -136,7 +136,8 @@ def evaluate_task(run: TaskRun, method: BenchMethod, task_set: TaskSet, items: l
 
     def restore(sample: TaskSample):
         model = oracle_method(method.engine_name, sample.kernel) if method.kind == "oracle" else method.engine_name
-        result = run_restore(sample.degraded / 255.0, task=run.task, model=model, sigma="auto", device=run.device)
+        result = run_restore(sample.degraded / 255.0, task=run.task, model=model, sigma="auto", device=run.device,
+                             self_ensemble=method.self_ensemble)
         return to_uint8(result.image.pixels, scale=1.0), {"seconds": round(result.seconds, 4)}
 
     return score_samples(items, method, cache, lambda s: _sample_key(version, s), restore,

@@ -48,3 +48,15 @@ def test_detail_falls_for_blur_and_for_leftover_noise(clean):
 def test_score_rejects_a_different_shape(clean):
     with pytest.raises(ValueError):
         score(clean, clean[:-1])
+
+
+def test_gt_mean_scores_restoration_apart_from_global_brightness(clean):
+    from restora.eval.metrics import gt_mean_psnr_ssim, psnr
+
+    darker = np.clip(np.rint(clean * 0.8), 0, 255).astype(np.uint8)
+    scores = gt_mean_psnr_ssim(clean, darker)
+    assert scores["psnr_gtmean"] > psnr(clean, darker) + 10  # a global gain error is forgiven ...
+    rng = np.random.default_rng(0)
+    noisy = np.clip(np.rint(darker + rng.normal(0, 10, clean.shape)), 0, 255).astype(np.uint8)
+    assert gt_mean_psnr_ssim(clean, noisy)["psnr_gtmean"] < scores["psnr_gtmean"] - 10  # ... noise is not
+    assert gt_mean_psnr_ssim(clean, noisy)["ssim_gtmean"] < scores["ssim_gtmean"]

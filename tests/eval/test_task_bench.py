@@ -106,6 +106,9 @@ def test_synthetic_sets_are_seeded_and_peers_cached(task_data, tmp_path, task, p
     first = bench(task_data, tmp_path / "a", task, "--sets", "Tiny", "--methods", f"{peer},identity", "--no-speed",
                   "--cache", str(cache))
     assert entry(first, "Tiny", peer)["psnr"] > entry(first, "Tiny", "identity")["psnr"]
+    if task == "lowlight":  # the GT-mean protocol beside plain PSNR: it forgives the exposure guess only
+        assert entry(first, "Tiny", peer)["psnr_gtmean"] >= entry(first, "Tiny", peer)["psnr"]
+        assert "GT-mean PSNR (dB)" in (tmp_path / "a" / "results.md").read_text()
     cache_file = cache / f"{peer}-Tiny-{task}.json"
     stored = json.loads(cache_file.read_text())
     assert len(stored) == 2

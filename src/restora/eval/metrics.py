@@ -130,6 +130,25 @@ def psnr_ssim_y(clean: np.ndarray, output: np.ndarray) -> dict[str, float]:
     return {"psnr_y": float(value), "ssim_y": float(s)}
 
 
+def gt_mean_psnr_ssim(clean: np.ndarray, output: np.ndarray) -> dict[str, float]:
+    """PSNR and SSIM after scaling ``output`` so its mean BT.601 grey level equals the reference's ("GT-mean",
+    the low-light papers' second protocol, e.g. LLFlow and Retinexformer).
+
+    A blind enhancer cannot know the exposure the reference was taken at, and plain PSNR charges a global
+    brightness error to every pixel; this scores what the method restores apart from that one number. The
+    scaled output is clipped and rounded to 8 bits as every output is.
+
+    >>> clean = np.full((16, 16, 3), 100, np.uint8)
+    >>> round(gt_mean_psnr_ssim(clean, np.full((16, 16, 3), 50, np.uint8))["psnr_gtmean"], 1)
+    100.0
+    """
+    grey = np.array([0.299, 0.587, 0.114])
+    mean_clean = float((np.asarray(clean, np.float64) @ grey).mean())
+    mean_out = float((np.asarray(output, np.float64) @ grey).mean())
+    scaled = np.clip(np.rint(np.asarray(output, np.float64) * (mean_clean / max(mean_out, 1e-6))), 0, 255).astype(np.uint8)
+    return {"psnr_gtmean": psnr(clean, scaled), "ssim_gtmean": ssim(clean, scaled)}
+
+
 LEVIN_CROP = 15
 LEVIN_MAX_SHIFT = 10
 LEVIN_SHIFT_STEP = 0.25

@@ -213,7 +213,8 @@ def write_crops(folder: Path, crop_panels: dict, entries: list[dict]) -> list[Pa
 
 TASK_COLUMNS = (("psnr", "PSNR (dB)", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"), ("detail", "detail", "{:.4f}"),
                 ("psnr_y", "PSNR-Y (dB)", "{:.2f}"), ("ssim_y", "SSIM-Y", "{:.4f}"),
-                ("psnr_aligned", "aligned PSNR (dB)", "{:.2f}"), ("ssim_aligned", "aligned SSIM", "{:.4f}"))
+                ("psnr_aligned", "aligned PSNR (dB)", "{:.2f}"), ("ssim_aligned", "aligned SSIM", "{:.4f}"),
+                ("psnr_gtmean", "GT-mean PSNR (dB)", "{:.2f}"), ("ssim_gtmean", "GT-mean SSIM", "{:.4f}"))
 TASK_MODE_HELP = {
     "blind": "not told anything about the degradation (our models and the classical peers)",
     "true kernel": "given the true blur kernel: an upper reference, not a usable setting",
@@ -283,6 +284,8 @@ def write_task_markdown(path: Path, payload: dict) -> None:
         lines += [f"{proto['derain_y']}.", ""]
     if payload["task"] == "deblur":
         lines += [f"{proto['levin_aligned']}.", ""]
+    if payload["task"] == "lowlight":
+        lines += [f"{proto['lowlight_gtmean']}.", ""]
     if payload["task"] != "auto":
         lines += ["Given: " + "; ".join(f"*{k}* = {v}" for k, v in TASK_MODE_HELP.items()) + ".", ""]
     if payload["unavailable"]:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from restora.eval.metrics import METRICS_VERSION, aligned_grey, psnr_ssim_y, score, to_uint8
+from restora.eval.metrics import METRICS_VERSION, aligned_grey, gt_mean_psnr_ssim, psnr_ssim_y, score, to_uint8
 from restora.eval.peers import ORACLES, BenchMethod
 from restora.eval.runner import ScoreCache, score_samples
 from restora.eval.task_sets import TaskSample, TaskSet, task_samples
@@ -107,8 +107,12 @@ def peer_version(engine_name: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _sample_key(version: str, sample: TaskSample) -> str:
-    h = hashlib.sha256(f"{version}|{METRICS_VERSION}|task-protocol-1".encode())
+# Bumped per task when its scoring gains a protocol (cached peer scores then lack it and are recomputed).
+TASK_PROTOCOL = {"lowlight": 2}  # 2: GT-mean PSNR/SSIM
+
+
+def _sample_key(version: str, sample: TaskSample, task: str) -> str:
+    h = hashlib.sha256(f"{version}|{METRICS_VERSION}|task-protocol-{TASK_PROTOCOL.get(task, 1)}".encode())
     h.update(sample.clean.tobytes())
     h.update(np.ascontiguousarray(sample.degraded, np.float64).tobytes())
     if sample.kernel is not None:
@@ -123,6 +127,8 @@ def task_score(task_set: TaskSet, sample: TaskSample, output: np.ndarray) -> dic
         row.update(psnr_ssim_y(sample.clean, output))
     if task_set.task == "deblur" and task_set.kind == "pairs":
         row.update(aligned_grey(sample.clean, output))
+    if task_set.task == "lowlight":
+        row.update(gt_mean_psnr_ssim(sample.clean, output))
     return row
 
 
@@ -140,7 +146,7 @@ def evaluate_task(run: TaskRun, method: BenchMethod, task_set: TaskSet, items: l
                              self_ensemble=method.self_ensemble)
         return to_uint8(result.image.pixels, scale=1.0), {"seconds": round(result.seconds, 4)}
 
-    return score_samples(items, method, cache, lambda s: _sample_key(version, s), restore,
+    return score_samples(items, method, cache, lambda s: _sample_key(version, s, run.task), restore,
                          lambda s, out: task_score(task_set, s, out), run.crop_panels,
                          (task_set.name, run.task), run.crops, input_label="input")
 
@@ -148,7 +154,7 @@ def evaluate_task(run: TaskRun, method: BenchMethod, task_set: TaskSet, items: l
 def _entry(task_set: TaskSet, method: BenchMethod, rows: list[dict]) -> dict:
     entry = {"set": task_set.name, "kind": task_set.kind, "sigma": None, "method": method.label,
              "engine": method.engine_name, "mode": MODE[method.kind]}
-    for key in ("psnr", "ssim", "detail", "psnr_y", "ssim_y", "psnr_aligned", "ssim_aligned"):
+    for key in ("psnr", "ssim", "detail", "psnr_y", "ssim_y", "psnr_aligned", "ssim_aligned", "psnr_gtmean", "ssim_gtmean"):
         if rows and key in rows[0]:
             entry[key] = float(np.mean([r[key] for r in rows]))
     entry["n_images"] = len(rows)
@@ -168,7 +174,7 @@ def run_task_quality(run: TaskRun) -> list[dict]:
             run.log(f"{task_set.name} {run.task}: {method.label} ...")
             entries.append(_entry(task_set, method, evaluate_task(run, method, task_set, items)))
             e = entries[-1]
-            extra = "".join(f", {k} {e[k]:.2f}" for k in ("psnr_y", "psnr_aligned") if k in e)
+            extra = "".join(f", {k} {e[k]:.2f}" for k in ("psnr_y", "psnr_aligned", "psnr_gtmean") if k in e)
             run.log(f"  {method.label} ({e['mode']}): PSNR {e['psnr']:.2f} dB, SSIM {e['ssim']:.4f}, "
                     f"detail {e['detail']:.4f}{extra}")
     return entries
@@ -266,5 +272,7 @@ def protocol(task: str, limit: int | None) -> dict:
         "derain_y": "psnr_y/ssim_y: Y of MATLAB rgb2ycbcr (16–235), PSNR peak 255, the deraining papers' protocol",
         "levin_aligned": "psnr_aligned/ssim_aligned: Levin et al.'s comp_upto_shift protocol: BT.601 grey, 15-px "
                          "border cut, output shifted by the best dy, dx (integers in [−10, 10], then 0.25-px steps within ±1; bilinear)",
+        "lowlight_gtmean": "psnr_gtmean/ssim_gtmean: the output scaled so its mean BT.601 grey equals the reference's "
+                           "(the low-light papers' GT-mean protocol): restoration apart from the exposure guess",
         "limit": limit,
     }

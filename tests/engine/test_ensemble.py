@@ -49,6 +49,8 @@ def test_a_sigma_map_turns_with_its_window_and_a_per_channel_sigma_is_passed_as_
         return sigma
 
     np.testing.assert_allclose(dihedral_mean(echo_sigma, x, sigma_map), sigma_map, atol=1e-6)
+    padded = np.zeros((6, 8, 3), np.float32)  # a window padded to the model's size multiple
+    np.testing.assert_allclose(dihedral_mean(echo_sigma, padded, sigma_map)[:5, :7], sigma_map, atol=1e-6)
     per_channel = np.array([1.0, 2.0, 3.0], np.float32)
     seen = []
     dihedral_mean(lambda w, s: seen.append(s) or w, x, per_channel)

@@ -38,7 +38,11 @@ def _unorient(a: np.ndarray, turns: int, flip: bool) -> np.ndarray:
 def dihedral_mean(process: Callable[[np.ndarray, np.ndarray | None], np.ndarray], window: np.ndarray,
                   sigma: np.ndarray | None) -> np.ndarray:
     """Mean over the 8 orientations of ``process(window, sigma)``, each result turned back; a σ map (h, w, 3)
-    is turned with its window, a per-channel σ is passed as is. float32, the window's shape."""
+    is turned with its window (edge-padded first if the window was padded to the model's size multiple), a
+    per-channel σ is passed as is. float32, the window's shape."""
+    if sigma is not None and np.ndim(sigma) == 3 and sigma.shape[:2] != window.shape[:2]:
+        pad = ((0, window.shape[0] - sigma.shape[0]), (0, window.shape[1] - sigma.shape[1]), (0, 0))
+        sigma = np.pad(sigma, pad, mode="edge")
     total = np.zeros(window.shape, np.float64)
     for turns, flip in ORIENTATIONS:
         s = _orient(sigma, turns, flip) if sigma is not None and np.ndim(sigma) == 3 else sigma

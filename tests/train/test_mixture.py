@@ -192,3 +192,29 @@ def test_bad_mixture_is_a_config_error():
         DataConfig(mixture=[])
     with pytest.raises(Exception):
         DataConfig(describe_shrink=(0.5, 2.0))
+
+
+def test_gt_mean_psnr_forgives_a_global_gain_and_nothing_else():
+    from restora.train.trainer import gt_mean_psnr_8bit, psnr_8bit
+
+    target = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
+    darker = target * 0.7
+    assert gt_mean_psnr_8bit(darker, target) > psnr_8bit(darker, target) + 15
+    noisy = darker + 0.05 * torch.randn(1, 3, 24, 24, generator=torch.Generator().manual_seed(1))
+    assert gt_mean_psnr_8bit(noisy, target) < gt_mean_psnr_8bit(darker, target) - 15
+
+
+def test_whole_photo_validation_and_the_low_light_gt_mean_column(tmp_path, tiny_data):
+    mixture = [MixtureItem(task="denoise", pipeline="gaussian"), MixtureItem(task="lowlight", pipeline="lowlight-dark")]
+    cfg = allinone_config(tiny_data, steps=8).model_copy(update=dict(
+        data=data_config(tiny_data, mixture=mixture, describe_shrink=(1.0, 2.0), val_crop=0),
+        card={"tasks": ["denoise", "lowlight"]}))
+    groups = validation_groups(cfg.data, split_train_val(cfg.data)[1], seed=0)
+    assert all(noisy.shape[-2:] == (48, 48) for g in groups for noisy, _, _ in g.pairs)  # whole 48² photos
+    prepare_run(cfg, tmp_path / "run", resume=False)
+    Trainer(cfg, tmp_path / "run").fit(progress=False)
+    last = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))[-1]
+    assert float(last["val_lowlight_gtmean"]) > 0 and last["val_lowlight"]
+    assert float(last["val_psnr"]) == pytest.approx((float(last["val_denoise"]) + float(last["val_lowlight"])) / 2, abs=1e-3)
+    card = export_run(tmp_path / "run", tmp_path / "aio.safetensors")
+    assert card["validation"]["set"].endswith("whole photos") and "lowlight_gtmean" in card["validation"]["per_task"]

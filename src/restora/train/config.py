@@ -26,7 +26,9 @@ class MixtureItem(_Strict):
 class DataConfig(_Strict):
     train_dir: str = "train/CBSD432"  # relative to RESTORA_DATA, or absolute
     val_count: int = 16  # held out: the last `val_count` files of train_dir in sorted order
-    val_crop: int = 256  # centre crop of each validation image
+    # Centre crop of each validation image; 0: whole photos, as the engine restores them (models with whole-image
+    # context, e.g. the all-in-one's low light, can fail on large flat regions that 256² crops do not show).
+    val_crop: int = Field(256, ge=0)
     val_sigma: float = 25.0  # validation: Gaussian noise of this σ, model told σ by the estimator (blind)
     exclude_list: str | None = None  # file of names to leave out (e.g. Rain100H's TRAIN_EXCLUDE.txt)
     patch: int = 128

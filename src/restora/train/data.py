@@ -181,7 +181,10 @@ class ValGroup:
 
 
 def _centre_crop(path: Path, size: int) -> np.ndarray:
+    """The image's centre ``size``² crop as float32 [0, 1]; the whole image for ``size`` 0."""
     im = load_rgb(path).astype(np.float32) / 255.0
+    if size <= 0:
+        return im
     h, w = im.shape[:2]
     c = min(size, h, w)
     y, x = (h - c) // 2, (w - c) // 2

@@ -58,6 +58,8 @@ def log_fields(cfg: TrainConfig, describes: bool) -> list[str]:
     if describes:
         fields[fields.index("lr"):fields.index("lr")] = AUX_FIELDS
     extra = [f"val_{t}" for t in cfg.data.tasks] + (["val_acc"] if describes and cfg.data.mixture else [])
+    if cfg.data.mixture and "lowlight" in cfg.data.tasks:
+        extra.insert(extra.index("val_lowlight") + 1, "val_lowlight_gtmean")
     extra += [f"val_psnr_{n}" for n in cfg.data.val_extra]
     at = fields.index("val_psnr") + 1
     return fields[:at] + extra + fields[at:]
@@ -77,6 +79,15 @@ def psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
     t = torch.round(target.clamp(0, 1) * 255)
     mse = torch.mean((p - t) ** 2).item()
     return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def gt_mean_psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """:func:`psnr_8bit` after scaling ``pred`` (clipped to [0, 1]) so its mean BT.601 grey equals the target's:
+    the low-light bench's GT-mean protocol (:func:`restora.eval.metrics.gt_mean_psnr_ssim`) on (B, 3, H, W)."""
+    grey = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    p = pred.clamp(0, 1)
+    scale = (target * grey).sum(1).mean() / (p * grey).sum(1).mean().clamp_min(1e-6)
+    return psnr_8bit(p * scale, target)
 
 
 class FeatureGenerator(nn.Module):
@@ -261,28 +272,35 @@ class Trainer:
         return parts
 
     @torch.no_grad()
-    def validate(self, val) -> float:
-        """Mean PSNR of the EMA weights over validation pairs (noisy, clean, σ hint)."""
+    def validate(self, val, metrics=(psnr_8bit,)) -> float | list[float]:
+        """Mean PSNR of the EMA weights over validation pairs (noisy, clean, σ hint); with several
+        ``metrics`` (functions of (prediction, clean)), the mean of each, from one pass."""
         scores = []
         uses_sigma = getattr(self.ema, "uses_sigma", False)
         for noisy, clean, sigma in val:
             noisy, sigma = noisy.to(self.device), sigma.to(self.device)
-            pred = self.ema(noisy, sigma) if uses_sigma else self.ema(noisy)
-            scores.append(psnr_8bit(pred.float().cpu(), clean))
-        return float(np.mean(scores))
+            pred = (self.ema(noisy, sigma) if uses_sigma else self.ema(noisy)).float().cpu()
+            scores.append([metric(pred, clean) for metric in metrics])
+        means = [float(m) for m in np.mean(scores, axis=0)]
+        return means[0] if len(metrics) == 1 else means
 
     @torch.no_grad()
     def validate_groups(self, groups, extra=()) -> dict:
         """``val_psnr`` (mean over groups), per-task ``val_<task>`` for a mixture and, for a describing
         model, ``val_acc``: the fraction of validation images whose degradation type it names; and
         ``val_psnr_<name>`` for each extra group (``data.val_extra``), kept out of ``val_psnr``."""
-        out = {}
+        out, gt_mean = {}, None
         for g in groups:
-            out[g.name] = self.validate(g.pairs)
+            if g.name == "lowlight":  # also GT-mean: low light apart from its exposure guess (restora.eval.metrics)
+                out[g.name], gt_mean = self.validate(g.pairs, (psnr_8bit, gt_mean_psnr_8bit))
+            else:
+                out[g.name] = self.validate(g.pairs)
         result = {"val_psnr": round(float(np.mean(list(out.values()))), 4)}
         result.update({f"val_psnr_{g.name}": round(self.validate(g.pairs), 4) for g in extra})
         if self.cfg.data.mixture:
             result.update({f"val_{k}": round(v, 4) for k, v in out.items()})
+            if gt_mean is not None:
+                result["val_lowlight_gtmean"] = round(gt_mean, 4)
             if self.describes:
                 from restora.models.allinone import describe_input
 
@@ -598,7 +616,8 @@ def validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:
     else:
         metric = f"PSNR dB, Gaussian σ={d.val_sigma:g}, σ estimated (blind)"
     vals = [float(r["val_psnr"]) for r in rows if r.get("val_psnr")]
-    validation = {"set": f"last {d.val_count} of {d.train_dir}, {d.val_crop}² centre crops", "metric": metric,
+    crops = f"{d.val_crop}² centre crops" if d.val_crop > 0 else "whole photos"
+    validation = {"set": f"last {d.val_count} of {d.train_dir}, {crops}", "metric": metric,
                   "last": vals[-1] if vals else None, "best": max(vals) if vals else None}
     last_val = next((r for r in reversed(rows) if r.get("val_psnr")), None)
     if last_val is not None:

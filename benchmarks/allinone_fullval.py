@@ -3,8 +3,8 @@
 The trainer validates on 256² centre crops, which the network describes at full resolution. Photos reach it
 whole: ``describe()`` sees them shrunk to a long side of 256 px, and the trunk restores hundreds of pixels of
 flat sky or water at once. This script scores checkpoints on the same 16 held-out CBSD432 photos (never
-``test/``), each whole (481×321) and degraded once per task by the run's own seeded mixture pipelines
-(``restora.train.data.validation_groups``' draw, applied to the whole photo), restored through
+``test/``), each whole (481×321) and degraded once per task by the run's own mixture pipelines, drawn by weight
+as ``restora.train.data.validation_groups`` draws them but from a seeded stream of this script's own, restored through
 ``restora.engine.run_restore`` as a user's photo is. Per task: PSNR (8-bit RGB) and, for low light, the GT-mean
 PSNR of ``restora.eval.metrics`` (exposure guess set aside).
 

@@ -142,11 +142,17 @@ def gt_mean_psnr_ssim(clean: np.ndarray, output: np.ndarray) -> dict[str, float]
     >>> round(gt_mean_psnr_ssim(clean, np.full((16, 16, 3), 50, np.uint8))["psnr_gtmean"], 1)
     100.0
     """
+    scaled = gt_mean_scaled(clean, output)
+    return {"psnr_gtmean": psnr(clean, scaled), "ssim_gtmean": ssim(clean, scaled)}
+
+
+def gt_mean_scaled(clean: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """``output`` (uint8 RGB, any leading shape) scaled so its mean BT.601 grey equals ``clean``'s, clipped and
+    rounded to 8 bits: the GT-mean protocol's output, shared by the bench and the trainer's validation."""
     grey = np.array([0.299, 0.587, 0.114])
     mean_clean = float((np.asarray(clean, np.float64) @ grey).mean())
     mean_out = float((np.asarray(output, np.float64) @ grey).mean())
-    scaled = np.clip(np.rint(np.asarray(output, np.float64) * (mean_clean / max(mean_out, 1e-6))), 0, 255).astype(np.uint8)
-    return {"psnr_gtmean": psnr(clean, scaled), "ssim_gtmean": ssim(clean, scaled)}
+    return to_uint8(np.asarray(output, np.float64) * (mean_clean / max(mean_out, 1e-6)), scale=255.0)
 
 
 LEVIN_CROP = 15

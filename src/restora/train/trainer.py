@@ -82,12 +82,15 @@ def psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def gt_mean_psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """:func:`psnr_8bit` after scaling ``pred`` (clipped to [0, 1]) so its mean BT.601 grey equals the target's:
-    the low-light bench's GT-mean protocol (:func:`restora.eval.metrics.gt_mean_psnr_ssim`) on (B, 3, H, W)."""
-    grey = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    p = pred.clamp(0, 1)
-    scale = (target * grey).sum(1).mean() / (p * grey).sum(1).mean().clamp_min(1e-6)
-    return psnr_8bit(p * scale, target)
+    """:func:`psnr_8bit` of ``pred`` brought to the target's mean grey by the low-light bench's own GT-mean
+    protocol (:func:`restora.eval.metrics.gt_mean_scaled`), on (B, 3, H, W) in [0, 1]."""
+    from restora.eval.metrics import gt_mean_scaled, to_uint8
+
+    def as_uint8(x: torch.Tensor) -> np.ndarray:
+        return to_uint8(x.detach().float().cpu().permute(0, 2, 3, 1).numpy(), scale=1.0)
+
+    scaled = gt_mean_scaled(as_uint8(target), as_uint8(pred))
+    return psnr_8bit(torch.from_numpy(scaled).permute(0, 3, 1, 2).float() / 255.0, target)
 
 
 class FeatureGenerator(nn.Module):

@@ -68,6 +68,22 @@ def test_camera_pipeline_noise_is_spatially_correlated():
     assert lag1 > 0.1  # demosaicing spreads each photosite's noise to its neighbours
 
 
+def test_in_camera_noise_reduction_leaves_weaker_lower_frequency_noise_and_keeps_the_image():
+    import cv2
+
+    x = flat(0.4, 96)  # grey survives unprocessing exactly, so x − result is the noise alone
+    plain = CameraPipeline(shot=(5e-3, 5e-3), jpeg_prob=0.0)(x, np.random.default_rng(4)) - x
+    reduced = CameraPipeline(shot=(5e-3, 5e-3), jpeg_prob=0.0, isp_nr_prob=1.0)(x, np.random.default_rng(4)) - x
+
+    def low_share(n):  # share of the noise's energy that survives a σ = 2 px blur
+        n = n - n.mean((0, 1))
+        return float((cv2.GaussianBlur(n, (0, 0), 2) ** 2).mean() / (n**2).mean())
+
+    assert reduced.std() < 0.8 * plain.std()
+    assert low_share(reduced) > 2 * low_share(plain)
+    assert abs(float(reduced.mean())) < 0.01  # noise only: the grey level is kept
+
+
 def test_lowlight_is_noisier_in_shadows_than_plain_image_and_clipped():
     y = LowLight(factor=(16, 16))(flat(0.3), np.random.default_rng(5))
     assert 0.0 <= y.min() and y.max() <= 1.0

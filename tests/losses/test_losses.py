@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from restora.losses import CharbonnierLoss, EdgeLoss, FFTLoss, LossWeights, RestorationLoss
+from restora.losses import CharbonnierLoss, EdgeLoss, FFTLoss, LossWeights, PSNRLoss, RestorationLoss
 
 
 def test_losses_are_zero_on_identical_images_and_positive_otherwise():
@@ -33,10 +33,38 @@ def test_fft_loss_sees_lost_high_frequencies_more_than_l1_scale_suggests():
     assert FFTLoss()(blurred, x) > 0.5 * CharbonnierLoss()(blurred, x)
 
 
+def test_psnr_loss_is_minus_the_mean_per_image_psnr():
+    clean = torch.full((2, 3, 8, 8), 0.5)
+    noisy = clean.clone()
+    noisy[0] += 0.1  # MSE 1e-2 → 20 dB
+    noisy[1] += 0.01  # MSE 1e-4 → 40 dB
+    assert abs(float(PSNRLoss()(noisy, clean)) + 30.0) < 1e-3
+    # Per-image 1/MSE weighting: the lightly degraded image's pixels get the larger gradient.
+    x = noisy.clone().requires_grad_(True)
+    PSNRLoss()(x, clean).backward()
+    assert float(x.grad[1].abs().mean()) > 5 * float(x.grad[0].abs().mean())
+
+
+def test_minimising_the_psnr_loss_raises_psnr():
+    torch.manual_seed(0)
+    clean = torch.linspace(0.2, 0.8, 16).expand(4, 3, 16, 16)  # smooth: a 3×3 filter can denoise it
+    noisy = clean + 0.1 * torch.randn_like(clean)
+    net = torch.nn.Conv2d(3, 3, 3, padding=1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    before = -float(PSNRLoss()(noisy, clean))
+    for _ in range(100):
+        opt.zero_grad()
+        PSNRLoss()(noisy + net(noisy), clean).backward()
+        opt.step()
+    assert -float(PSNRLoss()(noisy + net(noisy), clean)) > before + 3.0
+
+
 def test_weighted_sum_reports_parts():
-    total, parts = RestorationLoss(LossWeights(charbonnier=1.0, fft=0.5, edge=0.25))(torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8))
-    assert set(parts) == {"charbonnier", "fft", "edge"}
-    assert abs(float(total) - (parts["charbonnier"] + 0.5 * parts["fft"] + 0.25 * parts["edge"])) < 1e-5
+    weights = LossWeights(charbonnier=1.0, psnr=0.01, fft=0.5, edge=0.25)
+    total, parts = RestorationLoss(weights)(torch.zeros(1, 3, 8, 8), torch.full((1, 3, 8, 8), 0.5))
+    assert set(parts) == {"charbonnier", "psnr", "fft", "edge"}
+    expected = parts["charbonnier"] + 0.01 * parts["psnr"] + 0.5 * parts["fft"] + 0.25 * parts["edge"]
+    assert abs(float(total) - expected) < 1e-5
 
 
 def test_multiscale_loss_sums_scales_against_area_downscaled_targets_and_reaches_every_output():

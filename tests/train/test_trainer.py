@@ -40,6 +40,22 @@ def test_training_lowers_the_loss_and_resume_is_bit_exact(tmp_path, tiny_config)
     assert "val_psnr" in (tmp_path / "b" / "log.csv").read_text()
 
 
+def test_psnr_loss_is_logged_and_its_negative_curve_plotted(tmp_path, tiny_config):
+    import csv
+    import warnings
+
+    from restora.losses import LossWeights
+
+    cfg = tiny_config(steps=10, loss=LossWeights(charbonnier=0.0, psnr=0.01, fft=0.0))
+    prepare_run(cfg, tmp_path / "run", resume=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. matplotlib's "cannot be log-scaled" for a negative loss
+        Trainer(cfg, tmp_path / "run").fit(progress=False)
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").read_text().splitlines()))
+    assert rows and all(float(r["psnr"]) < 0 and abs(float(r["loss"]) - 0.01 * float(r["psnr"])) < 1e-5 for r in rows)
+    assert (tmp_path / "run" / "curve.png").exists()
+
+
 def test_export_round_trip_equals_the_trained_ema(tmp_path, tiny_config):
     cfg = tiny_config(steps=6)
     prepare_run(cfg, tmp_path / "run", resume=False)
@@ -92,9 +108,10 @@ def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_config
     trainer = Trainer(cfg, tmp_path / "student")
     first = trainer.generator.net[0].weight.detach().clone()
     trainer.fit(progress=False)
-    log = (tmp_path / "student" / "log.csv").read_text()
-    assert "distill_out" in log.splitlines()[0]
-    assert any(row.split(",")[5] for row in log.splitlines()[1:])  # distill_out logged
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "student" / "log.csv").read_text().splitlines()))
+    assert any(r["distill_out"] for r in rows)  # distill_out logged
     assert not torch.equal(first, trainer.generator.net[0].weight)  # the feature generator learns
     # The teacher file changes after the run started: the run keeps the record of the teacher it began with.
     save_model(teacher, tmp_path / "teacher.safetensors", {"task": "denoise", "name": "other", "steps": 99})

@@ -54,6 +54,18 @@ def demosaic_rggb(bayer: np.ndarray, method: str = "bilinear") -> np.ndarray:
     return cv2.cvtColor(u16, code).astype(np.float32) / 65535.0
 
 
+def camera_noise_reduction(noise: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What a camera's noise reduction leaves of processed noise (H, W, 3): CameraPipeline's docstring."""
+    luma = noise.mean(axis=2, keepdims=True)
+    chroma = noise - luma
+    s = uniform(rng, (0.7, 2.5))
+    s_c = s * uniform(rng, (1.5, 3.0))
+    k, k_c = uniform(rng, (0.1, 0.5)), uniform(rng, (0.0, 0.2))
+    luma_lf = cv2.GaussianBlur(luma[..., 0], (0, 0), s)[..., None]
+    chroma_lf = cv2.GaussianBlur(chroma, (0, 0), s_c)
+    return (k * luma + (1 - k) * luma_lf + k_c * chroma + (1 - k_c) * chroma_lf).astype(np.float32)
+
+
 class CameraPipeline(Degradation):
     """Unprocess → raw sensor noise → reprocess → optional JPEG (module docstring has the chain).
 
@@ -61,10 +73,19 @@ class CameraPipeline(Degradation):
     sensor), read σ from the log-linear shot/read relation of Brooks et al. with scatter; red/blue white
     balance gains ∈ [1.6, 2.4] / [1.3, 1.9]; colour cross-talk ±0.25; demosaic bilinear or edge-aware;
     JPEG with probability ``jpeg_prob`` at quality ∈ [60, 95]. Output clipped to [0, 1].
+
+    In-camera noise reduction (probability ``isp_nr_prob``): a camera's JPEG engine smooths the noise it
+    sees and keeps edges, so what survives in its JPEGs is low-frequency, blotchy noise, chroma most of all.
+    We model its result on the processed noise :math:`n` = noisy − clean (both through the same pipeline),
+    split into luminance :math:`n_Y` (channel mean) and chroma :math:`n_C = n - n_Y`:
+    :math:`n' = k\\,n_Y + (1-k)\\,G_s * n_Y + k_C\\,n_C + (1-k_C)\\,G_{s_C} * n_C`, with kept high-frequency
+    share k ∈ [0.1, 0.5], blur s ∈ [0.7, 2.5] px, chroma k_C ∈ [0, 0.2] and s_C = s × [1.5, 3]. The image's
+    detail is untouched (an ideal edge-preserving filter), so a model learns that these blotches are noise.
     """
 
-    def __init__(self, shot=(1e-4, 1.2e-2), jpeg_prob: float = 0.5, jpeg_quality=(60, 95)):
+    def __init__(self, shot=(1e-4, 1.2e-2), jpeg_prob: float = 0.5, jpeg_quality=(60, 95), isp_nr_prob: float = 0.0):
         self.shot, self.jpeg_prob, self.jpeg_quality = tuple(shot), jpeg_prob, tuple(jpeg_quality)
+        self.isp_nr_prob = isp_nr_prob
 
     def __call__(self, image, rng):
         h, w, _ = image.shape
@@ -78,9 +99,17 @@ class CameraPipeline(Degradation):
         log_a = uniform(rng, tuple(np.log(self.shot)))
         a = np.exp(log_a)
         read = np.exp(2.18 * log_a + 1.2 + rng.normal(0, 0.26))  # variance, Brooks et al.'s fit
-        raw = raw + rng.standard_normal(raw.shape, dtype=np.float32) * np.sqrt(a * np.clip(raw, 0, None) + read).astype(np.float32)
-        rgb = demosaic_rggb(np.clip(raw, 0, 1), "ea" if rng.random() < 0.5 else "bilinear")
-        out = linear_to_srgb(np.clip((rgb * gains) @ ccm.T, 0, 1))[:h, :w]
+        noisy = raw + rng.standard_normal(raw.shape, dtype=np.float32) * np.sqrt(a * np.clip(raw, 0, None) + read).astype(np.float32)
+        method = "ea" if rng.random() < 0.5 else "bilinear"
+
+        def develop(mosaic):
+            rgb = demosaic_rggb(np.clip(mosaic, 0, 1), method)
+            return linear_to_srgb(np.clip((rgb * gains) @ ccm.T, 0, 1))[:h, :w]
+
+        out = develop(noisy)
+        if self.isp_nr_prob and rng.random() < self.isp_nr_prob:
+            clean = develop(raw)
+            out = np.clip(clean + camera_noise_reduction(out - clean, rng), 0, 1)
         if rng.random() < self.jpeg_prob:
             out = encode_jpeg(out, int(round(uniform(rng, self.jpeg_quality))))
         return out

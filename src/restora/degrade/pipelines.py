@@ -2,7 +2,8 @@
 
 ``practical`` mixes blur, resampling, one of the noise models and JPEG in random order and strength,
 as BSRGAN/SCUNet and Real-ESRGAN do for blind training; ``denoise-mix`` is the training mixture of the
-shipped denoisers: half synthetic Gaussian (the benchmarks' noise, σ 0–55), half realistic noise.
+shipped denoisers: half synthetic Gaussian (the benchmarks' noise, σ 0–55), half realistic noise;
+``denoise-mix-isp`` moves a share of its camera noise to ``camera-isp`` (after in-camera noise reduction).
 ``motion-blur``, ``defocus``, ``rain``, ``haze`` and ``lowlight-dark`` are the single-degradation training
 sets of the other tasks; ``all-in-one`` mixes them with ``denoise-mix``, one type per image.
 """
@@ -54,6 +55,12 @@ def camera() -> Degradation:
     return CameraPipeline()
 
 
+@register_pipeline("camera-isp")
+def camera_isp() -> Degradation:
+    """Camera noise after the camera's own noise reduction: low-frequency, blotchy (most JPEGs)."""
+    return CameraPipeline(isp_nr_prob=1.0)
+
+
 @register_pipeline("correlated")
 def correlated() -> Degradation:
     return Compose([CorrelatedNoise(), Maybe(JPEG(quality=(60, 95)), 0.5), Clip()])
@@ -91,6 +98,13 @@ def practical() -> Degradation:
 @register_pipeline("denoise-mix")
 def denoise_mix() -> Degradation:
     return OneOf([gaussian(), camera(), poisson(), correlated(), practical()], weights=[0.5, 0.2, 0.1, 0.1, 0.1])
+
+
+@register_pipeline("denoise-mix-isp")
+def denoise_mix_isp() -> Degradation:
+    """``denoise-mix`` with a share of its camera noise after in-camera noise reduction (``camera-isp``)."""
+    return OneOf([gaussian(), camera(), camera_isp(), poisson(), correlated(), practical()],
+                 weights=[0.5, 0.15, 0.15, 0.07, 0.07, 0.06])
 
 
 def light_sensor_noise() -> Degradation:

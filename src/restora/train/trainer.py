@@ -46,7 +46,7 @@ from restora.losses import AuxLoss, CharbonnierLoss, RestorationLoss
 from restora.train.config import TrainConfig, selection_figure
 from restora.train.data import Batch, PatchSampler, extra_validation_groups, split_train_val, validation_groups
 
-LOG_FIELDS = ["step", "loss", "charbonnier", "fft", "edge", "distill_out", "distill_feat", "lr", "val_psnr", "seconds",
+LOG_FIELDS = ["step", "loss", "charbonnier", "psnr", "fft", "edge", "distill_out", "distill_feat", "lr", "val_psnr", "seconds",
               "wall_seconds", "steps_per_s"]
 AUX_FIELDS = ["classify", "severity", "contrastive", "accuracy"]
 
@@ -454,7 +454,7 @@ def _barrier(world_size: int) -> None:
         torch.distributed.barrier()
 
 
-LOSS_KEYS = ("loss", "charbonnier", "fft", "edge", "distill_out", "distill_feat", *AUX_FIELDS)
+LOSS_KEYS = ("loss", "charbonnier", "psnr", "fft", "edge", "distill_out", "distill_feat", *AUX_FIELDS)
 
 
 def _mean_over_ranks(parts: dict, world_size: int) -> dict:
@@ -495,7 +495,8 @@ def plot_curve(log_path: Path, out: Path, title: str = "validation PSNR (held-ou
     columns += extra
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
     ax[0].plot(steps, loss, lw=0.6)
-    ax[0].set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
+    # A log axis where the loss is positive; a PSNR loss (negative dB) is plotted on a linear one.
+    ax[0].set(xlabel="step", ylabel="training loss", yscale="log" if (loss > 0).all() else "linear", title="loss")
     for col in columns:
         vrows = [(int(r["step"]), float(r[col])) for r in rows if r.get(col)]
         if vrows:

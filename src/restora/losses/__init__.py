@@ -81,6 +81,10 @@ class PSNRLoss(nn.Module):
         return 10.0 * torch.log10(mse + 1e-8).mean()
 
 
+# The weighted terms of RestorationLoss, in the order it sums (and the trainer logs) them.
+RESTORATION_TERMS = ("charbonnier", "psnr", "fft", "edge")
+
+
 @dataclass
 class LossWeights:
     charbonnier: float = 1.0
@@ -170,7 +174,7 @@ class RestorationLoss(nn.Module):
         targets = [area_down(target, 2 ** (n - 1 - k)) for k in range(n)]
         parts = {}
         total = preds[-1].new_zeros(())
-        for name in ("charbonnier", "psnr", "fft", "edge"):
+        for name in RESTORATION_TERMS:
             w = getattr(self.weights, name)
             if w:
                 pairs = zip(preds, targets) if name != "edge" else [(preds[-1], targets[-1])]

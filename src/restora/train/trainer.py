@@ -42,12 +42,12 @@ import yaml
 
 from restora.engine.neural import build_module, load_module, resolve_device, save_model
 from restora.errors import RestoraError
-from restora.losses import AuxLoss, CharbonnierLoss, RestorationLoss
+from restora.losses import RESTORATION_TERMS, AuxLoss, CharbonnierLoss, RestorationLoss
 from restora.train.config import TrainConfig, selection_figure
 from restora.train.data import Batch, PatchSampler, extra_validation_groups, split_train_val, validation_groups
 
-LOG_FIELDS = ["step", "loss", "charbonnier", "psnr", "fft", "edge", "distill_out", "distill_feat", "lr", "val_psnr", "seconds",
-              "wall_seconds", "steps_per_s"]
+LOG_FIELDS = ["step", "loss", *RESTORATION_TERMS, "distill_out", "distill_feat", "lr", "val_psnr", "seconds", "wall_seconds",
+              "steps_per_s"]
 AUX_FIELDS = ["classify", "severity", "contrastive", "accuracy"]
 
 
@@ -454,7 +454,7 @@ def _barrier(world_size: int) -> None:
         torch.distributed.barrier()
 
 
-LOSS_KEYS = ("loss", "charbonnier", "psnr", "fft", "edge", "distill_out", "distill_feat", *AUX_FIELDS)
+LOSS_KEYS = ("loss", *RESTORATION_TERMS, "distill_out", "distill_feat", *AUX_FIELDS)
 
 
 def _mean_over_ranks(parts: dict, world_size: int) -> dict:

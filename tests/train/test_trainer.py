@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -146,3 +148,22 @@ def test_distillation_resumes_bit_exactly(tmp_path, tiny_config):
     resumed.fit(progress=False)
     for (k, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_is_valid_and_runnable(path):
+    """A config under configs/ is the record that reproduces a run: it must parse, build its network, and name
+    pipelines and a teacher that exist, so a typo fails here and not hours into a training."""
+    from restora.degrade import PIPELINES
+    from restora.engine.neural import build_module
+    from restora.models.registry import get_spec
+
+    cfg = TrainConfig.from_yaml(path)
+    assert cfg.name == path.stem
+    build_module(cfg.model.arch, cfg.model.args)
+    data = cfg.data
+    pipelines = [m.pipeline for m in data.mixture] if data.mixture else [data.pipeline]
+    pipelines += [p for p in [data.val_pipeline] if p is not None] + list(data.val_extra)
+    assert set(pipelines) <= set(PIPELINES)
+    if cfg.distill is not None:
+        get_spec(cfg.distill.teacher)

@@ -1,6 +1,5 @@
 """Multi-process training on the CPU: 2 gloo processes started by ``restora train --nproc 2`` (torchrun)."""
 
-import csv
 import os
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import torch
 import yaml
 
 from restora.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
-from restora.train.trainer import Trainer, prepare_run
+from restora.train.trainer import Trainer, prepare_run, read_log
 
 STEPS = 8
 HALF = 4
@@ -27,7 +26,7 @@ def tiny_config(folder):
 
 
 def logged_losses(run_dir):
-    return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(open(run_dir / "log.csv"))}
+    return {int(r["step"]): float(r["loss"]) for r in read_log(run_dir / "log.csv")}
 
 
 def test_two_processes_equal_one_with_the_whole_batch_and_resume_with_one(tmp_path, tiny_data):

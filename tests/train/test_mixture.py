@@ -1,6 +1,5 @@
 """Task mixtures, multi-scale and all-in-one training (restora.train with mimounet / allinone)."""
 
-import csv
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from restora.engine.neural import load_module
 from restora.errors import RestoraError
 from restora.train.config import DataConfig, MixtureItem, ModelConfig, OptimConfig, TrainConfig
 from restora.train.data import TASK_NAMES, PatchSampler, noise_hint, split_train_val, validation_groups
-from restora.train.trainer import Trainer, export_run, prepare_run
+from restora.train.trainer import Trainer, export_run, prepare_run, read_log
 
 MIX = [MixtureItem(task="denoise", pipeline="gaussian", weight=3), MixtureItem(task="deblur", pipeline="defocus", weight=1)]
 TINY_ALLINONE = dict(width=8, enc_blocks=[1, 1, 1], dec_blocks=[1, 1, 1], embed_dim=8, encoder_widths=[4, 8, 8, 8])
@@ -110,7 +109,7 @@ def test_allinone_training_lowers_the_loss_resumes_bit_exactly_and_exports(tmp_p
     straight.fit(progress=False)
     assert fixed_batch_loss(straight.model, probe) < 0.9 * before
 
-    rows = list(csv.DictReader(open(tmp_path / "a" / "log.csv")))
+    rows = read_log(tmp_path / "a" / "log.csv")
     for col in ("classify", "severity", "contrastive", "accuracy", "val_denoise", "val_deblur", "val_dehaze", "val_acc"):
         assert col in rows[0], col
     last = rows[-1]
@@ -213,7 +212,7 @@ def test_whole_photo_validation_and_the_low_light_gt_mean_column(tmp_path, tiny_
     assert all(noisy.shape[-2:] == (48, 48) for g in groups for noisy, _, _ in g.pairs)  # whole 48² photos
     prepare_run(cfg, tmp_path / "run", resume=False)
     Trainer(cfg, tmp_path / "run").fit(progress=False)
-    last = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))[-1]
+    last = read_log(tmp_path / "run" / "log.csv")[-1]
     assert float(last["val_lowlight_gtmean"]) > 0 and last["val_lowlight"]
     assert float(last["val_psnr"]) == pytest.approx((float(last["val_denoise"]) + float(last["val_lowlight"])) / 2, abs=1e-3)
     card = export_run(tmp_path / "run", tmp_path / "aio.safetensors")

@@ -15,11 +15,7 @@ from restora.errors import RestoraError
 from restora.train.config import DataConfig, TrainConfig
 from restora.train.data import extra_validation_groups, split_train_val
 from restora.train.run import run_training
-from restora.train.trainer import LOG_FIELDS, Trainer, export_run, prepare_run
-
-
-def read_log(run_dir):
-    return list(csv.DictReader(open(run_dir / "log.csv")))
+from restora.train.trainer import LOG_FIELDS, Trainer, export_run, prepare_run, read_log
 
 
 def test_cpu_time_is_the_process_time_not_wall_clock_times_threads(tmp_path, tiny_config, monkeypatch):
@@ -48,7 +44,7 @@ def test_cpu_time_is_the_process_time_not_wall_clock_times_threads(tmp_path, tin
     assert (resumed.cpu_seconds, resumed.wall_seconds) == (6.0, 1006.0)
     resumed.fit(progress=False)
     assert (resumed.cpu_seconds, resumed.wall_seconds) == (10.0, 1010.0)
-    rows = read_log(tmp_path / "run")
+    rows = read_log(tmp_path / "run" / "log.csv")
     assert [(r["step"], r["seconds"], r["wall_seconds"]) for r in rows] == [
         ("5", "5.0", "1005.0"), ("6", "6.0", "1006.0"), ("10", "10.0", "1010.0")]
     card = export_run(tmp_path / "run", tmp_path / "m.safetensors")
@@ -111,7 +107,7 @@ def test_extra_validation_is_its_own_column_and_can_select_the_exported_checkpoi
     for cfg, name in ((plain, "plain"), (extra, "extra")):
         prepare_run(cfg, tmp_path / name, resume=False)
         Trainer(cfg, tmp_path / name).fit(progress=False)
-    rows, plain_rows = read_log(tmp_path / "extra"), read_log(tmp_path / "plain")
+    rows, plain_rows = read_log(tmp_path / "extra" / "log.csv"), read_log(tmp_path / "plain" / "log.csv")
     assert "val_psnr_camera" in rows[0] and "val_psnr_camera" not in plain_rows[0]
     val_rows = [r for r in rows if r["val_psnr"]]
     assert len(val_rows) == 4 and all(r["val_psnr_camera"] for r in val_rows)
@@ -160,7 +156,7 @@ def make_old_format(run_dir, estimate):
     torch.save(s, run_dir / "checkpoint.pt")
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     old_fields = [f for f in LOG_FIELDS if f != "wall_seconds"]
-    rows = read_log(run_dir)
+    rows = read_log(run_dir / "log.csv")
     with open(run_dir / "log.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=old_fields, extrasaction="ignore")
         writer.writeheader()
@@ -192,7 +188,7 @@ def test_a_run_of_older_code_resumes_bit_exactly_and_says_its_compute_is_partly_
         assert torch.equal(a, b), k
     for a, b in zip(straight.ema.parameters(), resumed.ema.parameters()):
         assert torch.equal(a, b)
-    rows = read_log(run)
+    rows = read_log(run / "log.csv")
     assert list(rows[0]) == old_fields + ["val_psnr_camera"]  # the log keeps its columns, plus the new figure's
     assert [r["val_psnr_camera"] != "" for r in rows if r["val_psnr"]] == [False, True]  # steps 10 and 20
     assert float(rows[-1]["seconds"]) >= 7200.0 and rows[-1]["step"] == "20"

@@ -2,11 +2,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from restora.engine.neural import load_module
 from restora.errors import RestoraError
 from restora.train.config import OptimConfig, TrainConfig
-from restora.train.trainer import Trainer, export_run, learning_rate, prepare_run
+from restora.train.trainer import Trainer, export_run, learning_rate, prepare_run, read_log
 
 
 def fixed_batch_loss(trainer, batch):
@@ -43,7 +44,6 @@ def test_training_lowers_the_loss_and_resume_is_bit_exact(tmp_path, tiny_config)
 
 
 def test_psnr_loss_is_logged_and_its_negative_curve_plotted(tmp_path, tiny_config):
-    import csv
     import warnings
 
     from restora.losses import LossWeights
@@ -53,7 +53,7 @@ def test_psnr_loss_is_logged_and_its_negative_curve_plotted(tmp_path, tiny_confi
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. matplotlib's "cannot be log-scaled" for a negative loss
         Trainer(cfg, tmp_path / "run").fit(progress=False)
-    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").read_text().splitlines()))
+    rows = read_log(tmp_path / "run" / "log.csv")
     assert rows and all(float(r["psnr"]) < 0 and abs(float(r["loss"]) - 0.01 * float(r["psnr"])) < 1e-5 for r in rows)
     assert (tmp_path / "run" / "curve.png").exists()
 
@@ -110,9 +110,7 @@ def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_config
     trainer = Trainer(cfg, tmp_path / "student")
     first = trainer.generator.net[0].weight.detach().clone()
     trainer.fit(progress=False)
-    import csv
-
-    rows = list(csv.DictReader((tmp_path / "student" / "log.csv").read_text().splitlines()))
+    rows = read_log(tmp_path / "student" / "log.csv")
     assert any(r["distill_out"] for r in rows)  # distill_out logged
     assert not torch.equal(first, trainer.generator.net[0].weight)  # the feature generator learns
     # The teacher file changes after the run started: the run keeps the record of the teacher it began with.
@@ -167,3 +165,42 @@ def test_every_shipped_config_is_valid_and_runnable(path):
     assert set(pipelines) <= set(PIPELINES)
     if cfg.distill is not None:
         get_spec(cfg.distill.teacher)
+
+
+def test_validate_reproduces_the_runs_own_validation_figures(tmp_path, tiny_config):
+    """`restora validate` is how a candidate is judged against shipped weights, so its figures must be the ones the
+    run logged for the same weights, on every validation set, with the config's select figure."""
+    from typer.testing import CliRunner
+
+    from restora.cli import _register_commands, app
+    from restora.engine.neural import build_module, save_model
+    from restora.train.trainer import validate_models
+
+    # A fast EMA, so that 20 steps take the exported weights away from the untrained ones.
+    cfg = tiny_config(steps=20, select="mean", optim=OptimConfig(lr=5e-3, warmup_steps=2, grad_clip=0.0, ema_decay=0.5))
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"val_extra": ["camera"]})})
+    prepare_run(cfg, tmp_path / "run", resume=False)
+    Trainer(cfg, tmp_path / "run").fit(progress=False)
+    export_run(tmp_path / "run", tmp_path / "last.safetensors", pick="last")
+    logged = [r for r in read_log(tmp_path / "run" / "log.csv") if r["val_psnr"]][-1]
+    assert logged["step"] == "20"
+
+    untrained = tmp_path / "untrained.safetensors"  # the run's step-0 weights: what training must beat
+    torch.manual_seed(cfg.seed)
+    save_model(build_module(cfg.model.arch, cfg.model.args), untrained, load_module(tmp_path / "last.safetensors")[1]["card"])
+
+    trained, fresh = validate_models(cfg, [str(tmp_path / "last.safetensors"), str(untrained)])
+    for key in ("val_psnr", "val_psnr_camera"):
+        assert trained[key] == pytest.approx(float(logged[key]), abs=1e-4)
+    for r in (trained, fresh):
+        assert r["selected"] == pytest.approx((r["val_psnr"] + r["val_psnr_camera"]) / 2)
+    assert abs(trained["val_psnr"] - fresh["val_psnr"]) > 1e-3  # each network is scored, not the first twice
+
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    _register_commands()
+    out = CliRunner().invoke(app, ["validate", str(cfg_file), str(tmp_path / "last.safetensors"), "--threads", "1"])
+    assert out.exit_code == 0, out.output
+    header, row = out.output.strip().splitlines()
+    assert header.split("\t") == ["model", "val_psnr", "val_psnr_camera", "selected (mean)"]
+    assert float(row.split("\t")[-1]) == pytest.approx(trained["selected"], abs=1e-4)

@@ -1,4 +1,5 @@
-"""``restora train CONFIG [--nproc N]`` and ``restora export RUN_OR_MODEL -o FILE [--onnx]``."""
+"""``restora train CONFIG [--nproc N]``, ``restora validate CONFIG MODEL...`` and
+``restora export RUN_OR_MODEL -o FILE [--onnx]``."""
 
 from __future__ import annotations
 
@@ -38,6 +39,30 @@ def train(
             argv.append("--resume")
         raise typer.Exit(launch(nproc, argv))
     run_training(config, run_dir, resume, init_from, max_steps, threads, device)
+
+
+@app.command()
+def validate(
+    config: Path = typer.Argument(..., help="Experiment config (YAML): its validation crops, degradations, seed and select."),
+    models: list[str] = typer.Argument(..., help="Networks to compare: registered names or .safetensors paths."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: the config's)."),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Score networks on a training config's validation, as its run logs it, and print the figure that chooses
+    between them (the config's select). This is how a candidate is judged against the shipped weights; test sets
+    never choose."""
+    import torch
+
+    from restora.train.config import TrainConfig
+    from restora.train.trainer import validate_models
+
+    cfg = TrainConfig.from_yaml(config)
+    torch.set_num_threads(threads or cfg.threads)
+    results = validate_models(cfg, models, device)
+    columns = [k for k in results[0] if k.startswith("val_")]
+    typer.echo("\t".join(["model", *columns, f"selected ({cfg.select or 'val_psnr'})"]))
+    for r in results:
+        typer.echo("\t".join([r["model"], *(f"{r[c]:.4f}" for c in columns), f"{r['selected']:.4f}"]))
 
 
 @app.command()

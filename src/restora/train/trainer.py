@@ -479,13 +479,21 @@ def validation_title(cfg: TrainConfig) -> str:
     return f"validation PSNR (held-out {Path(d.train_dir).name}, σ={d.val_sigma:g} blind{plus})"
 
 
+def read_log(log_path: Path) -> list[dict]:
+    """A run's log.csv as rows of column → text (empty where a row has no figure); [] without a log."""
+    if not Path(log_path).exists():
+        return []
+    with open(log_path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def plot_curve(log_path: Path, out: Path, title: str = "validation PSNR (held-out CBSD432, σ=25 blind)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = list(csv.DictReader(open(log_path)))
+    rows = read_log(log_path)
     if not rows:
         return
     steps = np.array([int(r["step"]) for r in rows])
@@ -532,6 +540,27 @@ def prepare_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
     return cfg
 
 
+def validate_models(cfg: TrainConfig, sources: list[str], device: str = "auto") -> list[dict]:
+    """Each network (a registered name or a ``.safetensors`` path) on ``cfg``'s validation: the held-out crops,
+    degradations and seeds its run logs, and the figure its ``select`` names (``selected``). A candidate and the
+    shipped weights measured this way compare on equal terms, which is how a model is chosen (docs/training.md,
+    "Which weights ship"). Returns one dict per source: ``model``, the ``val_*`` figures and ``selected``."""
+    networks = [(str(source), load_network(source, "model")[0]) for source in sources]
+    # The trainer supplies the validation code; a teacher is not needed to validate.
+    trainer = Trainer(cfg.model_copy(update={"distill": None}), Path(os.devnull), device=device)
+    _, val_files = split_train_val(cfg.data)
+    hint = any(getattr(net, "uses_sigma", False) for _, net in networks)
+    groups = validation_groups(cfg.data, val_files, cfg.seed, hint)
+    extra = extra_validation_groups(cfg.data, val_files, cfg.seed, hint)
+    results = []
+    for source, net in networks:
+        trainer.ema = net.to(trainer.device).eval()
+        trainer.describes = hasattr(net, "describe")
+        figures = trainer.validate_groups(groups, extra)
+        results.append({"model": source, **figures, "selected": selection_figure(cfg.select, figures)})
+    return results
+
+
 def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | None = None) -> dict:
     """Write the run's EMA weights and model card to ``out`` (.safetensors): those of the last checkpoint
     (``pick="last"``) or of ``best.pt``, the best validation by the config's ``select`` (``pick="best"``);
@@ -556,7 +585,7 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | No
                     "of_steps": int(s["step"]), "figures": json.loads(b["figures"])}
     model = build_module(cfg.model.arch, cfg.model.args)
     model.load_state_dict(weights)
-    rows = list(csv.DictReader(open(run_dir / "log.csv"))) if (run_dir / "log.csv").exists() else []
+    rows = read_log(run_dir / "log.csv")
     tasks = list(cfg.card.get("tasks") or cfg.data.tasks or ["denoise"])
     d = cfg.data
     cpu, wall, estimated_seconds, estimated_steps = run_compute(s)

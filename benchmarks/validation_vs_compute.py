@@ -1,0 +1,71 @@
+"""Validation against training compute for a line of models: has the recipe flattened?
+
+Each model (a registered name or a ``.safetensors`` file, e.g. a model's earlier versions taken from git) is scored
+on one config's validation with ``restora.train.trainer.validate_models`` (the held-out CBSD432 crops, never
+``test/``), and placed at the total CPU-hours its card records (``total_cpu_hours``, else ``cpu_hours``). The
+table and the plot show what each further CPU-hour bought.
+
+    python benchmarks/validation_vs_compute.py configs/denoise-quality-p192.yaml A.safetensors B.safetensors \
+        --labels "session 1,session 2" --out benchmarks/denoise-validation-vs-compute.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from restora.engine.neural import load_module
+    from restora.models.registry import get_spec
+    from restora.train.config import TrainConfig
+    from restora.train.trainer import validate_models
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("config", type=Path)
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--labels", help="comma-separated, one per model (default: the file names)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, help="plot (PNG); the table goes to stdout")
+    args = ap.parse_args()
+    labels = args.labels.split(",") if args.labels else [Path(m).stem for m in args.models]
+    if len(labels) != len(args.models):
+        ap.error("give one label per model")
+
+    torch.set_num_threads(args.threads)
+    cfg = TrainConfig.from_yaml(args.config)
+    cards = [load_module(get_spec(m).path)[1]["card"] for m in args.models]
+    hours = [float(c.get("total_cpu_hours", c.get("cpu_hours", 0.0))) for c in cards]
+    steps = [int(c.get("total_steps", c.get("steps", 0))) for c in cards]
+    results = validate_models(cfg, args.models)
+    columns = [k for k in results[0] if k.startswith("val_")]
+
+    print("| model | steps | CPU-hours | " + " | ".join(columns) + f" | {cfg.select or 'val_psnr'} |")
+    print("|---|---:|---:|" + "---:|" * (len(columns) + 1))
+    for label, n, h, r in zip(labels, steps, hours, results):
+        print(f"| {label} | {n:,} | {h:.2f} | " + " | ".join(f"{r[c]:.3f}" for c in columns) + f" | {r['selected']:.3f} |")
+
+    if args.out:
+        order = sorted(range(len(hours)), key=hours.__getitem__)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for c in columns:
+            ax.plot([hours[i] for i in order], [results[i][c] for i in order], marker="o", label=c)
+        for i in order:
+            ax.annotate(labels[i], (hours[i], results[i][columns[0]]), textcoords="offset points", xytext=(3, 5), fontsize=7)
+        ax.set_xlabel("training CPU-hours (total)")
+        ax.set_ylabel("validation PSNR (dB)")
+        ax.set_title(f"{cfg.name} validation (held-out CBSD432, seed {cfg.seed})", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(args.out, dpi=110)
+
+
+if __name__ == "__main__":
+    main()

@@ -98,3 +98,17 @@ def test_fit_recovers_a_gain_that_follows_the_features():
     assert p["fit"]["cv_spearman"] > 0.98 and p["fit"]["cv_mae_db"] < 0.2
     assert 0.6 <= p["fit"]["cv_coverage"] <= 1.0
     json.dumps(p)  # stored as JSON
+
+
+def test_the_shipped_predictor_was_fitted_for_the_shipped_denoiser():
+    """The predictor learns one model's gains; a new restora-denoise must ship with a refit
+    (python -m restora.explain.fit --model restora-denoise), or users get another model's confidence."""
+    import hashlib
+    import json
+
+    from restora.explain.reliability import MODEL_PATH
+    from restora.models.registry import get_spec
+
+    fitted_for = json.loads(MODEL_PATH.read_text())["model"]
+    shipped = get_spec(fitted_for["name"]).path
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest()[:16] == fitted_for["sha256"]

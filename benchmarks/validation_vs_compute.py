@@ -22,7 +22,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import torch
 
-    from restora.engine.neural import load_module
+    from restora.engine.neural import read_metadata
     from restora.models.registry import get_spec
     from restora.train.config import TrainConfig
     from restora.train.trainer import validate_models
@@ -40,7 +40,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig.from_yaml(args.config)
-    cards = [load_module(get_spec(m).path)[1]["card"] for m in args.models]
+    cards = [read_metadata(get_spec(m).path)["card"] for m in args.models]  # the card only; validate_models loads the weights
     hours = [float(c.get("total_cpu_hours", c.get("cpu_hours", 0.0))) for c in cards]
     steps = [int(c.get("total_steps", c.get("steps", 0))) for c in cards]
     results = validate_models(cfg, args.models)

@@ -4,7 +4,7 @@ The predictor is learnt from held-out synthetic degradations (cf. "Predicting th
 Classifier under Image Distortion", arXiv 2412.16881, which learns reliability over a space of distortion
 levels): on the validation slice of CBSD432 (never ``test/`` or ``real/``), photos are degraded with the
 training degradations, restored with the model, and the measured PSNR gain (output against clean minus
-input against clean, 8-bit RGB as in CONVENTIONS.md) is regressed on no-reference features
+input against clean, 8-bit RGB as in docs/conventions.md) is regressed on no-reference features
 (:data:`restora.explain.features.FEATURES`). The fitted numbers live in ``reliability.json`` beside this
 module (plain JSON, never a pickle); ``python -m restora.explain.fit`` refits them for a model.
 

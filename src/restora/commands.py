@@ -198,7 +198,7 @@ def _make_restore_command(task: str):
 for _task in RESTORE_TASKS:
     app.command(_task)(_make_restore_command(_task))
 
-# `enhance` is the name for low-light enhancement: the same command; the task is `lowlight` everywhere.
+# `enhance` is the common name for low-light enhancement: the same command; the task is `lowlight` everywhere.
 _enhance = _make_restore_command("lowlight")
 _enhance.__doc__ = "Alias of lowlight. " + _enhance.__doc__
 app.command("enhance")(_enhance)

@@ -71,9 +71,13 @@ def main(root: Path) -> None:
     rng.shuffle(evaluation)
 
     print(f"calibration half: {len(calibration)} images of {', '.join(SETS)}")
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     measured = [examine(Task(f, 0, True)) for f in calibration]
-    single_s = time.perf_counter() - t
+    single_s, single_cpu = time.perf_counter() - t, time.process_time() - cpu
+    t, cpu = time.perf_counter(), time.process_time()
+    for f in calibration:
+        read_image(f)
+    read_s, read_cpu = time.perf_counter() - t, time.process_time() - cpu
     m = [e.measures for e in measured]
     percentiles("sigma", [x.sigma for x in m])
     percentiles("sharpness", [x.sharpness for x in m])
@@ -86,13 +90,15 @@ def main(root: Path) -> None:
         over["jpeg-blocking"] += x.blocking > image_checks.BLOCKING
         over["clipped"] += x.clipped > image_checks.CLIPPED
     print("  over the thresholds:", dict(over), f"of {len(m)}")
-    print(f"single-image checks (read, measure, fingerprint; 1 process): {len(m) / single_s:.1f} images/s")
+    print(f"single-image checks (read, measure, fingerprint; 1 process): {len(m) / single_s:.1f} images/s wall, "
+          f"{len(m) / single_cpu:.1f} images per CPU-second; peer in the same run, read_image alone: "
+          f"{len(m) / read_s:.1f} images/s wall, {len(m) / read_cpu:.1f} per CPU-second")
 
-    t = time.perf_counter()
     prints = [e.prints[str(e.task.path)] for e in measured]
-    matches = index.find_matches(prints)
-    index_s = time.perf_counter() - t
-    print(f"index of {len(prints)} fingerprints: {index_s:.1f} s, {len(matches)} matches")
+    for n in (len(prints) // 4, len(prints)):
+        cpu = time.process_time()
+        matches = index.find_matches(prints[:n])
+        print(f"index of {n} fingerprints: {time.process_time() - cpu:.2f} CPU-s, {len(matches)} matches")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

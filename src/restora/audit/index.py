@@ -7,7 +7,7 @@ OpenCV FLANN index (multi-probe LSH), so each descriptor is compared with its fe
 with every other image. Images that share at least :data:`MIN_VOTES` close descriptors
 (Hamming ≤ :data:`MAX_HAMMING` of 256 bits) are candidates; a candidate is confirmed when a similarity
 transform (scale, rotation, shift; RANSAC) maps at least :data:`MIN_INLIERS` of those matches onto each
-other. The transform then says how the two are related (scale, the share of one covered by the other).
+other and each image lies at least :data:`MIN_OVERLAP` inside the other. The transform then says how the two are related (scale, the share of one covered by the other).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ MIN_VOTES = 10
 MIN_INLIERS = 15
 LSH_TABLES = 4        # hash tables of the LSH index; 4 × 24-bit keys found every Rain100H background that 8 × 20 did, 13× faster
 LSH_KEY_BITS = 24
+MIN_OVERLAP = 0.15    # each image must lie at least this much inside the other (a whole photo as a 4% speck is chance)
 RANSAC_PX = 3.0        # reprojection tolerance at the fingerprint's scale
 HASH_BITS_APART = 6    # difference hashes this close are the same picture (flat photos without features)
 HASH_MIN_FEATURES = 30  # photos with fewer features are matched by hash alone
@@ -102,8 +103,11 @@ def _verify(fa: Fingerprint, fb: Fingerprint, ia: np.ndarray, ib: np.ndarray, a:
     if not 0.1 < scale < 10:
         return None
     inverse = cv2.invertAffineTransform(transform)
-    return Match(a, b, count, scale, _coverage(src, fa.width, fa.height, transform, fb.width, fb.height),
-                 _coverage(dst, fb.width, fb.height, inverse, fa.width, fa.height))
+    coverage_a = _coverage(src, fa.width, fa.height, transform, fb.width, fb.height)
+    coverage_b = _coverage(dst, fb.width, fb.height, inverse, fa.width, fa.height)
+    if min(coverage_a, coverage_b) < MIN_OVERLAP:
+        return None
+    return Match(a, b, count, scale, coverage_a, coverage_b)
 
 
 def _hash_candidates(hashes: list[int]) -> set[tuple[int, int]]:

@@ -195,3 +195,16 @@ def test_cli_usage_errors_exit_2(args, tmp_path, monkeypatch):
     out = _cli(args)
     assert out.exit_code == 2, out.output
     assert "Traceback" not in out.output
+
+
+def test_workers_give_the_same_findings(tmp_path):
+    d = tmp_path / "refs"
+    d.mkdir()
+    for i in range(3):
+        save(d / f"{i}.png", scene(30 + i))
+    save(d / "3.png", noisy(scene(33), 25))
+    save(d / "4.jpg", scene(30), 90)
+    one, two = run_audit([d], [], workers=1), run_audit([d], [], workers=2)
+    # the LSH index draws its hash bits at random: counts of matching features may differ, the findings do not
+    assert [(f.code, f.path, f.other) for f in one.findings] == [(f.code, f.path, f.other) for f in two.findings]
+    assert {"residual-noise", "duplicate"} <= codes(one)

@@ -93,6 +93,7 @@ def _coverage(points: np.ndarray, width: int, height: int, transform: np.ndarray
 def _verify(fa: Fingerprint, fb: Fingerprint, ia: np.ndarray, ib: np.ndarray, a: int, b: int) -> Match | None:
     src, dst = fa.points[ia], fb.points[ib]
     tolerance = RANSAC_PX * max(fa.width, fa.height, fb.width, fb.height) / FEATURE_SIDE
+    cv2.setRNGSeed(0)  # RANSAC draws from OpenCV's generator: the same images give the same finding every run
     transform, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=tolerance)
     if transform is None or inliers is None:
         return None
@@ -133,6 +134,7 @@ def find_matches(prints: list[Fingerprint], skip: set[tuple[int, int]] = frozens
     matches: dict[tuple[int, int], Match] = {}
     if len(owners) > 0:
         descriptors = np.concatenate([p.descriptors for p in prints])
+        cv2.setRNGSeed(0)
         flann = cv2.FlannBasedMatcher(dict(algorithm=6, table_number=LSH_TABLES, key_size=LSH_KEY_BITS, multi_probe_level=0), dict(checks=32))
         flann.add([descriptors])
         flann.train()

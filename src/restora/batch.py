@@ -443,11 +443,15 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
     reliability = None
     try:
         image = read_image(job.source)
+        # Restored in place (one float copy of the photo, not two) unless a side output needs the whole input;
+        # the reliability analysis reads only a centred window of it, kept aside first.
+        in_place = not (options.noise_map or options.residual)
+        kept = _analysis_window(image.pixels) if in_place and options.reliability else image.pixels
         result = run_restore(image, options.task, options.model, options.sigma, options.strength, options.tile,
                              options.device, on_tile=on_tile, runtime=options.runtime,
-                             self_ensemble=options.self_ensemble)
-        reliability = _side_outputs(job, options, image, result)
-        del image  # the input's pixels are not needed while writing: lowers the peak by one float image
+                             self_ensemble=options.self_ensemble, in_place=in_place)
+        reliability = _side_outputs(job, options, kept, result)
+        del image, kept  # the input's pixels are not needed while writing
         job.output.parent.mkdir(parents=True, exist_ok=True)
         write_image(job.output, result.image, bit_depth=options.bit_depth or job.bit_depth,
                     jpeg_quality=options.jpeg_quality, subsampling=options.subsampling,
@@ -461,8 +465,16 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
                      detection=result.detection.as_dict() if result.detection is not None else None)
 
 
-def _side_outputs(job: Job, options: RestoreOptions, image, result) -> dict | None:
-    """Write the job's noise map and residual (restora.explain) and return its reliability, as asked."""
+def _analysis_window(pixels: np.ndarray) -> np.ndarray:
+    """A copy of the centred window of the input that the reliability analysis reads."""
+    from restora.explain.core import centre_window
+
+    return pixels[centre_window(*pixels.shape[:2])].copy()
+
+
+def _side_outputs(job: Job, options: RestoreOptions, noisy: np.ndarray, result) -> dict | None:
+    """Write the job's noise map and residual (restora.explain) and return its reliability, as asked.
+    ``noisy``: the input's pixels, or (without noise map and residual) their :func:`_analysis_window`."""
     want_reliability = options.reliability and result.task == "denoise"  # the task run (--task auto: detected)
     if not (options.noise_map or options.residual or want_reliability):
         return None
@@ -474,7 +486,12 @@ def _side_outputs(job: Job, options: RestoreOptions, image, result) -> dict | No
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         paths.append(path)
-    r = explain_outputs(image.pixels, result.image.pixels, result.sigma, result.model, *paths, reliability=want_reliability)
+    restored = result.image.pixels
+    if noisy.shape != restored.shape:
+        from restora.explain.core import centre_window
+
+        restored = restored[centre_window(*restored.shape[:2])]
+    r = explain_outputs(noisy, restored, result.sigma, result.model, *paths, reliability=want_reliability)
     return r.to_dict() if r is not None else None
 
 

@@ -83,7 +83,8 @@ class NeuralMethod(Method):
 
     A network with a ``describe`` method (the all-in-one model: a degradation-aware representation of the
     whole image) gets it computed once per image by :meth:`prepare`, on the engine's downscaled copy of the
-    whole image, and every tile is restored with that embedding (``forward(x, embedding=...)``), so tiles
+    whole image, and every tile is restored with that embedding (``forward(x, embedding=...)``, with the
+    network's ``whole_image_context`` where it has one: also the whole image's exposure curve), so tiles
     agree with the whole image about haze, light level and degradation type. That copy is made by the
     network's own ``describe_input`` (the function it was trained with, e.g. antialiased bilinear in
     :mod:`restora.models.allinone`) where it has one, so inference describes what training described.
@@ -126,8 +127,17 @@ class NeuralMethod(Method):
     def wants_context(self) -> bool:
         return self.describes
 
+    @torch.inference_mode()
     def prepare(self, small: np.ndarray):
-        return self.describe(small)["embedding"] if self.describes else None
+        """What every tile gets: the network's ``whole_image_context`` of ``small`` where it has one (the
+        embedding and the whole image's exposure curve), else the embedding of :meth:`describe`."""
+        if not self.describes:
+            return None
+        whole = getattr(self.module, "whole_image_context", None)
+        if callable(whole):
+            with self._autocast():
+                return whole(self._tensor(small))
+        return {"embedding": self.describe(small)["embedding"]}
 
     @torch.inference_mode()
     def context_input(self, pixels: np.ndarray) -> np.ndarray:
@@ -145,7 +155,7 @@ class NeuralMethod(Method):
                 s = torch.from_numpy(_sigma_map(sigma, tile.shape)).permute(2, 0, 1)[None].to(self.device)
                 y = self.module(x, s)
             elif context is not None:
-                y = self.module(x, embedding=context.value)
+                y = self.module(x, **context.value)
             else:
                 y = self.module(x)
         return y.float()[0].permute(1, 2, 0).cpu().numpy()

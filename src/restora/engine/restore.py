@@ -104,11 +104,13 @@ def run_restore(
     on_tile=None,
     runtime: str = "auto",
     self_ensemble: bool = False,
+    in_place: bool = False,
 ) -> RestoreResult:
     """Restore and report what was done (model, σ, timing; for ``task="auto"`` the detection). See :func:`restore`.
 
     ``model`` may also be a :class:`restora.engine.methods.Method` instance (benchmark peers built per image,
-    e.g. deconvolution given the true kernel).
+    e.g. deconvolution given the true kernel). ``in_place``: the result overwrites the input Image's pixels
+    (rows are written back once no later tile reads them), so a big photo needs one float copy, not two.
     """
     if task not in TASKS:
         raise RestoraError(f"unknown task '{task}' (one of {', '.join(TASKS)})")
@@ -158,10 +160,18 @@ def run_restore(
 
         return dihedral_mean(process, window, sw) if self_ensemble else process(window, sw)
 
-    y = process_tiled(x, run_window, tile_size, min(OVERLAP, tile_size // 4), method.context, method.size_multiple, on_tile)
-    if not method.uses_sigma and strength < 1.0:
-        y = strength * y + (1.0 - strength) * x
-    np.clip(y, 0.0, 1.0, out=y)
+    blend = not method.uses_sigma and strength < 1.0
+
+    def finish(rows: np.ndarray, where: slice) -> np.ndarray:
+        # Per block of finished rows: the input rows are still intact here, also when restoring in place.
+        if blend:
+            rows *= np.float32(strength)
+            rows += np.float32(1.0 - strength) * x[where]
+        return np.clip(rows, 0.0, 1.0, out=rows)
+
+    writable = x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable
+    y = process_tiled(x, run_window, tile_size, min(OVERLAP, tile_size // 4), method.context, method.size_multiple,
+                      on_tile, out=x if in_place and writable else None, finish=finish)
     seconds = time.perf_counter() - start
     return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds, task, detection)
 

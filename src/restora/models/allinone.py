@@ -41,7 +41,7 @@ from restora.models.mimounet import MIMOUNet
 from restora.models.registry import TASKS as _ALL_TASKS
 from restora.models.registry import register_arch
 
-TASKS: tuple[str, ...] = tuple(t for t in _ALL_TASKS if t != "auto")  # denoise, deblur, derain, dehaze, lowlight
+TASKS: tuple[str, ...] = tuple(t for t in _ALL_TASKS if t not in ("auto", "stylize"))  # denoise, deblur, derain, dehaze, lowlight
 DESCRIBE_SIDE = 256  # long side of describe()'s input
 
 

@@ -5,7 +5,7 @@
     RESTORA_DATA=../shared/data nice -n 10 python benchmarks/stylize_bench.py gallery
 
 speed: the whole restore call (``run_restore``, default tile) on a 1024² image, median of 3 runs after a
-warm-up, for the style network at several widths (random weights: speed does not depend on them; the shipped
+warm-up on a 256² crop, for the style network at several widths (random weights: speed does not depend on them; the shipped
 style is width 8) and restora-denoise-fast as the peer measured in the same run. losses: content and style loss of
 restora.losses.style (the training config's weights and style image) on the held-out photos of the training
 config (the last 16 of train/CBSD432, whole photos), for the input itself and for the stylised photo at
@@ -52,7 +52,7 @@ def speed(threads: int, widths: list[int], size: int = 1024) -> None:
         rows = []
         for label, task, name in models:
             get_method(name, "cpu", "torch")
-            run_restore(x, task, name, device="cpu", runtime="torch", sigma=25.0)  # warm-up
+            run_restore(x[:256, :256], task, name, device="cpu", runtime="torch", sigma=25.0)  # warm-up
             times = [run_restore(x, task, name, device="cpu", runtime="torch", sigma=25.0).seconds for _ in range(3)]
             rows.append((label, statistics.median(times)))
             print(f"{label}: median {statistics.median(times):.2f} s, {size * size / 1e6 / statistics.median(times):.2f} MP/s", flush=True)

@@ -193,3 +193,19 @@ def test_the_loss_network_sees_the_style_image_as_its_own_style():
     _, grey = loss(torch.full_like(style, 0.5), style)
     assert same["content"] == pytest.approx(0.0, abs=1e-6) and same["style"] == pytest.approx(0.0, abs=1e-5)
     assert grey["content"] > 0.1 and grey["style"] > 0.1
+
+
+def test_the_shipped_mosaic_style_restyles_a_photo():
+    from restora.models.registry import WEIGHTS_DIR
+
+    if not (WEIGHTS_DIR / "restora-style-mosaic.safetensors").exists():
+        pytest.skip("restora-style-mosaic is not shipped")
+    import restora
+    from restora.engine.stylize import styles
+
+    assert "mosaic" in styles()
+    x = photo_like(64, 80, seed=2)
+    y = restora.stylize(x, style="mosaic", device="cpu")
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    assert np.abs(y - x).mean() > 0.03  # a look, not a copy
+    assert np.allclose(restora.stylize(x, style="mosaic", strength=0.0, device="cpu"), x, atol=1e-6)

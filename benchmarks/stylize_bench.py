@@ -1,6 +1,7 @@
 """restora-style-mosaic: speed per network width, perceptual losses on held-out photos, and the gallery.
 
     RESTORA_DATA=../shared/data nice -n 10 python benchmarks/stylize_bench.py speed --threads 2
+    nice -n 10 python benchmarks/stylize_bench.py forward --threads 2 --widths 8 12 16 24 32
     RESTORA_DATA=../shared/data nice -n 10 python benchmarks/stylize_bench.py losses
     RESTORA_DATA=../shared/data nice -n 10 python benchmarks/stylize_bench.py gallery
 
@@ -63,6 +64,27 @@ def speed(threads: int, widths: list[int], size: int = 1024) -> None:
         print(f"| {label} | {t:.2f} | {size * size / 1e6 / t:.2f} | {t / peer:.2f} |")
 
 
+def forward_speed(threads: int, widths: list[int], size: int = 1024) -> None:
+    """The network's forward pass alone on a (1, 3, size, size) tensor (channels-last), best of 3 after a warm-up."""
+    import torch
+
+    torch.set_num_threads(threads)
+    from restora.models.stylenet import StyleNet
+
+    x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
+    for w in widths:
+        net = StyleNet(width=w).eval().to(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            net(x[..., :256, :256])
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                net(x)
+                times.append(time.perf_counter() - start)
+        n = sum(p.numel() for p in net.parameters()) / 1e6
+        print(f"width {w}: {n:.3f} M params, best {min(times):.3f} s, {size * size / 1e6 / min(times):.2f} MP/s", flush=True)
+
+
 def losses() -> None:
     import numpy as np
     import torch
@@ -119,15 +141,17 @@ def gallery(out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["speed", "losses", "gallery"])
+    parser.add_argument("what", choices=["speed", "forward", "losses", "gallery"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--widths", type=int, nargs="+", default=[8, 12, 16, 32])
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads if args.what == "speed" else 1))
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads if args.what in ("speed", "forward") else 1))
     start = time.perf_counter()
     if args.what == "speed":
         speed(args.threads, args.widths)
+    elif args.what == "forward":
+        forward_speed(args.threads, args.widths)
     elif args.what == "losses":
         losses()
     else:

@@ -42,6 +42,7 @@ app = typer.Typer(cls=RestoraGroup, no_args_is_help=True, add_completion=False,
 # Modules that register commands on `app` when imported; heavy imports stay inside the commands.
 COMMAND_MODULES = (
     "restora.commands",        # denoise/deblur/derain/dehaze/lowlight, models, info
+    "restora.style_cli",       # stylize
     "restora.batch_ray",       # batch (--engine local|ray)
     "restora.eval.cli",        # bench
     "restora.train.cli",       # train, export

@@ -75,7 +75,7 @@ def test_allinone_models_run_in_pytorch_only(allinone_file):
     from restora.engine.restore import get_method
 
     assert get_method(str(allinone_file), "cpu", "auto").runtime == "torch"
-    with pytest.raises(ModelError, match="all-in-one model"):
+    with pytest.raises(ModelError, match="takes whole-image context"):
         get_method(str(allinone_file), "cpu", "onnx")
 
 

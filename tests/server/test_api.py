@@ -399,3 +399,18 @@ def test_all_files_removed_when_server_stops(make_client):
     assert any(root.iterdir())
     client.__exit__(None, None, None)
     assert not root.exists()
+
+
+def test_a_stylize_job_runs_the_shipped_style(client):
+    models = {m["name"]: m for m in client.get("/api/models").json()}
+    if "restora-style-mosaic" not in models:
+        pytest.skip("restora-style-mosaic is not shipped")
+    assert models["restora-style-mosaic"]["tasks"] == ["stylize"]
+    assert "stylize" in models["restora-style-mosaic"]["default_for"]
+    _, photo = noisy_pixels()
+    response = submit(client, encode(photo, "PNG"), task="stylize", strength="0.5")
+    assert response.status_code in (200, 201, 202), response.text
+    job = wait_done(client, response.json()["id"])
+    assert job["status"] == "done" and job["model"] == "restora-style-mosaic"
+    result = decode(client.get(f"/api/jobs/{job['id']}/result").content)
+    assert result.shape == photo.shape and np.abs(result.astype(float) - photo).mean() > 2

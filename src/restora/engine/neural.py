@@ -18,7 +18,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from restora.engine.methods import Method
+from restora.engine.methods import Method, context_image
 from restora.errors import ModelError
 from restora.models.registry import ARCHITECTURES, METHODS, MethodSpec, register_method
 
@@ -88,6 +88,10 @@ class NeuralMethod(Method):
     agree with the whole image about haze, light level and degradation type. That copy is made by the
     network's own ``describe_input`` (the function it was trained with, e.g. antialiased bilinear in
     :mod:`restora.models.allinone`) where it has one, so inference describes what training described.
+
+    A network with shared normalisation (``norm_stats``: the style network, :mod:`restora.models.stylenet`)
+    gets its instance-norm statistics computed once per image the same way, on the whole image downscaled to
+    its ``stats_side``, and every tile is normalised with them (``forward(x, stats=...)``): tiles agree.
     """
 
     runtime = "torch"
@@ -106,6 +110,7 @@ class NeuralMethod(Method):
         self.context = int(getattr(module, "context", 32))
         self.describes = callable(getattr(module, "describe", None))
         self.shrink = own_describe_input(module) if self.describes else None
+        self.shares_norm = callable(getattr(module, "norm_stats", None))
 
     def _tensor(self, pixels: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32))[None].to(self.device)
@@ -125,12 +130,15 @@ class NeuralMethod(Method):
 
     @property
     def wants_context(self) -> bool:
-        return self.describes
+        return self.describes or self.shares_norm
 
     @torch.inference_mode()
     def prepare(self, small: np.ndarray):
-        """What every tile gets: the network's ``whole_image_context`` of ``small`` where it has one (the
-        embedding and the whole image's exposure curve), else the embedding of :meth:`describe`."""
+        """What every tile gets: a style network's shared normalisation statistics; an all-in-one network's
+        ``whole_image_context`` of ``small`` where it has one (the embedding and the whole image's exposure
+        curve), else the embedding of :meth:`describe`."""
+        if self.shares_norm:
+            return self.module.norm_stats(self._tensor(small))
         if not self.describes:
             return None
         whole = getattr(self.module, "whole_image_context", None)
@@ -142,6 +150,8 @@ class NeuralMethod(Method):
     @torch.inference_mode()
     def context_input(self, pixels: np.ndarray) -> np.ndarray:
         """The whole image downscaled as the network's ``describe_input`` does it (on the CPU, float32)."""
+        if self.shares_norm:
+            return context_image(pixels, int(self.module.stats_side))
         if self.shrink is None:
             return super().context_input(pixels)
         x = torch.from_numpy(np.asarray(pixels, np.float32)).permute(2, 0, 1)[None]  # a view: no full-size copy
@@ -154,6 +164,8 @@ class NeuralMethod(Method):
             if self.uses_sigma:
                 s = torch.from_numpy(_sigma_map(sigma, tile.shape)).permute(2, 0, 1)[None].to(self.device)
                 y = self.module(x, s)
+            elif context is not None and self.shares_norm:
+                y = self.module(x, stats=context.value)
             elif context is not None:
                 y = self.module(x, **context.value)
             else:
@@ -204,6 +216,16 @@ def register_shipped_models(folder: Path) -> None:
 
 def describes_degradations(spec: MethodSpec) -> bool:
     """True for a model file whose architecture can describe degradations (an all-in-one model), without loading it."""
+    return _arch_has(spec, "describe")
+
+
+def takes_whole_image_context(spec: MethodSpec) -> bool:
+    """True for a model file whose tiles need something computed on the whole image (an all-in-one model's
+    embedding, the style network's shared normalisation), which an exported ONNX graph cannot take."""
+    return _arch_has(spec, "describe") or _arch_has(spec, "norm_stats")
+
+
+def _arch_has(spec: MethodSpec, attribute: str) -> bool:
     if spec.path is None:
         return False
     path = Path(spec.path)
@@ -211,13 +233,13 @@ def describes_degradations(spec: MethodSpec) -> bool:
         stamp = path.stat().st_mtime_ns
     except OSError:
         return False
-    return _file_describes(str(path), stamp)
+    return _file_arch_has(str(path), stamp, attribute)
 
 
 @lru_cache(maxsize=64)
-def _file_describes(path: str, stamp: int) -> bool:
+def _file_arch_has(path: str, stamp: int, attribute: str) -> bool:
     from restora.models.registry import _ensure_loaded
 
     _ensure_loaded()
     cls = ARCHITECTURES.get(read_metadata(Path(path))["arch"])
-    return callable(getattr(cls, "describe", None))
+    return callable(getattr(cls, attribute, None))

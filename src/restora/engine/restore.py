@@ -46,15 +46,15 @@ def get_method(name: str, device: str = "auto", runtime: str = "auto"):
     ``runtime``: ``"torch"``, ``"onnx"`` (onnxruntime on the CPU, for our networks) or ``"auto"``: ONNX
     Runtime where it was measured faster for this model on the CPU, else PyTorch (see engine/onnx.py).
     """
-    from restora.engine.neural import describes_degradations
+    from restora.engine.neural import takes_whole_image_context
     from restora.engine.onnx import load_onnx_method, pick_runtime
 
     spec = get_spec(name)
-    if describes_degradations(spec):
-        # All-in-one models need their whole-image embedding passed to every tile, which the exported graph
-        # (image in, image out) cannot take: they run in PyTorch.
+    if takes_whole_image_context(spec):
+        # All-in-one models need their whole-image embedding passed to every tile, style networks their shared
+        # normalisation, which the exported graph (image in, image out) cannot take: they run in PyTorch.
         if runtime == "onnx":
-            raise ModelError(f"'{spec.name}' is an all-in-one model (whole-image context): it runs with --runtime torch or auto only")
+            raise ModelError(f"'{spec.name}' takes whole-image context: it runs with --runtime torch or auto only")
         return load_method(name, device)
     if pick_runtime(spec, device, runtime) == "onnx":
         try:

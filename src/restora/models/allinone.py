@@ -53,7 +53,7 @@ from restora.models.mimounet import MIMOUNet
 from restora.models.registry import TASKS as _ALL_TASKS
 from restora.models.registry import register_arch
 
-TASKS: tuple[str, ...] = tuple(t for t in _ALL_TASKS if t != "auto")  # denoise, deblur, derain, dehaze, lowlight
+TASKS: tuple[str, ...] = tuple(t for t in _ALL_TASKS if t not in ("auto", "stylize"))  # denoise, deblur, derain, dehaze, lowlight
 DESCRIBE_SIDE = 256  # long side of describe()'s input
 EXPOSURE_BLUR = 4.0  # σ (px) of the low-pass whose band the whole-image exposure curve sets (held-out train images)
 CURVE_BLUR = 1.0  # σ (px, on the downscaled copy) of the blur before fitting the curve: noise would flatten it

@@ -14,7 +14,7 @@ from restora.errors import ModelError
 
 ARCHITECTURES: dict[str, type] = {}
 METHODS: dict[str, "MethodSpec"] = {}
-TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight", "auto")
+TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight", "auto", "stylize")  # stylize: a creative look, not a repair
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
@@ -53,6 +53,7 @@ def _ensure_loaded() -> None:
     import restora.models.nafnet  # noqa: F401
     import restora.models.mimounet  # noqa: F401
     import restora.models.allinone  # noqa: F401
+    import restora.models.stylenet  # noqa: F401
     from restora.engine.neural import register_shipped_models
 
     register_shipped_models(WEIGHTS_DIR)
@@ -90,6 +91,7 @@ DEFAULTS = {
     "dehaze": ("restora-dehaze", "restora-allinone", "dcp"),
     "lowlight": ("restora-lowlight", "restora-allinone", "gamma"),
     "auto": ("restora-allinone",),
+    "stylize": ("restora-style-mosaic",),
 }
 
 

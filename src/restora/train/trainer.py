@@ -300,6 +300,11 @@ class Trainer:
                 feat_loss = torch.mean((self.ddp_generator(feat + noise) - t_feat) ** 2)
                 total = total + d.output_weight * out_loss + d.feature_weight * feat_loss
                 parts.update(distill_out=float(out_loss.detach()), distill_feat=float(feat_loss.detach()))
+        return self.apply_update(total, parts)
+
+    def apply_update(self, total: torch.Tensor, parts: dict) -> dict:
+        """One optimiser step on the loss ``total`` (clipped gradients), the EMA update; logs loss and lr."""
+        cfg = self.cfg
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         if cfg.optim.grad_clip > 0:
@@ -319,19 +324,32 @@ class Trainer:
         """The EMA weights on the run's validation (:func:`validate_network`)."""
         return validate_network(self.ema, groups, extra, self.device, per_task=bool(self.cfg.data.mixture))
 
-    # --- the loop ----------------------------------------------------------------------------
-    def fit(self, max_steps: int | None = None, progress: bool = True) -> None:
+    def streams(self):
+        """(sampler of training batches by step, validation groups, extra validation groups)."""
         cfg = self.cfg
         train_files, val_files = split_train_val(cfg.data)
         hint = bool(getattr(self.model, "uses_sigma", False)) or self.teacher is not None  # σ hints needed
         sampler = PatchSampler(cfg.data, train_files, cfg.seed, self.rank, self.world_size, hint=hint)
         val = validation_groups(cfg.data, val_files, cfg.seed, hint) if self.rank == 0 else []
         extra = extra_validation_groups(cfg.data, val_files, cfg.seed, hint) if self.rank == 0 else []
+        return sampler, val, extra
+
+    def log_fields(self) -> list[str]:
+        return log_fields(self.cfg, self.describes)
+
+    def selection_value(self, figures: dict) -> float:
+        """The figure that picks best.pt, higher is better."""
+        return selection_figure(self.cfg.select, figures)
+
+    # --- the loop ----------------------------------------------------------------------------
+    def fit(self, max_steps: int | None = None, progress: bool = True) -> None:
+        cfg = self.cfg
+        sampler, val, extra = self.streams()
         stop = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
         self.model.train()
         log_path = self.run_dir / "log.csv"
         new_log = not log_path.exists()
-        fields = log_fields(cfg, self.describes)
+        fields = self.log_fields()
         if not new_log and self.rank == 0:  # keep an existing log's columns (a run started by older code)
             fields = extend_log(log_path, [f"val_psnr_{n}" for n in cfg.data.val_extra]) or fields
         # Only rank 0 touches the log (another rank opening it could create it before rank 0 looks).
@@ -355,7 +373,7 @@ class Trainer:
                     if val_due and self.rank == 0:
                         figures = self.validate_groups(val, extra)
                         parts.update(figures)
-                        value = selection_figure(cfg.select, figures)
+                        value = self.selection_value(figures)
                         if value > self.best_val:
                             self.best_val = value
                             self.save_best(figures, value)
@@ -363,7 +381,7 @@ class Trainer:
                         writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in parts.items()})
                         fh.flush()
                         if progress:
-                            shown = ("step", "loss", "accuracy", "lr", "steps_per_s", "val_psnr", "val_acc",
+                            shown = ("step", "loss", "accuracy", "lr", "steps_per_s", "val_psnr", "val_loss", "val_acc",
                                      *(f"val_psnr_{n}" for n in cfg.data.val_extra))
                             print(" ".join(f"{k}={parts[k]}" for k in shown if k in parts), flush=True)
                     window_start, window_steps = time.perf_counter(), 0
@@ -478,6 +496,8 @@ def _mean_over_ranks(parts: dict, world_size: int) -> dict:
 
 def validation_title(cfg: TrainConfig) -> str:
     d = cfg.data
+    if cfg.style is not None:
+        return f"validation perceptual loss (held-out {Path(d.train_dir).name}, {d.val_crop}² crops)"
     plus = "".join(f" + {n}" for n in d.val_extra)
     if d.mixture:
         return f"validation PSNR per task (held-out {Path(d.train_dir).name}, the run's degradations{plus})"
@@ -520,7 +540,7 @@ def plot_curve(log_path: Path, out: Path, title: str = "validation PSNR (held-ou
             ax[1].plot(v[:, 0], v[:, 1], "o-", ms=3, label=label if len(columns) > 1 else None)
     if len(columns) > 1:
         ax[1].legend(fontsize=7)
-    ax[1].set(xlabel="step", ylabel="PSNR (dB)")
+    ax[1].set(xlabel="step", ylabel="PSNR (dB)" if "val_psnr" in rows[0] else "validation loss")
     ax[1].set_title(title, fontsize=8)
     fig.tight_layout()
     tmp = out.with_name(f".{out.name}.tmp.png")
@@ -600,11 +620,11 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | No
         "summary": cfg.card.get("summary", f"{cfg.model.arch} trained by Restora ({cfg.name})"),
         "training_data": cfg.card.get("training_data", f"{cfg.data.train_dir} (see shared/data/MANIFEST.md)"),
         "data_terms": cfg.card.get("data_terms", "BSDS500: research and education"),
-        "degradations": ([m.model_dump() for m in d.mixture] if d.mixture else d.pipeline),
+        "degradations": None if cfg.style else ([m.model_dump() for m in d.mixture] if d.mixture else d.pipeline),
         "run": cfg.name,
         "steps": steps,
         "cpu_hours": round(cpu / 3600, 2),  # process CPU time, all threads (see cpu_hours_note where estimated)
-        "validation": validation_card(cfg, rows),
+        "validation": style_validation_card(cfg, rows) if cfg.style else validation_card(cfg, rows),
         "weights": "EMA",
         "config": json.loads(cfg.model_dump_json()),
     }
@@ -614,6 +634,8 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | No
     if note:
         card["cpu_hours_note"] = note
     if selected:
+        if cfg.style:  # best.pt keeps the negated loss (higher is better); the card shows the loss
+            selected["value"] = -selected["value"]
         card["selected"] = selected
     if "init_card" in s:
         card.update(continuation(json.loads(s["init_card"]), cfg.name, steps, card["cpu_hours"]))
@@ -640,6 +662,19 @@ def continuation(base: dict, run: str, steps: int, cpu_hours: float) -> dict:
     if base_cpu is not None:
         out["total_cpu_hours"] = round(float(base_cpu) + cpu_hours, 2)
     return out
+
+
+def style_validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:
+    """A style run's validation figures from the log: the weighted perceptual loss and its content and style
+    terms on the held-out crops, at the last validation and at the best (lowest loss) one."""
+    d = cfg.data
+    rows = [r for r in rows if r.get("val_loss")]
+    figures = lambda r: {k: float(r[k]) for k in ("val_loss", "val_content", "val_style") if r.get(k)}  # noqa: E731
+    best = min(rows, key=lambda r: float(r["val_loss"])) if rows else None
+    return {"set": f"last {d.val_count} of {d.train_dir}, {d.val_crop}² centre crops",
+            "metric": "perceptual loss of restora.losses.style (content + style terms, the run's weights)",
+            "last": figures(rows[-1]) if rows else None,
+            "best": {"step": int(best["step"]), **figures(best)} if best else None}
 
 
 def validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:

@@ -27,7 +27,8 @@ async function loadSettings() {
   // auto (detect the degradation) is offered when an all-in-one model is installed: such models list it.
   const tasks = [...new Set(state.models.flatMap((m) => m.tasks))];
   const taskSelect = $("task");
-  taskSelect.replaceChildren(...tasks.map((t) => new Option(t === "auto" ? "auto (detect)" : t, t)));
+  const TASK_LABELS = { auto: "auto (detect)", stylize: "stylize (a creative look)" };
+  taskSelect.replaceChildren(...tasks.map((t) => new Option(TASK_LABELS[t] || t, t)));
   if (tasks.includes("denoise")) taskSelect.value = "denoise";
   fillModels();
 }

@@ -100,6 +100,7 @@ class JobResult:
     sigma: np.ndarray | None = None  # per channel, 0–255 scale, when it was estimated
     reliability: dict | None = None  # restora.explain.Reliability.to_dict(), when asked for
     detection: dict | None = None  # --task auto: restora.engine.detect.Detection.as_dict()
+    notes: list[str] = field(default_factory=list)  # one line each: what the user should know (dropped frames, ...)
 
     @property
     def ok(self) -> bool:
@@ -112,7 +113,7 @@ class JobResult:
             "error": self.error, "model": self.model, "megapixels": float(self.megapixels),
             "restore_seconds": float(self.restore_seconds), "seconds": float(self.seconds),
             "sigma": None if self.sigma is None else [float(s) for s in np.ravel(self.sigma)],
-            "reliability": self.reliability, "detection": self.detection,
+            "reliability": self.reliability, "detection": self.detection, "notes": list(self.notes),
         }
 
     @classmethod
@@ -122,7 +123,8 @@ class JobResult:
                    megapixels=float(record.get("megapixels", 0.0)),
                    restore_seconds=float(record.get("restore_seconds", 0.0)), seconds=float(record.get("seconds", 0.0)),
                    sigma=None if sigma is None else np.asarray(sigma, np.float32),
-                   reliability=record.get("reliability"), detection=record.get("detection"))
+                   reliability=record.get("reliability"), detection=record.get("detection"),
+                   notes=[str(n) for n in record.get("notes") or ()])
 
 
 @dataclass
@@ -435,18 +437,21 @@ def provenance(model: str) -> str:
 
 
 def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], None] | None = None) -> JobResult:
-    """Read, restore and atomically write one file. A bad file gives a result with ``error``, never raises."""
+    """Read, restore and atomically write one file. A bad file gives a result with ``error``, never raises
+    (except KeyboardInterrupt): even a bug only fails its own file, so a batch always finishes."""
     from restora.engine import run_restore
     from restora.io import read_image, write_image
 
     start = time.perf_counter()
     reliability = None
+    notes: list[str] = []
     try:
         image = read_image(job.source)
+        notes += image.info.get("warnings", ())
         result = run_restore(image, options.task, options.model, options.sigma, options.strength, options.tile,
                              options.device, on_tile=on_tile, runtime=options.runtime,
                              self_ensemble=options.self_ensemble)
-        reliability = _side_outputs(job, options, image, result)
+        reliability = _side_outputs(job, options, image, result, notes)
         del image  # the input's pixels are not needed while writing: lowers the peak by one float image
         job.output.parent.mkdir(parents=True, exist_ok=True)
         write_image(job.output, result.image, bit_depth=options.bit_depth or job.bit_depth,
@@ -455,14 +460,19 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
     except (RestoraError, OSError, MemoryError) as exc:
         reason = error_reason(exc, str(job.source), job.name, job.source.name)
         return JobResult(job, error=reason, seconds=time.perf_counter() - start)
+    except Exception as exc:  # a bug: this file fails with its one line, the batch goes on
+        detail = error_reason(exc, str(job.source), job.name, job.source.name)
+        return JobResult(job, error=f"internal error ({type(exc).__name__}: {detail}); please report it",
+                         seconds=time.perf_counter() - start)
     estimated = result.sigma if options.sigma == "auto" else None
     return JobResult(job, model=result.model, megapixels=result.image.megapixels, restore_seconds=result.seconds,
                      seconds=time.perf_counter() - start, sigma=estimated, reliability=reliability,
-                     detection=result.detection.as_dict() if result.detection is not None else None)
+                     detection=result.detection.as_dict() if result.detection is not None else None, notes=notes)
 
 
-def _side_outputs(job: Job, options: RestoreOptions, image, result) -> dict | None:
-    """Write the job's noise map and residual (restora.explain) and return its reliability, as asked."""
+def _side_outputs(job: Job, options: RestoreOptions, image, result, notes: list[str]) -> dict | None:
+    """Write the job's noise map and residual (restora.explain) and return its reliability, as asked (when it
+    cannot be predicted, ``notes`` gets why)."""
     want_reliability = options.reliability and result.task == "denoise"  # the task run (--task auto: detected)
     if not (options.noise_map or options.residual or want_reliability):
         return None
@@ -474,7 +484,10 @@ def _side_outputs(job: Job, options: RestoreOptions, image, result) -> dict | No
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         paths.append(path)
-    r = explain_outputs(image.pixels, result.image.pixels, result.sigma, result.model, *paths, reliability=want_reliability)
+    r, why_not = explain_outputs(image.pixels, result.image.pixels, result.sigma, result.model, *paths,
+                                 reliability=want_reliability)
+    if why_not:
+        notes.append(f"reliability not predicted: {why_not}")
     return r.to_dict() if r is not None else None
 
 
@@ -568,6 +581,8 @@ class ConsoleReporter:
 
                 d = Detection(**result.detection)
                 self.out.print(f"  detected: {d.summary()}; restored by {result.model} ({d.task})", markup=False)
+            for note in result.notes:
+                self.out.print(f"  note: {note}", markup=False)
         else:
             self.err.print(f"{result.job.name}: {result.error}", markup=False)
 

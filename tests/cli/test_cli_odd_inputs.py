@@ -1,0 +1,43 @@
+"""Odd inputs from a user's first hour: tiny photos, a bug in one file's work, outputs named like files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from .conftest import write_image_file
+
+
+def test_a_tiny_photo_is_restored_with_a_reason_instead_of_reliability_and_the_batch_goes_on(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "mix").mkdir()
+    PILImage.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "mix" / "a_tiny.png")
+    write_image_file(tmp_path / "mix" / "b_photo.jpg", size=(40, 40))
+    run = cli("denoise", "mix", "-o", "out", "--model", "nlm")  # reliability is on by default
+    assert run.code == 0, run
+    assert (tmp_path / "out" / "a_tiny.png").is_file() and (tmp_path / "out" / "b_photo.jpg").is_file()
+    assert "note: reliability not predicted: the photo is too small to analyse (8 × 8 px" in run.out
+    assert run.out.count("reliability: predicted gain") == 1
+    assert "2 done, 0 skipped, 0 failed" in run.out and run.err == ""
+
+
+def test_a_bug_in_one_files_work_fails_that_file_alone(cli, tmp_path, monkeypatch):
+    import restora.engine as engine
+
+    real = engine.run_restore
+
+    def buggy(image, *args, **kwargs):
+        if image.width == 8:
+            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+        return real(image, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "run_restore", buggy)
+    write_image_file(tmp_path / "in" / "a.png", size=(8, 8))
+    write_image_file(tmp_path / "in" / "b.png", size=(20, 20))
+    run = cli("denoise", "in", "-o", "out", "--model", "identity")
+    assert run.code == 1, run
+    assert run.err.strip() == ("in/a.png: internal error (ZeroDivisionError: Weights sum to zero, can't be "
+                               "normalized); please report it")
+    assert (tmp_path / "out" / "b.png").is_file() and not (tmp_path / "out" / "a.png").exists()
+    assert "1 done, 0 skipped, 1 failed" in run.out

@@ -343,6 +343,11 @@ def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = Fa
     else:
         if out.exists() and not out.is_dir():
             raise UsageError(f"'{output}' is a file: with several inputs or a folder, -o must be a folder")
+        readable, _, _ = _io_extensions()
+        if not out.exists() and not output_str.endswith((os.sep, "/")) and out.suffix.lower() in readable | writable:
+            what = f"{len(sources)} inputs" if len(sources) > 1 else "a folder or glob input"
+            raise UsageError(f"-o '{output}' names an image file, but there are {what}: -o must be a folder "
+                             f"(end it with / to make a folder of that name)")
         _ensure_writable_folder(out)
         plan.output_root = out
         root = Path(os.path.commonpath([s.base for s in sources]))

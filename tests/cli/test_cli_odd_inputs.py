@@ -41,3 +41,14 @@ def test_a_bug_in_one_files_work_fails_that_file_alone(cli, tmp_path, monkeypatc
                                "normalized); please report it")
     assert (tmp_path / "out" / "b.png").is_file() and not (tmp_path / "out" / "a.png").exists()
     assert "1 done, 0 skipped, 1 failed" in run.out
+
+
+def test_an_output_named_like_a_file_with_two_inputs_is_a_usage_error(cli, tmp_path):
+    write_image_file(tmp_path / "a.png")
+    write_image_file(tmp_path / "b.png", seed=1)
+    run = cli("denoise", "a.png", "b.png", "-o", "out/one.png", "--model", "identity")
+    assert run.code == 2, run
+    assert "names an image file, but there are 2 inputs: -o must be a folder" in run.err
+    assert not (tmp_path / "out" / "one.png").exists()
+    assert cli("denoise", "a.png", "b.png", "-o", "out/one.png/", "--model", "identity").code == 0  # asked for
+    assert (tmp_path / "out" / "one.png" / "b.png").is_file()

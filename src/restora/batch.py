@@ -591,6 +591,18 @@ class ConsoleReporter:
         else:
             self.err.print(f"{result.job.name}: {result.error}", markup=False)
 
+    def interrupted(self, planned: int) -> None:
+        """Stop the bars (which gives the terminal its cursor back) and say what is done and what is left; an
+        interrupted output is never half written (atomic writes), so running the command again resumes."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        done = sum(r.ok for r in self.results)
+        failed = len(self.results) - done
+        failures = f", {failed} failed" if failed else ""
+        self.err.print(f"interrupted: {done} done{failures}, {planned - len(self.results)} left — run the same "
+                       "command again to resume", markup=False)
+
     def finish(self) -> BatchSummary:
         if self._progress is not None:
             self._progress.stop()
@@ -606,9 +618,14 @@ class ConsoleReporter:
 
 
 def run_local(plan: Plan, options: RestoreOptions, reporter: ConsoleReporter) -> BatchSummary:
-    """Run a plan's jobs one after another in this process."""
+    """Run a plan's jobs one after another in this process. Ctrl+C stops it: the reporter says how far it got
+    (:meth:`ConsoleReporter.interrupted`) and KeyboardInterrupt goes on up (the CLI exits 130)."""
     reporter.start(plan)
-    for job in plan.jobs:
-        reporter.job_started(job)
-        reporter.job_finished(run_job(job, options, on_tile=reporter.on_tile))
+    try:
+        for job in plan.jobs:
+            reporter.job_started(job)
+            reporter.job_finished(run_job(job, options, on_tile=reporter.on_tile))
+    except KeyboardInterrupt:
+        reporter.interrupted(len(plan.jobs))
+        raise
     return reporter.finish()

@@ -10,6 +10,8 @@ from typer.core import TyperGroup
 
 from restora.errors import RestoraError
 
+INTERRUPTED = 130  # exit status after Ctrl+C
+
 
 def report_error(exc: BaseException) -> int:
     """Print an expected error as ``restora: error: <message>`` on stderr; return the exit status.
@@ -34,6 +36,8 @@ class RestoraGroup(TyperGroup):
             return super().invoke(ctx)
         except (RestoraError, OSError) as exc:
             raise typer.Exit(report_error(exc)) from None
+        except KeyboardInterrupt:  # Ctrl+C: 128 + SIGINT, as shells expect (click would say "Aborted!", exit 1)
+            raise typer.Exit(INTERRUPTED) from None
 
 
 app = typer.Typer(cls=RestoraGroup, no_args_is_help=True, add_completion=False,
@@ -69,4 +73,4 @@ def main() -> None:
         sys.exit(report_error(exc))
     except KeyboardInterrupt:
         print("restora: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)

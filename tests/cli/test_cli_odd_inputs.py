@@ -52,3 +52,14 @@ def test_an_output_named_like_a_file_with_two_inputs_is_a_usage_error(cli, tmp_p
     assert not (tmp_path / "out" / "one.png").exists()
     assert cli("denoise", "a.png", "b.png", "-o", "out/one.png/", "--model", "identity").code == 0  # asked for
     assert (tmp_path / "out" / "one.png" / "b.png").is_file()
+
+
+def test_info_names_the_files_own_colour_mode_and_says_when_it_is_too_small_for_sigma(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    PILImage.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).convert("CMYK").save(tmp_path / "c.jpg")
+    PILImage.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "tiny.png")
+    run = cli("info", "c.jpg", "tiny.png")
+    assert run.code == 0, run
+    cmyk, tiny = run.out.split("\n\n")
+    assert "8 bits per channel, CMYK (restored as RGB)" in cmyk and "(estimated)" in cmyk
+    assert "too small to estimate (8 × 8 px" in tiny and "(estimated)" not in tiny

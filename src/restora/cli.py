@@ -40,8 +40,26 @@ class RestoraGroup(TyperGroup):
             raise typer.Exit(INTERRUPTED) from None
 
 
-app = typer.Typer(cls=RestoraGroup, no_args_is_help=True, add_completion=False,
+# Plain (click) help rather than rich's panels: at 80 columns rich squeezed option text into a narrow column
+# and showed flags as <bool>; click's layout keeps the options' text readable at any width.
+app = typer.Typer(cls=RestoraGroup, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Restora: restore degraded photographs.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from restora import __version__
+
+        print(f"restora {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print Restora's version and exit."),
+) -> None:
+    """Restora: restore degraded photographs."""
 
 # Modules that register commands on `app` when imported; heavy imports stay inside the commands.
 COMMAND_MODULES = (

@@ -112,7 +112,7 @@ ModelOption = Annotated[str | None, typer.Option("--model", "-m", metavar="NAME|
                                                  help="Registered model (restora models) or .safetensors file.")]
 SigmaOption = Annotated[str, typer.Option(metavar="auto|N", callback=_check_sigma,
                                           help="Noise level on the 0–255 scale, or 'auto' to estimate it.")]
-StrengthOption = Annotated[float, typer.Option(min=0.0, max=1.0, help="0–1: how much of the effect to apply.")]
+StrengthOption = Annotated[float, typer.Option(min=0.0, max=1.0, metavar="0–1", help="0–1: how much of the effect to apply.")]
 TileOption = Annotated[int | None, typer.Option(min=0, metavar="N", help="Tile size in pixels (bounds memory); 0: whole image.")]
 DeviceOption = Annotated[Device, typer.Option(help="Where to run neural models.")]
 RuntimeOption = Annotated[Runtime, typer.Option(help="Neural models' runtime: PyTorch, ONNX Runtime (CPU; the onnx extra) "
@@ -124,7 +124,7 @@ BitDepthOption = Annotated[int | None, typer.Option(metavar="8|16", callback=_ch
 SelfEnsembleOption = Annotated[bool, typer.Option(
     "--self-ensemble", help="Average each tile's result over its 8 flips and quarter turns: a little more quality "
                             "(+0.09 dB on CBSD68 with restora-denoise) at 8× the time. Our networks only.")]
-JpegQualityOption = Annotated[int, typer.Option(min=1, max=100, help="Quality of JPEG outputs.")]
+JpegQualityOption = Annotated[int, typer.Option(min=1, max=100, metavar="1–100", help="Quality of JPEG outputs.")]
 SubsamplingOption = Annotated[str, typer.Option(metavar="4:4:4|4:2:2|4:2:0", callback=_check_subsampling,
                                                 help="Chroma subsampling of JPEG outputs.")]
 # restora.explain per photo (docs/explain.md).

@@ -63,3 +63,18 @@ def test_info_names_the_files_own_colour_mode_and_says_when_it_is_too_small_for_
     cmyk, tiny = run.out.split("\n\n")
     assert "8 bits per channel, CMYK (restored as RGB)" in cmyk and "(estimated)" in cmyk
     assert "too small to estimate (8 × 8 px" in tiny and "(estimated)" not in tiny
+
+
+def test_version_and_help_readable_at_80_columns(cli, monkeypatch):
+    from restora import __version__
+
+    run = cli("--version")
+    assert run.code == 0 and run.out.strip() == f"restora {__version__}"
+    monkeypatch.setenv("COLUMNS", "80")
+    run = cli("denoise", "--help")
+    assert run.code == 0, run
+    lines = run.out.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "<bool>" not in run.out
+    # An option's text gets most of the width (rich's table had left it about 17 columns).
+    assert any("--self-ensemble" in line and "Average each tile's result over its 8 flips" in line for line in lines)
+    assert "--version" in cli("--help").out

@@ -449,7 +449,7 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
 
     start = time.perf_counter()
     reliability = None
-    notes: list[str] = []
+    notes = _format_notes(job)
     try:
         image = read_image(job.source)
         notes += image.info.get("warnings", ())
@@ -473,6 +473,15 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
     return JobResult(job, model=result.model, megapixels=result.image.megapixels, restore_seconds=result.seconds,
                      seconds=time.perf_counter() - start, sigma=estimated, reliability=reliability,
                      detection=result.detection.as_dict() if result.detection is not None else None, notes=notes)
+
+
+def _format_notes(job: Job) -> list[str]:
+    """Say why a folder run writes a file in another format than its input's (RAW becomes TIFF, as documented)."""
+    _, writable, raw = _io_extensions()
+    source, output = job.source.suffix.lower(), job.output.suffix.lower()
+    if output != source and job.output.stem == job.source.stem and source not in writable | raw:
+        return [f"written as TIFF ({job.output.name}): Restora cannot write '{source or job.source.name}' files"]
+    return []
 
 
 def _side_outputs(job: Job, options: RestoreOptions, image, result, notes: list[str]) -> dict | None:

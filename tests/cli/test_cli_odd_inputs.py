@@ -78,3 +78,23 @@ def test_version_and_help_readable_at_80_columns(cli, monkeypatch):
     # An option's text gets most of the width (rich's table had left it about 17 columns).
     assert any("--self-ensemble" in line and "Average each tile's result over its 8 flips" in line for line in lines)
     assert "--version" in cli("--help").out
+
+
+def test_gif_is_written_where_asked_and_in_folders_and_dropped_frames_are_said(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [PILImage.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)) for _ in range(3)]
+    frames[0].save(tmp_path / "still.gif")
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    run = cli("denoise", "still.gif", "-o", "out.gif", "--model", "identity")
+    assert run.code == 0, run
+    written = PILImage.open(tmp_path / "out.gif")
+    assert (written.format, written.mode, written.size) == ("GIF", "P", (40, 30))
+    source = np.asarray(PILImage.open(tmp_path / "still.gif").convert("RGB"))
+    np.testing.assert_array_equal(np.asarray(written.convert("RGB")), source)  # ≤ 256 colours: kept exactly
+    (tmp_path / "photo.tga").write_bytes((tmp_path / "still.gif").read_bytes())  # a GIF under a name we can't write
+    run = cli("denoise", "anim.gif", "still.gif", "photo.tga", "-o", "folder", "--model", "identity")
+    assert run.code == 0, run
+    assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == ["anim.gif", "photo.tif", "still.gif"]
+    assert "note: animated GIF: only the first of its 3 frames is read and restored" in run.out
+    assert "note: written as TIFF (photo.tif): Restora cannot write '.tga' files" in run.out
+    assert run.out.count("note:") == 2

@@ -35,7 +35,7 @@ from PIL import Image as PILImage
 from PIL import ImageCms, ImageFile
 
 from restora.errors import BadInputError, RestoraError
-from restora.io.formats import RAW_EXTENSIONS, is_tiff_header
+from restora.io.formats import ANIMATED_FORMATS, RAW_EXTENSIONS, is_tiff_header
 from restora.io.image import Image
 from restora.io.png import SIGNATURE as PNG_SIGNATURE
 from restora.io.png import scan_png
@@ -120,6 +120,9 @@ class _PillowSource(_Source):
             self.bit_depth = 32 if self.mode == "F" else 8
         self.facts = {}
         self.path = path
+        if self.format in ANIMATED_FORMATS and (frames := _frame_count(self.im)) != 1:
+            self.facts["warnings"] = [f"animated {self.format}: only the first of its {frames} frames is read and "
+                                      "restored; the others are not in the output"]
         if self.format == "TIFF":  # a TIFF's IFD0 is mostly pixel layout: keep only photo metadata
             with open(path, "rb") as fp:
                 self.exif = exif_from_tiff_file(fp)
@@ -176,6 +179,16 @@ class _PillowSource(_Source):
 
     def close(self) -> None:
         self.im.close()
+
+
+def _frame_count(im: PILImage.Image) -> int | str:
+    """How many frames an image has (Pillow counts them by seeking; "several" when a later one is damaged)."""
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except (OSError, EOFError, ValueError, SyntaxError, struct.error):
+        with contextlib.suppress(OSError, EOFError, ValueError, SyntaxError, struct.error):
+            im.seek(0)
+        return "several"
 
 
 def _cmyk_to_rgb(im: PILImage.Image, icc: bytes | None) -> tuple[PILImage.Image, bytes | None]:
@@ -457,7 +470,7 @@ def _open_source(path: Path, limit: int, raw_output: str) -> _Source:
         source.close()
         return _HeifSource(path)
     if png is not None and png.dropped:
-        source.facts["warnings"] = list(png.dropped)
+        source.facts["warnings"] = [*source.facts.get("warnings", ()), *png.dropped]
     return source
 
 

@@ -134,12 +134,13 @@ def scan_png(path: Path, max_pixels: int) -> PngScan | None:
                 data = fp.read(min(length, 2 * PngImagePlugin.MAX_TEXT_CHUNK))  # enough to tell it is too big
                 size = _chunk_text_size(kind, data)
                 oversize = size is None or size > PngImagePlugin.MAX_TEXT_CHUNK
+                too_much = False
                 if kind != PROFILE_CHUNK and not oversize:
                     text_total += size
-                    oversize = text_total > PngImagePlugin.MAX_TEXT_MEMORY
-                if oversize:
+                    too_much = text_total > PngImagePlugin.MAX_TEXT_MEMORY
+                if oversize or too_much:
                     drop_ranges.append((start, start + 12 + length))
-                    scan.dropped.append(_dropped_line(kind, _keyword(data), length, size))
+                    scan.dropped.append(_dropped_line(kind, _keyword(data), length, size, too_much))
             elif kind == b"IEND":
                 break
             fp.seek(start + 12 + length)
@@ -165,9 +166,13 @@ def _human(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} KB"
 
 
-def _dropped_line(kind: bytes, keyword: str, length: int, size: int | None) -> str:
-    limit = _human(PngImagePlugin.MAX_TEXT_CHUNK)
-    why = "damaged" if size is None else f"{_human(length)} in the file, over {limit} unpacked"
+def _dropped_line(kind: bytes, keyword: str, length: int, size: int | None, too_much: bool) -> str:
+    if too_much:
+        why = f"the file's text passes {_human(PngImagePlugin.MAX_TEXT_MEMORY)} with it"
+    elif size is None:
+        why = "damaged"
+    else:
+        why = f"{_human(length)} in the file, over {_human(PngImagePlugin.MAX_TEXT_CHUNK)} unpacked"
     if kind == PROFILE_CHUNK:
         return f"left out the PNG's colour profile '{keyword}' ({why}); sRGB assumed"
     return f"left out the PNG text chunk '{keyword}' ({why}); the pixels are all there"

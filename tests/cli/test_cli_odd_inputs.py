@@ -98,3 +98,17 @@ def test_gif_is_written_where_asked_and_in_folders_and_dropped_frames_are_said(c
     assert "note: animated GIF: only the first of its 3 frames is read and restored" in run.out
     assert "note: written as TIFF (photo.tif): Restora cannot write '.tga' files" in run.out
     assert run.out.count("note:") == 2
+
+
+def test_a_png_with_an_oversize_text_chunk_is_restored_and_the_left_out_chunk_is_said(cli, tmp_path):
+    import struct
+    import zlib
+
+    write_image_file(tmp_path / "plain.png")
+    data = (tmp_path / "plain.png").read_bytes()
+    text = b"Comment\x00\x00" + zlib.compress(b"a" * 60_000_000, 9)  # unpacks to 60 MB
+    bomb = struct.pack(">I", len(text)) + b"zTXt" + text + struct.pack(">I", zlib.crc32(b"zTXt" + text))
+    (tmp_path / "text.png").write_bytes(data[:33] + bomb + data[33:])
+    run = cli("denoise", "text.png", "-o", "out.png", "--model", "identity")
+    assert run.code == 0, run
+    assert "note: left out the PNG text chunk 'Comment'" in run.out and (tmp_path / "out.png").is_file()

@@ -100,6 +100,7 @@ class JobResult:
     sigma: np.ndarray | None = None  # per channel, 0–255 scale, when it was estimated
     reliability: dict | None = None  # restora.explain.Reliability.to_dict(), when asked for
     detection: dict | None = None  # --task auto: restora.engine.detect.Detection.as_dict()
+    notes: list[str] = field(default_factory=list)  # one line each: what the user should know (dropped frames, ...)
 
     @property
     def ok(self) -> bool:
@@ -112,7 +113,7 @@ class JobResult:
             "error": self.error, "model": self.model, "megapixels": float(self.megapixels),
             "restore_seconds": float(self.restore_seconds), "seconds": float(self.seconds),
             "sigma": None if self.sigma is None else [float(s) for s in np.ravel(self.sigma)],
-            "reliability": self.reliability, "detection": self.detection,
+            "reliability": self.reliability, "detection": self.detection, "notes": list(self.notes),
         }
 
     @classmethod
@@ -122,7 +123,8 @@ class JobResult:
                    megapixels=float(record.get("megapixels", 0.0)),
                    restore_seconds=float(record.get("restore_seconds", 0.0)), seconds=float(record.get("seconds", 0.0)),
                    sigma=None if sigma is None else np.asarray(sigma, np.float32),
-                   reliability=record.get("reliability"), detection=record.get("detection"))
+                   reliability=record.get("reliability"), detection=record.get("detection"),
+                   notes=[str(n) for n in record.get("notes") or ()])
 
 
 @dataclass
@@ -341,6 +343,11 @@ def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = Fa
     else:
         if out.exists() and not out.is_dir():
             raise UsageError(f"'{output}' is a file: with several inputs or a folder, -o must be a folder")
+        readable, _, _ = _io_extensions()
+        if not out.exists() and not output_str.endswith((os.sep, "/")) and out.suffix.lower() in readable | writable:
+            what = f"{len(sources)} inputs" if len(sources) > 1 else "a folder or glob input"
+            raise UsageError(f"-o '{output}' names an image file, but there are {what}: -o must be a folder "
+                             f"(end it with / to make a folder of that name)")
         _ensure_writable_folder(out)
         plan.output_root = out
         root = Path(os.path.commonpath([s.base for s in sources]))
@@ -435,14 +442,17 @@ def provenance(model: str) -> str:
 
 
 def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], None] | None = None) -> JobResult:
-    """Read, restore and atomically write one file. A bad file gives a result with ``error``, never raises."""
+    """Read, restore and atomically write one file. A bad file gives a result with ``error``, never raises
+    (except KeyboardInterrupt): even a bug only fails its own file, so a batch always finishes."""
     from restora.engine import run_restore
     from restora.io import read_image, write_image
 
     start = time.perf_counter()
     reliability = None
+    notes = _format_notes(job)
     try:
         image = read_image(job.source)
+        notes += image.info.get("warnings", ())
         # Restored in place (one float copy of the photo, not two) unless a side output needs the whole input;
         # the reliability analysis reads only a centred window of it, kept aside first.
         in_place = not (options.noise_map or options.residual)
@@ -450,7 +460,7 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
         result = run_restore(image, options.task, options.model, options.sigma, options.strength, options.tile,
                              options.device, on_tile=on_tile, runtime=options.runtime,
                              self_ensemble=options.self_ensemble, in_place=in_place)
-        reliability = _side_outputs(job, options, kept, result)
+        reliability = _side_outputs(job, options, kept, result, notes)
         del image, kept  # the input's pixels are not needed while writing
         job.output.parent.mkdir(parents=True, exist_ok=True)
         write_image(job.output, result.image, bit_depth=options.bit_depth or job.bit_depth,
@@ -459,10 +469,14 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
     except (RestoraError, OSError, MemoryError) as exc:
         reason = error_reason(exc, str(job.source), job.name, job.source.name)
         return JobResult(job, error=reason, seconds=time.perf_counter() - start)
+    except Exception as exc:  # a bug: this file fails with its one line, the batch goes on
+        detail = error_reason(exc, str(job.source), job.name, job.source.name)
+        return JobResult(job, error=f"internal error ({type(exc).__name__}: {detail}); please report it",
+                         seconds=time.perf_counter() - start)
     estimated = result.sigma if options.sigma == "auto" else None
     return JobResult(job, model=result.model, megapixels=result.image.megapixels, restore_seconds=result.seconds,
                      seconds=time.perf_counter() - start, sigma=estimated, reliability=reliability,
-                     detection=result.detection.as_dict() if result.detection is not None else None)
+                     detection=result.detection.as_dict() if result.detection is not None else None, notes=notes)
 
 
 def _analysis_window(pixels: np.ndarray) -> np.ndarray:
@@ -472,9 +486,19 @@ def _analysis_window(pixels: np.ndarray) -> np.ndarray:
     return pixels[centre_window(*pixels.shape[:2])].copy()
 
 
-def _side_outputs(job: Job, options: RestoreOptions, noisy: np.ndarray, result) -> dict | None:
-    """Write the job's noise map and residual (restora.explain) and return its reliability, as asked.
-    ``noisy``: the input's pixels, or (without noise map and residual) their :func:`_analysis_window`."""
+def _format_notes(job: Job) -> list[str]:
+    """Say why a folder run writes a file in another format than its input's (RAW becomes TIFF, as documented)."""
+    _, writable, raw = _io_extensions()
+    source, output = job.source.suffix.lower(), job.output.suffix.lower()
+    if output != source and job.output.stem == job.source.stem and source not in writable | raw:
+        return [f"written as TIFF ({job.output.name}): Restora cannot write '{source or job.source.name}' files"]
+    return []
+
+
+def _side_outputs(job: Job, options: RestoreOptions, noisy: np.ndarray, result, notes: list[str]) -> dict | None:
+    """Write the job's noise map and residual (restora.explain) and return its reliability, as asked (when it
+    cannot be predicted, ``notes`` gets why). ``noisy``: the input's pixels, or (without noise map and residual)
+    their :func:`_analysis_window`."""
     want_reliability = options.reliability and result.task == "denoise"  # the task run (--task auto: detected)
     if not (options.noise_map or options.residual or want_reliability):
         return None
@@ -491,7 +515,9 @@ def _side_outputs(job: Job, options: RestoreOptions, noisy: np.ndarray, result) 
         from restora.explain.core import centre_window
 
         restored = restored[centre_window(*restored.shape[:2])]
-    r = explain_outputs(noisy, restored, result.sigma, result.model, *paths, reliability=want_reliability)
+    r, why_not = explain_outputs(noisy, restored, result.sigma, result.model, *paths, reliability=want_reliability)
+    if why_not:
+        notes.append(f"reliability not predicted: {why_not}")
     return r.to_dict() if r is not None else None
 
 
@@ -585,8 +611,22 @@ class ConsoleReporter:
 
                 d = Detection(**result.detection)
                 self.out.print(f"  detected: {d.summary()}; restored by {result.model} ({d.task})", markup=False)
+            for note in result.notes:
+                self.out.print(f"  note: {note}", markup=False)
         else:
             self.err.print(f"{result.job.name}: {result.error}", markup=False)
+
+    def interrupted(self, planned: int) -> None:
+        """Stop the bars (which gives the terminal its cursor back) and say what is done and what is left; an
+        interrupted output is never half written (atomic writes), so running the command again resumes."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        done = sum(r.ok for r in self.results)
+        failed = len(self.results) - done
+        failures = f", {failed} failed" if failed else ""
+        self.err.print(f"interrupted: {done} done{failures}, {planned - len(self.results)} left — run the same "
+                       "command again to resume", markup=False)
 
     def finish(self) -> BatchSummary:
         if self._progress is not None:
@@ -603,9 +643,14 @@ class ConsoleReporter:
 
 
 def run_local(plan: Plan, options: RestoreOptions, reporter: ConsoleReporter) -> BatchSummary:
-    """Run a plan's jobs one after another in this process."""
+    """Run a plan's jobs one after another in this process. Ctrl+C stops it: the reporter says how far it got
+    (:meth:`ConsoleReporter.interrupted`) and KeyboardInterrupt goes on up (the CLI exits 130)."""
     reporter.start(plan)
-    for job in plan.jobs:
-        reporter.job_started(job)
-        reporter.job_finished(run_job(job, options, on_tile=reporter.on_tile))
+    try:
+        for job in plan.jobs:
+            reporter.job_started(job)
+            reporter.job_finished(run_job(job, options, on_tile=reporter.on_tile))
+    except KeyboardInterrupt:
+        reporter.interrupted(len(plan.jobs))
+        raise
     return reporter.finish()

@@ -128,3 +128,14 @@ def test_the_shipped_predictor_was_fitted_for_the_shipped_denoiser():
     fitted_for = json.loads(MODEL_PATH.read_text())["model"]
     shipped = get_spec(fitted_for["name"]).path
     assert hashlib.sha256(shipped.read_bytes()).hexdigest()[:16] == fitted_for["sha256"]
+
+
+@pytest.mark.parametrize("side", [1, 6, 7, 8, 15])
+def test_photos_too_small_to_analyse_say_so_in_one_line(side):
+    from restora.explain.features import TooSmallToAnalyse
+
+    noisy = np.random.default_rng(0).random((side, side, 3)).astype(np.float32)
+    with pytest.raises(TooSmallToAnalyse, match=f"too small to analyse \\({side} × {side} px"):
+        analyse(noisy, noisy * 0.9)
+    enough = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
+    assert np.isfinite(assess(enough, enough * 0.9).gain_db)

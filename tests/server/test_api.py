@@ -150,6 +150,14 @@ def test_out_of_range_upload_is_flagged_in_the_status(client):
     assert "trained" in r["flags"]["noise_beyond_range"]
 
 
+@pytest.mark.parametrize("side", [1, 8, 15])
+def test_tiny_upload_is_restored_without_reliability(client, side):
+    _, noisy = noisy_pixels(side, side)
+    status = run_job(client, encode(noisy, "PNG"), model="nlm")
+    assert status["reliability"] is None and (status["width"], status["height"]) == (side, side)
+    assert client.get(f"/api/jobs/{status['id']}/result").status_code == 200
+
+
 def test_other_tasks_have_no_reliability(client):
     _, noisy = noisy_pixels()
     status = run_job(client, encode(noisy, "PNG"), task="lowlight", model="gamma")

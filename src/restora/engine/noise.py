@@ -18,6 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 PATCH = 7
+# Fewer 7×7 patches than this (2 per dimension of patch space) leave the patch covariance, and so σ,
+# undetermined: 16 × 16 pixels is the smallest square that has enough.
+MIN_PATCHES = 2 * PATCH * PATCH
 MAX_PATCHES = 60_000
 KEEP_FRACTION = 0.5
 SELECTION_BIAS = 1.083  # σ_true / σ_estimated on pure Gaussian noise with KEEP_FRACTION = 0.5
@@ -32,6 +35,11 @@ def _patches(channel: np.ndarray, rng: np.random.Generator, max_patches: int = M
         return view.reshape(n, PATCH * PATCH)
     idx = rng.choice(n, size=max_patches, replace=False)
     return view[idx // w, idx % w].reshape(-1, PATCH * PATCH)
+
+
+def patch_count(height: int, width: int) -> int:
+    """How many overlapping 7×7 patches an image of this size has."""
+    return max(0, height - PATCH + 1) * max(0, width - PATCH + 1)
 
 
 def _weak_texture(p: np.ndarray) -> np.ndarray:

@@ -87,6 +87,7 @@ class RestoreOptions:
     noise_map: str | None = None  # side output: an absolute path (one input) or a {stem} pattern, see side_output_path
     residual: str | None = None
     reliability: bool = False  # predict each denoised photo's quality gain (restora.explain); denoise only
+    real_noise: str = "auto"  # denoise: pixel-shuffle for correlated (camera) noise: auto, on, off
 
 
 @dataclass
@@ -100,6 +101,7 @@ class JobResult:
     sigma: np.ndarray | None = None  # per channel, 0–255 scale, when it was estimated
     reliability: dict | None = None  # restora.explain.Reliability.to_dict(), when asked for
     detection: dict | None = None  # --task auto: restora.engine.detect.Detection.as_dict()
+    pd_stride: int = 1  # pixel-shuffle stride used for real noise (1: plain denoising)
 
     @property
     def ok(self) -> bool:
@@ -112,7 +114,7 @@ class JobResult:
             "error": self.error, "model": self.model, "megapixels": float(self.megapixels),
             "restore_seconds": float(self.restore_seconds), "seconds": float(self.seconds),
             "sigma": None if self.sigma is None else [float(s) for s in np.ravel(self.sigma)],
-            "reliability": self.reliability, "detection": self.detection,
+            "reliability": self.reliability, "detection": self.detection, "pd_stride": int(self.pd_stride),
         }
 
     @classmethod
@@ -122,7 +124,8 @@ class JobResult:
                    megapixels=float(record.get("megapixels", 0.0)),
                    restore_seconds=float(record.get("restore_seconds", 0.0)), seconds=float(record.get("seconds", 0.0)),
                    sigma=None if sigma is None else np.asarray(sigma, np.float32),
-                   reliability=record.get("reliability"), detection=record.get("detection"))
+                   reliability=record.get("reliability"), detection=record.get("detection"),
+                   pd_stride=int(record.get("pd_stride", 1)))
 
 
 @dataclass
@@ -445,7 +448,7 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
         image = read_image(job.source)
         result = run_restore(image, options.task, options.model, options.sigma, options.strength, options.tile,
                              options.device, on_tile=on_tile, runtime=options.runtime,
-                             self_ensemble=options.self_ensemble)
+                             self_ensemble=options.self_ensemble, real_noise=options.real_noise)
         reliability = _side_outputs(job, options, image, result)
         del image  # the input's pixels are not needed while writing: lowers the peak by one float image
         job.output.parent.mkdir(parents=True, exist_ok=True)
@@ -458,7 +461,8 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
     estimated = result.sigma if options.sigma == "auto" else None
     return JobResult(job, model=result.model, megapixels=result.image.megapixels, restore_seconds=result.seconds,
                      seconds=time.perf_counter() - start, sigma=estimated, reliability=reliability,
-                     detection=result.detection.as_dict() if result.detection is not None else None)
+                     detection=result.detection.as_dict() if result.detection is not None else None,
+                     pd_stride=result.pd_stride)
 
 
 def _side_outputs(job: Job, options: RestoreOptions, image, result) -> dict | None:
@@ -559,6 +563,9 @@ class ConsoleReporter:
             sigma = f"  {format_sigma(result.sigma)}" if result.sigma is not None else ""
             line = f"{result.job.name} → {_shown(result.job.output)}  {result.seconds:.1f} s{sigma}"
             self.out.print(line, markup=False)
+            if result.pd_stride > 1:
+                self.out.print(f"  real noise: spatially correlated, denoised by pixel-shuffle (stride {result.pd_stride})",
+                               markup=False)
             if result.reliability is not None:
                 from restora.explain.reliability import Reliability
 

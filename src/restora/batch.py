@@ -88,6 +88,7 @@ class RestoreOptions:
     residual: str | None = None
     reliability: bool = False  # predict each denoised photo's quality gain (restora.explain); denoise only
     real_noise: str = "auto"  # denoise: pixel-shuffle for correlated (camera) noise: auto, on, off
+    keep_if_worse: bool = False  # denoise: write the input unchanged where reliability says the output may be worse
 
 
 @dataclass
@@ -102,6 +103,7 @@ class JobResult:
     reliability: dict | None = None  # restora.explain.Reliability.to_dict(), when asked for
     detection: dict | None = None  # --task auto: restora.engine.detect.Detection.as_dict()
     pd_stride: int = 1  # pixel-shuffle stride used for real noise (1: plain denoising)
+    kept_input: bool = False  # --keep-if-worse: the input was written unchanged
 
     @property
     def ok(self) -> bool:
@@ -115,6 +117,7 @@ class JobResult:
             "restore_seconds": float(self.restore_seconds), "seconds": float(self.seconds),
             "sigma": None if self.sigma is None else [float(s) for s in np.ravel(self.sigma)],
             "reliability": self.reliability, "detection": self.detection, "pd_stride": int(self.pd_stride),
+            "kept_input": bool(self.kept_input),
         }
 
     @classmethod
@@ -125,7 +128,7 @@ class JobResult:
                    restore_seconds=float(record.get("restore_seconds", 0.0)), seconds=float(record.get("seconds", 0.0)),
                    sigma=None if sigma is None else np.asarray(sigma, np.float32),
                    reliability=record.get("reliability"), detection=record.get("detection"),
-                   pd_stride=int(record.get("pd_stride", 1)))
+                   pd_stride=int(record.get("pd_stride", 1)), kept_input=bool(record.get("kept_input", False)))
 
 
 @dataclass
@@ -450,9 +453,13 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
                              options.device, on_tile=on_tile, runtime=options.runtime,
                              self_ensemble=options.self_ensemble, real_noise=options.real_noise)
         reliability = _side_outputs(job, options, image, result)
+        from restora.explain.reliability import Reliability
+
+        kept = bool(options.keep_if_worse and reliability is not None and Reliability.from_dict(reliability).may_be_worse)
+        written = image if kept else result.image
         del image  # the input's pixels are not needed while writing: lowers the peak by one float image
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        write_image(job.output, result.image, bit_depth=options.bit_depth or job.bit_depth,
+        write_image(job.output, written, bit_depth=options.bit_depth or job.bit_depth,
                     jpeg_quality=options.jpeg_quality, subsampling=options.subsampling,
                     software=provenance(result.model))
     except (RestoraError, OSError, MemoryError) as exc:
@@ -462,12 +469,13 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
     return JobResult(job, model=result.model, megapixels=result.image.megapixels, restore_seconds=result.seconds,
                      seconds=time.perf_counter() - start, sigma=estimated, reliability=reliability,
                      detection=result.detection.as_dict() if result.detection is not None else None,
-                     pd_stride=result.pd_stride)
+                     pd_stride=result.pd_stride, kept_input=kept)
 
 
 def _side_outputs(job: Job, options: RestoreOptions, image, result) -> dict | None:
     """Write the job's noise map and residual (restora.explain) and return its reliability, as asked."""
-    want_reliability = options.reliability and result.task == "denoise"  # the task run (--task auto: detected)
+    # the task run (--task auto: detected); --keep-if-worse needs the prediction
+    want_reliability = (options.reliability or options.keep_if_worse) and result.task == "denoise"
     if not (options.noise_map or options.residual or want_reliability):
         return None
     from restora.explain.outputs import explain_outputs
@@ -569,7 +577,12 @@ class ConsoleReporter:
             if result.reliability is not None:
                 from restora.explain.reliability import Reliability
 
-                self.out.print(f"  reliability: {Reliability.from_dict(result.reliability).summary()}", markup=False)
+                r = Reliability.from_dict(result.reliability)
+                self.out.print(f"  reliability: {r.summary()}", markup=False)
+                if result.kept_input:
+                    self.out.print("  kept the input unchanged (--keep-if-worse): the output may be worse", markup=False)
+                elif (warning := r.warning()) is not None:
+                    self.out.print(f"  {warning}", markup=False)
             if result.detection is not None:
                 from restora.engine.detect import Detection
 

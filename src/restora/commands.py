@@ -137,6 +137,9 @@ RealNoiseOption = Annotated[str, typer.Option(
     "--real-noise", metavar="auto|on|off", callback=lambda v: _check_choice(v, ("auto", "on", "off")),
     help="Denoising: pixel-shuffle down-sampling for spatially correlated noise (camera photos): auto uses it where "
          "the measured noise is correlated, on always, off never.")]
+KeepIfWorseOption = Annotated[bool, typer.Option(
+    "--keep-if-worse", help="Denoising: where the predicted gain is below zero, the confidence low or the photo out "
+                            "of range, write the input unchanged instead of the output.")]
 # restora.explain per photo (docs/explain.md).
 NoiseMapOption = Annotated[str | None, typer.Option(
     "--noise-map", metavar="PATH|PATTERN",
@@ -173,6 +176,7 @@ def _make_restore_command(task: str):
         residual: ResidualOption = None,
         reliability: ReliabilityOption = True,
         real_noise: RealNoiseOption = "auto",
+        keep_if_worse: KeepIfWorseOption = False,
     ) -> None:
         from restora.batch import ConsoleReporter, RestoreOptions, plan_jobs, run_local, side_options
 
@@ -183,7 +187,7 @@ def _make_restore_command(task: str):
                                  device=device.value, bit_depth=bit_depth, jpeg_quality=jpeg_quality,
                                  subsampling=subsampling, runtime=runtime.value, self_ensemble=self_ensemble,
                                  noise_map=sides["--noise-map"], residual=sides["--residual"], reliability=reliability,
-                                 real_noise=real_noise)
+                                 real_noise=real_noise, keep_if_worse=keep_if_worse)
         summary = run_local(plan, options, ConsoleReporter())
         raise typer.Exit(summary.exit_code)
 

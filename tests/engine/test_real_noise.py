@@ -85,3 +85,15 @@ def test_restore_uses_pd_for_correlated_noise_only_when_asked_or_measured():
     white = np.clip(clean + rng.normal(0, 10 / 255, clean.shape), 0, 1).astype(np.float32)
     assert run_restore(white, "denoise", "nlm").pd_stride == 1
     assert run_restore(white, "denoise", "nlm", real_noise="on").pd_stride >= 2
+
+
+def test_bench_runs_our_networks_plain_with_a_plain_suffix():
+    from restora.errors import ModelError
+    from restora.eval.peers import parse_methods
+
+    chosen, unavailable = parse_methods("restora-denoise-fast,restora-denoise-fast+plain")
+    assert [(m.label, m.real_noise) for m in chosen] == [("restora-denoise-fast", "auto"),
+                                                         ("restora-denoise-fast plain", "off")]
+    assert unavailable == {}
+    with pytest.raises(ModelError, match="follows a network of ours"):
+        parse_methods("nlm+plain")

@@ -111,6 +111,8 @@ def _strided_blocks(x: np.ndarray, step: int, block: int = 64) -> np.ndarray:
 #    k = tr(PR)²/tr((PR)²) (Satterthwaite), P the projection off the plane: σ²_bin = quantile / (m·χ²_k(q)/k).
 #    Correlated noise has fewer degrees of freedom per window, so its low quantile lies further below σ²:
 #    this is what keeps the estimate right for white and correlated noise alike.
+#    Where the noise reads white (neighbour correlation < WHITE_CORRELATION) the bins' patch-PCA σ is used
+#    instead: for white noise it is the std itself and far less inflated by texture.
 # 4. σ of the channel = √(mean of σ²_bin) (bins hold equal numbers of windows, so this is the photo's noise
 #    std); the bins' (μ, σ) are its noise level function.
 
@@ -121,6 +123,7 @@ FLAT_QUANTILE = 0.2
 NOISE_BINS = 6
 MIN_BIN_WINDOWS = 150
 TRUSTED_BINS = 3
+WHITE_CORRELATION = 0.35  # below this neighbour correlation the noise is read as white (as PD_MIN_CORRELATION)
 
 
 @dataclass
@@ -307,8 +310,18 @@ def measure_noise(pixels: np.ndarray, quantile: float = FLAT_QUANTILE) -> NoiseP
             sel = which == b
             lv.append(float(np.median(mean[sel])) / 255.0)
             flat_sigma.append(float(np.sqrt(np.quantile(var[sel], quantile) / factor)))
-        sg = _texture_capped(np.asarray(flat_sigma), _white_part_by_bin(ch, edges, rng))
-        sigmas.append(np.sqrt(np.mean(sg**2)))
+        white = _white_part_by_bin(ch, edges, rng)
+        k = MAX_LAG
+        if 0.5 * (acf[k, k + 1] + acf[k + 1, k]) < WHITE_CORRELATION and np.all(np.isfinite(white)):
+            sg = white  # white noise: the patch-PCA σ is its std, and texture hardly inflates it
+        else:
+            sg = _texture_capped(np.asarray(flat_sigma), white)
+        total = float(np.sqrt(np.mean(sg**2)))
+        # Flat white noise: per-bin PCA has fewer patches to pick flat ones from, the whole channel's reads less
+        # texture (with signal-dependent noise the whole channel's would pick the quietest band: not then).
+        if sg is white and (sg.max() + 1.0) / (sg.min() + 1.0) < 1.5:
+            total = min(total, float(estimate_sigma(x[:, :, c : c + 1])[0]))
+        sigmas.append(total)
         levels.append(lv)
         level_sigmas.append(sg)
         k = MAX_LAG

@@ -115,7 +115,8 @@ def restore_sample(method: BenchMethod, sample: Sample, sigma_arg, device: str) 
     from restora.engine import run_restore
 
     result = run_restore(sample.noisy / 255.0, task="denoise", model=method.engine_name, sigma=sigma_arg, device=device,
-                         self_ensemble=method.self_ensemble)
+                         self_ensemble=method.self_ensemble,
+                         real_noise=method.real_noise if method.kind == "ours" else "off")
     used = None if result.sigma is None else [round(float(v), 4) for v in np.ravel(result.sigma)]
     return to_uint8(result.image.pixels, scale=1.0), used
 

@@ -33,7 +33,7 @@ DEVIATION = 40.0 / 255.0
 MAX_RADIUS = 5
 MIN_GOOD = 3
 SATURATED = 0.5
-POLISH_SIGMA = 8.0
+POLISH_SIGMA = 6.0
 
 
 def candidates(image: np.ndarray) -> np.ndarray:

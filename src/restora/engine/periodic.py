@@ -13,8 +13,10 @@ repeated structure (windows, tiles), whose peaks are broadened by its irregulari
    JPEG blocks (both components within half a bin of a multiple of 1/8) are left out: block artefacts are not
    a periodic pattern to notch.
 2. **Notches** (:func:`remove_periodic`): each peak's frequency is refined below one bin (parabolic fit of the
-   log magnitude along each axis), then the sinusoid at that frequency is fitted to every channel by least
-   squares (cosine and sine, jointly for all peaks) and subtracted. That is a notch of zero width at the refined
+   log magnitude along each axis, then the frequency of largest projection of the luma within ±½ bin), then the
+   sinusoid at that frequency is fitted to every channel by least
+   squares (cosine and sine, jointly for all peaks found so far) and subtracted; the residual is searched
+   again, one peak at a time. That is a notch of zero width at the refined
    frequency: unlike zeroing FFT bins it removes the pattern's spectral leakage too and leaves the photo's own
    spectrum around the peak untouched.
 
@@ -33,9 +35,10 @@ from restora.models.registry import MethodSpec, register_method
 
 BACKGROUND = 15
 MIN_FREQUENCY = 0.025
-PROMINENCE = 3.8
+PROMINENCE = 3.45
 SECONDARY = 2.5
 MAX_PEAKS = 8
+MIN_AMPLITUDE = 1.0
 MAX_SIDE = 1024  # peaks are searched on a centre crop at most this large (the pattern covers the whole image)
 
 
@@ -94,18 +97,31 @@ def periodic_score(image: np.ndarray) -> float:
 
 
 def pattern_peaks(image: np.ndarray) -> list[tuple[float, float, float]]:
-    """The periodic pattern's peaks: none unless the strongest is at least :data:`PROMINENCE`, then all of at
-    least :data:`SECONDARY`."""
+    """Candidate peaks of the pattern as the spectrum shows them: none unless the strongest is at least
+    :data:`PROMINENCE`, then all of at least :data:`SECONDARY`."""
     peaks = spectral_peaks(image, SECONDARY)
     return peaks if peaks and peaks[0][2] >= PROMINENCE else []
 
 
-def remove_periodic(image: np.ndarray, peaks: list[tuple[float, float, float]] | None = None) -> np.ndarray:
-    """``image`` minus the least-squares fit of the sinusoids at ``peaks`` (default :func:`pattern_peaks`)."""
-    x = np.asarray(image, np.float32)
-    peaks = pattern_peaks(x) if peaks is None else peaks
-    if not peaks:
-        return x.copy()
+def _polish(y: np.ndarray, fy: float, fx: float) -> tuple[float, float]:
+    """The frequency near (fy, fx) where the luma ``y``'s projection on the complex sinusoid is largest: a
+    search over ±½ bin, then ±⅛ bin, then ±1/32 bin (5 × 5 points each)."""
+    h, w = y.shape
+    rows, cols = np.arange(h), np.arange(w)
+    y = y - y.mean()
+
+    def energy(fy_, fx_):
+        return abs(np.exp(-2j * np.pi * fy_ * rows) @ (y @ np.exp(-2j * np.pi * fx_ * cols)))
+
+    for span in (0.5, 0.125, 1 / 32):
+        grid = np.linspace(-span, span, 5)
+        candidates = [(fy + dy / h, fx + dx / w) for dy in grid for dx in grid]
+        fy, fx = max(candidates, key=lambda f: energy(*f))
+    return fy, fx
+
+
+def _fit(x: np.ndarray, peaks: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """(least-squares fit of the sinusoids at ``peaks`` to every channel, (K, channels) amplitudes)."""
     h, w, c = x.shape
     rows = np.arange(h, dtype=np.float64)[:, None]
     cols = np.arange(w, dtype=np.float64)[None, :]
@@ -116,7 +132,33 @@ def remove_periodic(image: np.ndarray, peaks: list[tuple[float, float, float]] |
     a = np.stack(basis, axis=1)  # (h·w, 2K)
     b = x.reshape(-1, c).astype(np.float64)
     coef, *_ = np.linalg.lstsq(a, b - b.mean(axis=0), rcond=None)
-    return (x - (a @ coef).reshape(h, w, c)).astype(np.float32)
+    amplitude = np.hypot(coef[0::2], coef[1::2])
+    return (a @ coef).reshape(h, w, c).astype(np.float32), amplitude
+
+
+def remove_periodic(image: np.ndarray) -> np.ndarray:
+    """``image`` minus its periodic pattern (the module's step 2), found one sinusoid at a time.
+
+    The strongest peak must reach :data:`PROMINENCE`; it is fitted and subtracted, and the residual searched
+    again for peaks of at least :data:`SECONDARY` (one at a time, so the first one's window leakage is not
+    taken for more peaks), until none is left, a new one's fitted amplitude is below :data:`MIN_AMPLITUDE`
+    (0–255 scale) or :data:`MAX_PEAKS` are found. No peak: the image comes back unchanged."""
+    x = np.asarray(image, np.float32)
+    peaks: list[tuple[float, float, float]] = []
+    residual, pattern = x, None
+    while len(peaks) < MAX_PEAKS:
+        found = spectral_peaks(residual, SECONDARY if peaks else PROMINENCE)
+        if not found:
+            break
+        fy, fx = _polish(luma(residual), found[0][0], found[0][1])
+        found = [(fy, fx, found[0][2])]
+        fit, amplitude = _fit(x, peaks + found)
+        if amplitude[-1].max() * 255.0 < MIN_AMPLITUDE:
+            break
+        peaks.append(found[0])
+        pattern = fit
+        residual = x - pattern
+    return x.copy() if pattern is None else (x - pattern).astype(np.float32)
 
 
 class NotchMethod(Method):

@@ -33,6 +33,7 @@ class RestoreResult:
     seconds: float
     task: str = "denoise"  # the task done (for task="auto": the detected one)
     detection: "Detection | None" = None  # task="auto": what was detected and which model was chosen
+    noise_type: dict | None = None  # default denoising (and auto): the noise kind found (engine/noise_type.py)
 
     @property
     def megapixels_per_second(self) -> float:
@@ -126,6 +127,19 @@ def run_restore(
         small = detector_method.context_input(img.pixels)
         detection = detect(detector_method, small, detector, img.pixels)
         task, model = detection.task, detection.model
+    noise_type = None
+    if (task == "denoise" and model is None) or detection is not None:
+        # Impulses and periodic patterns need their own methods, whatever the denoiser or the detector says.
+        from restora.engine.noise_type import classify_noise, method_for
+
+        found = classify_noise(img.pixels)
+        noise_type = found.as_dict()
+        if method_for(found.kind) is not None:
+            task, model = "denoise", method_for(found.kind)
+            if detection is not None:
+                detection.task, detection.model = task, model
+        if detection is not None:
+            detection.extra["noise_type"] = noise_type
     loading = time.perf_counter()
     method = model if isinstance(model, Method) else get_method(str(model or default_method(task)), device, runtime)
     start += time.perf_counter() - loading  # loading a model (once per process) is not restoring
@@ -163,7 +177,7 @@ def run_restore(
         y = strength * y + (1.0 - strength) * x
     np.clip(y, 0.0, 1.0, out=y)
     seconds = time.perf_counter() - start
-    return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds, task, detection)
+    return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds, task, detection, noise_type)
 
 
 def restore(image, task: str = "denoise", model: str | None = None, sigma="auto", strength: float = 1.0,
@@ -174,7 +188,9 @@ def restore(image, task: str = "denoise", model: str | None = None, sigma="auto"
     ``task``: ``denoise``, ``deblur``, ``derain``, ``dehaze``, ``lowlight``, or ``auto``: detect the degradations
     with the all-in-one model and apply the right model (see :mod:`restora.engine.detect`).
     ``model``: a registered name (``restora models``) or a ``.safetensors`` path; default per task (for
-    ``auto``: the all-in-one model that detects).
+    ``auto``: the all-in-one model that detects). Denoising with the default model (and ``auto`` when it finds
+    noise) first tells the noise kind (:mod:`restora.engine.noise_type`): salt-and-pepper specks go to the
+    switching median, periodic patterns to the notch filter.
     ``sigma``: ``"auto"`` (estimated per channel) or the noise level on the 0–255 scale.
     ``strength``: 0–1; scales the noise level given to models that take one, else blends with the input.
     ``tile``: tile size in pixels (memory is bounded by it); 0 processes the whole image at once.

@@ -134,8 +134,11 @@ def run_restore(
 
         found = classify_noise(img.pixels)
         noise_type = found.as_dict()
-        if method_for(found.kind) is not None:
-            task, model = "denoise", method_for(found.kind)
+        # auto: salt-and-pepper whatever else was detected (its signature is unmistakable); a periodic pattern
+        # only where noise was (a smooth scene's own sinusoids must not turn a dark photo into a notch job).
+        special = method_for(found.kind)
+        if special is not None and (detection is None or found.kind == "salt-pepper" or task == "denoise"):
+            task, model = "denoise", special
             if detection is not None:
                 detection.task, detection.model = task, model
         if detection is not None:

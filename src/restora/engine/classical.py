@@ -53,4 +53,4 @@ register_method(MethodSpec("nlm", ("denoise",), "OpenCV non-local means (classic
 register_method(MethodSpec("identity", ("denoise",), "no-op baseline (returns the input)", "baseline", lambda device: IdentityMethod()))
 
 # The classical methods of the other tasks register themselves when imported.
-from restora.engine import deblur, dehaze, derain, lowlight  # noqa: E402,F401
+from restora.engine import deblur, dehaze, derain, impulse, lowlight, periodic  # noqa: E402,F401

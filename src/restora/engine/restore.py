@@ -43,6 +43,7 @@ class RestoreResult:
     task: str = "denoise"  # the task done (for task="auto": the detected one)
     detection: "Detection | None" = None  # task="auto": what was detected and which model was chosen
     pd_stride: int = 1  # pixel-shuffle stride used for real (correlated) noise; 1: plain
+    noise_type: dict | None = None  # default denoising (and auto): the noise kind found (engine/noise_type.py)
 
     @property
     def megapixels_per_second(self) -> float:
@@ -168,13 +169,30 @@ def run_restore(
         small = detector_method.context_input(img.pixels)
         detection = detect(detector_method, small, detector, img.pixels)
         task, model = detection.task, detection.model
+    noise_type, routed = None, False
+    if (task == "denoise" and model is None) or detection is not None:
+        # Impulses and periodic patterns need their own methods, whatever the denoiser or the detector says.
+        from restora.engine.noise_type import classify_noise, method_for
+
+        found = classify_noise(img.pixels)
+        noise_type = found.as_dict()
+        # auto: salt-and-pepper whatever else was detected (its signature is unmistakable); a periodic pattern
+        # only where noise was (a smooth scene's own sinusoids must not turn a dark photo into a notch job).
+        special = method_for(found.kind)
+        if special is not None and (detection is None or found.kind == "salt-pepper" or task == "denoise"):
+            task, model, routed = "denoise", special, True
+            if detection is not None:
+                detection.task, detection.model = task, model
+        if detection is not None:
+            detection.extra["noise_type"] = noise_type
     loading = time.perf_counter()
     method = model if isinstance(model, Method) else get_method(str(model or default_method(task)), device, runtime)
     start += time.perf_counter() - loading  # loading a model (once per process) is not restoring
     if self_ensemble and not method.supports_self_ensemble:
         raise RestoraError(f"--self-ensemble needs one of our networks; '{method.name}' does not support it")
     x = img.pixels
-    stride = pd_stride_for(x, real_noise) if task == "denoise" else 1
+    # Pixel-shuffle is for correlated noise under a white-noise denoiser, not for impulses or periodic patterns.
+    stride = pd_stride_for(x, real_noise) if task == "denoise" and not routed else 1
     # With PD the σ hint is estimated per sub-image (as the network was trained: `estimate_sigma` of white noise).
     s = _sigma_value(sigma, x) if (method.uses_sigma or sigma != "auto") and stride == 1 else None
     s_run = None if s is None else s * float(strength)
@@ -232,7 +250,8 @@ def run_restore(
             y = strength * y + (1.0 - strength) * x
         np.clip(y, 0.0, 1.0, out=y)
     seconds = time.perf_counter() - start
-    return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds, task, detection, stride)
+    return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds, task, detection,
+                         pd_stride=stride, noise_type=noise_type)
 
 
 def restore(image, task: str = "denoise", model: str | None = None, sigma="auto", strength: float = 1.0,
@@ -244,7 +263,9 @@ def restore(image, task: str = "denoise", model: str | None = None, sigma="auto"
     ``task``: ``denoise``, ``deblur``, ``derain``, ``dehaze``, ``lowlight``, or ``auto``: detect the degradations
     with the all-in-one model and apply the right model (see :mod:`restora.engine.detect`).
     ``model``: a registered name (``restora models``) or a ``.safetensors`` path; default per task (for
-    ``auto``: the all-in-one model that detects).
+    ``auto``: the all-in-one model that detects). Denoising with the default model (and ``auto`` when it finds
+    noise) first tells the noise kind (:mod:`restora.engine.noise_type`): salt-and-pepper specks go to the
+    switching median, periodic patterns to the notch filter.
     ``sigma``: ``"auto"`` (estimated per channel) or the noise level on the 0–255 scale.
     ``strength``: 0–1; scales the noise level given to models that take one, else blends with the input.
     ``tile``: tile size in pixels (memory is bounded by it); 0 processes the whole image at once.

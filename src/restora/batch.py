@@ -10,10 +10,10 @@ Three separable steps, so other engines (``restora batch --engine ray``) reuse t
    it returns a :class:`JobResult` whose ``error`` is the one-line reason.
 3. :class:`ConsoleReporter` shows progress and per-file lines and prints the :class:`BatchSummary`.
 
-Output naming (see CONVENTIONS.md): one file input may go to a file path (format from its extension) or
+Output naming (see docs/conventions.md): one file input may go to a file path (format from its extension) or
 into an existing folder; several inputs or a folder input go into a folder that mirrors the input tree
 relative to the inputs' common root, keeping names and extensions, except inputs whose format cannot be
-written back (camera RAW) which become 16-bit ``.tif``. Choices where CONVENTIONS.md is silent: a glob's
+written back (camera RAW) which become 16-bit ``.tif``. Choices where docs/conventions.md is silent: a glob's
 matches are a collection (folder mode even when one file matches); an ``-o`` without an extension is a
 folder (it could not name a format); hidden files and anything inside the output folder are never
 inputs; an input naming nothing is a failed file, unless nothing at all is found (usage error).
@@ -136,7 +136,7 @@ class BatchSummary:
 
     @property
     def megapixels_per_second(self) -> float:
-        """Speed of the restore calls alone (CONVENTIONS.md: read and write excluded)."""
+        """Speed of the restore calls alone (docs/conventions.md: read and write excluded)."""
         return self.megapixels / self.restore_seconds if self.restore_seconds > 0 else 0.0
 
     @property
@@ -428,7 +428,7 @@ def error_reason(exc: BaseException, *names: str) -> str:
 
 
 def provenance(model: str) -> str:
-    """EXIF Software note of every output (CONVENTIONS.md)."""
+    """EXIF Software note of every output (docs/conventions.md)."""
     from restora import __version__
 
     return f"Restora {__version__} ({model})"

@@ -49,6 +49,7 @@ COMMAND_MODULES = (
     "restora.server.cli",      # serve
     "restora.explain.cli",     # explain
     "restora.adapt.cli",       # adapt
+    "restora.audit.cli",       # audit
 )
 
 

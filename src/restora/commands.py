@@ -65,13 +65,28 @@ def _check_subsampling(value: str) -> str:
     return value
 
 
+def model_spec(model: str):
+    """The registry's entry for a ``--model`` value; an unknown name is a usage error (exit 2), a real file that
+    is not a valid model is not (its ModelError stands)."""
+    from restora.batch import UsageError
+    from restora.errors import ModelError
+    from restora.models.registry import get_spec
+
+    try:
+        return get_spec(model)
+    except ModelError as exc:
+        if Path(model).exists():
+            raise
+        raise UsageError(str(exc)) from None
+
+
 def _resolve_model(task: str, model: str | None, device: str, runtime: str = "auto", self_ensemble: bool = False) -> str:
     """The model to run, checked and loaded once before any file is touched (and, with ``self_ensemble``,
     checked to support it)."""
     from restora.batch import UsageError
     from restora.engine.restore import get_method
     from restora.errors import ModelError
-    from restora.models.registry import available_methods, default_method, get_spec
+    from restora.models.registry import available_methods, default_method
 
     if task == "auto":  # the model named (or the default one) must be an all-in-one model: it detects
         from restora.engine.detect import detector_name
@@ -87,12 +102,7 @@ def _resolve_model(task: str, model: str | None, device: str, runtime: str = "au
             raise ModelError(f"no model is available for task '{task}' yet")
         name = default_method(task)
     else:
-        try:
-            spec = get_spec(model)
-        except ModelError as exc:
-            if Path(model).exists():  # a real file that is not a valid model: not a usage error
-                raise
-            raise UsageError(str(exc)) from None
+        spec = model_spec(model)
         if task not in spec.tasks:
             raise UsageError(f"model '{spec.name}' does not {task} (it does: {', '.join(spec.tasks)})")
         name = model
@@ -188,7 +198,7 @@ def _make_restore_command(task: str):
 for _task in RESTORE_TASKS:
     app.command(_task)(_make_restore_command(_task))
 
-# `enhance` is the issue's name for low-light enhancement: the same command; the task is `lowlight` everywhere.
+# `enhance` is the common name for low-light enhancement: the same command; the task is `lowlight` everywhere.
 _enhance = _make_restore_command("lowlight")
 _enhance.__doc__ = "Alias of lowlight. " + _enhance.__doc__
 app.command("enhance")(_enhance)

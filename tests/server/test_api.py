@@ -134,7 +134,8 @@ def test_denoising_status_has_reliability(client):
     _, noisy = noisy_pixels(64, 64, sigma=20)
     status = run_job(client, encode(noisy, "PNG"), model="nlm")
     r = status["reliability"]
-    assert set(r) == {"gain_db", "low_db", "high_db", "confidence", "out_of_range", "flags", "calibrated_for", "model"}
+    assert set(r) == {"gain_db", "low_db", "high_db", "confidence", "out_of_range", "flags", "calibrated_for", "model",
+                      "reason"}
     assert r["low_db"] <= r["gain_db"] <= r["high_db"] and r["confidence"] in ("high", "medium", "low")
     assert r["out_of_range"] == bool(r["flags"]) and r["model"] == "nlm"
     assert r["calibrated_for"] == load_predictor()["model"]["name"]

@@ -68,7 +68,7 @@ import numpy as np
 import torch
 
 from restora.adapt.noise_model import CameraNoise, estimate_camera_noise
-from restora.errors import BadInputError, ModelError, OutputError, RestoraError
+from restora.errors import BadInputError, ModelError, OutputError
 
 ALPHA = 0.5
 LOW, HIGH = 0.0, 1.0  # the ends of the noise level range (noise_model)
@@ -366,8 +366,6 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
         raise OutputError(f"{output}: the adapted model is a .safetensors file")
     if not output.parent.is_dir():
         raise OutputError(f"{output}: folder {output.parent} does not exist")
-    if cfg.minutes <= 0 and not cfg.steps:
-        raise RestoraError("--minutes must be more than 0")
     module, meta, base_path = load_base(base)
     if output.exists() and output.resolve() == base_path.resolve():
         raise OutputError(f"{output}: would overwrite the base model")
@@ -426,7 +424,7 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
         os.replace(tmp, sp)
 
     budget = cfg.minutes * 60.0 if cfg.minutes > 0 else float("inf")
-    bar = _progress(progress, budget if math.isfinite(budget) else float(cfg.steps or 1))
+    bar = _progress(progress, budget if math.isfinite(budget) else (float(cfg.steps) if cfg.steps else None))
     started = entered - seconds
     window: list[float] = []
     last_loss = float("nan")
@@ -528,7 +526,7 @@ def _card(meta, base_path, digest, photos, held, seconds, steps, best_step, base
 
 
 class _Bar:
-    def __init__(self, total: float):
+    def __init__(self, total: float | None):  # None: no time or step limit, an open-ended bar
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(TextColumn("adapting"), BarColumn(), TimeElapsedColumn(),
@@ -544,5 +542,5 @@ class _Bar:
         self.progress.stop()
 
 
-def _progress(enabled: bool, total: float):
+def _progress(enabled: bool, total: float | None):
     return _Bar(total) if enabled else None

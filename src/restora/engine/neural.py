@@ -1,6 +1,6 @@
 """Our networks as engine methods, loaded from one ``.safetensors`` file each (never pickles).
 
-File metadata (see CONVENTIONS.md): ``restora.arch`` (registry name), ``restora.config`` (JSON of the
+File metadata (see docs/conventions.md): ``restora.arch`` (registry name), ``restora.config`` (JSON of the
 architecture's keyword arguments), ``restora.card`` (JSON model card: task, data and terms, steps, ...).
 """
 

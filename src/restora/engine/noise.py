@@ -10,7 +10,7 @@ with the least gradient energy (weak-texture selection, as Liu et al. 2013 do), 
 the texture that would otherwise read as noise at low σ; selecting on the noisy patches biases σ low by
 a fixed factor for Gaussian noise, measured on pure noise and undone by ``SELECTION_BIAS``.
 
-σ is returned per channel on the 0–255 scale (see CONVENTIONS.md) whatever the bit depth.
+σ is returned per channel on the 0–255 scale (see docs/conventions.md) whatever the bit depth.
 """
 
 from __future__ import annotations

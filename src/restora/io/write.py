@@ -314,3 +314,13 @@ def write_image(
         fmt, depth, exif=exif, icc=icc, jpeg_quality=jpeg_quality, subsampling=subsampling, software=software
     )
     _write_atomically(path, lambda fp: encode(fp, colour, alpha))
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` (a report, a JSON file) to ``path`` atomically: a reader sees the old file or the whole new one."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder")
+    _write_atomically(path, lambda fp: fp.write(data))

@@ -54,6 +54,7 @@ class Reliability(BaseModel):
     flags: dict[str, str] = Field(description="out-of-range checks that fired, each with its one-line reason")
     calibrated_for: str = Field(description="the model the predictor was fitted for; for another, indicative only")
     model: str = Field(description="the model that restored the upload")
+    reason: str = Field("", description="why the confidence is what it is (one line)")
 
 
 class Detection(BaseModel):

@@ -75,7 +75,7 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 
 def psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """PSNR on RGB after clipping and rounding both to 8 bits (CONVENTIONS.md)."""
+    """PSNR on RGB after clipping and rounding both to 8 bits (docs/conventions.md)."""
     p = torch.round(pred.clamp(0, 1) * 255)
     t = torch.round(target.clamp(0, 1) * 255)
     mse = torch.mean((p - t) ** 2).item()

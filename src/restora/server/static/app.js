@@ -102,7 +102,9 @@ function render(job) {
   stateEl.textContent = text;
   stateEl.title = text;
   const done = job.status === "done";
-  row.querySelector(".view").disabled = !done;
+  const view = row.querySelector(".view");
+  view.disabled = !done;
+  view.title = job.status === "failed" ? "Failed: nothing to view" : done ? "Compare before and after" : "Not done yet";
   const link = row.querySelector(".download");
   link.classList.toggle("disabled", !done);
   link.setAttribute("aria-disabled", String(!done));
@@ -272,7 +274,7 @@ function showReliability(job) {
   box.hidden = !r;
   if (!r) return;
   let text = `Reliability: predicted gain ${signed(r.gain_db)} dB (${signed(r.low_db)} to ${signed(r.high_db)} dB), ` +
-    `${r.confidence} confidence.`;
+    `${r.confidence} confidence${r.reason && !r.out_of_range ? `: ${r.reason}` : ""}.`;
   if (r.calibrated_for && r.model && r.calibrated_for !== r.model) {
     text += ` Indicative only: the predictor was fitted for ${r.calibrated_for}, not ${r.model}.`;
   }

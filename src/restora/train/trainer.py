@@ -60,7 +60,8 @@ def log_fields(cfg: TrainConfig, describes: bool) -> list[str]:
     extra = [f"val_{t}" for t in cfg.data.tasks] + (["val_acc"] if describes and cfg.data.mixture else [])
     if cfg.data.mixture and "lowlight" in cfg.data.tasks:
         extra.insert(extra.index("val_lowlight") + 1, "val_lowlight_gtmean")
-    extra += [f"val_psnr_{n}" for n in cfg.data.val_extra]
+    extra += [f"val_{s}" for s in cfg.data.set_names]
+    extra += [f"val_psnr_{n}" for n in cfg.data.extra_names]
     at = fields.index("val_psnr") + 1
     return fields[:at] + extra + fields[at:]
 
@@ -322,7 +323,7 @@ class Trainer:
 
     def validate_groups(self, groups, extra=()) -> dict:
         """The EMA weights on the run's validation (:func:`validate_network`)."""
-        return validate_network(self.ema, groups, extra, self.device, per_task=bool(self.cfg.data.mixture))
+        return validate_network(self.ema, groups, extra, self.device, per_task=self.cfg.data.per_group)
 
     def streams(self):
         """(sampler of training batches by step, validation groups, extra validation groups)."""
@@ -342,8 +343,11 @@ class Trainer:
         return selection_figure(self.cfg.select, figures)
 
     # --- the loop ----------------------------------------------------------------------------
-    def fit(self, max_steps: int | None = None, progress: bool = True) -> None:
+    def fit(self, max_steps: int | None = None, progress: bool = True, max_minutes: float | None = None) -> None:
+        """Train to the config's ``steps`` (or ``max_steps`` more); with ``max_minutes``, the step under way when
+        that much wall-clock time has passed becomes the last one (validated and checkpointed as any last step)."""
         cfg = self.cfg
+        deadline = None if max_minutes is None else time.perf_counter() + 60.0 * max_minutes
         sampler, val, extra = self.streams()
         stop = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
         self.model.train()
@@ -351,7 +355,7 @@ class Trainer:
         new_log = not log_path.exists()
         fields = self.log_fields()
         if not new_log and self.rank == 0:  # keep an existing log's columns (a run started by older code)
-            fields = extend_log(log_path, [f"val_psnr_{n}" for n in cfg.data.val_extra]) or fields
+            fields = extend_log(log_path, [f"val_psnr_{n}" for n in cfg.data.extra_names]) or fields
         # Only rank 0 touches the log (another rank opening it could create it before rank 0 looks).
         with open(log_path, "a", newline="") if self.rank == 0 else open(os.devnull, "w") as fh:
             writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
@@ -360,6 +364,8 @@ class Trainer:
             window_start, window_steps = time.perf_counter(), 0
             self._clock = (time.process_time(), time.perf_counter())
             while self.step < stop:
+                if deadline is not None and time.perf_counter() > deadline:
+                    stop = self.step + 1
                 parts = self.train_step(sampler.sample(self.step).to(self.device))
                 window_steps += 1
                 val_due = self.step % cfg.val_every == 0 or self.step == stop
@@ -382,7 +388,8 @@ class Trainer:
                         fh.flush()
                         if progress:
                             shown = ("step", "loss", "accuracy", "lr", "steps_per_s", "val_psnr", "val_loss", "val_acc",
-                                     *(f"val_psnr_{n}" for n in cfg.data.val_extra))
+                                     *(f"val_{s}" for s in cfg.data.set_names),
+                                     *(f"val_psnr_{n}" for n in cfg.data.extra_names))
                             print(" ".join(f"{k}={parts[k]}" for k in shown if k in parts), flush=True)
                     window_start, window_steps = time.perf_counter(), 0
                 if self.step % cfg.ckpt_every == 0 or self.step == stop:
@@ -498,7 +505,9 @@ def validation_title(cfg: TrainConfig) -> str:
     d = cfg.data
     if cfg.style is not None:
         return f"validation perceptual loss (held-out {Path(d.train_dir).name}, {d.val_crop}² crops)"
-    plus = "".join(f" + {n}" for n in d.val_extra)
+    plus = "".join(f" + {n}" for n in d.extra_names)
+    if d.sets:
+        return f"validation PSNR per set (held-out {', '.join(d.set_names)}, σ={d.val_sigma:g} blind{plus})"
     if d.mixture:
         return f"validation PSNR per task (held-out {Path(d.train_dir).name}, the run's degradations{plus})"
     if d.val_pipeline:
@@ -580,7 +589,7 @@ def validate_models(cfg: TrainConfig, sources: list[str], device: str = "auto") 
     extra = extra_validation_groups(cfg.data, val_files, cfg.seed, hint)
     results = []
     for source, net in networks:
-        figures = validate_network(net, groups, extra, device, per_task=bool(cfg.data.mixture))
+        figures = validate_network(net, groups, extra, device, per_task=cfg.data.per_group)
         results.append({"model": source, **figures, "selected": selection_figure(cfg.select, figures)})
     return results
 
@@ -689,7 +698,10 @@ def validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:
         metric = f"PSNR dB, Gaussian σ={d.val_sigma:g}, σ estimated (blind)"
     vals = [float(r["val_psnr"]) for r in rows if r.get("val_psnr")]
     crops = f"{d.val_crop}² centre crops" if d.val_crop > 0 else "whole photos"
-    validation = {"set": f"last {d.val_count} of {d.train_dir}, {crops}", "metric": metric,
+    held_out = ([f"last {t.val_count} of {t.dir}" for t in d.sets] if d.sets else [f"last {d.val_count} of {d.train_dir}"])
+    if d.sets:
+        metric += "; val_psnr = mean over the sets"
+    validation = {"set": f"{', '.join(held_out)}, {crops}", "metric": metric,
                   "last": vals[-1] if vals else None, "best": max(vals) if vals else None}
     last_val = next((r for r in reversed(rows) if r.get("val_psnr")), None)
     if last_val is not None:
@@ -699,10 +711,12 @@ def validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:
             validation["per_task"] = per_task
         if last_val.get("val_acc"):
             validation["type_accuracy"] = float(last_val["val_acc"])
-    for n in d.val_extra:
+    for n in d.extra_names:
         col = [float(r[f"val_psnr_{n}"]) for r in rows if r.get(f"val_psnr_{n}")]
+        what = (f"PSNR dB, real noisy/clean pairs of {d.val_real}" if n == "real" and d.val_real
+                else f"PSNR dB, degradation pipeline '{n}' (seeded per image), same crops")
         validation.setdefault("extra", {})[n] = {
-            "metric": f"PSNR dB, degradation pipeline '{n}' (seeded per image), same crops",
+            "metric": what,
             "last": col[-1] if col else None, "best": max(col) if col else None}
     if cfg.select:
         figures = [selection_figure(cfg.select, {k: float(v) for k, v in r.items() if k.startswith("val_psnr") and v})

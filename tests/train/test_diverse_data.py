@@ -184,6 +184,6 @@ def test_a_multi_set_run_logs_each_set_and_the_real_pairs_and_selects_by_their_m
     per_set = [float(row["val_setA"]), float(row["val_setB"])]
     assert float(row["val_psnr"]) == pytest.approx(np.mean(per_set), abs=1e-3)
     assert float(row["val_psnr_real"]) > 0 and float(row["val_psnr_camera"]) > 0
-    card = export_run(run, tmp_path / "m.safetensors")["card"]
+    card = export_run(run, tmp_path / "m.safetensors")
     assert "last 1 of" in card["validation"]["set"] and "real" in card["validation"]["extra"]
     assert set(card["validation"]["per_task"]) >= {"setA", "setB"}

@@ -22,8 +22,8 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import torch
 
-    from restora.engine.neural import read_metadata
-    from restora.models.registry import get_spec
+    from restora.models.modelfile import read_metadata
+    from restora.engine.catalogue import get_spec
     from restora.train.config import TrainConfig
     from restora.train.trainer import validate_models
 

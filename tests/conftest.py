@@ -42,7 +42,7 @@ def tiny_allinone(tmp_path_factory):
     """Factory: ``tiny_allinone(favour=None) -> Path`` of a small randomly initialised AllInOneNet model file
     (seeded). Its zero-initialised heads, FiLM and tone curve are made non-zero so its output depends on the
     whole-image embedding; ``favour``: a task whose classifier bias is raised so it is detected in any image."""
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.models.allinone import TASKS, AllInOneNet
 
     made = {}

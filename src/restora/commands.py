@@ -71,7 +71,7 @@ def _resolve_model(task: str, model: str | None, device: str, runtime: str = "au
     from restora.batch import UsageError
     from restora.engine.restore import get_method
     from restora.errors import ModelError
-    from restora.models.registry import available_methods, default_method, get_spec
+    from restora.engine.catalogue import available_methods, default_method, get_spec
 
     if task == "auto":  # the model named (or the default one) must be an all-in-one model: it detects
         from restora.engine.detect import detector_name
@@ -252,7 +252,7 @@ def models_command() -> None:
     from rich.console import Console
     from rich.table import Column, Table
 
-    from restora.models.registry import available_methods
+    from restora.engine.catalogue import available_methods
 
     # A name is what users type into --model: never truncated or wrapped; the description wraps instead.
     table = Table(Column("name", no_wrap=True, min_width=max(len(s.name) for s in available_methods())), "tasks",

@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 
 from restora.adapt import AdaptConfig, adapt, estimate_camera_noise
 from restora.adapt import trainer as adapt_trainer
-from restora.engine.neural import load_module, read_metadata, save_model
+from restora.models.modelfile import load_module, read_metadata, save_model
 from restora.errors import BadInputError, ModelError, OutputError
 from restora.explain.residual import lag_correlation
 from restora.models.nafnet import NAFNet

@@ -21,10 +21,10 @@ import restora.train.cli  # noqa: E402,F401
 from restora.cli import app  # noqa: E402
 from restora.engine import onnx as ronnx  # noqa: E402
 from restora.engine import run_restore  # noqa: E402
-from restora.engine.neural import load_module, save_model  # noqa: E402
+from restora.models.modelfile import load_module, save_model  # noqa: E402
 from restora.errors import ModelError  # noqa: E402
 from restora.models.nafnet import NAFNet  # noqa: E402
-from restora.models.registry import get_spec  # noqa: E402
+from restora.engine.catalogue import get_spec  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

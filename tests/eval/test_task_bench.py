@@ -123,7 +123,7 @@ def test_synthetic_sets_are_seeded_and_peers_cached(task_data, tmp_path, task, p
 
 
 def test_auto_bench_gives_accuracy_and_confusion_matrix(task_data, tmp_path):
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.models.allinone import AllInOneNet
 
     torch.manual_seed(0)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from restora.engine.neural import load_module
+from restora.models.modelfile import load_module
 from restora.errors import RestoraError
 from restora.train.config import DataConfig, MixtureItem, ModelConfig, OptimConfig, TrainConfig
 from restora.train.data import TASK_NAMES, PatchSampler, noise_hint, split_train_val, validation_groups

@@ -10,7 +10,7 @@ import torch
 import yaml
 
 import restora.train.trainer as trainer_module
-from restora.engine.neural import load_module, save_model
+from restora.models.modelfile import load_module, save_model
 from restora.errors import RestoraError
 from restora.train.config import DataConfig, TrainConfig
 from restora.train.data import extra_validation_groups, split_train_val

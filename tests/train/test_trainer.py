@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from restora.engine.neural import load_module
+from restora.models.modelfile import load_module
 from restora.errors import RestoraError
 from restora.train.config import OptimConfig, TrainConfig
 from restora.train.trainer import Trainer, export_run, learning_rate, prepare_run, read_log
@@ -94,7 +94,7 @@ def test_bad_config_is_a_one_line_error(tmp_path):
 
 
 def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_config):
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.models.nafnet import NAFNet
     from restora.train.config import DistillConfig
 
@@ -125,7 +125,7 @@ def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_config
 
 def test_distillation_resumes_bit_exactly(tmp_path, tiny_config):
     # The student's feature noise draws from torch's global generator: the checkpoint must carry its state.
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.models.nafnet import NAFNet
     from restora.train.config import DistillConfig
 
@@ -153,8 +153,8 @@ def test_every_shipped_config_is_valid_and_runnable(path):
     """A config under configs/ is the record that reproduces a run: it must parse, build its network, and name
     pipelines and a teacher that exist, so a typo fails here and not hours into a training."""
     from restora.degrade import PIPELINES
-    from restora.engine.neural import build_module
-    from restora.models.registry import get_spec
+    from restora.models.modelfile import build_module
+    from restora.engine.catalogue import get_spec
 
     cfg = TrainConfig.from_yaml(path)
     assert cfg.name == path.stem
@@ -173,7 +173,7 @@ def test_validate_reproduces_the_runs_own_validation_figures(tmp_path, tiny_conf
     from typer.testing import CliRunner
 
     from restora.cli import _register_commands, app
-    from restora.engine.neural import build_module, save_model
+    from restora.models.modelfile import build_module, save_model
     from restora.train.trainer import validate_models
 
     # A fast EMA, so that 20 steps take the exported weights away from the untrained ones.

@@ -129,8 +129,8 @@ def _file_digest(path: Path) -> str:
 
 def load_base(model: str | None):
     """(module, meta, path) of the model to adapt: a registered network or a .safetensors file."""
-    from restora.engine.neural import load_module
-    from restora.models.registry import default_method, get_spec
+    from restora.models.modelfile import load_module
+    from restora.engine.catalogue import default_method, get_spec
 
     name = model or default_method("denoise")
     spec = get_spec(name)
@@ -357,7 +357,7 @@ def state_path(output: Path) -> Path:
 def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: AdaptConfig | None = None,
           resume: bool = False, progress: bool = True) -> AdaptResult:
     """Adapt ``base`` (default: the shipped denoiser) to the photos and write ``output`` (.safetensors)."""
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
 
     entered = time.perf_counter()  # the budget covers reading and preparing the photos too
     cfg = cfg or AdaptConfig()

@@ -37,7 +37,6 @@ import numpy as np
 
 from restora.engine.filters import luma
 from restora.engine.methods import Method
-from restora.models.registry import MethodSpec, register_method
 
 WIENER_BALANCE = 0.01
 RL_ITERATIONS = 20
@@ -155,7 +154,7 @@ class KernelGivenMethod(Method):
     """Deconvolution given the true kernel (benchmarks only: ``rl`` Richardson–Lucy, ``wiener`` Wiener)."""
 
     whole_image = True
-    context = 0
+    halo = 0
 
     def __init__(self, name: str, kernel: np.ndarray):
         deconvolvers = {"rl": richardson_lucy_deconvolve, "wiener": wiener_deconvolve}
@@ -170,13 +169,9 @@ class BlindDeconvolution(Method):
 
     name = "deconv-blind"
     whole_image = True
-    context = 0
+    halo = 0
     default_tile = 0
 
     def process(self, tile, sigma, context=None):
         _, kernel, lam = estimate_kernel(tile)
         return tile.copy() if kernel.size == 1 else wiener_deconvolve(tile, kernel, max(lam, WIENER_BALANCE))
-
-
-register_method(MethodSpec("deconv-blind", ("deblur",), "parametric blind deconvolution: GCV blur identification + Wiener (classical)",
-                           "classical", lambda device: BlindDeconvolution()))

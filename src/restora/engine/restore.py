@@ -16,7 +16,8 @@ from restora.engine.noise import estimate_sigma
 from restora.engine.tiling import process_tiled
 from restora.errors import ModelError, RestoraError
 from restora.io.image import Image
-from restora.models.registry import TASKS, default_method, get_spec, load_method
+from restora.engine.catalogue import default_method, get_spec, load_method
+from restora.tasks import TASKS
 
 if TYPE_CHECKING:
     from restora.engine.detect import Detection
@@ -158,7 +159,7 @@ def run_restore(
 
         return dihedral_mean(process, window, sw) if self_ensemble else process(window, sw)
 
-    y = process_tiled(x, run_window, tile_size, min(OVERLAP, tile_size // 4), method.context, method.size_multiple, on_tile)
+    y = process_tiled(x, run_window, tile_size, min(OVERLAP, tile_size // 4), method.halo, method.size_multiple, on_tile)
     if not method.uses_sigma and strength < 1.0:
         y = strength * y + (1.0 - strength) * x
     np.clip(y, 0.0, 1.0, out=y)

@@ -1,9 +1,9 @@
 """Tiled processing with overlap, so any image size runs in memory bounded by the tile size.
 
-Each tile is processed with ``context`` extra pixels of real image around it (reflect-padded at the
+Each tile is processed with ``halo`` extra pixels of real image around it (reflect-padded at the
 image border), then cropped back; neighbouring tiles overlap by ``overlap`` pixels and are blended with
 raised-cosine ramps that sum to one, so no weight buffer is needed and seams are invisible. When the
-method's receptive field is within ``context`` the tiled result equals the untiled one.
+method's receptive field is within ``halo`` the tiled result equals the untiled one.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def process_tiled(
     fn: Callable[[np.ndarray, tuple[slice, slice]], np.ndarray],
     tile: int,
     overlap: int,
-    context: int,
+    halo: int,
     multiple: int = 1,
     on_tile: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
@@ -83,8 +83,8 @@ def process_tiled(
     for n, (y, x, h, w, weight) in enumerate(tiles):
         # Windows start on the model's size grid: pixel-unshuffle and strided downsampling are not
         # shift-invariant, so a shifted phase would change the result.
-        y0, x0 = max(0, y - context) // multiple * multiple, max(0, x - context) // multiple * multiple
-        y1, x1 = min(height, y + h + context), min(width, x + w + context)
+        y0, x0 = max(0, y - halo) // multiple * multiple, max(0, x - halo) // multiple * multiple
+        y1, x1 = min(height, y + h + halo), min(width, x + w + halo)
         window, (wh, ww) = pad_to_multiple(pixels[y0:y1, x0:x1], multiple)
         result = fn(window, (slice(y0, y1), slice(x0, x1)))[:wh, :ww]
         out[y : y + h, x : x + w] += weight * result[y - y0 : y - y0 + h, x - x0 : x - x0 + w]

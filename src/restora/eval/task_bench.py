@@ -93,7 +93,7 @@ def peer_version(engine_name: str) -> str:
     import cv2
 
     from restora.engine import deblur, filters, methods
-    from restora.models.registry import get_spec
+    from restora.engine.catalogue import get_spec
 
     if engine_name in ORACLES:
         modules = [deblur, filters, methods]

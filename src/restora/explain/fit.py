@@ -153,12 +153,12 @@ def fit_predictor(records: list[dict], model_info: dict | None = None) -> dict:
 
 
 def model_info(model: str) -> dict:
-    from restora.models.registry import get_spec
+    from restora.engine.catalogue import get_spec
 
     spec = get_spec(model)
     info = {"name": spec.name}
     if spec.path is not None:
-        from restora.engine.neural import read_metadata
+        from restora.models.modelfile import read_metadata
 
         card = read_metadata(spec.path)["card"]
         info.update(steps=card.get("steps"), file=spec.path.name,

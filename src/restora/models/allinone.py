@@ -22,7 +22,7 @@ Tiling: haze and low light depend on global statistics, and the engine restores 
 The trunk therefore has *no* global pooling or normalisation: all global information reaches it through
 ``embedding``, computed once per image (``describe(describe_input(image))``) and passed to every tile with
 ``forward(tile, embedding)``; then a tile's output depends only on pixels within the trunk's receptive
-field (``context``), and tiled equals untiled. ``forward(x)`` without an embedding describes ``x`` itself
+field (``halo``), and tiled equals untiled. ``forward(x)`` without an embedding describes ``x`` itself
 (right for a whole image, not for a tile).
 
 Training (:mod:`restora.train`): ``forward(x, x_small=small, multiscale=True, return_aux=True)``
@@ -38,10 +38,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from restora.models.mimounet import MIMOUNet
-from restora.models.registry import TASKS as _ALL_TASKS
 from restora.models.registry import register_arch
-
-TASKS: tuple[str, ...] = tuple(t for t in _ALL_TASKS if t != "auto")  # denoise, deblur, derain, dehaze, lowlight
+from restora.tasks import RESTORE_TASKS as TASKS  # denoise, deblur, derain, dehaze, lowlight
 DESCRIBE_SIDE = 256  # long side of describe()'s input
 
 
@@ -136,7 +134,7 @@ class AllInOneNet(nn.Module):
                               bottom_dilations=tuple(bottom_dilations), fusion=fusion, unshuffle=2,
                               channels=channels, film_dim=embed_dim)
         self.size_multiple = self.trunk.size_multiple
-        self.context = self.trunk.context
+        self.halo = self.trunk.halo
 
     def describe(self, x_small: torch.Tensor) -> dict:
         """x_small: (B, 3, h, w) in [0, 1], a downscaled whole image (long side ≤ 256).

@@ -78,7 +78,7 @@ def task_models(task: str) -> tuple[set[str], str]:
 
     ``auto``: the all-in-one models, which detect the degradations (restora.engine.detect); the job then runs
     the model the detection chooses. Raises :class:`RestoraError` when no model can run the task."""
-    from restora.models.registry import available_methods, default_method
+    from restora.engine.catalogue import available_methods, default_method
 
     if task != "auto":
         return {spec.name for spec in available_methods(task)}, default_method(task)
@@ -94,7 +94,7 @@ def task_models(task: str) -> tuple[set[str], str]:
 
 def _load_registry() -> None:
     import restora.io  # noqa: F401
-    from restora.models.registry import available_methods
+    from restora.engine.catalogue import available_methods
 
     available_methods()
 
@@ -272,7 +272,8 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @app.get("/api/models", response_model=list[ModelInfo], tags=["models"], summary="Models the server can run")
     def models():
-        from restora.models.registry import TASKS, available_methods
+        from restora.engine.catalogue import available_methods
+        from restora.tasks import TASKS
 
         defaults: dict[str, list[str]] = {}
         detectors: set[str] = set()

@@ -101,7 +101,7 @@ def _export_onnx(source: Path, output: Path, pick: str | None = None) -> None:
 
     from restora.batch import UsageError
     from restora.engine.onnx import OPSET, TOLERANCE, export_model_file
-    from restora.models.registry import get_spec
+    from restora.engine.catalogue import get_spec
     from restora.train.trainer import export_run
 
     if output.suffix.lower() != ".onnx":

@@ -40,7 +40,8 @@ import torch
 import torch.nn as nn
 import yaml
 
-from restora.engine.neural import build_module, load_module, resolve_device, save_model
+from restora.models.device import resolve_device
+from restora.models.modelfile import build_module, load_module, save_model
 from restora.errors import RestoraError
 from restora.losses import RESTORATION_TERMS, AuxLoss, CharbonnierLoss, RestorationLoss
 from restora.train.config import TrainConfig, selection_figure
@@ -393,7 +394,7 @@ class Trainer:
 def load_network(source: str | Path, role: str) -> tuple[torch.nn.Module, dict, dict]:
     """(module, metadata, record for the card) of a network a run starts from or distils: a registered model
     name or a .safetensors path; ``role`` names it in the error for a method that is not a network."""
-    from restora.models.registry import get_spec
+    from restora.engine.catalogue import get_spec
 
     spec = get_spec(str(source))
     if spec.path is None:

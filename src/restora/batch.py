@@ -39,6 +39,12 @@ from pathlib import Path
 import numpy as np
 
 from restora.errors import RestoraError
+from restora import __version__
+from restora.engine import run_restore
+from restora.engine.detect import Detection
+from restora.explain.outputs import EXACT_EXTENSIONS, explain_outputs
+from restora.explain.reliability import Reliability
+from restora.io import RAW_EXTENSIONS, SUPPORTED_READ_EXTENSIONS, SUPPORTED_WRITE_EXTENSIONS, read_image, write_image
 
 # Files and folders starting with a dot are skipped when walking folders (hidden files, temporary files
 # of atomic writes in progress).
@@ -167,8 +173,6 @@ def _extensions(names: Iterable[str]) -> frozenset[str]:
 
 
 def _io_extensions() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    from restora.io import RAW_EXTENSIONS, SUPPORTED_READ_EXTENSIONS, SUPPORTED_WRITE_EXTENSIONS
-
     return _extensions(SUPPORTED_READ_EXTENSIONS), _extensions(SUPPORTED_WRITE_EXTENSIONS), _extensions(RAW_EXTENSIONS)
 
 
@@ -291,8 +295,6 @@ def side_output_path(output: Path, pattern: str) -> Path:
 
 
 def _side_extensions() -> frozenset[str]:
-    from restora.explain.outputs import EXACT_EXTENSIONS
-
     return _io_extensions()[1] | _extensions(EXACT_EXTENSIONS)
 
 
@@ -429,16 +431,11 @@ def error_reason(exc: BaseException, *names: str) -> str:
 
 def provenance(model: str) -> str:
     """EXIF Software note of every output (CONVENTIONS.md)."""
-    from restora import __version__
-
     return f"Restora {__version__} ({model})"
 
 
 def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], None] | None = None) -> JobResult:
     """Read, restore and atomically write one file. A bad file gives a result with ``error``, never raises."""
-    from restora.engine import run_restore
-    from restora.io import read_image, write_image
-
     start = time.perf_counter()
     reliability = None
     try:
@@ -466,8 +463,6 @@ def _side_outputs(job: Job, options: RestoreOptions, image, result) -> dict | No
     want_reliability = options.reliability and result.task == "denoise"  # the task run (--task auto: detected)
     if not (options.noise_map or options.residual or want_reliability):
         return None
-    from restora.explain.outputs import explain_outputs
-
     paths = []
     for pattern in (options.noise_map, options.residual):
         path = side_output_path(job.output, pattern) if pattern else None
@@ -560,12 +555,8 @@ class ConsoleReporter:
             line = f"{result.job.name} → {_shown(result.job.output)}  {result.seconds:.1f} s{sigma}"
             self.out.print(line, markup=False)
             if result.reliability is not None:
-                from restora.explain.reliability import Reliability
-
                 self.out.print(f"  reliability: {Reliability.from_dict(result.reliability).summary()}", markup=False)
             if result.detection is not None:
-                from restora.engine.detect import Detection
-
                 d = Detection(**result.detection)
                 self.out.print(f"  detected: {d.summary()}; restored by {result.model} ({d.task})", markup=False)
         else:

@@ -39,7 +39,8 @@ class RestoraGroup(TyperGroup):
 app = typer.Typer(cls=RestoraGroup, no_args_is_help=True, add_completion=False,
                   help="Restora: restore degraded photographs.")
 
-# Modules that register commands on `app` when imported; heavy imports stay inside the commands.
+# Modules that register commands on `app` when imported. Their imports of the rest of restora (torch, the
+# engine, the trainer) stay inside the commands, so `restora --help` and a usage error answer at once.
 COMMAND_MODULES = (
     "restora.commands",        # denoise/deblur/derain/dehaze/lowlight, models, info
     "restora.batch_ray",       # batch (--engine local|ray)

@@ -69,6 +69,11 @@ import torch
 
 from restora.adapt.noise_model import CameraNoise, estimate_camera_noise
 from restora.errors import BadInputError, ModelError, OutputError, RestoraError
+from restora.engine.catalogue import default_method, get_spec
+from restora.engine.noise import estimate_sigma
+from restora.explain.residual import STRUCTURE_THRESHOLD, detail_at_risk
+from restora.io import read_image
+from restora.models.modelfile import load_module, save_model
 
 ALPHA = 0.5
 LOW, HIGH = 0.0, 1.0  # the ends of the noise level range (noise_model)
@@ -129,9 +134,6 @@ def _file_digest(path: Path) -> str:
 
 def load_base(model: str | None):
     """(module, meta, path) of the model to adapt: a registered network or a .safetensors file."""
-    from restora.models.modelfile import load_module
-    from restora.engine.catalogue import default_method, get_spec
-
     name = model or default_method("denoise")
     spec = get_spec(name)
     if spec.path is None:
@@ -143,8 +145,6 @@ def load_base(model: str | None):
 
 
 def read_photos(paths: list[Path]) -> list[np.ndarray]:
-    from restora.io import read_image
-
     if not paths:
         raise BadInputError("no photos given to adapt on")
     photos = []
@@ -188,8 +188,6 @@ def fit_patch(photos: list[np.ndarray], cfg: AdaptConfig) -> AdaptConfig:
 
 def split_regions(photos: list[np.ndarray], cfg: AdaptConfig) -> tuple[list[Region], list[Region]]:
     """Training and held-out regions (module docstring), with the σ the model would be given."""
-    from restora.engine.noise import estimate_sigma
-
     rng = np.random.default_rng([cfg.seed, 1])
     p = cfg.patch
     small = [i for i, ph in enumerate(photos) if min(ph.shape[:2]) < p]
@@ -308,8 +306,6 @@ def removed_structure(module, crops: list[tuple], null: bool = False) -> float:
     texture-weighted at-risk fraction of :func:`restora.explain.residual.detail_at_risk` (module docstring).
     ``null``: the same measure with the camera's noise sample in place of what was removed, i.e. what a
     model that removed exactly noise would show (correlated noise alone reaches some "risk" by chance)."""
-    from restora.explain.residual import detail_at_risk
-
     module.eval()
     at_risk, weight = 0.0, 0.0
     for px, x, s, sigma_map, sample in crops:
@@ -325,8 +321,6 @@ def structure_limit(base_structure: float, null_structure: float = 0.0) -> float
     noise alone shows (the null), or the level at which ``restora explain`` reads a residual as "contains
     image structure", whichever is highest: the adapted model must not take more of the picture than the
     base does, beyond what chance gives on these photos."""
-    from restora.explain.residual import STRUCTURE_THRESHOLD
-
     return max(base_structure, null_structure, STRUCTURE_THRESHOLD)
 
 
@@ -357,8 +351,6 @@ def state_path(output: Path) -> Path:
 def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: AdaptConfig | None = None,
           resume: bool = False, progress: bool = True) -> AdaptResult:
     """Adapt ``base`` (default: the shipped denoiser) to the photos and write ``output`` (.safetensors)."""
-    from restora.models.modelfile import save_model
-
     entered = time.perf_counter()  # the budget covers reading and preparing the photos too
     cfg = cfg or AdaptConfig()
     output = Path(output)

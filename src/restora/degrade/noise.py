@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from restora.degrade.base import Degradation, uniform
+from restora.degrade.camera import linear_to_srgb, srgb_to_linear
 
 
 class GaussianNoise(Degradation):
@@ -139,8 +140,6 @@ class LowLight(Degradation):
         self.factor, self.shot, self.read = tuple(factor), tuple(shot), tuple(read)
 
     def __call__(self, image, rng):
-        from restora.degrade.camera import linear_to_srgb, srgb_to_linear
-
         k = float(np.exp(uniform(rng, tuple(np.log(self.factor)))))
         a = float(np.exp(uniform(rng, tuple(np.log(self.shot)))))
         b = (uniform(rng, self.read) / 255.0) ** 2

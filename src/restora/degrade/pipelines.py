@@ -20,6 +20,7 @@ from restora.degrade.exposure import Underexpose
 from restora.degrade.haze import Haze
 from restora.degrade.noise import CorrelatedNoise, FilmGrain, GaussianNoise, LowLight, PoissonGaussianNoise
 from restora.degrade.rain import Rain
+from restora.errors import RestoraError
 
 PIPELINES: dict[str, Callable[[], Degradation]] = {}
 
@@ -33,8 +34,6 @@ def register_pipeline(name: str):
 
 
 def get_pipeline(name: str) -> Degradation:
-    from restora.errors import RestoraError
-
     if name not in PIPELINES:
         raise RestoraError(f"unknown degradation pipeline '{name}' (known: {', '.join(sorted(PIPELINES))})")
     return PIPELINES[name]()

@@ -37,6 +37,8 @@ import numpy as np
 
 from restora.engine.filters import luma
 from restora.engine.methods import Method
+from restora.degrade.blur import disk_kernel
+from restora.degrade.rain import line_kernel
 
 WIENER_BALANCE = 0.01
 RL_ITERATIONS = 20
@@ -101,8 +103,6 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
 
 def motion_kernel(length: float, angle: float) -> np.ndarray:
     """A straight motion blur of ``length`` px at ``angle`` degrees from vertical, antialiased, sums to 1."""
-    from restora.degrade.rain import line_kernel
-
     k = line_kernel(length, angle, 1)
     return (k / k.sum()).astype(np.float32)
 
@@ -110,8 +110,6 @@ def motion_kernel(length: float, angle: float) -> np.ndarray:
 @lru_cache(maxsize=1)
 def candidate_kernels() -> tuple[tuple[str, np.ndarray], ...]:
     """The blind search's kernel family: (description, convolution kernel)."""
-    from restora.degrade.blur import disk_kernel
-
     family = [("none", np.ones((1, 1), np.float32))]
     family += [(f"gaussian σ={s:g}", gaussian_kernel(s)) for s in GAUSSIAN_SIGMAS]
     family += [(f"disk r={r:g}", disk_kernel(r)) for r in DISK_RADII]

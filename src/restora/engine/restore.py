@@ -18,6 +18,10 @@ from restora.errors import ModelError, RestoraError
 from restora.io.image import Image
 from restora.engine.catalogue import default_method, get_spec, load_method
 from restora.tasks import TASKS
+from restora.engine.detect import detect, detector_name
+from restora.engine.neural import describes_degradations
+from restora.engine.onnx import load_onnx_method, pick_runtime
+from restora.io import read_image
 
 if TYPE_CHECKING:
     from restora.engine.detect import Detection
@@ -47,9 +51,6 @@ def get_method(name: str, device: str = "auto", runtime: str = "auto"):
     ``runtime``: ``"torch"``, ``"onnx"`` (onnxruntime on the CPU, for our networks) or ``"auto"``: ONNX
     Runtime where it was measured faster for this model on the CPU, else PyTorch (see engine/onnx.py).
     """
-    from restora.engine.neural import describes_degradations
-    from restora.engine.onnx import load_onnx_method, pick_runtime
-
     spec = get_spec(name)
     if describes_degradations(spec):
         # All-in-one models need their whole-image embedding passed to every tile, which the exported graph
@@ -71,8 +72,6 @@ def _as_image(image) -> Image:
     if isinstance(image, Image):
         return image
     if isinstance(image, (str, Path)):
-        from restora.io import read_image
-
         return read_image(Path(image))
     return Image.from_array(np.asarray(image))
 
@@ -118,8 +117,6 @@ def run_restore(
     img = _as_image(image)
     detection = small = detector_method = None
     if task == "auto":
-        from restora.engine.detect import detect, detector_name
-
         detector = detector_name(None if model is None else str(model))
         detector_method = get_method(detector, device, runtime)
     start = time.perf_counter()

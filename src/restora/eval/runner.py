@@ -25,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from restora.eval.datasets import BenchSet, Sample, samples
+import restora.engine.noise
+from restora.eval.datasets import BenchSet, Sample, read_rgb8, samples
 from restora.eval.metrics import METRICS_VERSION, gradient_energy, gradient_magnitude, score, to_uint8
 from restora.eval.peers import ORACLE_GRID, BenchMethod, method_version
+from restora.engine import run_restore
 
 CROP = 96
 
@@ -100,8 +102,6 @@ class ScoreCache:
 
 @lru_cache(maxsize=1)
 def _estimator_version() -> str:
-    import restora.engine.noise
-
     return hashlib.sha256(inspect.getsource(restora.engine.noise).encode()).hexdigest()[:16]
 
 
@@ -116,8 +116,6 @@ def _sample_key(version: str, sigma_arg, sample: Sample) -> str:
 
 def restore_sample(method: BenchMethod, sample: Sample, sigma_arg, device: str) -> tuple[np.ndarray, list | None]:
     """Run one method on one noisy input through the engine; uint8 output and the σ it used."""
-    from restora.engine import run_restore
-
     result = run_restore(sample.noisy / 255.0, task="denoise", model=method.engine_name, sigma=sigma_arg, device=device,
                          self_ensemble=method.self_ensemble)
     used = None if result.sigma is None else [round(float(v), 4) for v in np.ravel(result.sigma)]
@@ -171,8 +169,6 @@ def score_samples(items, method: BenchMethod, cache: ScoreCache | None, key_fn, 
         if cached is not None and (not want_crop or (crop_file is not None and crop_file.is_file())):
             row = dict(cached)
             if want_crop:
-                from restora.eval.datasets import read_rgb8
-
                 crop = read_rgb8(crop_file)
         else:
             output, extra = restore_fn(sample)

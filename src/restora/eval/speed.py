@@ -36,6 +36,13 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from restora.engine import run_restore
+from restora.engine.restore import get_method
+from restora.errors import RestoraError
+from restora.eval.datasets import read_rgb8
+from restora.eval.peers import check_methods, method_version, parse_methods, register_ffdnet
+from restora.eval.report import machine_info, write_json
+from restora.settings import data_dir
 
 WARMUP_SIZE = 256
 SPEED_SIGMA = 25.0
@@ -61,8 +68,6 @@ def speed_input(size: int, image_path: str | None):
 
     rng = np.random.default_rng(0)
     if image_path:
-        from restora.eval.datasets import read_rgb8
-
         clean = cv2.resize(read_rgb8(image_path), (size, size), interpolation=cv2.INTER_CUBIC).astype(np.float64)
     else:
         clean = cv2.resize(rng.uniform(0, 255, (size // 16 + 2, size // 16 + 2, 3)), (size, size), interpolation=cv2.INTER_CUBIC)
@@ -168,10 +173,6 @@ def measure_sizes(method: str, sizes: list[int], threads: int, repeats: int = 3,
     """
     set_threads(threads)
     import gc
-
-    from restora.engine import run_restore
-    from restora.engine.restore import get_method
-    from restora.eval.peers import register_ffdnet
 
     if method == "ffdnet":
         register_ffdnet()
@@ -303,9 +304,6 @@ class SpeedCache:
 
     @staticmethod
     def key(engine_name: str, runtime: str, threads: int, size: int, repeats: int) -> str:
-        from restora.eval.peers import method_version
-        from restora.eval.report import machine_info
-
         machine = machine_info()
         text = json.dumps([method_version(engine_name), runtime, threads, size, repeats, machine["cpu"],
                            machine["cores"], machine["numpy"]])
@@ -491,10 +489,6 @@ def bench_speed(methods: str, out: Path, sizes: list[int], threads: list[int], r
     """The speed table alone (no data needed): results.json and results.md in ``out``; returns the payload."""
     from datetime import datetime, timezone
 
-    from restora.errors import RestoraError
-    from restora.eval.peers import check_methods, parse_methods
-    from restora.eval.report import machine_info, write_json
-
     bad = [r for r in runtimes if r not in RUNTIMES]
     if bad:
         raise RestoraError(f"--runtimes: unknown runtime '{bad[0]}' (one of {', '.join(RUNTIMES)})")
@@ -529,8 +523,6 @@ def bench_speed(methods: str, out: Path, sizes: list[int], threads: list[int], r
 
 def _speed_photo(data: Path | None) -> Path | None:
     """The first CBSD68 photo when the data folder has it (as the full benchmark uses), else None (texture)."""
-    from restora.settings import data_dir
-
     folder = Path(data) if data is not None else data_dir(required=False)
     photos = sorted((folder / "test" / "CBSD68").glob("*.png")) if folder is not None and folder.is_dir() else []
     return photos[0] if photos else None

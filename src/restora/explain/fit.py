@@ -25,6 +25,13 @@ import numpy as np
 
 from restora.explain.features import FEATURES, analyse
 from restora.explain.reliability import COVERAGE, DISTANCE_FEATURES, MODEL_PATH, design, flag_values
+from restora.degrade import GaussianNoise, get_pipeline
+from restora.engine import run_restore
+from restora.engine.catalogue import get_spec
+from restora.eval.metrics import psnr, to_uint8
+from restora.models.modelfile import read_metadata
+from restora.train.config import DataConfig
+from restora.train.data import load_rgb, split_train_val
 
 # (pipeline name, count per photo); "gaussian" draws σ uniformly in GAUSSIAN_RANGE.
 DRAWS = (("gaussian", 4), ("camera", 3), ("poisson", 1), ("correlated", 1), ("practical", 2))
@@ -42,15 +49,10 @@ SHRINK = 0.1  # covariance shrinkage toward the identity (standardised features)
 
 
 def validation_files() -> list[Path]:
-    from restora.train.config import DataConfig
-    from restora.train.data import split_train_val
-
     return split_train_val(DataConfig())[1]
 
 
 def degrade(clean: np.ndarray, name: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    from restora.degrade import GaussianNoise, get_pipeline
-
     if name == "gaussian":
         sigma = float(rng.uniform(*GAUSSIAN_RANGE))
         return GaussianNoise(sigma=(sigma, sigma))(clean, rng), f"gaussian σ={sigma:.1f}"
@@ -59,9 +61,6 @@ def degrade(clean: np.ndarray, name: str, rng: np.random.Generator) -> tuple[np.
 
 def measure(noisy: np.ndarray, clean: np.ndarray, model: str, device: str = "cpu") -> dict:
     """Restore ``noisy`` with ``model`` and return its features, flag values and true gain (dB)."""
-    from restora.engine import run_restore
-    from restora.eval.metrics import psnr, to_uint8
-
     result = run_restore(noisy, model=model, sigma="auto", tile=0, device=device)
     analysis = analyse(noisy, result.image.pixels, result.sigma)
     clean8 = to_uint8(clean, 1.0)
@@ -70,8 +69,6 @@ def measure(noisy: np.ndarray, clean: np.ndarray, model: str, device: str = "cpu
 
 
 def collect(model: str, seed: int = 0, limit: int | None = None, progress: bool = True) -> list[dict]:
-    from restora.train.data import load_rgb
-
     records = []
     files = validation_files()[:limit]
     for i, path in enumerate(files):
@@ -153,13 +150,9 @@ def fit_predictor(records: list[dict], model_info: dict | None = None) -> dict:
 
 
 def model_info(model: str) -> dict:
-    from restora.engine.catalogue import get_spec
-
     spec = get_spec(model)
     info = {"name": spec.name}
     if spec.path is not None:
-        from restora.models.modelfile import read_metadata
-
         card = read_metadata(spec.path)["card"]
         info.update(steps=card.get("steps"), file=spec.path.name,
                     sha256=hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()[:16])

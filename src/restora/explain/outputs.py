@@ -29,6 +29,7 @@ from restora.explain.noise_map import noise_map, overall_sigma
 from restora.explain.reliability import Reliability, predict
 from restora.explain.residual import residual, residual_view
 from restora.io.image import Image
+from restora.io import write_image
 
 HEAT_MAP_MAX_SIGMA = 50.0
 EXACT_EXTENSIONS = (".npy", ".tif", ".tiff")
@@ -72,8 +73,6 @@ def _write_exact(path: Path, values: np.ndarray) -> None:
 
 
 def _write_view(path: Path, rgb8: np.ndarray) -> None:
-    from restora.io import write_image
-
     write_image(path, Image.from_array(rgb8))
 
 

@@ -16,7 +16,9 @@ from PIL import Image as PILImage
 
 from restora.explain.core import Explanation
 from restora.explain.noise_map import overall_sigma
-from restora.explain.residual import reading, residual_view
+from restora.explain.residual import luma, reading, residual_view
+from restora import __version__
+from restora.errors import OutputError
 
 OVERVIEW_SIDE = 900  # long side of the downscaled overview images (px)
 CROP = 160  # side of the 100% crops
@@ -79,7 +81,6 @@ def textured_crops(pixels: np.ndarray, size: int = CROP, count: int = CROPS) -> 
     """(y, x, side) of the ``count`` most textured non-overlapping square blocks (gradient energy of the luma)."""
     import cv2
 
-    from restora.explain.residual import luma
 
     h, w = pixels.shape[:2]
     side = min(size, h, w)
@@ -155,7 +156,6 @@ def _risk_figure(ex: Explanation) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from restora.explain.residual import luma
 
     grey = _downscale_float(luma(np.clip(ex.restored.pixels, 0, 1)))
     risk = _downscale_float(ex.analysis.risk.risk)
@@ -226,8 +226,6 @@ def _reliability_html(ex: Explanation) -> str:
 
 def render(ex: Explanation) -> str:
     """The report as an HTML string."""
-    from restora import __version__
-
     a = ex.analysis
     name = html.escape(ex.name)
     noisy8, out8 = _to_uint8(ex.image.pixels), _to_uint8(ex.restored.pixels)
@@ -289,8 +287,6 @@ correlated too).</p>
 
 def write_report(path: Path, ex: Explanation) -> None:
     """Write the report atomically (temporary file in the same folder, then rename)."""
-    from restora.errors import OutputError
-
     path = Path(path)
     if not path.parent.is_dir():
         raise OutputError(f"{path}: folder {path.parent} does not exist")

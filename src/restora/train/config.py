@@ -9,6 +9,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from restora.losses import LossWeights
+from restora.degrade import PIPELINES
+from restora.errors import RestoraError
 
 
 class _Strict(BaseModel):
@@ -57,8 +59,6 @@ class DataConfig(_Strict):
         if len(set(self.val_extra)) != len(self.val_extra):
             raise ValueError("val_extra names a pipeline twice")
         if self.val_extra:
-            from restora.degrade import PIPELINES
-
             unknown = [n for n in self.val_extra if n not in PIPELINES]
             if unknown:
                 raise ValueError(f"val_extra: unknown pipeline {unknown[0]!r} (known: {', '.join(sorted(PIPELINES))})")
@@ -143,8 +143,6 @@ class TrainConfig(_Strict):
 
     @classmethod
     def from_yaml(cls, path: Path) -> "TrainConfig":
-        from restora.errors import RestoraError
-
         try:
             raw = yaml.safe_load(Path(path).read_text())
         except (OSError, yaml.YAMLError) as exc:

@@ -29,6 +29,7 @@ from restora.engine.noise import estimate_sigma
 from restora.errors import RestoraError
 from restora.settings import data_dir
 from restora.train.config import DataConfig
+from restora.models.allinone import shrink
 
 TASK_NAMES = ("denoise", "deblur", "derain", "dehaze", "lowlight")  # label order (= AllInOneNet.TASKS)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
@@ -159,8 +160,6 @@ class PatchSampler:
             batch.labels = torch.tensor(labels, dtype=torch.long)
             batch.input_psnr = torch.tensor(psnrs, dtype=torch.float32)
         if self.cfg.describe_shrink is not None:
-            from restora.models.allinone import shrink
-
             lo, hi = self.cfg.describe_shrink
             batch.describe = shrink(n_t, float(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
         return batch

@@ -46,6 +46,9 @@ from restora.errors import RestoraError
 from restora.losses import RESTORATION_TERMS, AuxLoss, CharbonnierLoss, RestorationLoss
 from restora.train.config import TrainConfig, selection_figure
 from restora.train.data import Batch, PatchSampler, extra_validation_groups, split_train_val, validation_groups
+from restora.engine.catalogue import get_spec
+from restora.eval.metrics import gt_mean_scaled, to_uint8
+from restora.models.allinone import describe_input
 
 LOG_FIELDS = ["step", "loss", *RESTORATION_TERMS, "distill_out", "distill_feat", "lr", "val_psnr", "seconds", "wall_seconds",
               "steps_per_s"]
@@ -85,8 +88,6 @@ def psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
 def gt_mean_psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
     """:func:`psnr_8bit` of ``pred`` brought to the target's mean grey by the low-light bench's own GT-mean
     protocol (:func:`restora.eval.metrics.gt_mean_scaled`), on (B, 3, H, W) in [0, 1]."""
-    from restora.eval.metrics import gt_mean_scaled, to_uint8
-
     def as_uint8(x: torch.Tensor) -> np.ndarray:
         return to_uint8(x.detach().float().cpu().permute(0, 2, 3, 1).numpy(), scale=1.0)
 
@@ -138,8 +139,6 @@ def validate_network(net: nn.Module, groups, extra=(), device="cpu", per_task: b
         if gt_mean is not None:
             result["val_lowlight_gtmean"] = round(gt_mean, 4)
         if hasattr(net, "describe"):
-            from restora.models.allinone import describe_input
-
             hits = [int(net.describe(describe_input(noisy.to(device)))["logits"].argmax(1).item() == g.label)
                     for g in groups for noisy, _, _ in g.pairs]
             result["val_acc"] = round(float(np.mean(hits)), 4)
@@ -394,8 +393,6 @@ class Trainer:
 def load_network(source: str | Path, role: str) -> tuple[torch.nn.Module, dict, dict]:
     """(module, metadata, record for the card) of a network a run starts from or distils: a registered model
     name or a .safetensors path; ``role`` names it in the error for a method that is not a network."""
-    from restora.engine.catalogue import get_spec
-
     spec = get_spec(str(source))
     if spec.path is None:
         raise RestoraError(f"{role} '{source}' is not a network")

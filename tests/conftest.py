@@ -16,6 +16,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+def pytest_collection_modifyitems(items):
+    """Every test that drives the browser is marked ``browser`` (and ``slow``): ``-m "not browser"`` leaves them out."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def chromium():
     """A headless Chromium driven by Playwright, closed after the test.

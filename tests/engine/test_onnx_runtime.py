@@ -44,6 +44,7 @@ def tiny_model_file(path, uses_sigma=True, seed=0):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("uses_sigma", [True, False])
 def test_export_matches_pytorch_on_odd_sizes_and_carries_the_metadata(tmp_path, uses_sigma):
     import onnx
@@ -186,6 +187,7 @@ def test_cli_export_and_denoise_with_runtime_onnx(tmp_path, monkeypatch):
     assert wrong.exit_code == 2 and ".onnx" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_cli_exports_a_training_run(tmp_path):
     from restora.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
     from restora.train.trainer import Trainer, prepare_run

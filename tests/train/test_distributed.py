@@ -11,6 +11,8 @@ import yaml
 from restora.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
 from restora.train.trainer import Trainer, prepare_run, read_log
 
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+
 STEPS = 8
 HALF = 4
 

@@ -100,6 +100,7 @@ def fixed_batch_loss(model, batch):
         return float(torch.mean((model(batch.noisy) - batch.clean) ** 2))
 
 
+@pytest.mark.slow
 def test_allinone_training_lowers_the_loss_resumes_bit_exactly_and_exports(tmp_path, tiny_data):
     cfg = allinone_config(tiny_data)
     probe = PatchSampler(cfg.data, split_train_val(cfg.data)[0], seed=99, hint=False).sample(0)
@@ -133,6 +134,7 @@ def test_allinone_training_lowers_the_loss_resumes_bit_exactly_and_exports(tmp_p
     assert "type_accuracy" in card["validation"]
 
 
+@pytest.mark.slow
 def test_mimounet_multiscale_training_with_bf16_lowers_the_loss_and_exports(tmp_path, tiny_data):
     cfg = TrainConfig(
         name="tiny-mimo", steps=16, threads=1,
@@ -173,6 +175,7 @@ def test_describe_losses_need_a_mixture(tmp_path, tiny_data):
         Trainer(cfg, tmp_path / "x")
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_columns_of_an_existing_log(tmp_path, tiny_data):
     cfg = allinone_config(tiny_data, steps=4)
     run = tmp_path / "run"
@@ -194,7 +197,7 @@ def test_bad_mixture_is_a_config_error():
 
 
 def test_gt_mean_psnr_forgives_a_global_gain_and_nothing_else():
-    from restora.train.trainer import gt_mean_psnr_8bit, psnr_8bit
+    from restora.eval.metrics import gt_mean_psnr_8bit, psnr_8bit
 
     target = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
     darker = target * 0.7
@@ -203,6 +206,7 @@ def test_gt_mean_psnr_forgives_a_global_gain_and_nothing_else():
     assert gt_mean_psnr_8bit(noisy, target) < gt_mean_psnr_8bit(darker, target) - 15
 
 
+@pytest.mark.slow
 def test_whole_photo_validation_and_the_low_light_gt_mean_column(tmp_path, tiny_data):
     mixture = [MixtureItem(task="denoise", pipeline="gaussian"), MixtureItem(task="lowlight", pipeline="lowlight-dark")]
     cfg = allinone_config(tiny_data, steps=8).model_copy(update=dict(

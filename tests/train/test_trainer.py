@@ -16,6 +16,7 @@ def fixed_batch_loss(trainer, batch):
         return float(torch.mean((trainer.model(noisy, sigma) - clean) ** 2))
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_resume_is_bit_exact(tmp_path, tiny_config):
     cfg = tiny_config()
     from restora.train.data import PatchSampler, split_train_val
@@ -43,6 +44,7 @@ def test_training_lowers_the_loss_and_resume_is_bit_exact(tmp_path, tiny_config)
     assert "val_psnr" in (tmp_path / "b" / "log.csv").read_text()
 
 
+@pytest.mark.slow
 def test_psnr_loss_is_logged_and_its_negative_curve_plotted(tmp_path, tiny_config):
     import warnings
 
@@ -58,6 +60,7 @@ def test_psnr_loss_is_logged_and_its_negative_curve_plotted(tmp_path, tiny_confi
     assert (tmp_path / "run" / "curve.png").exists()
 
 
+@pytest.mark.slow
 def test_export_round_trip_equals_the_trained_ema(tmp_path, tiny_config):
     cfg = tiny_config(steps=6)
     prepare_run(cfg, tmp_path / "run", resume=False)
@@ -70,6 +73,7 @@ def test_export_round_trip_equals_the_trained_ema(tmp_path, tiny_config):
     assert card["steps"] == 6 and meta["card"]["task"] == "denoise" and meta["arch"] == "nafnet"
 
 
+@pytest.mark.slow
 def test_existing_run_needs_resume(tmp_path, tiny_config):
     cfg = tiny_config(steps=2)
     prepare_run(cfg, tmp_path / "run", resume=False)
@@ -93,6 +97,7 @@ def test_bad_config_is_a_one_line_error(tmp_path):
         TrainConfig.from_yaml(p)
 
 
+@pytest.mark.slow
 def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_config):
     from restora.models.modelfile import save_model
     from restora.models.nafnet import NAFNet
@@ -123,6 +128,7 @@ def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_config
     assert card["teacher_model"] == {"name": "big-teacher", "run": "big", "steps": 50, "cpu_hours": 0.5, "validation": 22.0}
 
 
+@pytest.mark.slow
 def test_distillation_resumes_bit_exactly(tmp_path, tiny_config):
     # The student's feature noise draws from torch's global generator: the checkpoint must carry its state.
     from restora.models.modelfile import save_model
@@ -167,6 +173,7 @@ def test_every_shipped_config_is_valid_and_runnable(path):
         get_spec(cfg.distill.teacher)
 
 
+@pytest.mark.slow
 def test_validate_reproduces_the_runs_own_validation_figures(tmp_path, tiny_config):
     """`restora validate` is how a candidate is judged against shipped weights, so its figures must be the ones the
     run logged for the same weights, on every validation set, with the config's select figure."""

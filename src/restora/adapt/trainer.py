@@ -61,7 +61,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +74,7 @@ from restora.engine.noise import estimate_sigma
 from restora.explain.residual import STRUCTURE_THRESHOLD, detail_at_risk
 from restora.io import read_image
 from restora.models.modelfile import load_module, save_model
+from restora.train.ema import pull_towards, update_ema
 
 ALPHA = 0.5
 LOW, HIGH = 0.0, 1.0  # the ends of the noise level range (noise_model)
@@ -125,11 +126,8 @@ class Region:
 
 
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def load_base(model: str | None):
@@ -437,8 +435,8 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
             with torch.no_grad():
                 params = list(model.parameters())
                 pull = cfg.lr * cfg.anchor
-                torch._foreach_lerp_(params, base_params, pull)  # θ ← θ − pull·(θ − θ_base)
-                torch._foreach_lerp_(list(ema.parameters()), params, 1.0 - cfg.ema_decay)
+                pull_towards(params, base_params, pull)  # θ ← θ − pull·(θ − θ_base)
+                update_ema(ema, model, cfg.ema_decay, copy_buffers=False)
             step += 1
             last_loss = loss.item()
             window.append(last_loss)
@@ -511,7 +509,7 @@ def _card(meta, base_path, digest, photos, held, seconds, steps, best_step, base
                                   "noise_alone": round(structure[2], 4), "limit": round(structure[3], 4)},
             "noise_model": noise.to_dict(),
             "settings": {"lr": cfg.lr, "batch": cfg.batch, "patch": cfg.patch, "seed": cfg.seed},
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         },
     )
     if not improved:

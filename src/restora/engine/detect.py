@@ -77,7 +77,7 @@ def probabilities(logits: torch.Tensor, multilabel: bool = False) -> np.ndarray:
 def describe_image(method, small: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
     """(probabilities, strengths) per task of one downscaled image, from an all-in-one method."""
     out = method.describe(small)
-    tasks = tuple(getattr(method.module, "TASKS"))
+    tasks = tuple(method.module.TASKS)
     p = probabilities(out["logits"], bool(getattr(method.module, "multilabel", False)))[0]
     s = np.clip(out["severity"].cpu().numpy()[0], 0.0, 1.0)
     return ({t: float(v) for t, v in zip(tasks, p)}, {t: float(v) for t, v in zip(tasks, s)})

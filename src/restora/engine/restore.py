@@ -37,7 +37,7 @@ class RestoreResult:
     strength: float
     seconds: float
     task: str = "denoise"  # the task done (for task="auto": the detected one)
-    detection: "Detection | None" = None  # task="auto": what was detected and which model was chosen
+    detection: Detection | None = None  # task="auto": what was detected and which model was chosen
 
     @property
     def megapixels_per_second(self) -> float:

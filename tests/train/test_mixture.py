@@ -9,7 +9,10 @@ from restora.models.modelfile import load_module
 from restora.errors import RestoraError
 from restora.train.config import DataConfig, MixtureItem, ModelConfig, OptimConfig, TrainConfig
 from restora.train.data import TASK_NAMES, PatchSampler, noise_hint, split_train_val, validation_groups
-from restora.train.trainer import Trainer, export_run, prepare_run, read_log
+from restora.train.card import export_run
+from restora.train.checkpoint import prepare_run
+from restora.train.runlog import read_log
+from restora.train.trainer import Trainer
 
 MIX = [MixtureItem(task="denoise", pipeline="gaussian", weight=3), MixtureItem(task="deblur", pipeline="defocus", weight=1)]
 TINY_ALLINONE = dict(width=8, enc_blocks=[1, 1, 1], dec_blocks=[1, 1, 1], embed_dim=8, encoder_widths=[4, 8, 8, 8])

@@ -15,7 +15,10 @@ from restora.errors import RestoraError
 from restora.train.config import DataConfig, TrainConfig
 from restora.train.data import extra_validation_groups, split_train_val
 from restora.train.run import run_training
-from restora.train.trainer import LOG_FIELDS, Trainer, export_run, prepare_run, read_log
+from restora.train.card import export_run
+from restora.train.checkpoint import prepare_run
+from restora.train.runlog import LOG_FIELDS, read_log
+from restora.train.trainer import Trainer
 
 
 @pytest.mark.slow

@@ -7,7 +7,10 @@ import yaml
 from restora.models.modelfile import load_module
 from restora.errors import RestoraError
 from restora.train.config import OptimConfig, TrainConfig
-from restora.train.trainer import Trainer, export_run, learning_rate, prepare_run, read_log
+from restora.train.card import export_run
+from restora.train.checkpoint import prepare_run
+from restora.train.runlog import read_log
+from restora.train.trainer import learning_rate, Trainer
 
 
 def fixed_batch_loss(trainer, batch):
@@ -181,7 +184,7 @@ def test_validate_reproduces_the_runs_own_validation_figures(tmp_path, tiny_conf
 
     from restora.cli import _register_commands, app
     from restora.models.modelfile import build_module, save_model
-    from restora.train.trainer import validate_models
+    from restora.train.validation import validate_models
 
     # A fast EMA, so that 20 steps take the exported weights away from the untrained ones.
     cfg = tiny_config(steps=20, select="mean", optim=OptimConfig(lr=5e-3, warmup_steps=2, grad_clip=0.0, ema_decay=0.5))

@@ -21,7 +21,8 @@ import torch
 from restora.errors import RestoraError
 from restora.settings import get_settings
 from restora.train.config import TrainConfig
-from restora.train.trainer import Trainer, prepare_run
+from restora.train.checkpoint import prepare_run
+from restora.train.trainer import Trainer
 
 
 @dataclass(frozen=True)

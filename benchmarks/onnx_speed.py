@@ -6,7 +6,7 @@
 
 ``--model`` takes a ``.safetensors`` file, a registered model name, or ``fast`` (the small CPU config:
 ``nafnet`` width 16, enc_blocks [1, 1, 2], mid 2, dec [1, 1, 1]; random weights, since speed does not depend
-on them). Protocol (CONVENTIONS.md, as ``restora.eval.speed``): input ``size``² smooth texture plus Gaussian
+on them). Protocol (docs/conventions.md, as ``restora.eval.speed``): input ``size``² smooth texture plus Gaussian
 noise σ=25; the timed call is :func:`restora.engine.run_restore` with ``sigma="auto"`` (estimation included,
 as users run it) and the engine's default tile; one warm-up call, then ``repeats`` calls per runtime,
 **interleaved** (torch, onnx, torch, onnx, ...) so both see the same machine load; the median is reported.

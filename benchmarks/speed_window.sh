@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every final speed measurement of issues #3 and #9 in one run, for a QUIET machine (training paused, no
+# Every speed measurement of RESULTS.md (methods, ONNX Runtime, Ray batch) in one run, for a QUIET machine (training paused, no
 # other jobs): at most 12 minutes. Results: benchmarks/results/speed-<date>/ (json + md), summary printed.
 #
 #   benchmarks/speed_window.sh             # the real measurement (~12 min); records src/restora/engine/onnx_speed.json
@@ -108,15 +108,15 @@ fi
   echo
   "$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"{m['cpu']}, {m['cores']} cores; CPU busy by other processes before the start: {100*m['busy_before']:.0f}%\")" "$OUT/machine.json"
   echo
-  echo "## Ray batch against the in-process engine (issue 9)"
+  echo "## Ray batch against the in-process engine"
   echo
   cat "$OUT/ray_batch.md" 2>/dev/null || echo "(failed: ray_batch.log)"
   echo
-  echo "## ONNX Runtime against PyTorch (issue 9)"
+  echo "## ONNX Runtime against PyTorch"
   echo
   grep -E '^\|' "$OUT/onnx_speed.log" 2>/dev/null || echo "(failed: onnx_fast.log, onnx_speed.log)"
   echo
-  echo "## Speed and memory per method (issue 3)"
+  echo "## Speed and memory per method"
   echo
   sed -n '/^| method | runtime | [0-9]/,/^$/p' "$OUT/bench/results.md" 2>/dev/null || echo "(failed: bench.log)"
   echo "Every measurement: bench/results.md."

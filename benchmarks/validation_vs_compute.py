@@ -1,12 +1,12 @@
 """Validation against training compute for a line of models: has the recipe flattened?
 
 Each model (a registered name or a ``.safetensors`` file, e.g. a model's earlier versions taken from git) is scored
-on one config's validation with ``restora.train.trainer.validate_models`` (the held-out CBSD432 crops, never
+on one config's validation with ``restora.train.validation.validate_models`` (the held-out CBSD432 crops, never
 ``test/``), and placed at the total CPU-hours its card records (``total_cpu_hours``, else ``cpu_hours``). The
 table and the plot show what each further CPU-hour bought.
 
-    python benchmarks/validation_vs_compute.py configs/denoise-quality-p192.yaml A.safetensors B.safetensors \
-        --labels "session 1,session 2" --out benchmarks/denoise-validation-vs-compute.png
+    python benchmarks/validation_vs_compute.py configs/denoise-quality-warm-192px.yaml A.safetensors B.safetensors \
+        --labels "9,500 steps,20,500 steps" --out benchmarks/denoise-validation-vs-compute.png
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ LAYERS = [
     {"io"},
     {"degrade", "models", "losses"},
     {"engine"},
-    {"train", "eval", "explain", "adapt"},
-    {"commands", "batch", "batch_ray", "server", "cli", "__init__"},
+    {"train", "eval", "explain", "adapt", "audit"},
+    {"commands", "style_cli", "batch", "batch_ray", "server", "cli", "__init__"},
 ]
 LAYER_OF = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 

@@ -11,4 +11,11 @@ def restore(*args, **kwargs):
     return _restore(*args, **kwargs)
 
 
-__all__ = ["__version__", "restore"]
+def stylize(*args, **kwargs):
+    """See :func:`restora.engine.stylize.stylize`."""
+    from restora.engine.stylize import stylize as _stylize
+
+    return _stylize(*args, **kwargs)
+
+
+__all__ = ["__version__", "restore", "stylize"]

@@ -10,10 +10,10 @@ Three separable steps, so other engines (``restora batch --engine ray``) reuse t
    it returns a :class:`JobResult` whose ``error`` is the one-line reason.
 3. :class:`ConsoleReporter` shows progress and per-file lines and prints the :class:`BatchSummary`.
 
-Output naming (see CONVENTIONS.md): one file input may go to a file path (format from its extension) or
+Output naming (see docs/conventions.md): one file input may go to a file path (format from its extension) or
 into an existing folder; several inputs or a folder input go into a folder that mirrors the input tree
 relative to the inputs' common root, keeping names and extensions, except inputs whose format cannot be
-written back (camera RAW) which become 16-bit ``.tif``. Choices where CONVENTIONS.md is silent: a glob's
+written back (camera RAW) which become 16-bit ``.tif``. Choices where docs/conventions.md is silent: a glob's
 matches are a collection (folder mode even when one file matches); an ``-o`` without an extension is a
 folder (it could not name a format); hidden files and anything inside the output folder are never
 inputs; an input naming nothing is a failed file, unless nothing at all is found (usage error).
@@ -38,10 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from restora.errors import RestoraError
+from restora.errors import ModelError, RestoraError
 from restora import __version__
 from restora.engine import run_restore
+from restora.engine.catalogue import get_spec
 from restora.engine.detect import Detection
+from restora.engine.methods import MethodSpec
 from restora.explain.outputs import EXACT_EXTENSIONS, explain_outputs
 from restora.explain.reliability import Reliability
 from restora.io import RAW_EXTENSIONS, SUPPORTED_READ_EXTENSIONS, SUPPORTED_WRITE_EXTENSIONS, read_image, write_image
@@ -55,6 +57,17 @@ class UsageError(RestoraError):
     """The command line asks for something that cannot be done as a whole (exit status 2)."""
 
     exit_code = 2
+
+
+def model_spec(model: str) -> MethodSpec:
+    """The catalogue's entry for a ``--model`` value; an unknown name is a usage error (exit 2), a real file that
+    is not a valid model is not (its ModelError stands)."""
+    try:
+        return get_spec(model)
+    except ModelError as exc:
+        if Path(model).exists():
+            raise
+        raise UsageError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ class JobResult:
     sigma: np.ndarray | None = None  # per channel, 0–255 scale, when it was estimated
     reliability: dict | None = None  # restora.explain.Reliability.to_dict(), when asked for
     detection: dict | None = None  # --task auto: restora.engine.detect.Detection.as_dict()
+    notes: list[str] = field(default_factory=list)  # one line each: what the user should know (dropped frames, ...)
 
     @property
     def ok(self) -> bool:
@@ -118,7 +132,7 @@ class JobResult:
             "error": self.error, "model": self.model, "megapixels": float(self.megapixels),
             "restore_seconds": float(self.restore_seconds), "seconds": float(self.seconds),
             "sigma": None if self.sigma is None else [float(s) for s in np.ravel(self.sigma)],
-            "reliability": self.reliability, "detection": self.detection,
+            "reliability": self.reliability, "detection": self.detection, "notes": list(self.notes),
         }
 
     @classmethod
@@ -128,7 +142,8 @@ class JobResult:
                    megapixels=float(record.get("megapixels", 0.0)),
                    restore_seconds=float(record.get("restore_seconds", 0.0)), seconds=float(record.get("seconds", 0.0)),
                    sigma=None if sigma is None else np.asarray(sigma, np.float32),
-                   reliability=record.get("reliability"), detection=record.get("detection"))
+                   reliability=record.get("reliability"), detection=record.get("detection"),
+                   notes=[str(n) for n in record.get("notes") or ()])
 
 
 @dataclass
@@ -142,7 +157,7 @@ class BatchSummary:
 
     @property
     def megapixels_per_second(self) -> float:
-        """Speed of the restore calls alone (CONVENTIONS.md: read and write excluded)."""
+        """Speed of the restore calls alone (docs/conventions.md: read and write excluded)."""
         return self.megapixels / self.restore_seconds if self.restore_seconds > 0 else 0.0
 
     @property
@@ -343,6 +358,11 @@ def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = Fa
     else:
         if out.exists() and not out.is_dir():
             raise UsageError(f"'{output}' is a file: with several inputs or a folder, -o must be a folder")
+        readable, _, _ = _io_extensions()
+        if not out.exists() and not output_str.endswith((os.sep, "/")) and out.suffix.lower() in readable | writable:
+            what = f"{len(sources)} inputs" if len(sources) > 1 else "a folder or glob input"
+            raise UsageError(f"-o '{output}' names an image file, but there are {what}: -o must be a folder "
+                             f"(end it with / to make a folder of that name)")
         _ensure_writable_folder(out)
         plan.output_root = out
         root = Path(os.path.commonpath([s.base for s in sources]))
@@ -430,21 +450,28 @@ def error_reason(exc: BaseException, *names: str) -> str:
 
 
 def provenance(model: str) -> str:
-    """EXIF Software note of every output (CONVENTIONS.md)."""
+    """EXIF Software note of every output (docs/conventions.md)."""
     return f"Restora {__version__} ({model})"
 
 
 def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], None] | None = None) -> JobResult:
-    """Read, restore and atomically write one file. A bad file gives a result with ``error``, never raises."""
+    """Read, restore and atomically write one file. A bad file gives a result with ``error``, never raises
+    (except KeyboardInterrupt): even a bug only fails its own file, so a batch always finishes."""
     start = time.perf_counter()
     reliability = None
+    notes = _format_notes(job)
     try:
         image = read_image(job.source)
+        notes += image.info.get("warnings", ())
+        # Restored in place (one float copy of the photo, not two) unless a side output needs the whole input;
+        # the reliability analysis reads only a centred window of it, kept aside first.
+        in_place = not (options.noise_map or options.residual)
+        kept = _analysis_window(image.pixels) if in_place and options.reliability else image.pixels
         result = run_restore(image, options.task, options.model, options.sigma, options.strength, options.tile,
                              options.device, on_tile=on_tile, runtime=options.runtime,
-                             self_ensemble=options.self_ensemble)
-        reliability = _side_outputs(job, options, image, result)
-        del image  # the input's pixels are not needed while writing: lowers the peak by one float image
+                             self_ensemble=options.self_ensemble, in_place=in_place)
+        reliability = _side_outputs(job, options, kept, result, notes)
+        del image, kept  # the input's pixels are not needed while writing
         job.output.parent.mkdir(parents=True, exist_ok=True)
         write_image(job.output, result.image, bit_depth=options.bit_depth or job.bit_depth,
                     jpeg_quality=options.jpeg_quality, subsampling=options.subsampling,
@@ -452,14 +479,36 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
     except (RestoraError, OSError, MemoryError) as exc:
         reason = error_reason(exc, str(job.source), job.name, job.source.name)
         return JobResult(job, error=reason, seconds=time.perf_counter() - start)
+    except Exception as exc:  # a bug: this file fails with its one line, the batch goes on
+        detail = error_reason(exc, str(job.source), job.name, job.source.name)
+        return JobResult(job, error=f"internal error ({type(exc).__name__}: {detail}); please report it",
+                         seconds=time.perf_counter() - start)
     estimated = result.sigma if options.sigma == "auto" else None
     return JobResult(job, model=result.model, megapixels=result.image.megapixels, restore_seconds=result.seconds,
                      seconds=time.perf_counter() - start, sigma=estimated, reliability=reliability,
-                     detection=result.detection.as_dict() if result.detection is not None else None)
+                     detection=result.detection.as_dict() if result.detection is not None else None, notes=notes)
 
 
-def _side_outputs(job: Job, options: RestoreOptions, image, result) -> dict | None:
-    """Write the job's noise map and residual (restora.explain) and return its reliability, as asked."""
+def _analysis_window(pixels: np.ndarray) -> np.ndarray:
+    """A copy of the centred window of the input that the reliability analysis reads."""
+    from restora.explain.core import centre_window
+
+    return pixels[centre_window(*pixels.shape[:2])].copy()
+
+
+def _format_notes(job: Job) -> list[str]:
+    """Say why a folder run writes a file in another format than its input's (RAW becomes TIFF, as documented)."""
+    _, writable, raw = _io_extensions()
+    source, output = job.source.suffix.lower(), job.output.suffix.lower()
+    if output != source and job.output.stem == job.source.stem and source not in writable | raw:
+        return [f"written as TIFF ({job.output.name}): Restora cannot write '{source or job.source.name}' files"]
+    return []
+
+
+def _side_outputs(job: Job, options: RestoreOptions, noisy: np.ndarray, result, notes: list[str]) -> dict | None:
+    """Write the job's noise map and residual (restora.explain) and return its reliability, as asked (when it
+    cannot be predicted, ``notes`` gets why). ``noisy``: the input's pixels, or (without noise map and residual)
+    their :func:`_analysis_window`."""
     want_reliability = options.reliability and result.task == "denoise"  # the task run (--task auto: detected)
     if not (options.noise_map or options.residual or want_reliability):
         return None
@@ -469,7 +518,14 @@ def _side_outputs(job: Job, options: RestoreOptions, image, result) -> dict | No
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         paths.append(path)
-    r = explain_outputs(image.pixels, result.image.pixels, result.sigma, result.model, *paths, reliability=want_reliability)
+    restored = result.image.pixels
+    if noisy.shape != restored.shape:
+        from restora.explain.core import centre_window
+
+        restored = restored[centre_window(*restored.shape[:2])]
+    r, why_not = explain_outputs(noisy, restored, result.sigma, result.model, *paths, reliability=want_reliability)
+    if why_not:
+        notes.append(f"reliability not predicted: {why_not}")
     return r.to_dict() if r is not None else None
 
 
@@ -559,8 +615,22 @@ class ConsoleReporter:
             if result.detection is not None:
                 d = Detection(**result.detection)
                 self.out.print(f"  detected: {d.summary()}; restored by {result.model} ({d.task})", markup=False)
+            for note in result.notes:
+                self.out.print(f"  note: {note}", markup=False)
         else:
             self.err.print(f"{result.job.name}: {result.error}", markup=False)
+
+    def interrupted(self, planned: int) -> None:
+        """Stop the bars (which gives the terminal its cursor back) and say what is done and what is left; an
+        interrupted output is never half written (atomic writes), so running the command again resumes."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        done = sum(r.ok for r in self.results)
+        failed = len(self.results) - done
+        failures = f", {failed} failed" if failed else ""
+        self.err.print(f"interrupted: {done} done{failures}, {planned - len(self.results)} left — run the same "
+                       "command again to resume", markup=False)
 
     def finish(self) -> BatchSummary:
         if self._progress is not None:
@@ -577,9 +647,14 @@ class ConsoleReporter:
 
 
 def run_local(plan: Plan, options: RestoreOptions, reporter: ConsoleReporter) -> BatchSummary:
-    """Run a plan's jobs one after another in this process."""
+    """Run a plan's jobs one after another in this process. Ctrl+C stops it: the reporter says how far it got
+    (:meth:`ConsoleReporter.interrupted`) and KeyboardInterrupt goes on up (the CLI exits 130)."""
     reporter.start(plan)
-    for job in plan.jobs:
-        reporter.job_started(job)
-        reporter.job_finished(run_job(job, options, on_tile=reporter.on_tile))
+    try:
+        for job in plan.jobs:
+            reporter.job_started(job)
+            reporter.job_finished(run_job(job, options, on_tile=reporter.on_tile))
+    except KeyboardInterrupt:
+        reporter.interrupted(len(plan.jobs))
+        raise
     return reporter.finish()

@@ -10,6 +10,8 @@ from typer.core import TyperGroup
 
 from restora.errors import RestoraError
 
+INTERRUPTED = 130  # exit status after Ctrl+C
+
 
 def report_error(exc: BaseException) -> int:
     """Print an expected error as ``restora: error: <message>`` on stderr; return the exit status.
@@ -34,15 +36,36 @@ class RestoraGroup(TyperGroup):
             return super().invoke(ctx)
         except (RestoraError, OSError) as exc:
             raise typer.Exit(report_error(exc)) from None
+        except KeyboardInterrupt:  # Ctrl+C: 128 + SIGINT, as shells expect (click would say "Aborted!", exit 1)
+            raise typer.Exit(INTERRUPTED) from None
 
 
-app = typer.Typer(cls=RestoraGroup, no_args_is_help=True, add_completion=False,
+# Plain (click) help rather than rich's panels: at 80 columns rich squeezed option text into a narrow column
+# and showed flags as <bool>; click's layout keeps the options' text readable at any width.
+app = typer.Typer(cls=RestoraGroup, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Restora: restore degraded photographs.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from restora import __version__
+
+        print(f"restora {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print Restora's version and exit."),
+) -> None:
+    """Restora: restore degraded photographs."""
 
 # Modules that register commands on `app` when imported. Their imports of the rest of restora (torch, the
 # engine, the trainer) stay inside the commands, so `restora --help` and a usage error answer at once.
 COMMAND_MODULES = (
     "restora.commands",        # denoise/deblur/derain/dehaze/lowlight, models, info
+    "restora.style_cli",       # stylize
     "restora.batch_ray",       # batch (--engine local|ray)
     "restora.eval.cli",        # bench
     "restora.train.cli",       # train, export
@@ -50,6 +73,7 @@ COMMAND_MODULES = (
     "restora.server.cli",      # serve
     "restora.explain.cli",     # explain
     "restora.adapt.cli",       # adapt
+    "restora.audit.cli",       # audit
 )
 
 
@@ -70,4 +94,4 @@ def main() -> None:
         sys.exit(report_error(exc))
     except KeyboardInterrupt:
         print("restora: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)

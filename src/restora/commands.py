@@ -68,10 +68,10 @@ def _check_subsampling(value: str) -> str:
 def _resolve_model(task: str, model: str | None, device: str, runtime: str = "auto", self_ensemble: bool = False) -> str:
     """The model to run, checked and loaded once before any file is touched (and, with ``self_ensemble``,
     checked to support it)."""
-    from restora.batch import UsageError
+    from restora.batch import UsageError, model_spec
     from restora.engine.restore import get_method
     from restora.errors import ModelError
-    from restora.engine.catalogue import available_methods, default_method, get_spec
+    from restora.engine.catalogue import available_methods, default_method
 
     if task == "auto":  # the model named (or the default one) must be an all-in-one model: it detects
         from restora.engine.detect import detector_name
@@ -87,12 +87,7 @@ def _resolve_model(task: str, model: str | None, device: str, runtime: str = "au
             raise ModelError(f"no model is available for task '{task}' yet")
         name = default_method(task)
     else:
-        try:
-            spec = get_spec(model)
-        except ModelError as exc:
-            if Path(model).exists():  # a real file that is not a valid model: not a usage error
-                raise
-            raise UsageError(str(exc)) from None
+        spec = model_spec(model)
         if task not in spec.tasks:
             raise UsageError(f"model '{spec.name}' does not {task} (it does: {', '.join(spec.tasks)})")
         name = model
@@ -112,7 +107,7 @@ ModelOption = Annotated[str | None, typer.Option("--model", "-m", metavar="NAME|
                                                  help="Registered model (restora models) or .safetensors file.")]
 SigmaOption = Annotated[str, typer.Option(metavar="auto|N", callback=_check_sigma,
                                           help="Noise level on the 0–255 scale, or 'auto' to estimate it.")]
-StrengthOption = Annotated[float, typer.Option(min=0.0, max=1.0, help="0–1: how much of the effect to apply.")]
+StrengthOption = Annotated[float, typer.Option(min=0.0, max=1.0, metavar="0–1", help="0–1: how much of the effect to apply.")]
 TileOption = Annotated[int | None, typer.Option(min=0, metavar="N", help="Tile size in pixels (bounds memory); 0: whole image.")]
 DeviceOption = Annotated[Device, typer.Option(help="Where to run neural models.")]
 RuntimeOption = Annotated[Runtime, typer.Option(help="Neural models' runtime: PyTorch, ONNX Runtime (CPU; the onnx extra) "
@@ -124,7 +119,7 @@ BitDepthOption = Annotated[int | None, typer.Option(metavar="8|16", callback=_ch
 SelfEnsembleOption = Annotated[bool, typer.Option(
     "--self-ensemble", help="Average each tile's result over its 8 flips and quarter turns: a little more quality "
                             "(+0.09 dB on CBSD68 with restora-denoise) at 8× the time. Our networks only.")]
-JpegQualityOption = Annotated[int, typer.Option(min=1, max=100, help="Quality of JPEG outputs.")]
+JpegQualityOption = Annotated[int, typer.Option(min=1, max=100, metavar="1–100", help="Quality of JPEG outputs.")]
 SubsamplingOption = Annotated[str, typer.Option(metavar="4:4:4|4:2:2|4:2:0", callback=_check_subsampling,
                                                 help="Chroma subsampling of JPEG outputs.")]
 # restora.explain per photo (docs/explain.md).
@@ -188,7 +183,7 @@ def _make_restore_command(task: str):
 for _task in RESTORE_TASKS:
     app.command(_task)(_make_restore_command(_task))
 
-# `enhance` is the issue's name for low-light enhancement: the same command; the task is `lowlight` everywhere.
+# `enhance` is the common name for low-light enhancement: the same command; the task is `lowlight` everywhere.
 _enhance = _make_restore_command("lowlight")
 _enhance.__doc__ = "Alias of lowlight. " + _enhance.__doc__
 app.command("enhance")(_enhance)
@@ -274,7 +269,11 @@ INFO_LABELS = {
 }
 # Keys shown in their own rows (or not at all: the file name heads the block).
 INFO_SHOWN_APART = {"file", "format", "raw_format", "width", "height", "megapixels", "bit_depth", "mode",
-                    "file_bytes", "colour_profile", "orientation", "camera_make", "camera_model"}
+                    "file_bytes", "colour_profile", "orientation", "camera_make", "camera_model", "warnings"}
+# Stored colour modes (Pillow's names) that are converted when read, as ``info`` names them.
+STORED_MODES = {"1": "black and white (1 bit)", "P": "palette", "PA": "palette + alpha", "CMYK": "CMYK",
+                "YCbCr": "YCbCr", "LAB": "Lab", "HSV": "HSV", "RGBX": "RGBX", "RGBa": "premultiplied RGBA",
+                "La": "premultiplied grey + alpha"}
 
 
 def _camera(info: dict) -> str | None:
@@ -287,6 +286,7 @@ def _camera(info: dict) -> str | None:
 def describe_image(path: Path) -> list[tuple[str, str]]:
     """(field, value) rows shown by ``restora info``: size, bit depth, profile, EXIF camera/ISO, noise σ."""
     from restora.engine import estimate_sigma
+    from restora.engine.noise import MIN_PATCHES, patch_count
     from restora.io import read_image
 
     image = read_image(path)
@@ -297,6 +297,8 @@ def describe_image(path: Path) -> list[tuple[str, str]]:
     channels = "grey" if image.grayscale else "RGB"
     if image.alpha is not None:
         channels += " + alpha"
+    if stored := STORED_MODES.get(str(info.get("mode", ""))):  # the file's own mode, not what it is read as
+        channels = f"{stored} (restored as {channels})"
     rows = [("format", kind)]
     if "file_bytes" in info:
         rows.append(("file size", _human_bytes(int(info["file_bytes"]))))
@@ -315,6 +317,10 @@ def describe_image(path: Path) -> list[tuple[str, str]]:
     for key, value in info.items():  # facts added to the reader later still show up
         if key not in INFO_SHOWN_APART and key not in INFO_LABELS and value not in (None, ""):
             rows.append((key.replace("_", " "), str(value)))
+    rows += [("warning", line) for line in info.get("warnings", ())]
+    if patch_count(image.height, image.width) < MIN_PATCHES:
+        rows.append(("noise σ (0–255)", f"too small to estimate ({image.width} × {image.height} px; 16 × 16 px is enough)"))
+        return rows
     sigma = estimate_sigma(image.pixels)
     names, values = (("grey",), sigma[:1]) if image.grayscale else (("R", "G", "B"), sigma)
     rows.append(("noise σ (0–255)", "  ".join(f"{c} {s:.1f}" for c, s in zip(names, values)) + "  (estimated)"))

@@ -6,7 +6,8 @@ from enum import StrEnum
 
 
 class Task(StrEnum):
-    """A restoration task; ``AUTO`` detects the degradation of each photo (all-in-one model)."""
+    """A task; ``AUTO`` detects the degradation of each photo (all-in-one model); ``STYLIZE`` gives a photo a
+    creative look (a style network), it repairs nothing."""
 
     DENOISE = "denoise"
     DEBLUR = "deblur"
@@ -14,9 +15,10 @@ class Task(StrEnum):
     DEHAZE = "dehaze"
     LOWLIGHT = "lowlight"
     AUTO = "auto"
+    STYLIZE = "stylize"
 
 
 # The tasks a model restores, in the all-in-one model's label order (its classifier's outputs).
-RESTORE_TASKS: tuple[str, ...] = tuple(t.value for t in Task if t is not Task.AUTO)
-# Every task a command accepts: the restore tasks, then ``auto``.
-TASKS: tuple[str, ...] = (*RESTORE_TASKS, Task.AUTO.value)
+RESTORE_TASKS: tuple[str, ...] = tuple(t.value for t in Task if t not in (Task.AUTO, Task.STYLIZE))
+# Every task a model may name: the restore tasks, then ``auto``, then ``stylize`` (a creative look, not a repair).
+TASKS: tuple[str, ...] = (*RESTORE_TASKS, Task.AUTO.value, Task.STYLIZE.value)

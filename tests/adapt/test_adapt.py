@@ -164,6 +164,33 @@ def test_cli_adapts_and_reports(tmp_path, photos, base, invoke_cli):
     assert out.is_file() and "wrote" in r.stdout and "--model" in r.stdout
 
 
+def test_cli_takes_a_folder_of_photos_and_creates_the_output_folder(tmp_path, photos, base, invoke_cli):
+    out = tmp_path / "models" / "new" / "cam.safetensors"
+    r = invoke_cli("adapt", tmp_path, "-o", out, "--from", base, "--steps", "2", "--threads", "1")
+    assert r.exit_code == 0, r.stderr
+    assert out.is_file() and f"{len(photos)} photos" in r.stdout  # the base model in the folder is no photo
+
+
+def test_cli_minutes_zero_is_no_time_limit(tmp_path, photos, base, invoke_cli):
+    out = tmp_path / "cam.safetensors"
+    r = invoke_cli("adapt", *photos, "-o", out, "--from", base, "--steps", "2", "--minutes", "0", "--threads", "1")
+    assert r.exit_code == 0, r.stderr
+    assert read_metadata(out)["card"]["adaptation"] and "2 steps" in r.stdout
+
+
+def test_minutes_zero_without_steps_stops_when_the_held_out_loss_stops_improving(tmp_path, photos, base):
+    out = tmp_path / "cam.safetensors"
+    result = adapt(photos, out, base=str(base), cfg=quick(minutes=0.0, steps=None, patience=1, eval_every=5, lr=0.0),
+                   progress=False)
+    assert out.is_file() and result.steps == 5  # lr 0: the first evaluation gains nothing, so the run stops
+
+
+def test_cli_empty_folder_is_a_usage_error(tmp_path, base, invoke_cli):
+    (tmp_path / "empty").mkdir()
+    r = invoke_cli("adapt", tmp_path / "empty", "-o", tmp_path / "cam.safetensors", "--from", base)
+    assert r.exit_code == 2 and "no photos found" in r.stderr
+
+
 @pytest.mark.parametrize("case", ["no-output", "missing-photo", "bad-output", "exists", "bad-model", "corrupt"])
 def test_cli_bad_inputs_get_one_line(tmp_path, photos, base, case, invoke_cli):
     out = tmp_path / "cam.safetensors"
@@ -182,7 +209,8 @@ def test_cli_bad_inputs_get_one_line(tmp_path, photos, base, case, invoke_cli):
         args[0] = tmp_path / "broken.png"
         args[0].write_bytes(b"\x89PNG\r\n\x1a\n broken")
     r = invoke_cli("adapt", *args)
-    assert r.exit_code in (1, 2)
+    # Usage errors exit 2 as in `restora denoise`; a photo that cannot be read is a failure (1).
+    assert r.exit_code == (1 if case == "corrupt" else 2), r.stderr
     if case == "no-output":  # typer's own usage error for a missing required option
         assert "Missing option" in r.stderr
         return

@@ -76,7 +76,7 @@ def test_allinone_models_run_in_pytorch_only(allinone_file):
     from restora.engine.restore import get_method
 
     assert get_method(str(allinone_file), "cpu", "auto").runtime == "torch"
-    with pytest.raises(ModelError, match="all-in-one model"):
+    with pytest.raises(ModelError, match="takes whole-image context"):
         get_method(str(allinone_file), "cpu", "onnx")
 
 
@@ -101,9 +101,48 @@ def test_allinone_context_is_downscaled_as_in_training(allinone_file, monkeypatc
     np.testing.assert_allclose(small, expected.numpy(), atol=1e-6)
     assert np.abs(small - context_image(x)).max() > 1e-4  # a different downscaling than area averaging
     # run_restore describes exactly that copy.
-    seen = []
-    monkeypatch.setattr(NeuralMethod, "prepare", lambda self, s: seen.append(s) or self.describe(s)["embedding"])
+    seen, prepare = [], NeuralMethod.prepare
+    monkeypatch.setattr(NeuralMethod, "prepare", lambda self, s: seen.append(s) or prepare(self, s))
     run_restore(x, task="dehaze", model=str(allinone_file), device="cpu")
     np.testing.assert_array_equal(seen[0], small)
     # A network without describe_input keeps the engine's area averaging.
     assert np.array_equal(NeuralMethod(torch.nn.Conv2d(3, 3, 1), "conv", "cpu").context_input(x), context_image(x))
+
+
+class FarReachingBrightening(torch.nn.Module):
+    """Stands in for a trunk whose brightening of a pixel depends on content far away (its large receptive
+    field): near a bright object a dark flat field is lifted more than far from it."""
+
+    def forward(self, x, multiscale=False, embedding=None):
+        return x + 0.5 * torch.nn.functional.avg_pool2d(x, 81, 1, 40, count_include_pad=False)
+
+
+@pytest.mark.parametrize("tile", [0, 64])
+def test_lowlight_correction_is_one_curve_for_the_whole_image(tile):
+    """A dark photo of a flat sky beside a white lighthouse: the exposure correction is one global curve, so
+    every pixel of the flat field gets the same value however near the bright object it is (no smear)."""
+    from restora.models.allinone import TASKS, AllInOneNet
+
+    torch.manual_seed(0)
+    net = AllInOneNet(width=8, enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), bottom_dilations=(1,), embed_dim=16,
+                      encoder_widths=(8, 8, 8, 8))
+    with torch.no_grad():  # the classifier calls every image low light
+        net.classify.weight.zero_()
+        net.classify.bias.copy_(torch.tensor([4.0 if t == "lowlight" else 0.0 for t in TASKS]))
+    net.trunk = FarReachingBrightening()
+    x = np.full((160, 160, 3), 0.08, np.float32)
+    x[20:50, 20:50] = 0.6
+    y = run_restore(x, task="lowlight", model=NeuralMethod(net, "far-reaching", "cpu"), tile=tile).image.pixels
+    sky = np.ones((160, 160), bool)
+    sky[:70, :70] = False  # the flat field, 20 px and more from the object
+    assert y[sky].mean() > 0.1  # it was brightened
+    assert np.ptp(y[sky], axis=0).max() < 0.01  # uniformly (without the whole-image curve: 0.04, 10 grey levels)
+
+
+def test_allinone_lowlight_tiled_equals_untiled_with_its_exposure_curve(tiny_allinone):
+    x = gradient_image(dark=True)
+    model = str(tiny_allinone("lowlight"))
+    whole = run_restore(x, task="lowlight", model=model, tile=0, device="cpu").image.pixels
+    tiled = run_restore(x, task="lowlight", model=model, tile=96, device="cpu").image.pixels
+    assert np.abs(whole - x).max() > 0.01
+    assert np.abs(whole - tiled).max() < 1e-4

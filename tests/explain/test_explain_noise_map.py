@@ -56,3 +56,15 @@ def test_tiny_and_flat_images_do_not_fail():
     assert np.array_equal(noise_map(np.full((4, 5, 3), 0.5, np.float32)), np.zeros((4, 5, 3), np.float32))
     flat = noise_map(np.full((40, 40, 3), 0.5, np.float32))
     assert flat.shape == (40, 40, 3) and np.all(flat == 0)
+
+
+@pytest.mark.parametrize("shape", [(7, 7), (8, 8), (15, 15), (8, 15), (9, 30)])
+def test_images_with_too_few_patches_for_the_noise_model_get_an_empty_map(shape):
+    """7 px and more fit a 7×7 patch, but under 98 patches no brightness bin can be measured."""
+    noisy = np.random.default_rng(0).random((*shape, 3)).astype(np.float32)
+    assert np.array_equal(noise_map(noisy), np.zeros((*shape, 3), np.float32))
+
+
+def test_sixteen_pixels_square_is_enough_for_a_noise_model():
+    noisy = 0.5 + np.random.default_rng(0).normal(0, 20 / 255, (16, 16, 3)).astype(np.float32)
+    assert noise_map(noisy).min() > 0  # measured (from few patches: biased low)

@@ -74,6 +74,22 @@ def test_unusual_statistics_are_flagged(scene):
     assert "unlike every training case" in r.summary()
 
 
+def test_confidence_comes_with_its_reason(scene):
+    clean = scene()
+    noisy = clean + np.random.default_rng(0).normal(0, 15 / 255, clean.shape).astype(np.float32)
+    analysis = analyse(noisy, denoise_stand_in(noisy))
+    r = predict(analysis)
+    assert not r.flags and "80% interval" in r.reason and f"±{(r.high_db - r.low_db) / 2:.2f} dB" in r.reason
+    if r.confidence != "high":  # the feature that widens the interval most, in words
+        assert "widens it most" in r.reason and r.reason in r.summary()
+    assert predict(analysis).to_dict()["reason"] == r.reason
+    p = load_predictor()
+    for i, name in enumerate(FEATURES):
+        analysis.features[name] = p["mean"][i] + 10 * p["scale"][i]
+    flagged = predict(analysis)
+    assert flagged.confidence == "low" and flagged.reason.startswith("out of range")
+
+
 def test_calibration_for_the_bench():
     perfect = [{"predicted_gain": g, "measured_gain": g, "low_db": g - 1, "high_db": g + 1, "set": s}
                for g, s in [(1.0, "a"), (2.0, "a"), (3.0, "a"), (5.0, "b"), (4.0, "b"), (9.0, "b")]]
@@ -112,3 +128,14 @@ def test_the_shipped_predictor_was_fitted_for_the_shipped_denoiser():
     fitted_for = json.loads(MODEL_PATH.read_text())["model"]
     shipped = get_spec(fitted_for["name"]).path
     assert hashlib.sha256(shipped.read_bytes()).hexdigest()[:16] == fitted_for["sha256"]
+
+
+@pytest.mark.parametrize("side", [1, 6, 7, 8, 15])
+def test_photos_too_small_to_analyse_say_so_in_one_line(side):
+    from restora.explain.features import TooSmallToAnalyse
+
+    noisy = np.random.default_rng(0).random((side, side, 3)).astype(np.float32)
+    with pytest.raises(TooSmallToAnalyse, match=f"too small to analyse \\({side} × {side} px"):
+        analyse(noisy, noisy * 0.9)
+    enough = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
+    assert np.isfinite(assess(enough, enough * 0.9).gain_db)

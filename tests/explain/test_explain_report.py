@@ -88,6 +88,15 @@ def test_cli_writes_the_report_and_a_summary(tmp_path, scene, tiny_model, invoke
     assert "predicted gain" in r.stdout and "confidence" in r.stdout
 
 
+def test_cli_creates_the_output_folders(tmp_path, scene, tiny_model, invoke_cli):
+    photo = photo_file(tmp_path, scene)
+    out = tmp_path / "new" / "reports" / "report.html"
+    restored = tmp_path / "other" / "clean.png"
+    r = invoke_cli("explain", photo, "-o", out, "--model", tiny_model, "--device", "cpu", "--restored", restored)
+    assert r.exit_code == 0, r.stderr
+    assert out.is_file() and restored.is_file()
+
+
 @pytest.mark.parametrize("case", ["missing", "not-html", "exists", "corrupt", "bad-sigma", "bad-model"])
 def test_cli_bad_inputs_get_one_line(tmp_path, scene, tiny_model, case, invoke_cli):
     photo = photo_file(tmp_path, scene)
@@ -107,7 +116,8 @@ def test_cli_bad_inputs_get_one_line(tmp_path, scene, tiny_model, case, invoke_c
     elif case == "bad-model":
         args[4] = tmp_path / "nope.safetensors"
     r = invoke_cli("explain", *args)
-    assert r.exit_code in (1, 2)
+    # Usage errors exit 2 as in `restora denoise`; a file that cannot be read is a failure (1).
+    assert r.exit_code == (1 if case == "corrupt" else 2), r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("restora: error:"), r.stderr
     assert "Traceback" not in r.stderr

@@ -172,7 +172,7 @@ def test_unwritable_folder(tmp_path, photo, monkeypatch):
     "name,match",
     [
         ("missing/out.png", "does not exist"),
-        ("out.gif", "cannot write '.gif'"),
+        ("out.tga", "cannot write '.tga'"),
         ("out", "no extension"),
         ("out.cr2", "camera RAW"),
     ],

@@ -134,7 +134,8 @@ def test_denoising_status_has_reliability(client):
     _, noisy = noisy_pixels(64, 64, sigma=20)
     status = run_job(client, encode(noisy, "PNG"), model="nlm")
     r = status["reliability"]
-    assert set(r) == {"gain_db", "low_db", "high_db", "confidence", "out_of_range", "flags", "calibrated_for", "model"}
+    assert set(r) == {"gain_db", "low_db", "high_db", "confidence", "out_of_range", "flags", "calibrated_for", "model",
+                      "reason"}
     assert r["low_db"] <= r["gain_db"] <= r["high_db"] and r["confidence"] in ("high", "medium", "low")
     assert r["out_of_range"] == bool(r["flags"]) and r["model"] == "nlm"
     assert r["calibrated_for"] == load_predictor()["model"]["name"]
@@ -147,6 +148,14 @@ def test_out_of_range_upload_is_flagged_in_the_status(client):
     r = run_job(client, encode(noisy, "PNG"), model="identity")["reliability"]
     assert r["out_of_range"] and "noise_beyond_range" in r["flags"] and r["confidence"] == "low"
     assert "trained" in r["flags"]["noise_beyond_range"]
+
+
+@pytest.mark.parametrize("side", [1, 8, 15])
+def test_tiny_upload_is_restored_without_reliability(client, side):
+    _, noisy = noisy_pixels(side, side)
+    status = run_job(client, encode(noisy, "PNG"), model="nlm")
+    assert status["reliability"] is None and (status["width"], status["height"]) == (side, side)
+    assert client.get(f"/api/jobs/{status['id']}/result").status_code == 200
 
 
 def test_other_tasks_have_no_reliability(client):
@@ -398,3 +407,18 @@ def test_all_files_removed_when_server_stops(make_client):
     assert any(root.iterdir())
     client.__exit__(None, None, None)
     assert not root.exists()
+
+
+def test_a_stylize_job_runs_the_shipped_style(client):
+    models = {m["name"]: m for m in client.get("/api/models").json()}
+    if "restora-style-mosaic" not in models:
+        pytest.skip("restora-style-mosaic is not shipped")
+    assert models["restora-style-mosaic"]["tasks"] == ["stylize"]
+    assert "stylize" in models["restora-style-mosaic"]["default_for"]
+    _, photo = noisy_pixels()
+    response = submit(client, encode(photo, "PNG"), task="stylize", strength="0.5")
+    assert response.status_code in (200, 201, 202), response.text
+    job = wait_done(client, response.json()["id"])
+    assert job["status"] == "done" and job["model"] == "restora-style-mosaic"
+    result = decode(client.get(f"/api/jobs/{job['id']}/result").content)
+    assert result.shape == photo.shape and np.abs(result.astype(float) - photo).mean() > 2

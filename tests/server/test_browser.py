@@ -150,3 +150,44 @@ def test_page_runs_task_auto_and_shows_the_detection(server_url, tmp_path, chrom
     assert not page.is_visible("#reliability")
     page.screenshot(path=str(tmp_path / "auto.png"), full_page=True)
     assert problems == []
+
+
+def test_failed_job_cannot_be_viewed(server_url, tmp_path, chromium):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    problems: list[str] = []
+    page = chromium.new_page(viewport={"width": 700, "height": 500})
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.goto(server_url)
+    page.wait_for_selector("#model option[value='nlm']", state="attached")
+    page.select_option("#model", "nlm")
+    page.set_input_files("#files", str(broken))
+    page.wait_for_selector("#jobs li[data-status='failed']", timeout=60_000)
+    assert page.inner_text("#jobs li .state").strip()  # the reason it failed
+    view = page.locator("#jobs li[data-status='failed'] .view")
+    assert view.is_disabled()
+    # It must also look disabled (the page's own button style would otherwise hide that) and not react.
+    assert float(view.evaluate("el => getComputedStyle(el).opacity")) < 0.6
+    assert view.evaluate("el => getComputedStyle(el).pointerEvents") == "none"
+    view.evaluate("el => el.click()")
+    assert not page.is_visible("#viewer")
+    link = page.locator("#jobs li[data-status='failed'] .download")
+    assert link.get_attribute("aria-disabled") == "true" and link.get_attribute("href") is None
+    assert problems == []
+
+
+def test_example_photo_says_why_its_confidence_is_not_high(server_url, chromium):
+    example = Path(__file__).resolve().parents[2] / "examples" / "noisy.png"
+    page = chromium.new_page(viewport={"width": 700, "height": 500})
+    page.goto(server_url)
+    page.wait_for_selector("#model option", state="attached")
+    page.set_input_files("#files", str(example))  # default model and σ auto, as a new user would
+    page.wait_for_selector("#jobs li[data-status='done']", timeout=120_000)
+    job_id = page.get_attribute("#jobs li .download", "href").split("/")[3]
+    reliability = page.request.get(f"{server_url}/api/jobs/{job_id}").json()["reliability"]
+    if reliability is None:
+        pytest.skip("no neural denoiser installed: no reliability to show")
+    page.wait_for_selector("#reliability", state="visible")
+    line = page.inner_text("#reliability-line")
+    assert f"{reliability['confidence']} confidence" in line
+    assert reliability["reason"] and reliability["reason"] in line

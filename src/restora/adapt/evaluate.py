@@ -2,7 +2,7 @@
 
 For each camera (file names start with it: ``Canon5D2_…``), the model is adapted on that camera's *noisy*
 photos only; the clean ones are read only to score. Both the unadapted and the adapted model then denoise
-the same noisy photos (σ estimated, whole image) and are scored against the clean ones (PSNR, CONVENTIONS.md).
+the same noisy photos (σ estimated, whole image) and are scored against the clean ones (PSNR, docs/conventions.md).
 With ``split`` the model is adapted on every other photo and scored on the rest (photos it never saw).
 """
 

@@ -68,7 +68,7 @@ import numpy as np
 import torch
 
 from restora.adapt.noise_model import CameraNoise, estimate_camera_noise
-from restora.errors import BadInputError, ModelError, OutputError, RestoraError
+from restora.errors import BadInputError, ModelError, OutputError
 from restora.engine.catalogue import default_method, get_spec
 from restora.engine.noise import estimate_sigma
 from restora.explain.residual import STRUCTURE_THRESHOLD, detail_at_risk
@@ -356,8 +356,6 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
         raise OutputError(f"{output}: the adapted model is a .safetensors file")
     if not output.parent.is_dir():
         raise OutputError(f"{output}: folder {output.parent} does not exist")
-    if cfg.minutes <= 0 and not cfg.steps:
-        raise RestoraError("--minutes must be more than 0")
     module, meta, base_path = load_base(base)
     if output.exists() and output.resolve() == base_path.resolve():
         raise OutputError(f"{output}: would overwrite the base model")
@@ -416,7 +414,7 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
         os.replace(tmp, sp)
 
     budget = cfg.minutes * 60.0 if cfg.minutes > 0 else float("inf")
-    bar = _progress(progress, budget if math.isfinite(budget) else float(cfg.steps or 1))
+    bar = _progress(progress, budget if math.isfinite(budget) else (float(cfg.steps) if cfg.steps else None))
     started = entered - seconds
     window: list[float] = []
     last_loss = float("nan")
@@ -518,7 +516,7 @@ def _card(meta, base_path, digest, photos, held, seconds, steps, best_step, base
 
 
 class _Bar:
-    def __init__(self, total: float):
+    def __init__(self, total: float | None):  # None: no time or step limit, an open-ended bar
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(TextColumn("adapting"), BarColumn(), TimeElapsedColumn(),
@@ -534,5 +532,5 @@ class _Bar:
         self.progress.stop()
 
 
-def _progress(enabled: bool, total: float):
+def _progress(enabled: bool, total: float | None):
     return _Bar(total) if enabled else None

@@ -11,7 +11,7 @@ from restora.cli import app
 
 @app.command()
 def degrade(
-    image: Path = typer.Argument(..., help="A clean photo."),
+    image: Path | None = typer.Argument(None, show_default=False, help="A clean photo (not needed with --list)."),
     pipeline: str = typer.Option("practical", "--pipeline", "-p", help="Pipeline name (see --list)."),
     output: Path = typer.Option(Path("degraded"), "-o", "--output", help="Output folder."),
     count: int = typer.Option(4, "--count", "-n", min=1, max=100, help="Samples to write."),
@@ -30,7 +30,15 @@ def degrade(
             doc = (PIPELINES[name].__doc__ or "").strip().splitlines()
             typer.echo(f"{name:12s} {repr(get_pipeline(name))[:100] if not doc else doc[0]}")
         return
-    op = get_pipeline(pipeline)
+    from restora.batch import UsageError
+    from restora.errors import RestoraError
+
+    if image is None:
+        raise UsageError("give a clean photo to degrade (or --list to see the pipelines)")
+    try:
+        op = get_pipeline(pipeline)
+    except RestoraError as exc:  # an unknown name
+        raise UsageError(str(exc)) from None
     clean = read_image(image)
     output.mkdir(parents=True, exist_ok=True)
     for i in range(count):

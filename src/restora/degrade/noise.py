@@ -1,4 +1,4 @@
-"""Noise operators. σ is on the 0–255 scale throughout (CONVENTIONS.md)."""
+"""Noise operators. σ is on the 0–255 scale throughout (docs/conventions.md)."""
 
 from __future__ import annotations
 

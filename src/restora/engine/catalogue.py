@@ -87,6 +87,7 @@ DEFAULTS = {
     "dehaze": ("restora-dehaze", "restora-allinone", "dcp"),
     "lowlight": ("restora-lowlight", "restora-allinone", "gamma"),
     "auto": ("restora-allinone",),
+    "stylize": ("restora-style-mosaic",),
 }
 
 

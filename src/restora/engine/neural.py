@@ -1,7 +1,7 @@
 """Our networks as engine methods, loaded from one ``.safetensors`` file each (never pickles).
 
-The file format is :mod:`restora.models.modelfile`; what the engine needs of a network is its
-:class:`~restora.models.descriptor.ModelDescriptor`.
+The file format is :mod:`restora.models.modelfile` (see docs/conventions.md); what the engine needs of a
+network is its :class:`~restora.models.descriptor.ModelDescriptor`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from restora.engine.methods import Method, MethodSpec
+from restora.engine.methods import Method, MethodSpec, context_image
 from restora.errors import ModelError
 from restora.models.descriptor import ModelDescriptor
 from restora.models.device import resolve_device
-from restora.models.modelfile import file_describes, load_module, read_metadata
+from restora.models.modelfile import file_arch_has, file_describes, load_module, read_metadata
 
 
 class NeuralMethod(Method):
@@ -25,10 +25,15 @@ class NeuralMethod(Method):
 
     A network with a ``describe`` method (the all-in-one model: a degradation-aware representation of the
     whole image) gets it computed once per image by :meth:`prepare`, on the engine's downscaled copy of the
-    whole image, and every tile is restored with that embedding (``forward(x, embedding=...)``), so tiles
+    whole image, and every tile is restored with that embedding (``forward(x, embedding=...)``, with the
+    network's ``whole_image_context`` where it has one: also the whole image's exposure curve), so tiles
     agree with the whole image about haze, light level and degradation type. That copy is made by the
     network's own ``describe_input`` (the function it was trained with, e.g. antialiased bilinear in
     :mod:`restora.models.allinone`) where it has one, so inference describes what training described.
+
+    A network with shared normalisation (``norm_stats``: the style network, :mod:`restora.models.stylenet`)
+    gets its instance-norm statistics computed once per image the same way, on the whole image downscaled to
+    its ``stats_side``, and every tile is normalised with them (``forward(x, stats=...)``): tiles agree.
     """
 
     runtime = "torch"
@@ -48,6 +53,7 @@ class NeuralMethod(Method):
         self.halo = descriptor.halo
         self.describes = descriptor.whole_image_prior
         self.shrink = own_describe_input(module) if self.describes else None
+        self.shares_norm = descriptor.shared_norm
 
     def _tensor(self, pixels: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32))[None].to(self.device)
@@ -67,14 +73,28 @@ class NeuralMethod(Method):
 
     @property
     def wants_context(self) -> bool:
-        return self.describes
+        return self.describes or self.shares_norm
 
+    @torch.inference_mode()
     def prepare(self, small: np.ndarray):
-        return self.describe(small)["embedding"] if self.describes else None
+        """What every tile gets: a style network's shared normalisation statistics; an all-in-one network's
+        ``whole_image_context`` of ``small`` where it has one (the embedding and the whole image's exposure
+        curve), else the embedding of :meth:`describe`."""
+        if self.shares_norm:
+            return self.module.norm_stats(self._tensor(small))
+        if not self.describes:
+            return None
+        whole = getattr(self.module, "whole_image_context", None)
+        if callable(whole):
+            with self._autocast():
+                return whole(self._tensor(small))
+        return {"embedding": self.describe(small)["embedding"]}
 
     @torch.inference_mode()
     def context_input(self, pixels: np.ndarray) -> np.ndarray:
         """The whole image downscaled as the network's ``describe_input`` does it (on the CPU, float32)."""
+        if self.shares_norm:
+            return context_image(pixels, int(self.module.stats_side))
         if self.shrink is None:
             return super().context_input(pixels)
         x = torch.from_numpy(np.asarray(pixels, np.float32)).permute(2, 0, 1)[None]  # a view: no full-size copy
@@ -87,8 +107,10 @@ class NeuralMethod(Method):
             if self.uses_sigma:
                 s = torch.from_numpy(sigma_map(sigma, tile.shape)).permute(2, 0, 1)[None].to(self.device)
                 y = self.module(x, s)
+            elif context is not None and self.shares_norm:
+                y = self.module(x, stats=context.value)
             elif context is not None:
-                y = self.module(x, embedding=context.value)
+                y = self.module(x, **context.value)
             else:
                 y = self.module(x)
         return y.float()[0].permute(1, 2, 0).cpu().numpy()
@@ -131,3 +153,9 @@ def spec_from_file(path: Path, name: str | None = None) -> MethodSpec:
 def describes_degradations(spec: MethodSpec) -> bool:
     """True for a model file whose architecture can describe degradations (an all-in-one model), without loading it."""
     return spec.path is not None and file_describes(Path(spec.path))
+
+
+def takes_whole_image_context(spec: MethodSpec) -> bool:
+    """True for a model file whose tiles need something computed on the whole image (an all-in-one model's
+    embedding, the style network's shared normalisation), which an exported ONNX graph cannot take."""
+    return spec.path is not None and (file_describes(Path(spec.path)) or file_arch_has(Path(spec.path), "norm_stats"))

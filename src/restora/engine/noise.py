@@ -10,7 +10,7 @@ with the least gradient energy (weak-texture selection, as Liu et al. 2013 do), 
 the texture that would otherwise read as noise at low σ; selecting on the noisy patches biases σ low by
 a fixed factor for Gaussian noise, measured on pure noise and undone by ``SELECTION_BIAS``.
 
-σ is returned per channel on the 0–255 scale (see CONVENTIONS.md) whatever the bit depth.
+σ is returned per channel on the 0–255 scale (see docs/conventions.md) whatever the bit depth.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 PATCH = 7
+# Fewer 7×7 patches than this (2 per dimension of patch space) leave the patch covariance, and so σ,
+# undetermined: 16 × 16 pixels is the smallest square that has enough.
+MIN_PATCHES = 2 * PATCH * PATCH
 MAX_PATCHES = 60_000
 KEEP_FRACTION = 0.5
 SELECTION_BIAS = 1.083  # σ_true / σ_estimated on pure Gaussian noise with KEEP_FRACTION = 0.5
@@ -32,6 +35,11 @@ def _patches(channel: np.ndarray, rng: np.random.Generator, max_patches: int = M
         return view.reshape(n, PATCH * PATCH)
     idx = rng.choice(n, size=max_patches, replace=False)
     return view[idx // w, idx % w].reshape(-1, PATCH * PATCH)
+
+
+def patch_count(height: int, width: int) -> int:
+    """How many overlapping 7×7 patches an image of this size has."""
+    return max(0, height - PATCH + 1) * max(0, width - PATCH + 1)
 
 
 def _weak_texture(p: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from restora.io.image import Image
 from restora.engine.catalogue import default_method, get_spec, load_method
 from restora.tasks import TASKS
 from restora.engine.detect import detect, detector_name
-from restora.engine.neural import describes_degradations
+from restora.engine.neural import takes_whole_image_context
 from restora.engine.onnx import load_onnx_method, pick_runtime
 from restora.io import read_image
 
@@ -52,11 +52,11 @@ def get_method(name: str, device: str = "auto", runtime: str = "auto"):
     Runtime where it was measured faster for this model on the CPU, else PyTorch (see engine/onnx.py).
     """
     spec = get_spec(name)
-    if describes_degradations(spec):
-        # All-in-one models need their whole-image embedding passed to every tile, which the exported graph
-        # (image in, image out) cannot take: they run in PyTorch.
+    if takes_whole_image_context(spec):
+        # All-in-one models need their whole-image embedding passed to every tile, style networks their shared
+        # normalisation, which the exported graph (image in, image out) cannot take: they run in PyTorch.
         if runtime == "onnx":
-            raise ModelError(f"'{spec.name}' is an all-in-one model (whole-image context): it runs with --runtime torch or auto only")
+            raise ModelError(f"'{spec.name}' takes whole-image context: it runs with --runtime torch or auto only")
         return load_method(name, device)
     if pick_runtime(spec, device, runtime) == "onnx":
         try:
@@ -104,11 +104,13 @@ def run_restore(
     on_tile=None,
     runtime: str = "auto",
     self_ensemble: bool = False,
+    in_place: bool = False,
 ) -> RestoreResult:
     """Restore and report what was done (model, σ, timing; for ``task="auto"`` the detection). See :func:`restore`.
 
     ``model`` may also be a :class:`restora.engine.methods.Method` instance (benchmark peers built per image,
-    e.g. deconvolution given the true kernel).
+    e.g. deconvolution given the true kernel). ``in_place``: the result overwrites the input Image's pixels
+    (rows are written back once no later tile reads them), so a big photo needs one float copy, not two.
     """
     if task not in TASKS:
         raise RestoraError(f"unknown task '{task}' (one of {', '.join(TASKS)})")
@@ -156,10 +158,18 @@ def run_restore(
 
         return dihedral_mean(process, window, sw) if self_ensemble else process(window, sw)
 
-    y = process_tiled(x, run_window, tile_size, min(OVERLAP, tile_size // 4), method.halo, method.size_multiple, on_tile)
-    if not method.uses_sigma and strength < 1.0:
-        y = strength * y + (1.0 - strength) * x
-    np.clip(y, 0.0, 1.0, out=y)
+    blend = not method.uses_sigma and strength < 1.0
+
+    def finish(rows: np.ndarray, where: slice) -> np.ndarray:
+        # Per block of finished rows: the input rows are still intact here, also when restoring in place.
+        if blend:
+            rows *= np.float32(strength)
+            rows += np.float32(1.0 - strength) * x[where]
+        return np.clip(rows, 0.0, 1.0, out=rows)
+
+    writable = x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable
+    y = process_tiled(x, run_window, tile_size, min(OVERLAP, tile_size // 4), method.halo, method.size_multiple,
+                      on_tile, out=x if in_place and writable else None, finish=finish)
     seconds = time.perf_counter() - start
     return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds, task, detection)
 

@@ -64,6 +64,8 @@ def bench(
                                                                     "fewer than --repeats are taken (≥ 2; 1 at 4096²)."),
     speed_time_limit: float = typer.Option(None, "--speed-time-limit", help="Seconds for the whole speed table: a run "
                                                                             "still going then is stopped, later ones are listed as not measured."),
+    memory: str = typer.Option(None, "--memory", help="Only peak memory: `restora TASK` on synthetic photos of these "
+                                                      "sizes in MP (e.g. 24,100), --methods: the model (one)."),
 ) -> None:
     """Benchmark restoration methods on standard sets: PSNR, SSIM, detail, speed and memory, with crops.
 
@@ -76,7 +78,9 @@ def bench(
         if task not in BENCH_TASKS:
             raise RestoraError(f"--task must be one of {', '.join(BENCH_TASKS)}, not '{task}'")
         speed_opts = dict(speed_threads=speed_threads, runtimes=runtimes, budget=speed_budget, time_limit=speed_time_limit)
-        if speed_only:
+        if memory:
+            _bench_memory(_numbers(memory, "--memory"), methods, task, out)
+        elif speed_only:
             if task != "denoise":
                 raise RestoraError("--speed-only times denoising methods: leave out --task")
             _bench_speed_only(data, methods or DENOISE_METHODS, out, device, threads, sizes, repeats,
@@ -90,6 +94,25 @@ def bench(
     except RestoraError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _bench_memory(megapixels: list[float], methods: str | None, task: str, out: Path) -> None:
+    import json
+
+    from restora.errors import RestoraError
+    from restora.eval.memory import bench_memory, markdown
+
+    models = [m for m in (methods or "").split(",") if m]
+    if len(models) > 1:
+        raise RestoraError("--memory measures one model: give at most one in --methods")
+    try:
+        rows = bench_memory(megapixels, models[0] if models else None, task=task)
+    except RuntimeError as exc:
+        raise RestoraError(str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "memory.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (out / "memory.md").write_text(markdown(rows) + "\n")
+    typer.echo(markdown(rows))
 
 
 def _log(message: str) -> None:

@@ -2,7 +2,7 @@
 
 All three compare an output with the clean reference, both as 8-bit RGB (H, W, 3) ``uint8`` arrays:
 a method's float output is first clipped to [0, 255] and rounded (:func:`to_uint8`), as in
-CONVENTIONS.md. No border is cropped; a set's figure is the mean over its images.
+docs/conventions.md. No border is cropped; a set's figure is the mean over its images.
 
 **PSNR** — ``skimage.metrics.peak_signal_noise_ratio`` over all RGB pixels, data range 255:
 ``10·log10(255² / MSE)``. Identical images have MSE 0 and an infinite PSNR; we cap every per-image
@@ -111,7 +111,7 @@ def score(clean: np.ndarray, output: np.ndarray) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Protocols of published figures, computed beside the RGB ones and labelled (CONVENTIONS.md).
+# Protocols of published figures, computed beside the RGB ones and labelled (docs/conventions.md).
 
 
 def y_channel(image: np.ndarray) -> np.ndarray:

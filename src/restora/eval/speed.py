@@ -1,6 +1,6 @@
 """Speed and peak memory of the methods: MP/s of the whole restore call per method, runtime, thread count and size.
 
-Protocol (CONVENTIONS.md): the timed call is the whole :func:`restora.engine.run_restore` (read and write
+Protocol (docs/conventions.md): the timed call is the whole :func:`restora.engine.run_restore` (read and write
 excluded) with the engine's default tile, on a square ``size``² input: the clean photo ``--image`` resized
 (bicubic) to that size, plus Gaussian noise σ=25 (seed 0), as a float array on [0, 1] — or, with no image,
 smooth random texture. Peers are told σ=25; our models (``--blind``) get ``sigma="auto"`` (estimation

@@ -2,7 +2,7 @@
 
 Every method runs through :func:`restora.engine.run_restore` on the degraded image as a float array on [0, 1]
 with the engine's default tile, as users run it; the output is clipped and rounded to 8 bits and scored by
-:mod:`restora.eval.metrics` against the clean image (RGB PSNR, SSIM, detail; CONVENTIONS.md). Beside them,
+:mod:`restora.eval.metrics` against the clean image (RGB PSNR, SSIM, detail; docs/conventions.md). Beside them,
 labelled, the protocols of published figures: Y-channel PSNR/SSIM for deraining, and Levin et al.'s aligned
 greyscale PSNR/SSIM (15-px border, best sub-pixel shift) on ``test/Levin``.
 

@@ -33,12 +33,15 @@ def explain(
 ) -> None:
     """``restora explain``: see EXPLAIN_HELP."""
     from restora.batch import UsageError
-    from restora.errors import BadInputError
+    from restora.batch import model_spec
 
+    # Checked as `restora denoise` checks its command line: each is a usage error (exit 2), found before any work.
     if output.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"{output}: the report is an HTML file; give -o a name ending in .html")
+    if not photo.exists():
+        raise UsageError(f"no input image found in {photo}")
     if not photo.is_file():
-        raise BadInputError(f"{photo}: no such file")
+        raise UsageError(f"{photo} is a folder: explain takes one photo")
     if output.exists() and output.resolve() == photo.resolve():
         raise UsageError(f"{output}: would overwrite the input")
     if restored is not None and restored.exists() and restored.resolve() == photo.resolve():
@@ -52,6 +55,13 @@ def explain(
             raise UsageError(f"--sigma must be 'auto' or a number, not '{sigma}'") from None
         if not 0 <= value <= 255:
             raise UsageError("--sigma is on the 0–255 scale")
+    if model is not None:
+        model_spec(model)
+    for folder in {output.parent, *([restored.parent] if restored is not None else [])}:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)  # like `restora denoise -o new/out.png`
+        except OSError as exc:
+            raise UsageError(f"output folder '{folder}' cannot be created ({exc.strerror or exc})") from None
 
     from restora.explain.core import explain_image
     from restora.explain.report import write_report

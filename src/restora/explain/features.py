@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from restora.engine.noise import MIN_PATCHES, patch_count
+from restora.errors import RestoraError
 from restora.explain.noise_map import NoiseModel, estimate_noise_model, noise_map
 from restora.explain.residual import (
     DetailRisk,
@@ -114,6 +116,17 @@ def fine_detail_lag(pixels: np.ndarray) -> float:
     return lag_correlation(y - cv2.medianBlur(np.ascontiguousarray(y, np.float32), 3))
 
 
+class TooSmallToAnalyse(RestoraError):
+    """The photo has too few pixels for its noise, and so everything derived from it, to be measured."""
+
+
+def check_analysable(height: int, width: int) -> None:
+    """Raise :class:`TooSmallToAnalyse` unless the photo has enough 7×7 patches to measure its noise."""
+    if patch_count(height, width) < MIN_PATCHES:
+        raise TooSmallToAnalyse(f"the photo is too small to analyse ({width} × {height} px; its noise can be "
+                                "measured from 16 × 16 px)")
+
+
 @dataclass
 class Analysis:
     """Everything :mod:`restora.explain` derives from one (input, output) pair."""
@@ -133,10 +146,12 @@ def analyse(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = 
     """Measure a restoration: noise model and map of the input, residual, its spectrum, detail at risk, features.
 
     ``noisy`` and ``restored``: (H, W, 3) float32 in [0, 1] (the input may exceed it: noise is not clipped in
-    the benchmarks); ``sigma``: the per-channel σ (0–255) the model was given, when it takes one.
+    the benchmarks); ``sigma``: the per-channel σ (0–255) the model was given, when it takes one. Raises
+    :class:`TooSmallToAnalyse` for photos with too few pixels to measure (under 16 × 16 px for a square).
     """
     noisy = np.asarray(noisy, np.float32)
     restored = np.asarray(restored, np.float32)
+    check_analysable(*noisy.shape[:2])
     model = estimate_noise_model(noisy)
     smap = noise_map(noisy, model)
     sig = np.asarray(sigma, np.float32).reshape(-1) if sigma is not None else model.channel_sigma.astype(np.float32)

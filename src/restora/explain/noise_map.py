@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 from scipy.optimize import nnls
 
-from restora.engine.noise import PATCH, _patches, _sigma_from_eigenvalues
+from restora.engine.noise import MIN_PATCHES, PATCH, _patches, _sigma_from_eigenvalues, patch_count
 
 MAX_PATCHES = 40_000  # per channel; bounds the cost on large photos
 BINS = 8
@@ -69,7 +69,7 @@ def _bin_sigma(p: np.ndarray, energy: np.ndarray) -> float:
     sigma = HALF_SELECTION_BIAS * _pca_sigma(p[energy <= np.quantile(energy, 0.5)])
     for _ in range(ITERATIONS):
         keep = energy <= ENERGY_PER_VARIANCE * sigma * sigma
-        if keep.sum() < 2 * PATCH * PATCH:
+        if keep.sum() < MIN_PATCHES:
             break
         new = SELECTION_BIAS * _pca_sigma(p[keep])
         settled = abs(new - sigma) <= 0.01 * sigma
@@ -139,7 +139,7 @@ def estimate_noise_model(pixels: np.ndarray, seed: int = 0, max_patches: int = M
     if x.ndim == 2:
         x = x[:, :, None]
     channels = x.shape[2]
-    if min(x.shape[:2]) < PATCH:
+    if patch_count(*x.shape[:2]) < MIN_PATCHES:  # too small to measure: no noise seen
         zeros = np.zeros((channels, 1), np.float32)
         return NoiseModel(np.full((channels, 1), 0.5, np.float32), zeros, np.zeros(channels), np.zeros(channels),
                           np.full(channels, np.nan))
@@ -153,7 +153,7 @@ def estimate_noise_model(pixels: np.ndarray, seed: int = 0, max_patches: int = M
         lv, sg, counts = [], [], []
         for k in range(bins):
             sel = (mean >= edges[k]) & (mean <= edges[k + 1])
-            if sel.sum() < 2 * PATCH * PATCH:
+            if sel.sum() < MIN_PATCHES:
                 continue
             lv.append(np.median(mean[sel]) / 255.0)
             sg.append(_bin_sigma(p[sel], energy[sel]))

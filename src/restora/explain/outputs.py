@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from restora.explain.core import analyse_restoration, full_noise_map
+from restora.explain.features import TooSmallToAnalyse
 from restora.explain.noise_map import noise_map, overall_sigma
 from restora.explain.reliability import Reliability, predict
 from restora.explain.residual import residual, residual_view
@@ -83,16 +84,23 @@ def write_residual(path, noisy: np.ndarray, restored: np.ndarray) -> np.ndarray:
 
 
 def explain_outputs(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = None, model: str = "",
-                    noise_map_path=None, residual_path=None, reliability: bool = True) -> Reliability | None:
-    """Write the noise map and the residual where asked and return the reliability (when ``reliability``).
+                    noise_map_path=None, residual_path=None,
+                    reliability: bool = True) -> tuple[Reliability | None, str | None]:
+    """Write the noise map and the residual where asked; return the reliability (when ``reliability``) and, when
+    it was asked for but cannot be predicted (a photo too small to analyse), the one-line reason instead.
 
     ``noisy``/``restored``: (H, W, 3) float in [0, 1]; ``sigma``: the σ the model ran with (``RestoreResult.sigma``);
     ``model``: its name, so the reliability says when the predictor was fitted for another one. The analysis
     behind the reliability is computed once and its noise map reused for the file.
     """
-    analysis = analyse_restoration(noisy, restored, sigma) if reliability else None
+    analysis, why_not = None, None
+    if reliability:
+        try:
+            analysis = analyse_restoration(noisy, restored, sigma)
+        except TooSmallToAnalyse as exc:
+            why_not = str(exc)
     if noise_map_path is not None:
         write_noise_map(noise_map_path, noisy, sigma_map=full_noise_map(noisy, analysis))
     if residual_path is not None:
         write_residual(residual_path, noisy, restored)
-    return predict(analysis, model) if analysis is not None else None
+    return (predict(analysis, model) if analysis is not None else None), why_not

@@ -4,7 +4,7 @@ The predictor is learnt from held-out synthetic degradations (cf. "Predicting th
 Classifier under Image Distortion", arXiv 2412.16881, which learns reliability over a space of distortion
 levels): on the validation slice of CBSD432 (never ``test/`` or ``real/``), photos are degraded with the
 training degradations, restored with the model, and the measured PSNR gain (output against clean minus
-input against clean, 8-bit RGB as in CONVENTIONS.md) is regressed on no-reference features
+input against clean, 8-bit RGB as in docs/conventions.md) is regressed on no-reference features
 (:data:`restora.explain.features.FEATURES`). The fitted numbers live in ``reliability.json`` beside this
 module (plain JSON, never a pickle); ``python -m restora.explain.fit`` refits them for a model.
 
@@ -45,12 +45,35 @@ FLAG_TEXT = {
     "unusual_statistics": "the photo's statistics are unlike every training case (distance {value:.0f} > {limit:.0f})",
 }
 
+# What each feature measures, in words, for the reason given with a confidence (see :func:`confidence_reason`).
+FEATURE_TEXT = {
+    "log_sigma": "the noise level",
+    "sigma_spread": "the difference in noise between the colour channels",
+    "signal_dependence": "the noise's change with brightness",
+    "removed_ratio": "the amount removed against the noise seen",
+    "whiteness": "the whiteness of the removed part",
+    "low_high_ratio": "the share of coarse structure in the removed part",
+    "residual_lag": "the correlation of neighbouring pixels in the removed part",
+    "input_lag": "the correlation of the noise between neighbouring pixels",
+    "outliers": "the share of impulse-like pixels",
+    "risk_fraction": "the share of texture at risk of being smoothed",
+    "risk_correlation": "the removed part's resemblance to the picture",
+    "textured_fraction": "the share of the photo with structure above the noise",
+    "log_texture": "the amount of fine texture",
+    "blockiness": "the JPEG blocking",
+    "block_ratio": "the JPEG block edges against the picture's own edges",
+    "highlights": "the share of clipped highlights",
+    "shadows": "the share of crushed shadows",
+    "brightness": "the brightness",
+}
+
 
 @dataclass
 class Reliability:
     """``gain_db``: predicted PSNR gain of the output over the input; ``low_db``/``high_db``: the COVERAGE
     interval; ``confidence``: high/medium/low; ``flags``: {name: one-line reason}; ``calibrated_for``: the model
-    the predictor was fitted for (predictions for another model are indicative only)."""
+    the predictor was fitted for (predictions for another model are indicative only); ``reason``: why the
+    confidence is what it is, in one line."""
 
     gain_db: float
     low_db: float
@@ -59,6 +82,7 @@ class Reliability:
     flags: dict[str, str] = field(default_factory=dict)
     calibrated_for: str = ""
     model: str = ""
+    reason: str = ""
 
     @property
     def out_of_range(self) -> bool:
@@ -75,7 +99,8 @@ class Reliability:
     def from_dict(cls, d: dict) -> Reliability:
         """Inverse of :meth:`to_dict` (results travel between processes as plain values)."""
         return cls(float(d["gain_db"]), float(d["low_db"]), float(d["high_db"]), str(d["confidence"]),
-                   dict(d.get("flags") or {}), str(d.get("calibrated_for") or ""), str(d.get("model") or ""))
+                   dict(d.get("flags") or {}), str(d.get("calibrated_for") or ""), str(d.get("model") or ""),
+                   str(d.get("reason") or ""))
 
     @property
     def indicative(self) -> bool:
@@ -87,6 +112,8 @@ class Reliability:
         text = f"predicted gain {self.gain_db:+.1f} dB ({self.low_db:+.1f} to {self.high_db:+.1f}), {self.confidence} confidence"
         if self.indicative:
             text += f" (indicative: fitted for {self.calibrated_for})"
+        if self.confidence != "high" and not self.flags and self.reason:
+            text += f": {self.reason}"
         if self.flags:
             text += "; out of range: " + "; ".join(self.flags.values())
         return text
@@ -157,7 +184,32 @@ def predict(analysis: Analysis, model_name: str = "", predictor: dict | None = N
     confidence = "high" if half <= HIGH_CONFIDENCE_DB else "medium" if half <= MEDIUM_CONFIDENCE_DB else "low"
     if flags:
         confidence = "low"
-    return Reliability(gain, gain - half, gain + half, confidence, flags, p.get("model", {}).get("name", ""), model_name)
+    reason = confidence_reason(confidence, half, flags, d * np.array(p["spread"]), z)
+    return Reliability(gain, gain - half, gain + half, confidence, flags, p.get("model", {}).get("name", ""), model_name,
+                       reason)
+
+
+def confidence_reason(confidence: str, half: float, flags: dict[str, str], widening: np.ndarray, z: np.ndarray) -> str:
+    """Why the confidence is ``confidence``, in one line: the out-of-range checks that fired, or the interval's
+    half-width against the bands and the feature that widens it most on this photo.
+
+    ``widening``: each design term's share of log(half-width) (design row × spread weights); ``z``: the photo's
+    standardised features (the sign says whether the photo is above or below the fitting set's mean).
+    """
+    if flags:
+        return f"out of range ({len(flags)} check{'s' if len(flags) != 1 else ''} fired)"
+    band = (f"≤ {HIGH_CONFIDENCE_DB:g} dB: high" if confidence == "high" else
+            f"{HIGH_CONFIDENCE_DB:g}–{MEDIUM_CONFIDENCE_DB:g} dB: medium" if confidence == "medium" else
+            f"over {MEDIUM_CONFIDENCE_DB:g} dB: low")
+    text = f"the 80% interval is ±{half:.2f} dB ({band})"
+    terms = widening[1:1 + len(FEATURES)].copy()  # the features' own terms (not the constant, not σ²)
+    terms[FEATURES.index("log_sigma")] += widening[-1]
+    top = int(np.argmax(terms))
+    if confidence != "high" and terms[top] > 0:
+        side = "higher" if z[top] > 0 else "lower"
+        text += (f"; what widens it most on this photo: {FEATURE_TEXT[FEATURES[top]]}, {side} than in most photos "
+                 "the predictor was fitted on")
+    return text
 
 
 def reliability_calibration(records) -> dict:

@@ -216,7 +216,8 @@ def _reliability_html(ex: Explanation) -> str:
         note = (f"<p class='meta'>The predictor was fitted for the model '{html.escape(r.calibrated_for)}'; "
                 f"this photo was restored with '{html.escape(r.model)}', so the numbers are indicative only.</p>")
     return (f"<div class='box'><p>Predicted quality gain: <b>{r.gain_db:+.1f} dB</b> PSNR "
-            f"(80% interval {r.low_db:+.1f} to {r.high_db:+.1f} dB) — <b>{html.escape(r.confidence)} confidence</b>.</p>"
+            f"(80% interval {r.low_db:+.1f} to {r.high_db:+.1f} dB) — <b>{html.escape(r.confidence)} confidence</b>"
+            f"{': ' + html.escape(r.reason) if r.reason and not r.flags else ''}.</p>"
             f"{flag_part}{note}<p class='meta'>Learnt from held-out synthetic degradations of training-like photos; "
             "the gain is the output's PSNR against a clean reference minus the input's, predicted from the input and "
             "output alone.</p></div>")

@@ -19,6 +19,7 @@ WRITE_FORMATS: dict[str, str] = {
     ".tiff": "TIFF",
     ".webp": "WEBP",
     ".bmp": "BMP",
+    ".gif": "GIF",  # one frame, an adaptive palette (restora.io.write)
     ".heic": "HEIF",
     ".heif": "HEIF",
 }
@@ -29,9 +30,11 @@ SUPPORTED_READ_EXTENSIONS: frozenset[str] = SUPPORTED_WRITE_EXTENSIONS | RAW_EXT
 # Formats that can store 16 bits per channel on write (everything else is written with 8).
 SIXTEEN_BIT_FORMATS: frozenset[str] = frozenset({"PNG", "TIFF"})
 # Formats whose writer keeps an alpha channel (JPEG and BMP drop it).
-ALPHA_FORMATS: frozenset[str] = frozenset({"PNG", "TIFF", "WEBP", "HEIF"})
+ALPHA_FORMATS: frozenset[str] = frozenset({"PNG", "TIFF", "WEBP", "HEIF", "GIF"})  # GIF: on or off
 # Formats whose writer keeps a single grey channel (WebP stores grey as colour).
-GREY_FORMATS: frozenset[str] = frozenset({"PNG", "JPEG", "TIFF", "BMP", "HEIF"})
+GREY_FORMATS: frozenset[str] = frozenset({"PNG", "JPEG", "TIFF", "BMP", "HEIF", "GIF"})
+# Formats that can hold several frames (animation); Restora reads and restores the first.
+ANIMATED_FORMATS: frozenset[str] = frozenset({"GIF", "PNG", "WEBP"})
 # Formats that carry EXIF and ICC on write.
 METADATA_FORMATS: frozenset[str] = frozenset({"PNG", "JPEG", "TIFF", "WEBP", "HEIF"})
 

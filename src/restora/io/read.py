@@ -35,8 +35,10 @@ from PIL import Image as PILImage
 from PIL import ImageCms, ImageFile
 
 from restora.errors import BadInputError, RestoraError
-from restora.io.formats import RAW_EXTENSIONS, is_tiff_header
+from restora.io.formats import ANIMATED_FORMATS, RAW_EXTENSIONS, is_tiff_header
 from restora.io.image import Image
+from restora.io.png import SIGNATURE as PNG_SIGNATURE
+from restora.io.png import scan_png
 from restora.io.metadata import (
     apply_orientation,
     exif_facts,
@@ -91,8 +93,10 @@ class _Source:
 
 
 class _PillowSource(_Source):
-    def __init__(self, path: Path, limit: int):
+    def __init__(self, path: Path, limit: int, data: bytes | None = None):
+        """``data``: the file's bytes to decode instead of the file (a PNG with chunks left out)."""
         _register_heif()
+        self.data = data
         # Pillow's own guard, set to our limit for this open only (it is a module global, hence the
         # lock); its warning becomes an error: we refuse, we do not warn.
         with _PILLOW_GUARD_LOCK, warnings.catch_warnings():
@@ -100,7 +104,7 @@ class _PillowSource(_Source):
             PILImage.MAX_IMAGE_PIXELS = limit
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
             try:
-                self.im = PILImage.open(path)
+                self.im = PILImage.open(path if data is None else io.BytesIO(data))
             finally:
                 PILImage.MAX_IMAGE_PIXELS = previous
         self.format = self.im.format or "unknown"
@@ -115,6 +119,10 @@ class _PillowSource(_Source):
         else:
             self.bit_depth = 32 if self.mode == "F" else 8
         self.facts = {}
+        self.path = path
+        if self.format in ANIMATED_FORMATS and (frames := _frame_count(self.im)) != 1:
+            self.facts["warnings"] = [f"animated {self.format}: only the first of its {frames} frames is read and "
+                                      "restored; the others are not in the output"]
         if self.format == "TIFF":  # a TIFF's IFD0 is mostly pixel layout: keep only photo metadata
             with open(path, "rb") as fp:
                 self.exif = exif_from_tiff_file(fp)
@@ -139,7 +147,7 @@ class _PillowSource(_Source):
         if self.format != "TIFF":
             self._read_metadata()
         if self.wide_png:
-            return _decode_png16(im.filename, self.mode)
+            return _decode_png16(self.path if self.data is None else self.data, self.path, self.mode)
         icc = None
         if im.mode == "CMYK":
             im, icc = _cmyk_to_rgb(im, self.icc)
@@ -173,6 +181,16 @@ class _PillowSource(_Source):
         self.im.close()
 
 
+def _frame_count(im: PILImage.Image) -> int | str:
+    """How many frames an image has (Pillow counts them by seeking; "several" when a later one is damaged)."""
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except (OSError, EOFError, ValueError, SyntaxError, struct.error):
+        with contextlib.suppress(OSError, EOFError, ValueError, SyntaxError, struct.error):
+            im.seek(0)
+        return "several"
+
+
 def _cmyk_to_rgb(im: PILImage.Image, icc: bytes | None) -> tuple[PILImage.Image, bytes | None]:
     """CMYK to sRGB through the embedded profile when there is one (then sRGB is embedded instead)."""
     if icc:
@@ -184,11 +202,12 @@ def _cmyk_to_rgb(im: PILImage.Image, icc: bytes | None) -> tuple[PILImage.Image,
     return im.convert("RGB"), None
 
 
-def _decode_png16(path: str, mode: str) -> _Pixels:
-    """16-bit colour PNG, whole, through OpenCV (BGR order, alpha last)."""
+def _decode_png16(data: Path | bytes, path: Path, mode: str) -> _Pixels:
+    """16-bit colour PNG, whole, through OpenCV (BGR order, alpha last); ``data``: the file or its bytes."""
     import cv2
 
-    array = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    encoded = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else np.fromfile(data, dtype=np.uint8)
+    array = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
     if array is None or array.dtype != np.uint16:
         raise BadInputError(f"{path}: cannot decode 16-bit PNG")
     alpha = None
@@ -435,8 +454,12 @@ def _open_source(path: Path, limit: int, raw_output: str) -> _Source:
         if tiff.handled:
             return tiff
         tiff.close()  # palette, CMYK, YCbCr, bilevel...: Pillow knows these layouts
+    png = scan_png(path, limit) if head.startswith(PNG_SIGNATURE) else None
+    if png is not None and png.truncated:
+        where = "holds about" if png.interlaced else "ends after"  # interlaced rows come in seven passes
+        raise BadInputError(f"{path}: truncated PNG: the pixel data {where} {png.rows_present} of its {png.height} rows")
     try:
-        source = _PillowSource(path, limit)
+        source = _PillowSource(path, limit, data=png.cleaned if png is not None else None)
     except (PILImage.UnidentifiedImageError, *_decode_errors()) as e:
         if raw_error is None and path.suffix.lower() not in RAW_EXTENSIONS:
             with contextlib.suppress(*_decode_errors()):
@@ -446,6 +469,8 @@ def _open_source(path: Path, limit: int, raw_output: str) -> _Source:
     if source.format == "HEIF":
         source.close()
         return _HeifSource(path)
+    if png is not None and png.dropped:
+        source.facts["warnings"] = [*source.facts.get("warnings", ()), *png.dropped]
     return source
 
 

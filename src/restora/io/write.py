@@ -4,7 +4,8 @@ The format comes from the output extension. Bit depth follows ``Image.bit_depth`
 PNG and TIFF hold 16 bits (TIFF also float32 for float sources), every other format 8. Values
 are clipped to [0, 1] and rounded to the nearest integer level: ``rint(clip(x, 0, 1) * (2**b - 1))``.
 Grey images are written grey (the mean of the three channels) where the format has grey; alpha
-where the format has it (not JPEG or BMP). EXIF (orientation 1, Software set when given) and the
+where the format has it (not JPEG or BMP; GIF: transparent where alpha is under half). GIF gets an
+adaptive palette of 256 colours (255 and a transparent one with alpha). EXIF (orientation 1, Software set when given) and the
 ICC profile go into PNG, JPEG, TIFF, WebP and HEIC.
 
 The file appears all at once: it is written to a hidden temporary file in the target folder
@@ -96,6 +97,26 @@ def _encode_pillow(fp: BinaryIO, fmt: str, colour: np.ndarray, alpha: np.ndarray
     if fmt == "WEBP" and colour.ndim == 2:  # WebP has no grey: store it as colour
         array = np.dstack([colour] * 3 + ([alpha] if alpha is not None else []))
     PILImage.fromarray(array).save(fp, format=fmt, **{k: v for k, v in options.items() if v is not None})
+
+
+def _encode_gif(fp: BinaryIO, colour: np.ndarray, alpha: np.ndarray | None) -> None:
+    """GIF: an adaptive palette of the restored colours (median cut, not dithered: dithering would put grain
+    back); grey keeps its 256 levels exactly. Pixels with alpha under half are GIF's one transparent colour."""
+    if colour.ndim == 2 and alpha is None:
+        PILImage.fromarray(colour).save(fp, format="GIF")
+        return
+    rgb = PILImage.fromarray(colour).convert("RGB")
+    paletted = rgb.quantize(256 if alpha is None else 255, method=PILImage.Quantize.MEDIANCUT,
+                            dither=PILImage.Dither.NONE)
+    if alpha is None:
+        paletted.save(fp, format="GIF")
+        return
+    palette = (paletted.getpalette() or [])[: 255 * 3]
+    index = np.asarray(paletted).copy()
+    index[alpha < 128] = 255
+    with_transparency = PILImage.fromarray(index, "P")
+    with_transparency.putpalette(palette + [0] * (256 * 3 - len(palette)))
+    with_transparency.save(fp, format="GIF", transparency=255)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -206,6 +227,8 @@ def _encoder(fmt: str, depth: int, *, exif, icc, jpeg_quality, subsampling, soft
         return lambda fp, c, a: _encode_tiff(fp, c, a, exif=exif, icc=icc, software=software)
     if fmt == "PNG" and depth == 16:
         return lambda fp, c, a: _encode_png16(fp, c, a, exif=exif, icc=icc)
+    if fmt == "GIF":
+        return _encode_gif
     options: dict = {"exif": exif, "icc_profile": icc}
     if fmt == "PNG":
         options["compress_level"] = 6
@@ -249,15 +272,6 @@ def _write_atomically(path: Path, encode: Callable[[BinaryIO], None]) -> None:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else (str(e).splitlines() or [type(e).__name__])[0]
         raise OutputError(f"{path}: cannot write ({reason})") from e
     _fsync_folder(folder)
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, as images are written (hidden temporary file, fsync, rename);
-    the folder must exist."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: folder {path.parent} does not exist")
-    _write_atomically(path, lambda fp: fp.write(data))
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -322,3 +336,14 @@ def write_image(
         fmt, depth, exif=exif, icc=icc, jpeg_quality=jpeg_quality, subsampling=subsampling, software=software
     )
     _write_atomically(path, lambda fp: encode(fp, colour, alpha))
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` (a report, a JSON file) to ``path`` atomically, as images are written (hidden temporary
+    file, fsync, rename): a reader sees the old file or the whole new one. The folder must exist."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder")
+    _write_atomically(path, lambda fp: fp.write(data))

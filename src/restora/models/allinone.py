@@ -25,6 +25,18 @@ The trunk therefore has *no* global pooling or normalisation: all global informa
 field (``halo``), and tiled equals untiled. ``forward(x)`` without an embedding describes ``x`` itself
 (right for a whole image, not for a tile).
 
+Exposure is corrected once for the whole image. The trunk learned its brightening on 128-px patches; on a
+whole photo, a region larger than any training patch (a clear sky) is beyond what it learned, and its
+brightening there drifts with far-away content (a white lighthouse left a dark smear in the sky around it).
+A low-light degradation is one global per-channel curve, so its correction must be one too: for an image
+the classifier calls low light, :meth:`AllInOneNet.whole_image_context` runs the network on the
+downscaled whole image (``describe_input``, the scale at which a whole photo looks like a training patch),
+fits per channel the curve from its tone-mapped input to its output (:func:`fit_curve`, on the
+:data:`CURVE_BLUR`-blurred pairs), and ``forward(x, embedding, exposure=curve)`` keeps the trunk's fine
+detail (what it adds above a Gaussian low-pass of σ = :data:`EXPOSURE_BLUR`) on the curve's low
+frequencies. On held-out low-light images (the last six of train/CBSD432, DreamBooth158 and Urban100,
+``lowlight-dark``) the mean PSNR rises from 23.05 to 24.96 dB.
+
 Training (:mod:`restora.train`): ``forward(x, x_small=small, multiscale=True, return_aux=True)``
 returns the ``[1/4, 1/2, full]`` outputs and the ``describe`` dict of ``small`` — in training the patch
 itself, shrunk by a random factor (``data.describe_shrink``), so the heads learn from the scale at which
@@ -41,6 +53,9 @@ from restora.models.mimounet import MIMOUNet
 from restora.models.registry import register_arch
 from restora.tasks import RESTORE_TASKS as TASKS  # denoise, deblur, derain, dehaze, lowlight
 DESCRIBE_SIDE = 256  # long side of describe()'s input
+EXPOSURE_BLUR = 4.0  # σ (px) of the low-pass whose band the whole-image exposure curve sets (held-out train images)
+CURVE_BLUR = 1.0  # σ (px, on the downscaled copy) of the blur before fitting the curve: noise would flatten it
+CURVE_KNOTS = 64
 
 
 def shrink(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -55,6 +70,45 @@ def shrink(x: torch.Tensor, factor: float) -> torch.Tensor:
 def describe_input(x: torch.Tensor, long_side: int = DESCRIBE_SIDE) -> torch.Tensor:
     """The input :meth:`AllInOneNet.describe` expects: the whole image with its long side ≤ ``long_side``."""
     return shrink(x, max(x.shape[-2:]) / long_side)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W), radius 3σ, edges replicated (any size, also 1 px)."""
+    r = max(1, int(3 * sigma + 0.5))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
+    k = (k / k.sum()).repeat(x.shape[1], 1)
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k[:, None, None, :], groups=x.shape[1])
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k[:, None, :, None], groups=x.shape[1])
+
+
+def fit_curve(a: torch.Tensor, b: torch.Tensor, knots: int = CURVE_KNOTS) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per channel of (1, C, H, W) pairs: the non-decreasing curve ``b ≈ f(a)`` as knots (mean of a, mean of b
+    over the pixels of each of ``knots`` quantile bins of a; bins that ties leave empty are dropped)."""
+    curves = []
+    for av, bv in zip(a[0].flatten(1).float(), b[0].flatten(1).float()):
+        edges = torch.quantile(av[:: max(1, av.numel() // 65536)], torch.linspace(0, 1, knots + 1, device=av.device))
+        idx = (torch.bucketize(av.contiguous(), edges[1:-1], right=True)).clamp(0, knots - 1)
+        count = torch.bincount(idx, minlength=knots).float()
+        keep = count > 0
+        xs = torch.bincount(idx, av, minlength=knots)[keep] / count[keep]
+        ys = torch.bincount(idx, bv, minlength=knots)[keep] / count[keep]
+        curves.append((xs, torch.cummax(ys, 0).values))
+    return curves
+
+
+def apply_curve(curves: list[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear per-channel curves (from :func:`fit_curve`) applied to (B, C, H, W); flat beyond the ends."""
+    out = torch.empty_like(x, dtype=torch.float32)
+    for c, (xs, ys) in enumerate(curves):
+        v = x[:, c].float()
+        if xs.numel() == 1:
+            out[:, c] = ys[0]
+            continue
+        i = torch.searchsorted(xs, v.contiguous()).clamp(1, xs.numel() - 1)
+        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+        t = ((v - x0) / (x1 - x0).clamp_min(1e-12)).clamp(0.0, 1.0)
+        out[:, c] = y0 + t * (y1 - y0)
+    return out
 
 
 def mean_std(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,7 +188,8 @@ class AllInOneNet(nn.Module):
                               bottom_dilations=tuple(bottom_dilations), fusion=fusion, unshuffle=2,
                               channels=channels, film_dim=embed_dim)
         self.size_multiple = self.trunk.size_multiple
-        self.halo = self.trunk.halo
+        # A tile needs the trunk's receptive field plus the exposure low-pass's radius of real image around it.
+        self.halo = self.trunk.halo + int(3 * EXPOSURE_BLUR + 0.5)
 
     def describe(self, x_small: torch.Tensor) -> dict:
         """x_small: (B, 3, h, w) in [0, 1], a downscaled whole image (long side ≤ 256).
@@ -143,6 +198,18 @@ class AllInOneNet(nn.Module):
         emb = self.encoder(x_small)
         return {"embedding": emb, "logits": self.classify(emb), "severity": torch.sigmoid(self.severity(emb))}
 
+    def whole_image_context(self, x_small: torch.Tensor) -> dict:
+        """What every tile of one image needs (x_small: the whole image from :func:`describe_input`): the
+        ``embedding`` and, when the classifier calls the image low light, the whole image's ``exposure``
+        curve (see the module's docstring), else None. Pass both to :meth:`forward`."""
+        aux = self.describe(x_small)
+        embedding, exposure = aux["embedding"], None
+        if TASKS[int(aux["logits"][0].argmax())] == "lowlight":
+            toned = self.apply_tone(x_small, embedding)
+            out = self.trunk(toned, embedding=embedding)
+            exposure = fit_curve(gaussian_blur(toned, CURVE_BLUR), gaussian_blur(out, CURVE_BLUR))
+        return {"embedding": embedding, "exposure": exposure}
+
     def apply_tone(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
         p = self.tone(embedding)[:, :, None, None]
@@ -150,14 +217,18 @@ class AllInOneNet(nn.Module):
         return torch.exp(log_gain + torch.exp(log_gamma) * torch.log(x.clamp_min(1e-3)))
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None, multiscale: bool = False,
-                x_small: torch.Tensor | None = None, return_aux: bool = False):
+                x_small: torch.Tensor | None = None, return_aux: bool = False, exposure=None):
         """Restore ``x`` (B, 3, H, W) in [0, 1]. ``embedding``: from :meth:`describe` of the whole image
         (pass it for tiles); None describes ``x_small`` or, if that is None too, ``x`` downscaled.
-        ``multiscale``: return ``[1/4, 1/2, full]``; ``return_aux``: also the ``describe`` dict (None when
-        an embedding was given)."""
+        ``exposure``: the whole image's curve from :meth:`whole_image_context` (or None): it sets the
+        output's low frequencies. ``multiscale``: return ``[1/4, 1/2, full]``; ``return_aux``: also the
+        ``describe`` dict (None when an embedding was given)."""
         aux = None
         if embedding is None:
             aux = self.describe(x_small if x_small is not None else describe_input(x))
             embedding = aux["embedding"]
-        out = self.trunk(self.apply_tone(x, embedding), multiscale=multiscale, embedding=embedding)
+        toned = self.apply_tone(x, embedding)
+        out = self.trunk(toned, multiscale=multiscale, embedding=embedding)
+        if exposure is not None and not multiscale:
+            out = out - gaussian_blur(out, EXPOSURE_BLUR) + apply_curve(exposure, gaussian_blur(toned, EXPOSURE_BLUR))
         return (out, aux) if return_aux else out

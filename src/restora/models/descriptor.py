@@ -19,13 +19,16 @@ class ModelDescriptor:
     """``size_multiple``: height and width a tile must be a multiple of; ``halo``: pixels of surrounding image
     a tile needs (≥ receptive radius) for seamless tiling; ``takes_sigma``: ``forward(x, sigma_map)``;
     ``whole_image_prior``: the network describes the whole (downscaled) image once (``describe``) and
-    restores every tile with that embedding; ``channels``: colour channels in and out."""
+    restores every tile with that embedding; ``shared_norm``: the network normalises every tile with
+    statistics of the whole (downscaled) image (``norm_stats``, the style network); ``channels``: colour
+    channels in and out."""
 
     arch: str
     size_multiple: int = 1
     halo: int = DEFAULT_HALO
     takes_sigma: bool = False
     whole_image_prior: bool = False
+    shared_norm: bool = False
     channels: int = 3
 
     @classmethod
@@ -36,5 +39,6 @@ class ModelDescriptor:
             halo=int(getattr(module, "halo", DEFAULT_HALO)),
             takes_sigma=bool(getattr(module, "uses_sigma", False)),
             whole_image_prior=callable(getattr(module, "describe", None)),
+            shared_norm=callable(getattr(module, "norm_stats", None)),
             channels=int(getattr(module, "config", {}).get("channels", 3)),
         )

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from restora.errors import ModelError
 # The architectures a model file may name: importing them registers them (the one list of what exists).
-from restora.models import allinone, mimounet, nafnet  # noqa: F401
+from restora.models import allinone, mimounet, nafnet, stylenet  # noqa: F401
 from restora.models.registry import ARCHITECTURES
 
 
@@ -74,15 +74,21 @@ def load_module(path: Path) -> tuple[torch.nn.Module, dict]:
 def file_describes(path: Path) -> bool:
     """True for a model file whose architecture describes whole images (an all-in-one model), without loading
     its weights; False for a missing file."""
+    return file_arch_has(path, "describe")
+
+
+def file_arch_has(path: Path, attribute: str) -> bool:
+    """True for a model file whose architecture has the method ``attribute`` (``describe``, ``norm_stats``),
+    without loading its weights; False for a missing file."""
     path = Path(path)
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:
         return False
-    return _file_describes(str(path), stamp)
+    return _file_arch_has(str(path), stamp, attribute)
 
 
 @lru_cache(maxsize=64)
-def _file_describes(path: str, stamp: int) -> bool:
+def _file_arch_has(path: str, stamp: int, attribute: str) -> bool:
     cls = ARCHITECTURES.get(read_metadata(Path(path))["arch"])
-    return callable(getattr(cls, "describe", None))
+    return callable(getattr(cls, attribute, None))

@@ -21,6 +21,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
@@ -110,10 +111,11 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         finally:
             await anyio.to_thread.run_sync(jobs.close)
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc with their scripts and styles served from the fastapi-offline package, not a CDN.
+    app = FastAPIOffline(
         title="Restora", version=__version__, lifespan=lifespan,
-        description="Restore degraded photos. Upload an image as a job, poll it, fetch the result.",
-        docs_url=None, redoc_url=None,  # their pages load scripts from a CDN; /openapi.json is served
+        description="Restore degraded photos. Upload an image as a job, poll it, fetch the result. See docs/api.md.",
+        docs_url="/docs", redoc_url="/redoc", static_url="/static-docs",
     )
     app.state.jobs = jobs
     app.state.config = config

@@ -26,6 +26,7 @@ from restora.server.config import ServerConfig
 from restora.server.schemas import JobOptions, JobStatus
 from restora.engine import run_restore
 from restora.explain.core import analyse_restoration, full_noise_map
+from restora.explain.features import TooSmallToAnalyse
 from restora.explain.reliability import predict
 from restora.io import read_image, write_image
 from restora.server.views import noise_map_rgb, residual_rgb, save_png_view, to_uint8
@@ -241,8 +242,12 @@ class JobManager:
             job.detection = result.detection.as_dict()
         analysis = None
         if result.task == "denoise":  # the reliability predictor is fitted for denoising (task auto: if detected)
-            analysis = analyse_restoration(image.pixels, restored.pixels, result.sigma)
-            job.reliability = predict(analysis, result.model).to_dict()
+            try:
+                analysis = analyse_restoration(image.pixels, restored.pixels, result.sigma)
+            except TooSmallToAnalyse:
+                pass  # restored all the same; no reliability (JobStatus.reliability is null)
+            else:
+                job.reliability = predict(analysis, result.model).to_dict()
         save_png_view(job.view_path("noise-map"), noise_map_rgb(image.pixels, full_noise_map(image.pixels, analysis)))
         job.result_path = path
 

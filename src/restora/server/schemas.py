@@ -54,6 +54,7 @@ class Reliability(BaseModel):
     flags: dict[str, str] = Field(description="out-of-range checks that fired, each with its one-line reason")
     calibrated_for: str = Field(description="the model the predictor was fitted for; for another, indicative only")
     model: str = Field(description="the model that restored the upload")
+    reason: str = Field("", description="why the confidence is what it is (one line)")
 
 
 class Detection(BaseModel):
@@ -85,7 +86,8 @@ class JobStatus(BaseModel):
     format: str | None = Field(None, description="the upload's image format, which the result keeps by default")
     bit_depth: int
     reliability: Reliability | None = Field(
-        None, description="predicted quality gain and out-of-range warnings of a done denoising job; null otherwise")
+        None, description="predicted quality gain and out-of-range warnings of a done denoising job; null otherwise "
+                          "and for uploads too small to analyse (under 16 × 16 px)")
     detection: Detection | None = Field(
         None, description="task 'auto', once done: the degradations detected and the model chosen; null otherwise")
 

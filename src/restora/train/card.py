@@ -71,11 +71,11 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | No
         "summary": cfg.card.get("summary", f"{cfg.model.arch} trained by Restora ({cfg.name})"),
         "training_data": cfg.card.get("training_data", f"{cfg.data.train_dir} (see shared/data/MANIFEST.md)"),
         "data_terms": cfg.card.get("data_terms", "BSDS500: research and education"),
-        "degradations": ([m.model_dump() for m in d.mixture] if d.mixture else d.pipeline),
+        "degradations": None if cfg.style else ([m.model_dump() for m in d.mixture] if d.mixture else d.pipeline),
         "run": cfg.name,
         "steps": steps,
         "cpu_hours": round(cpu / 3600, 2),  # process CPU time, all threads (see cpu_hours_note where estimated)
-        "validation": validation_card(cfg, rows),
+        "validation": style_validation_card(cfg, rows) if cfg.style else validation_card(cfg, rows),
         "weights": "EMA",
         "config": json.loads(cfg.model_dump_json()),
     }
@@ -85,6 +85,8 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | No
     if note:
         card["cpu_hours_note"] = note
     if selected:
+        if cfg.style:  # best.pt keeps the negated loss (higher is better); the card shows the loss
+            selected["value"] = -selected["value"]
         card["selected"] = selected
     if "init_card" in s:
         card.update(continuation(json.loads(s["init_card"]), cfg.name, steps, card["cpu_hours"]))
@@ -111,6 +113,19 @@ def continuation(base: dict, run: str, steps: int, cpu_hours: float) -> dict:
     if base_cpu is not None:
         out["total_cpu_hours"] = round(float(base_cpu) + cpu_hours, 2)
     return out
+
+
+def style_validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:
+    """A style run's validation figures from the log: the weighted perceptual loss and its content and style
+    terms on the held-out crops, at the last validation and at the best (lowest loss) one."""
+    d = cfg.data
+    rows = [r for r in rows if r.get("val_loss")]
+    figures = lambda r: {k: float(r[k]) for k in ("val_loss", "val_content", "val_style") if r.get(k)}  # noqa: E731
+    best = min(rows, key=lambda r: float(r["val_loss"])) if rows else None
+    return {"set": f"last {d.val_count} of {d.train_dir}, {d.val_crop}² centre crops",
+            "metric": "perceptual loss of restora.losses.style (content + style terms, the run's weights)",
+            "last": figures(rows[-1]) if rows else None,
+            "best": {"step": int(best["step"]), **figures(best)} if best else None}
 
 
 def validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:

@@ -88,8 +88,9 @@ def export(
         card = export_run(run, output, pick=pick)
         wall = f" ({card['wall_hours']} h wall)" if "wall_hours" in card else ""
         chosen = card.get("selected")
-        figure = (f"best {chosen['by']} {chosen['value']} dB (step {chosen['step']} of {chosen['of_steps']})" if chosen
-                  else f"validation {card['validation']['last']} dB")
+        unit = "" if "stylize" in card["tasks"] else " dB"
+        figure = (f"best {chosen['by']} {chosen['value']}{unit} (step {chosen['step']} of {chosen['of_steps']})" if chosen
+                  else f"validation {card['validation']['last']}{unit}")
         typer.echo(f"wrote {output}: {card['steps']} steps, {card['cpu_hours']} CPU-hours{wall}, {figure}")
         return
     _export_onnx(run, output, pick)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from restora.losses import LossWeights
 from restora.degrade import PIPELINES
 from restora.errors import RestoraError
+from restora.losses.style import StyleLossWeights
 
 
 class _Strict(BaseModel):
@@ -98,8 +99,21 @@ class DistillConfig(_Strict):
     feature_noise: float = 0.1  # std of Gaussian noise injected into student features (relative to their std)
 
 
-def selectable(data: DataConfig) -> list[str]:
-    """The validation figures a run can select its checkpoint by."""
+class StyleConfig(_Strict):
+    """A style-transfer run (fast neural style): the network learns to paint ``data.train_dir``'s photos in
+    the style of one image, with the perceptual losses of :mod:`restora.losses.style`. Training crops come
+    from ``data`` (``patch``, ``batch``; no degradation); validation is the same loss on the held-out
+    photos' centre crops (``data.val_count``, ``data.val_crop``)."""
+
+    image: str = "style/mosaic.jpg"  # relative to RESTORA_DATA, or absolute
+    side: int = Field(256, ge=32)  # the style image is resized to this long side for its Gram matrices
+    loss: StyleLossWeights = Field(default_factory=StyleLossWeights)
+
+
+def selectable(data: DataConfig, style: bool = False) -> list[str]:
+    """The validation figures a run can select its checkpoint by (a style run: its validation loss)."""
+    if style:
+        return ["val_loss"]
     return ["val_psnr", *(f"val_psnr_{n}" for n in data.val_extra), "mean"]
 
 
@@ -122,6 +136,7 @@ class TrainConfig(_Strict):
     loss: LossWeights = Field(default_factory=LossWeights)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     distill: DistillConfig | None = None
+    style: StyleConfig | None = None  # set: a style-transfer run (restora.train.style), not a restoration one
     log_every: int = 50
     val_every: int = 1000
     ckpt_every: int = 500
@@ -137,8 +152,9 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_select(self):
-        if self.select is not None and self.select not in selectable(self.data):
-            raise ValueError(f"select must be one of {', '.join(selectable(self.data))}, not {self.select!r}")
+        allowed = selectable(self.data, self.style is not None)
+        if self.select is not None and self.select not in allowed:
+            raise ValueError(f"select must be one of {', '.join(allowed)}, not {self.select!r}")
         return self
 
     @classmethod

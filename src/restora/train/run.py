@@ -86,7 +86,10 @@ def run_training(config: Path, run_dir: Path | None = None, resume: bool = False
         cfg = cfg.model_copy(update={"init_from": str(init_from)})
     with process_group(dist, device) as device:
         _on_rank_zero(dist, lambda: prepare_run(cfg, run_dir, resume))
-        trainer = Trainer(cfg, run_dir, device, rank=dist.rank, world_size=dist.world_size)
+        trainer_class = Trainer
+        if cfg.style is not None:
+            from restora.train.style import StyleTrainer as trainer_class
+        trainer = trainer_class(cfg, run_dir, device, rank=dist.rank, world_size=dist.world_size)
         say = print if dist.rank == 0 else (lambda *a, **k: None)
         if resume and trainer.checkpoint_path.exists():
             trainer.load_checkpoint()

@@ -50,6 +50,8 @@ def extend_log(log_path: Path, wanted: list[str]) -> list[str] | None:
 
 def validation_title(cfg: TrainConfig) -> str:
     d = cfg.data
+    if cfg.style is not None:
+        return f"validation perceptual loss (held-out {Path(d.train_dir).name}, {d.val_crop}² crops)"
     plus = "".join(f" + {n}" for n in d.val_extra)
     if d.mixture:
         return f"validation PSNR per task (held-out {Path(d.train_dir).name}, the run's degradations{plus})"
@@ -92,7 +94,7 @@ def plot_curve(log_path: Path, out: Path, title: str = "validation PSNR (held-ou
             ax[1].plot(v[:, 0], v[:, 1], "o-", ms=3, label=label if len(columns) > 1 else None)
     if len(columns) > 1:
         ax[1].legend(fontsize=7)
-    ax[1].set(xlabel="step", ylabel="PSNR (dB)")
+    ax[1].set(xlabel="step", ylabel="PSNR (dB)" if "val_psnr" in rows[0] else "validation loss")
     ax[1].set_title(title, fontsize=8)
     fig.tight_layout()
     tmp = out.with_name(f".{out.name}.tmp.png")

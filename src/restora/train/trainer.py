@@ -215,6 +215,11 @@ class Trainer:
                 feat_loss = torch.mean((self.ddp_generator(feat + noise) - t_feat) ** 2)
                 total = total + d.output_weight * out_loss + d.feature_weight * feat_loss
                 parts.update(distill_out=float(out_loss.detach()), distill_feat=float(feat_loss.detach()))
+        return self.apply_update(total, parts)
+
+    def apply_update(self, total: torch.Tensor, parts: dict) -> dict:
+        """One optimiser step on the loss ``total`` (clipped gradients), the EMA update; logs loss and lr."""
+        cfg = self.cfg
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         if cfg.optim.grad_clip > 0:
@@ -230,19 +235,32 @@ class Trainer:
         """The EMA weights on the run's validation (:func:`validate_network`)."""
         return validate_network(self.ema, groups, extra, self.device, per_task=bool(self.cfg.data.mixture))
 
-    # --- the loop ----------------------------------------------------------------------------
-    def fit(self, max_steps: int | None = None, progress: bool = True) -> None:
+    def streams(self):
+        """(sampler of training batches by step, validation groups, extra validation groups)."""
         cfg = self.cfg
         train_files, val_files = split_train_val(cfg.data)
         hint = bool(getattr(self.model, "uses_sigma", False)) or self.teacher is not None  # σ hints needed
         sampler = PatchSampler(cfg.data, train_files, cfg.seed, self.rank, self.world_size, hint=hint)
         val = validation_groups(cfg.data, val_files, cfg.seed, hint) if self.rank == 0 else []
         extra = extra_validation_groups(cfg.data, val_files, cfg.seed, hint) if self.rank == 0 else []
+        return sampler, val, extra
+
+    def log_fields(self) -> list[str]:
+        return log_fields(self.cfg, self.describes)
+
+    def selection_value(self, figures: dict) -> float:
+        """The figure that picks best.pt, higher is better."""
+        return selection_figure(self.cfg.select, figures)
+
+    # --- the loop ----------------------------------------------------------------------------
+    def fit(self, max_steps: int | None = None, progress: bool = True) -> None:
+        cfg = self.cfg
+        sampler, val, extra = self.streams()
         stop = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
         self.model.train()
         log_path = self.run_dir / "log.csv"
         new_log = not log_path.exists()
-        fields = log_fields(cfg, self.describes)
+        fields = self.log_fields()
         if not new_log and self.rank == 0:  # keep an existing log's columns (a run started by older code)
             fields = extend_log(log_path, [f"val_psnr_{n}" for n in cfg.data.val_extra]) or fields
         # Only rank 0 touches the log (another rank opening it could create it before rank 0 looks).
@@ -266,7 +284,7 @@ class Trainer:
                     if val_due and self.rank == 0:
                         figures = self.validate_groups(val, extra)
                         parts.update(figures)
-                        value = selection_figure(cfg.select, figures)
+                        value = self.selection_value(figures)
                         if value > self.best_val:
                             self.best_val = value
                             self.save_best(figures, value)
@@ -274,7 +292,7 @@ class Trainer:
                         writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in parts.items()})
                         fh.flush()
                         if progress:
-                            shown = ("step", "loss", "accuracy", "lr", "steps_per_s", "val_psnr", "val_acc",
+                            shown = ("step", "loss", "accuracy", "lr", "steps_per_s", "val_psnr", "val_loss", "val_acc",
                                      *(f"val_psnr_{n}" for n in cfg.data.val_extra))
                             print(" ".join(f"{k}={parts[k]}" for k in shown if k in parts), flush=True)
                     window_start, window_steps = time.perf_counter(), 0

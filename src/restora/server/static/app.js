@@ -27,7 +27,8 @@ async function loadSettings() {
   // auto (detect the degradation) is offered when an all-in-one model is installed: such models list it.
   const tasks = [...new Set(state.models.flatMap((m) => m.tasks))];
   const taskSelect = $("task");
-  taskSelect.replaceChildren(...tasks.map((t) => new Option(t === "auto" ? "auto (detect)" : t, t)));
+  const TASK_LABELS = { auto: "auto (detect)", stylize: "stylize (a creative look)" };
+  taskSelect.replaceChildren(...tasks.map((t) => new Option(TASK_LABELS[t] || t, t)));
   if (tasks.includes("denoise")) taskSelect.value = "denoise";
   fillModels();
 }
@@ -102,7 +103,9 @@ function render(job) {
   stateEl.textContent = text;
   stateEl.title = text;
   const done = job.status === "done";
-  row.querySelector(".view").disabled = !done;
+  const view = row.querySelector(".view");
+  view.disabled = !done;
+  view.title = job.status === "failed" ? "Failed: nothing to view" : done ? "Compare before and after" : "Not done yet";
   const link = row.querySelector(".download");
   link.classList.toggle("disabled", !done);
   link.setAttribute("aria-disabled", String(!done));
@@ -272,7 +275,7 @@ function showReliability(job) {
   box.hidden = !r;
   if (!r) return;
   let text = `Reliability: predicted gain ${signed(r.gain_db)} dB (${signed(r.low_db)} to ${signed(r.high_db)} dB), ` +
-    `${r.confidence} confidence.`;
+    `${r.confidence} confidence${r.reason && !r.out_of_range ? `: ${r.reason}` : ""}.`;
   if (r.calibrated_for && r.model && r.calibrated_for !== r.model) {
     text += ` Indicative only: the predictor was fitted for ${r.calibrated_for}, not ${r.model}.`;
   }

@@ -134,7 +134,7 @@ class SessionMonitor:
                 stat = (entry / "stat").read_text()
                 fields = stat[stat.rindex(")") + 2 :].split()
                 pid = int(entry.name)
-                # In the session (field 6 of stat), or a child of a process of it (raylet's workers).
+                # Same sid (field 6 of stat) as the workers, or a child of one of their processes (raylet's workers).
                 if int(fields[3]) != self.sid and int(fields[1]) not in self.roles and pid not in self.roles:
                     continue
                 self.cpu[pid] = (int(fields[11]) + int(fields[12])) / self.tick

@@ -106,6 +106,8 @@ class RestoreOptions:
     noise_map: str | None = None  # side output: an absolute path (one input) or a {stem} pattern, see side_output_path
     residual: str | None = None
     reliability: bool = False  # predict each denoised photo's quality gain (restora.explain); denoise only
+    real_noise: str = "auto"  # denoise: pixel-shuffle for correlated (camera) noise: auto, on, off
+    keep_if_worse: bool = False  # denoise: write the input unchanged where reliability says the output may be worse
 
 
 @dataclass
@@ -120,6 +122,8 @@ class JobResult:
     reliability: dict | None = None  # restora.explain.Reliability.to_dict(), when asked for
     detection: dict | None = None  # --task auto: restora.engine.detect.Detection.as_dict()
     notes: list[str] = field(default_factory=list)  # one line each: what the user should know (dropped frames, ...)
+    pd_stride: int = 1  # pixel-shuffle stride used for real noise (1: plain denoising)
+    kept_input: bool = False  # --keep-if-worse: the input was written unchanged
 
     @property
     def ok(self) -> bool:
@@ -133,6 +137,7 @@ class JobResult:
             "restore_seconds": float(self.restore_seconds), "seconds": float(self.seconds),
             "sigma": None if self.sigma is None else [float(s) for s in np.ravel(self.sigma)],
             "reliability": self.reliability, "detection": self.detection, "notes": list(self.notes),
+            "pd_stride": int(self.pd_stride), "kept_input": bool(self.kept_input),
         }
 
     @classmethod
@@ -143,7 +148,8 @@ class JobResult:
                    restore_seconds=float(record.get("restore_seconds", 0.0)), seconds=float(record.get("seconds", 0.0)),
                    sigma=None if sigma is None else np.asarray(sigma, np.float32),
                    reliability=record.get("reliability"), detection=record.get("detection"),
-                   notes=[str(n) for n in record.get("notes") or ()])
+                   notes=[str(n) for n in record.get("notes") or ()],
+                   pd_stride=int(record.get("pd_stride", 1)), kept_input=bool(record.get("kept_input", False)))
 
 
 @dataclass
@@ -465,15 +471,17 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
         notes += image.info.get("warnings", ())
         # Restored in place (one float copy of the photo, not two) unless a side output needs the whole input;
         # the reliability analysis reads only a centred window of it, kept aside first.
-        in_place = not (options.noise_map or options.residual)
+        in_place = not (options.noise_map or options.residual or options.keep_if_worse)  # kept: the input is written
         kept = _analysis_window(image.pixels) if in_place and options.reliability else image.pixels
         result = run_restore(image, options.task, options.model, options.sigma, options.strength, options.tile,
                              options.device, on_tile=on_tile, runtime=options.runtime,
-                             self_ensemble=options.self_ensemble, in_place=in_place)
+                             self_ensemble=options.self_ensemble, in_place=in_place, real_noise=options.real_noise)
         reliability = _side_outputs(job, options, kept, result, notes)
+        keep = bool(options.keep_if_worse and reliability is not None and Reliability.from_dict(reliability).may_be_worse)
+        written = image if keep else result.image
         del image, kept  # the input's pixels are not needed while writing
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        write_image(job.output, result.image, bit_depth=options.bit_depth or job.bit_depth,
+        write_image(job.output, written, bit_depth=options.bit_depth or job.bit_depth,
                     jpeg_quality=options.jpeg_quality, subsampling=options.subsampling,
                     software=provenance(result.model))
     except (RestoraError, OSError, MemoryError) as exc:
@@ -486,7 +494,8 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
     estimated = result.sigma if options.sigma == "auto" else None
     return JobResult(job, model=result.model, megapixels=result.image.megapixels, restore_seconds=result.seconds,
                      seconds=time.perf_counter() - start, sigma=estimated, reliability=reliability,
-                     detection=result.detection.as_dict() if result.detection is not None else None, notes=notes)
+                     detection=result.detection.as_dict() if result.detection is not None else None, notes=notes,
+                     pd_stride=result.pd_stride, kept_input=keep)
 
 
 def _analysis_window(pixels: np.ndarray) -> np.ndarray:
@@ -509,7 +518,8 @@ def _side_outputs(job: Job, options: RestoreOptions, noisy: np.ndarray, result, 
     """Write the job's noise map and residual (restora.explain) and return its reliability, as asked (when it
     cannot be predicted, ``notes`` gets why). ``noisy``: the input's pixels, or (without noise map and residual)
     their :func:`_analysis_window`."""
-    want_reliability = options.reliability and result.task == "denoise"  # the task run (--task auto: detected)
+    # the task run (--task auto: detected); --keep-if-worse needs the prediction
+    want_reliability = (options.reliability or options.keep_if_worse) and result.task == "denoise"
     if not (options.noise_map or options.residual or want_reliability):
         return None
     paths = []
@@ -610,8 +620,16 @@ class ConsoleReporter:
             sigma = f"  {format_sigma(result.sigma)}" if result.sigma is not None else ""
             line = f"{result.job.name} → {_shown(result.job.output)}  {result.seconds:.1f} s{sigma}"
             self.out.print(line, markup=False)
+            if result.pd_stride > 1:
+                self.out.print(f"  real noise: spatially correlated, denoised by pixel-shuffle (stride {result.pd_stride})",
+                               markup=False)
             if result.reliability is not None:
-                self.out.print(f"  reliability: {Reliability.from_dict(result.reliability).summary()}", markup=False)
+                r = Reliability.from_dict(result.reliability)
+                self.out.print(f"  reliability: {r.summary()}", markup=False)
+                if result.kept_input:
+                    self.out.print("  kept the input unchanged (--keep-if-worse): the output may be worse", markup=False)
+                elif (warning := r.warning()) is not None:
+                    self.out.print(f"  {warning}", markup=False)
             if result.detection is not None:
                 d = Detection(**result.detection)
                 self.out.print(f"  detected: {d.summary()}; restored by {result.model} ({d.task})", markup=False)

@@ -51,6 +51,12 @@ def _check_sigma(value: str) -> str:
     return value
 
 
+def _check_choice(value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise typer.BadParameter(f"must be one of {', '.join(choices)}")
+    return value
+
+
 def _check_bit_depth(value: int | None) -> int | None:
     if value not in (None, 8, 16):
         raise typer.BadParameter("must be 8 or 16")
@@ -122,6 +128,13 @@ SelfEnsembleOption = Annotated[bool, typer.Option(
 JpegQualityOption = Annotated[int, typer.Option(min=1, max=100, metavar="1–100", help="Quality of JPEG outputs.")]
 SubsamplingOption = Annotated[str, typer.Option(metavar="4:4:4|4:2:2|4:2:0", callback=_check_subsampling,
                                                 help="Chroma subsampling of JPEG outputs.")]
+RealNoiseOption = Annotated[str, typer.Option(
+    "--real-noise", metavar="auto|on|off", callback=lambda v: _check_choice(v, ("auto", "on", "off")),
+    help="Denoising: pixel-shuffle down-sampling for spatially correlated noise (camera photos): auto uses it where "
+         "the measured noise is correlated, on always, off never.")]
+KeepIfWorseOption = Annotated[bool, typer.Option(
+    "--keep-if-worse", help="Denoising: where the predicted gain is below zero, the confidence low or the photo out "
+                            "of range, write the input unchanged instead of the output.")]
 # restora.explain per photo (docs/explain.md).
 NoiseMapOption = Annotated[str | None, typer.Option(
     "--noise-map", metavar="PATH|PATTERN",
@@ -157,6 +170,8 @@ def _make_restore_command(task: str):
         noise_map: NoiseMapOption = None,
         residual: ResidualOption = None,
         reliability: ReliabilityOption = True,
+        real_noise: RealNoiseOption = "auto",
+        keep_if_worse: KeepIfWorseOption = False,
     ) -> None:
         from restora.batch import ConsoleReporter, RestoreOptions, plan_jobs, run_local, side_options
 
@@ -166,7 +181,8 @@ def _make_restore_command(task: str):
         options = RestoreOptions(task=task, model=name, sigma=sigma, strength=strength, tile=tile,
                                  device=device.value, bit_depth=bit_depth, jpeg_quality=jpeg_quality,
                                  subsampling=subsampling, runtime=runtime.value, self_ensemble=self_ensemble,
-                                 noise_map=sides["--noise-map"], residual=sides["--residual"], reliability=reliability)
+                                 noise_map=sides["--noise-map"], residual=sides["--residual"], reliability=reliability,
+                                 real_noise=real_noise, keep_if_worse=keep_if_worse)
         summary = run_local(plan, options, ConsoleReporter())
         raise typer.Exit(summary.exit_code)
 
@@ -284,9 +300,16 @@ def _camera(info: dict) -> str | None:
 
 
 def describe_image(path: Path) -> list[tuple[str, str]]:
-    """(field, value) rows shown by ``restora info``: size, bit depth, profile, EXIF camera/ISO, noise σ."""
-    from restora.engine import estimate_sigma
-    from restora.engine.noise import MIN_PATCHES, patch_count
+    """(field, value) rows shown by ``restora info``: size, bit depth, profile, EXIF camera/ISO, noise."""
+    return image_facts(path)[0]
+
+
+def image_facts(path: Path) -> tuple[list[tuple[str, str]], dict]:
+    """``restora info``'s rows and the same facts as one JSON-ready dict (``--json``): the file's facts
+    (restora.io.probe's keys), its size, and ``noise`` (:meth:`restora.engine.noise.NoiseProfile.to_dict`:
+    ``sigma`` [r, g, b] is the noise's standard deviation on the 0–255 scale, beside its correlation and
+    noise level function; None for a photo too small to measure)."""
+    from restora.engine.noise import MIN_PATCHES, measure_noise, patch_count
     from restora.io import read_image
 
     image = read_image(path)
@@ -318,18 +341,27 @@ def describe_image(path: Path) -> list[tuple[str, str]]:
         if key not in INFO_SHOWN_APART and key not in INFO_LABELS and value not in (None, ""):
             rows.append((key.replace("_", " "), str(value)))
     rows += [("warning", line) for line in info.get("warnings", ())]
+    facts = {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in info.items()}
+    facts.update(file=str(path), format=kind, width=image.width, height=image.height, bit_depth=image.bit_depth,
+                 channels=channels, noise=None)
     if patch_count(image.height, image.width) < MIN_PATCHES:
         rows.append(("noise σ (0–255)", f"too small to estimate ({image.width} × {image.height} px; 16 × 16 px is enough)"))
-        return rows
-    sigma = estimate_sigma(image.pixels)
+        return rows, facts
+    profile = measure_noise(image.pixels)
+    sigma = profile.sigma
     names, values = (("grey",), sigma[:1]) if image.grayscale else (("R", "G", "B"), sigma)
-    rows.append(("noise σ (0–255)", "  ".join(f"{c} {s:.1f}" for c, s in zip(names, values)) + "  (estimated)"))
-    return rows
+    rows.append(("noise σ (0–255)", "  ".join(f"{c} {s:.1f}" for c, s in zip(names, values)) + "  (estimated std)"))
+    rows.append(("noise correlation", f"{profile.neighbour_correlation:.2f} between neighbours, over "
+                                      f"{profile.correlation_length:.1f} px (white noise: 0, 1 px)"))
+    rows.append(("noise vs brightness", f"σ varies {profile.signal_dependence:.1f}× across brightness"))
+    facts["noise"] = profile.to_dict()
+    return rows, facts
 
 
 @app.command("info")
 def info_command(
     files: Annotated[list[Path], typer.Argument(metavar="FILE", show_default=False, help="Images to describe.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per file (one line each).")] = False,
 ) -> None:
     """Describe images: size, bit depth, colour profile, camera and ISO, estimated noise σ per channel."""
     from rich.console import Console
@@ -342,10 +374,15 @@ def info_command(
     failed = 0
     for n, path in enumerate(files):
         try:
-            rows = describe_image(path)
+            rows, facts = image_facts(path)
         except (RestoraError, OSError) as exc:
             failed += 1
             err.print(f"{path}: {error_reason(exc, str(path), path.name)}", markup=False)
+            continue
+        if as_json:
+            import json
+
+            print(json.dumps(facts, ensure_ascii=False), flush=True)
             continue
         if n:
             out.print()

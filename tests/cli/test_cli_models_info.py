@@ -47,3 +47,19 @@ def test_info_reports_bad_files_in_one_line_and_goes_on(cli, tmp_path):
     assert "good.png" in run.out
     err = [line for line in run.err.splitlines() if line.strip()]
     assert len(err) == 2 and err[0].startswith("bad.png: ") and err[1].startswith("gone.png: "), run
+
+
+def test_info_json_prints_one_object_per_file_with_noise_sigma_rgb(cli, tmp_path):
+    import json
+
+    PILImage.fromarray(noisy_array(96, 96, sigma=12.0)).save(tmp_path / "a.png")
+    PILImage.fromarray(noisy_array(64, 80, sigma=12.0, seed=1)).save(tmp_path / "b.png")
+    run = cli("info", "--json", "a.png", "b.png")
+    assert run.code == 0, run
+    objects = [json.loads(line) for line in run.out.splitlines() if line.strip()]
+    assert len(objects) == 2
+    a = objects[0]
+    assert a["width"] == 96 and a["height"] == 96 and a["bit_depth"] == 8 and a["format"] == "PNG"
+    sigma = a["noise"]["sigma"]
+    assert len(sigma) == 3 and all(9 < s < 15 for s in sigma), sigma
+    assert {"neighbour_correlation", "correlation_length_px", "nlf", "signal_dependence"} <= set(a["noise"])

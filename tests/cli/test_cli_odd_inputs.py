@@ -60,7 +60,7 @@ def test_info_names_the_files_own_colour_mode_and_says_when_it_is_too_small_for_
     run = cli("info", "c.jpg", "tiny.png")
     assert run.code == 0, run
     cmyk, tiny = run.out.split("\n\n")
-    assert "8 bits per channel, CMYK (restored as RGB)" in cmyk and "(estimated)" in cmyk
+    assert "8 bits per channel, CMYK (restored as RGB)" in cmyk and "(estimated std)" in cmyk
     assert "too small to estimate (8 × 8 px" in tiny and "(estimated)" not in tiny
 
 

@@ -6,6 +6,7 @@ import os
 import pty
 import re
 import select
+import signal
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,9 @@ def test_ctrl_c_mid_batch_says_how_far_it_got_restores_the_cursor_and_exits_130(
     pid, fd = pty.fork()
     if pid == 0:  # the child: the CLI, with the pseudo-terminal as its controlling terminal
         os.chdir(tmp_path)
+        # As an interactive shell does: a runner started in the background (`cmd &`) ignores SIGINT, and an
+        # ignored signal stays ignored across exec.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.execvpe(command[0], command, env)
     try:
         shown = _read_until(fd, r"→ out/\S+", 120)  # the first file is done: the batch is under way

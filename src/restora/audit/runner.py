@@ -35,7 +35,7 @@ class Folder:
 
 
 @dataclass(frozen=True)
-class Task:
+class AuditItem:
     """One unit of work: an image (``partner`` None) or a noisy/clean pair (``path`` the clean one)."""
 
     path: Path
@@ -49,7 +49,7 @@ class Task:
 class Examined:
     """What one task found; fingerprints by path."""
 
-    task: Task
+    task: AuditItem
     measures: ImageMeasures | None = None
     pair: PairMeasures | None = None
     prints: dict[str, Fingerprint] = field(default_factory=dict)
@@ -71,11 +71,11 @@ def list_images(folder: Path) -> list[Path]:
                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_READ_EXTENSIONS)
 
 
-def plan(dirs: list[Path], pairs: list[tuple[Path, Path]]) -> tuple[list[Folder], list[Task], list[Finding]]:
+def plan(dirs: list[Path], pairs: list[tuple[Path, Path]]) -> tuple[list[Folder], list[AuditItem], list[Finding]]:
     """The folders and tasks of an audit; pair files without a partner are findings at once."""
     folders: list[Folder] = []
     seen: dict[Path, int] = {}
-    tasks: list[Task] = []
+    tasks: list[AuditItem] = []
     findings: list[Finding] = []
 
     def add(path: Path, pair_set=None, role="images") -> int | None:
@@ -89,7 +89,7 @@ def plan(dirs: list[Path], pairs: list[tuple[Path, Path]]) -> tuple[list[Folder]
     for d in dirs:
         i = add(d)
         if i is not None:
-            tasks += [Task(p, i, True) for p in list_images(d)]
+            tasks += [AuditItem(p, i, True) for p in list_images(d)]
     for n, (noisy_dir, clean_dir) in enumerate(pairs):
         i_noisy, i_clean = add(noisy_dir, n, "noisy"), add(clean_dir, n, "clean")
         if i_noisy is None or i_clean is None:
@@ -98,13 +98,13 @@ def plan(dirs: list[Path], pairs: list[tuple[Path, Path]]) -> tuple[list[Folder]
         clean = {p.stem: p for p in list_images(clean_dir)}
         for stem, c in clean.items():
             if stem in noisy:
-                tasks.append(Task(c, i_clean, True, noisy[stem], i_noisy))
+                tasks.append(AuditItem(c, i_clean, True, noisy[stem], i_noisy))
             else:
-                tasks.append(Task(c, i_clean, True))
+                tasks.append(AuditItem(c, i_clean, True))
                 findings.append(Finding("mismatched-pair", str(c), None, None, f"no file named {stem}.* in {noisy_dir}"))
         for stem, p in noisy.items():
             if stem not in clean:
-                tasks.append(Task(p, i_noisy, False))
+                tasks.append(AuditItem(p, i_noisy, False))
                 findings.append(Finding("mismatched-pair", str(p), None, None, f"no file named {stem}.* in {clean_dir}"))
     return folders, tasks, findings
 
@@ -113,7 +113,7 @@ def _fingerprint_of(pixels: np.ndarray) -> Fingerprint:
     return fingerprint(np.clip(np.rint(luma(pixels)), 0, 255).astype(np.uint8))
 
 
-def examine(task: Task) -> Examined:
+def examine(task: AuditItem) -> Examined:
     """Read, measure and fingerprint one task's file(s); unreadable files are recorded, not raised."""
     cv2.setNumThreads(1)
     out = Examined(task)

@@ -6,6 +6,8 @@ shipped denoisers: half synthetic Gaussian (the benchmarks' noise, σ 0–55), h
 ``denoise-mix-isp`` moves a share of its camera noise to ``camera-isp`` (after in-camera noise reduction).
 ``motion-blur``, ``defocus``, ``rain``, ``haze`` and ``lowlight-dark`` are the single-degradation training
 sets of the other tasks; ``all-in-one`` mixes them with ``denoise-mix``, one type per image.
+``salt-pepper`` (1–30 %, and ``salt-pepper-5/10/20`` at fixed fractions) and ``periodic`` are the damage of
+scans: dust specks and scanner or interference patterns.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from restora.degrade.camera import CameraPipeline
 from restora.degrade.compression import JPEG, Downscale, GaussianBlur
 from restora.degrade.exposure import Underexpose
 from restora.degrade.haze import Haze
+from restora.degrade.impulse import SaltPepperNoise
 from restora.degrade.noise import CorrelatedNoise, FilmGrain, GaussianNoise, LowLight, PoissonGaussianNoise
+from restora.degrade.periodic import PeriodicNoise
 from restora.degrade.rain import Rain
 from restora.errors import RestoraError
 
@@ -145,3 +149,27 @@ def lowlight_dark() -> Degradation:
 def all_in_one() -> Degradation:
     """One of blur, rain, haze, low light or noise per image, each type equally likely (blur split in two)."""
     return OneOf([motion_blur(), defocus(), rain(), haze(), lowlight_dark(), denoise_mix()], weights=[1, 1, 2, 2, 2, 2])
+
+
+@register_pipeline("salt-pepper")
+def salt_pepper() -> Degradation:
+    """Salt-and-pepper specks on 1–30 % of the pixels, a quarter of the images with colour (per-channel) specks."""
+    return OneOf([SaltPepperNoise(amount=(0.01, 0.3)), SaltPepperNoise(amount=(0.01, 0.3), independent=True)], weights=[3, 1])
+
+
+def _salt_pepper_at(fraction: float):
+    def pipeline() -> Degradation:
+        return SaltPepperNoise(amount=(fraction, fraction))
+
+    pipeline.__doc__ = f"Salt-and-pepper specks on exactly {100 * fraction:g} % of the pixels (benchmarks)."
+    return pipeline
+
+
+for _percent in (5, 10, 20):
+    register_pipeline(f"salt-pepper-{_percent}")(_salt_pepper_at(_percent / 100))
+
+
+@register_pipeline("periodic")
+def periodic() -> Degradation:
+    """One to three sinusoidal patterns of amplitude 8–30 (0–255 scale), then clipped."""
+    return Compose([PeriodicNoise(), Clip()])

@@ -13,9 +13,11 @@ from restora.engine.classical import BM3DMethod, NLMMethod
 from restora.engine.deblur import BlindDeconvolution
 from restora.engine.dehaze import DarkChannelPrior
 from restora.engine.derain import GuidedDerain, MedianDerain
+from restora.engine.impulse import ImpulseMethod, SwitchingMedianMethod
 from restora.engine.lowlight import CLAHEMethod, GammaMethod, RetinexMethod
 from restora.engine.methods import IdentityMethod, MethodSpec
 from restora.engine.neural import spec_from_file
+from restora.engine.periodic import NotchMethod
 from restora.errors import ModelError
 from restora.models.registry import WEIGHTS_DIR
 
@@ -23,6 +25,12 @@ CLASSICAL = (
     MethodSpec("bm3d", ("denoise",), "CBM3D (classical, slow, strong on Gaussian noise)", "classical", lambda device: BM3DMethod()),
     MethodSpec("nlm", ("denoise",), "OpenCV non-local means (classical, fast)", "classical", lambda device: NLMMethod()),
     MethodSpec("identity", ("denoise",), "no-op baseline (returns the input)", "baseline", lambda device: IdentityMethod()),
+    MethodSpec("switching-median", ("denoise",), "adaptive switching median (salt-and-pepper specks)", "classical",
+               lambda device: SwitchingMedianMethod()),
+    MethodSpec("impulse", ("denoise",), "switching median, then the denoiser (salt-and-pepper specks)", "classical",
+               lambda device: ImpulseMethod(device)),
+    MethodSpec("notch", ("denoise",), "spectral notch filter (periodic patterns: scanner, moiré)", "classical",
+               lambda device: NotchMethod()),
     MethodSpec("deconv-blind", ("deblur",), "parametric blind deconvolution: GCV blur identification + Wiener (classical)",
                "classical", lambda device: BlindDeconvolution()),
     MethodSpec("dcp", ("dehaze",), "dark channel prior dehazing, He et al. (classical)", "classical",

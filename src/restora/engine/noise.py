@@ -15,6 +15,9 @@ a fixed factor for Gaussian noise, measured on pure noise and undone by ``SELECT
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import cv2
 import numpy as np
 
 PATCH = 7
@@ -97,3 +100,245 @@ def _strided_blocks(x: np.ndarray, step: int, block: int = 64) -> np.ndarray:
     y = np.concatenate(rows, axis=0)
     cols = [y[:, j : j + block] for j in range(0, w - block + 1, block * step)]
     return np.ascontiguousarray(np.concatenate(cols, axis=1))
+
+
+# --- The noise of real photos: level per brightness and spatial correlation -------------------------------------
+#
+# Real camera noise after demosaicing, in-camera noise reduction and JPEG is signal-dependent and spatially
+# correlated (neighbour correlation 0.5–0.8 on camera JPEGs), so most of its variance sits at frequencies a 7×7
+# PCA cannot tell from image structure: `estimate_sigma` reads only its whitest part (a fifth of the σ on
+# real/CC52). `measure_noise` measures the marginal standard deviation instead, from the flattest blocks:
+#
+# 1. Every BLOCK² window (on a grid of step BLOCK_STEP) gets its brightness μ (mean) and the variance v of its
+#    pixels about their least-squares plane (so smooth shading does not count as noise).
+# 2. The noise's normalised autocovariance ρ(dx, dy), |dx|, |dy| ≤ MAX_LAG, is measured on the residuals of the
+#    flattest FLAT_QUANTILE of windows (its shape barely depends on which flat windows are used).
+# 3. Windows are split into brightness bins of equal counts. In each, the FLAT_QUANTILE quantile of v is the
+#    noise plus the least texture; for Gaussian noise of covariance σ²·R (R from ρ) the plane residual's
+#    variance is a quadratic form whose distribution is close to (m/k)·χ²_k with m = tr(PR)/N and
+#    k = tr(PR)²/tr((PR)²) (Satterthwaite), P the projection off the plane: σ²_bin = quantile / (m·χ²_k(q)/k).
+#    Correlated noise has fewer degrees of freedom per window, so its low quantile lies further below σ²:
+#    this is what keeps the estimate right for white and correlated noise alike.
+#    Where the noise reads white (neighbour correlation < WHITE_CORRELATION) the bins' patch-PCA σ is used
+#    instead: for white noise it is the std itself and far less inflated by texture.
+# 4. σ of the channel = √(mean of σ²_bin) (bins hold equal numbers of windows, so this is the photo's noise
+#    std); the bins' (μ, σ) are its noise level function.
+
+BLOCK = 12
+BLOCK_STEP = 4
+MAX_LAG = 4
+FLAT_QUANTILE = 0.2
+NOISE_BINS = 6
+MIN_BIN_WINDOWS = 150
+TRUSTED_BINS = 3
+WHITE_CORRELATION = 0.35  # below this neighbour correlation the noise is read as white (as PD_MIN_CORRELATION)
+
+
+@dataclass
+class NoiseProfile:
+    """The measured noise of a photo, per channel, on the 0–255 scale.
+
+    ``sigma`` (C,): the noise's standard deviation over the photo. ``levels`` (C, K) brightness (0–1) and
+    ``level_sigma`` (C, K) σ at that brightness (the noise level function). ``correlation`` (C, MAX_LAG + 1):
+    normalised autocorrelation at horizontal/vertical lags 0..MAX_LAG (1 at lag 0; 0 for white noise).
+    """
+
+    sigma: np.ndarray
+    levels: np.ndarray
+    level_sigma: np.ndarray
+    correlation: np.ndarray
+
+    @property
+    def neighbour_correlation(self) -> float:
+        """Mean lag-1 correlation over channels: ≈0 for white noise, 0.5–0.8 for camera JPEGs."""
+        return float(np.mean(self.correlation[:, 1]))
+
+    @property
+    def correlation_length(self) -> float:
+        """Pixels over which the noise stays correlated: Σ over lags ≥ 1 of ρ (both sides), +1; 1 for white."""
+        return float(1.0 + 2.0 * np.clip(self.correlation[:, 1:], 0, None).sum(axis=1).mean())
+
+    @property
+    def signal_dependence(self) -> float:
+        """Largest over smallest σ of the noise level function, worst channel, each +1 grey level (1: flat)."""
+        return float(np.max((self.level_sigma.max(axis=1) + 1.0) / (self.level_sigma.min(axis=1) + 1.0)))
+
+    def decorrelating_stride(self, threshold: float) -> int:
+        """The smallest pixel-shuffle stride s (1, 2, 3, ..., MAX_LAG) at which the noise's correlation at
+        lag s falls below ``threshold``: sub-images taken every s pixels then carry nearly white noise."""
+        rho = self.correlation.mean(axis=0)
+        for s in range(1, MAX_LAG):
+            if rho[s] < threshold:
+                return s
+        return MAX_LAG
+
+    def to_dict(self) -> dict:
+        r = lambda a, n=3: [round(float(v), n) for v in a]  # noqa: E731
+        return {
+            "sigma": r(self.sigma, 2),
+            "neighbour_correlation": round(self.neighbour_correlation, 3),
+            "correlation_length_px": round(self.correlation_length, 2),
+            "correlation": [r(c) for c in self.correlation],
+            "signal_dependence": round(self.signal_dependence, 3),
+            "nlf": [{"brightness": r(lv, 4), "sigma": r(sg)} for lv, sg in zip(self.levels, self.level_sigma)],
+        }
+
+
+def _window_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, plane-residual variance, top, left) of every BLOCK² window whose corner is on the BLOCK_STEP grid."""
+    h, w = x.shape
+    u = np.arange(BLOCK, dtype=np.float64) - (BLOCK - 1) / 2
+    suu = BLOCK * np.sum(u * u)  # Σ over the window of the centred coordinate squared
+    cols = np.broadcast_to(np.arange(w, dtype=np.float64), (h, w))
+    rows = np.broadcast_to(np.arange(h, dtype=np.float64)[:, None], (h, w))
+    box = lambda a: cv2.boxFilter(np.ascontiguousarray(a), cv2.CV_64F, (BLOCK, BLOCK), normalize=False,  # noqa: E731
+                                  anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    x = x.astype(np.float64)
+    s, s2, sx, sy = box(x), box(x * x), box(x * cols), box(x * rows)
+    top = np.arange(0, h - BLOCK + 1, BLOCK_STEP)
+    left = np.arange(0, w - BLOCK + 1, BLOCK_STEP)
+    tt, ll = np.meshgrid(top, left, indexing="ij")
+    s, s2, sx, sy = (a[tt, ll] for a in (s, s2, sx, sy))
+    n = BLOCK * BLOCK
+    mean = s / n
+    cx = sx - (ll + (BLOCK - 1) / 2) * s  # Σ x·(column − window centre)
+    cy = sy - (tt + (BLOCK - 1) / 2) * s
+    resid = (s2 - s * mean - cx * cx / suu - cy * cy / suu) / n
+    return mean.ravel(), np.clip(resid.ravel(), 0, None), tt.ravel(), ll.ravel()
+
+
+def _plane_projection() -> np.ndarray:
+    u = np.arange(BLOCK, dtype=np.float64) - (BLOCK - 1) / 2
+    yy, xx = np.meshgrid(u, u, indexing="ij")
+    a = np.stack([np.ones(BLOCK * BLOCK), xx.ravel(), yy.ravel()], axis=1)
+    return np.eye(BLOCK * BLOCK) - a @ np.linalg.pinv(a)
+
+
+def _autocorrelation(x: np.ndarray, tops: np.ndarray, lefts: np.ndarray, proj: np.ndarray) -> np.ndarray:
+    """ρ(dy, dx) for |dy|, |dx| ≤ MAX_LAG, shape (2·MAX_LAG+1,)², from the plane residuals of the given windows."""
+    idx = (tops[:, None, None] + np.arange(BLOCK)[None, :, None], lefts[:, None, None] + np.arange(BLOCK)[None, None, :])
+    r = (x[idx].reshape(len(tops), -1) @ proj).reshape(-1, BLOCK, BLOCK)
+    k = MAX_LAG
+    acf = np.zeros((2 * k + 1, 2 * k + 1))
+    for dy in range(0, k + 1):
+        for dx in range(-k, k + 1):
+            a = r[:, dy:, max(dx, 0) : BLOCK + min(dx, 0)]
+            b = r[:, : BLOCK - dy, max(-dx, 0) : BLOCK + min(-dx, 0)]
+            acf[k + dy, k + dx] = acf[k - dy, k - dx] = np.mean(a * b)
+    # Removing each window's plane makes the residuals' correlation dip below zero at lags of a third of the
+    # window, which the noise itself does not do (camera noise is low-passed, never sharpened): clip at zero.
+    return np.clip(acf / max(acf[k, k], 1e-12), 0.0, None)
+
+
+def _lowquantile_factor(acf: np.ndarray, proj: np.ndarray, q: float) -> float:
+    """E-quantile of a window's plane-residual variance per unit noise variance, for noise of autocorrelation ``acf``."""
+    from scipy.stats import chi2
+
+    k = MAX_LAG
+    pos = np.stack(np.meshgrid(np.arange(BLOCK), np.arange(BLOCK), indexing="ij"), -1).reshape(-1, 2)
+    d = pos[:, None, :] - pos[None, :, :]
+    inside = (np.abs(d) <= k).all(-1)
+    cov = np.where(inside, acf[np.clip(d[..., 0] + k, 0, 2 * k), np.clip(d[..., 1] + k, 0, 2 * k)], 0.0)
+    pr = proj @ cov @ proj
+    m = np.trace(pr)
+    dof = max(m * m / max(np.sum(pr * pr), 1e-12), 1.0)
+    return float(m / (BLOCK * BLOCK) * chi2.ppf(q, dof) / dof)
+
+
+def _white_part_by_bin(channel: np.ndarray, edges: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`estimate_sigma`'s PCA σ (the noise's whitest part, which texture hardly inflates) per brightness bin."""
+    p = _patches(channel, rng, MAX_PATCHES).astype(np.float64)
+    centre = p.mean(axis=1)
+    out = []
+    for b in range(len(edges) - 1):
+        q = p[(centre >= edges[b]) & (centre <= edges[b + 1])]
+        if len(q) < 4 * PATCH * PATCH:
+            out.append(np.nan)
+            continue
+        q = _weak_texture(q)
+        q = q - q.mean(axis=0, keepdims=True)
+        out.append(SELECTION_BIAS * _sigma_from_eigenvalues(np.linalg.eigvalsh(q.T @ q / max(1, len(q) - 1))))
+    return np.asarray(out)
+
+
+def _texture_capped(flat_sigma: np.ndarray, white_sigma: np.ndarray) -> np.ndarray:
+    """Bins whose flattest windows are still texture read far too high; the ratio of total to white σ is a
+    property of the noise's spectrum, about equal in every bin, so each bin is capped at its white part times
+    the ratio of the TRUSTED_BINS bins where that ratio is lowest (the flattest ones)."""
+    ratio = flat_sigma / np.maximum(white_sigma, 0.3)
+    ok = np.isfinite(ratio)
+    if ok.sum() < 2:
+        return flat_sigma
+    trusted = float(np.mean(np.sort(ratio[ok])[:TRUSTED_BINS]))
+    cap = np.where(ok, trusted * np.maximum(white_sigma, 0.3), np.inf)
+    return np.minimum(flat_sigma, cap)
+
+
+def measure_noise(pixels: np.ndarray, quantile: float = FLAT_QUANTILE) -> NoiseProfile:
+    """Noise std, noise level function and spatial correlation per channel of an (H, W, C) float image in [0, 1].
+
+    >>> rng = np.random.default_rng(2)
+    >>> clean = np.tile(np.linspace(0.1, 0.9, 256, dtype=np.float32), (256, 1))[..., None].repeat(3, 2)
+    >>> p = measure_noise(clean + rng.normal(0, 10 / 255, clean.shape).astype(np.float32))
+    >>> bool(np.all(np.abs(p.sigma - 10) < 1.5)), p.decorrelating_stride(0.2)
+    (True, 1)
+    """
+    x = np.asarray(pixels, dtype=np.float32)
+    if x.ndim == 2:
+        x = x[:, :, None]
+    channels = x.shape[2]
+    if min(x.shape[:2]) < 2 * BLOCK:
+        zeros = np.zeros((channels, 1), np.float32)
+        acf = np.zeros((channels, MAX_LAG + 1), np.float32)
+        acf[:, 0] = 1
+        return NoiseProfile(np.zeros(channels, np.float32), np.full((channels, 1), 0.5, np.float32), zeros, acf)
+    step = max(1, int(np.sqrt(x.shape[0] * x.shape[1] / 4e6)))
+    if step > 1:
+        x = _strided_blocks(x, step)
+    proj = _plane_projection()
+    rng = np.random.default_rng(0)
+    sigmas, levels, level_sigmas, corrs = [], [], [], []
+    for c in range(channels):
+        ch = x[:, :, c].astype(np.float64) * 255.0
+        mean, var, tops, lefts = _window_moments(ch)
+        bins = int(np.clip(len(var) // MIN_BIN_WINDOWS, 1, NOISE_BINS))
+        edges = np.quantile(mean, np.linspace(0, 1, bins + 1))
+        which = np.clip(np.searchsorted(edges, mean, side="right") - 1, 0, bins - 1)
+        flat = np.zeros(len(var), bool)
+        for b in range(bins):
+            sel = np.flatnonzero(which == b)
+            flat[sel[var[sel] <= np.quantile(var[sel], quantile)]] = True
+        chosen = np.flatnonzero(flat)
+        if len(chosen) > 2000:
+            chosen = chosen[np.linspace(0, len(chosen) - 1, 2000).astype(int)]
+        acf = _autocorrelation(ch, tops[chosen], lefts[chosen], proj)
+        factor = _lowquantile_factor(acf, proj, quantile)
+        lv, flat_sigma = [], []
+        for b in range(bins):
+            sel = which == b
+            lv.append(float(np.median(mean[sel])) / 255.0)
+            flat_sigma.append(float(np.sqrt(np.quantile(var[sel], quantile) / factor)))
+        white = _white_part_by_bin(ch, edges, rng)
+        k = MAX_LAG
+        if 0.5 * (acf[k, k + 1] + acf[k + 1, k]) < WHITE_CORRELATION and np.all(np.isfinite(white)):
+            sg = white  # white noise: the patch-PCA σ is its std, and texture hardly inflates it
+        else:
+            sg = _texture_capped(np.asarray(flat_sigma), white)
+        total = float(np.sqrt(np.mean(sg**2)))
+        # Flat white noise: per-bin PCA has fewer patches to pick flat ones from, the whole channel's reads less
+        # texture (with signal-dependent noise the whole channel's would pick the quietest band: not then).
+        if sg is white and (sg.max() + 1.0) / (sg.min() + 1.0) < 1.5:
+            total = min(total, float(estimate_sigma(x[:, :, c : c + 1])[0]))
+        sigmas.append(total)
+        levels.append(lv)
+        level_sigmas.append(sg)
+        k = MAX_LAG
+        corrs.append(0.5 * (acf[k, k:] + acf[k:, k]))
+    kmax = max(len(v) for v in levels)
+    pad = lambda a: np.concatenate([np.asarray(a), np.repeat(np.asarray(a)[-1:], kmax - len(a))])  # noqa: E731
+    return NoiseProfile(
+        sigma=np.asarray(sigmas, np.float32),
+        levels=np.stack([pad(v) for v in levels]).astype(np.float32),
+        level_sigma=np.stack([pad(v) for v in level_sigmas]).astype(np.float32),
+        correlation=np.stack(corrs).astype(np.float32),
+    )

@@ -6,27 +6,33 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from restora.engine.ensemble import dihedral_mean
 from restora.engine.methods import Method, TileContext
-from restora.engine.noise import estimate_sigma
+from restora.engine.noise import estimate_sigma, measure_noise
 from restora.engine.tiling import process_tiled
 from restora.errors import ModelError, RestoraError
 from restora.io.image import Image
 from restora.engine.catalogue import default_method, get_spec, load_method
 from restora.tasks import TASKS
-from restora.engine.detect import detect, detector_name
+from restora.engine.detect import Detection, detect, detector_name
 from restora.engine.neural import takes_whole_image_context
+from restora.engine.noise_type import classify_noise, method_for
 from restora.engine.onnx import load_onnx_method, pick_runtime
 from restora.io import read_image
 
-if TYPE_CHECKING:
-    from restora.engine.detect import Detection
-
 OVERLAP = 32
+REAL_NOISE_MODES = ("auto", "on", "off")
+# Pixel-shuffle down-sampling (Zhou et al., AAAI 2020) for correlated real noise: the image is split into the
+# stride² sub-images of every stride-th pixel, each denoised alone, then interleaved back. A sub-image's noise
+# is nearly white (correlation at lag ``stride``), which is what a denoiser trained on white noise expects.
+# `auto` uses it when the measured neighbour correlation reaches PD_MIN_CORRELATION (white Gaussian noise
+# reads ≤ 0.1, camera JPEGs 0.5–0.8), with the stride at which the correlation falls below PD_WHITE.
+PD_MIN_CORRELATION = 0.35
+PD_WHITE = 0.2
+PD_MAX_STRIDE = 2
 
 
 @dataclass
@@ -38,6 +44,8 @@ class RestoreResult:
     seconds: float
     task: str = "denoise"  # the task done (for task="auto": the detected one)
     detection: Detection | None = None  # task="auto": what was detected and which model was chosen
+    pd_stride: int = 1  # pixel-shuffle stride used for real (correlated) noise; 1: plain
+    noise_type: dict | None = None  # default denoising (and auto): the noise kind found (engine/noise_type.py)
 
     @property
     def megapixels_per_second(self) -> float:
@@ -93,6 +101,33 @@ def _sigma_value(sigma, pixels: np.ndarray) -> np.ndarray:
     return s
 
 
+def pd_stride_for(pixels: np.ndarray, mode: str = "auto") -> int:
+    """Pixel-shuffle stride for denoising: 1 (plain) for white noise or ``mode="off"``, else from the measured
+    noise correlation (``on``: at least 2)."""
+    if mode not in REAL_NOISE_MODES:
+        raise RestoraError(f"real-noise mode must be one of {', '.join(REAL_NOISE_MODES)}, not '{mode}'")
+    if mode == "off" or min(pixels.shape[:2]) < 64:
+        return 1
+    profile = measure_noise(pixels)
+    if mode == "auto" and profile.neighbour_correlation < PD_MIN_CORRELATION:
+        return 1
+    return int(np.clip(profile.decorrelating_stride(PD_WHITE), 2, PD_MAX_STRIDE))
+
+
+def pixel_shuffle_apply(x: np.ndarray, stride: int, denoise) -> np.ndarray:
+    """Apply ``denoise`` ((h, w, C) -> (h, w, C)) to each of the stride² sub-images of x and interleave back.
+
+    >>> x = np.arange(2 * 6 * 5, dtype=np.float32).reshape(6, 5, 2)
+    >>> bool(np.array_equal(pixel_shuffle_apply(x, 2, lambda s: s), x))
+    True
+    """
+    y = np.empty_like(x)
+    for i in range(stride):
+        for j in range(stride):
+            y[i::stride, j::stride] = denoise(np.ascontiguousarray(x[i::stride, j::stride]))
+    return y
+
+
 def run_restore(
     image,
     task: str = "denoise",
@@ -105,12 +140,15 @@ def run_restore(
     runtime: str = "auto",
     self_ensemble: bool = False,
     in_place: bool = False,
+    real_noise: str = "auto",
 ) -> RestoreResult:
     """Restore and report what was done (model, σ, timing; for ``task="auto"`` the detection). See :func:`restore`.
 
     ``model`` may also be a :class:`restora.engine.methods.Method` instance (benchmark peers built per image,
     e.g. deconvolution given the true kernel). ``in_place``: the result overwrites the input Image's pixels
     (rows are written back once no later tile reads them), so a big photo needs one float copy, not two.
+    ``real_noise``: denoising only, ``auto`` | ``on`` | ``off``: pixel-shuffle down-sampling for correlated
+    (real camera) noise, see :func:`pd_stride_for`.
     """
     if task not in TASKS:
         raise RestoraError(f"unknown task '{task}' (one of {', '.join(TASKS)})")
@@ -126,13 +164,30 @@ def run_restore(
         small = detector_method.context_input(img.pixels)
         detection = detect(detector_method, small, detector, img.pixels)
         task, model = detection.task, detection.model
+    noise_type, routed = None, False
+    if (task == "denoise" and model is None) or detection is not None:
+        # Impulses and periodic patterns need their own methods, whatever the denoiser or the detector says.
+        found = classify_noise(img.pixels)
+        noise_type = found.as_dict()
+        # auto: salt-and-pepper whatever else was detected (its signature is unmistakable); a periodic pattern
+        # only where noise was (a smooth scene's own sinusoids must not turn a dark photo into a notch job).
+        special = method_for(found.kind)
+        if special is not None and (detection is None or found.kind == "salt-pepper" or task == "denoise"):
+            task, model, routed = "denoise", special, True
+            if detection is not None:
+                detection.task, detection.model = task, model
+        if detection is not None:
+            detection.extra["noise_type"] = noise_type
     loading = time.perf_counter()
     method = model if isinstance(model, Method) else get_method(str(model or default_method(task)), device, runtime)
     start += time.perf_counter() - loading  # loading a model (once per process) is not restoring
     if self_ensemble and not method.supports_self_ensemble:
         raise RestoraError(f"--self-ensemble needs one of our networks; '{method.name}' does not support it")
     x = img.pixels
-    s = _sigma_value(sigma, x) if method.uses_sigma or sigma != "auto" else None
+    # Pixel-shuffle is for correlated noise under a white-noise denoiser, not for impulses or periodic patterns.
+    stride = pd_stride_for(x, real_noise) if task == "denoise" and not routed else 1
+    # With PD the σ hint is estimated per sub-image (as the network was trained: `estimate_sigma` of white noise).
+    s = _sigma_value(sigma, x) if (method.uses_sigma or sigma != "auto") and stride == 1 else None
     s_run = None if s is None else s * float(strength)
     tile_size = method.default_tile if tile is None else int(tile)
     if tile_size <= 0 or method.whole_image:
@@ -144,7 +199,7 @@ def run_restore(
         prepared = method.prepare(small if method is detector_method else method.context_input(x))
     shape = (img.height, img.width)
 
-    def run_window(window, region):
+    def run_window(window, region, s_run=s_run):
         sw = s_run
         if s_run is not None and s_run.ndim == 3:
             sw = s_run[region]
@@ -159,37 +214,61 @@ def run_restore(
         return dihedral_mean(process, window, sw) if self_ensemble else process(window, sw)
 
     blend = not method.uses_sigma and strength < 1.0
+    overlap = min(OVERLAP, tile_size // 4)
+    if stride == 1:
 
-    def finish(rows: np.ndarray, where: slice) -> np.ndarray:
-        # Per block of finished rows: the input rows are still intact here, also when restoring in place.
+        def finish(rows: np.ndarray, where: slice) -> np.ndarray:
+            # Per block of finished rows: the input rows are still intact here, also when restoring in place.
+            if blend:
+                rows *= np.float32(strength)
+                rows += np.float32(1.0 - strength) * x[where]
+            return np.clip(rows, 0.0, 1.0, out=rows)
+
+        writable = x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable
+        y = process_tiled(x, run_window, tile_size, overlap, method.halo, method.size_multiple,
+                          on_tile, out=x if in_place and writable else None, finish=finish)
+    else:  # pixel-shuffle: the sub-images are restored apart, then interleaved into a new array
+        hints = []
+
+        def denoise_sub(sub):
+            sub_s = _sigma_value(sigma, sub) if method.uses_sigma or sigma != "auto" else None
+            hints.append(sub_s)
+            sub_run = None if sub_s is None else sub_s * float(strength)
+            return process_tiled(sub, lambda w, r: run_window(w, r, sub_run), tile_size, overlap, method.halo,
+                                 method.size_multiple, on_tile)
+
+        y = pixel_shuffle_apply(x, stride, denoise_sub)
+        s = None if hints[0] is None else np.mean(hints, axis=0).astype(np.float32)
         if blend:
-            rows *= np.float32(strength)
-            rows += np.float32(1.0 - strength) * x[where]
-        return np.clip(rows, 0.0, 1.0, out=rows)
-
-    writable = x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable
-    y = process_tiled(x, run_window, tile_size, min(OVERLAP, tile_size // 4), method.halo, method.size_multiple,
-                      on_tile, out=x if in_place and writable else None, finish=finish)
+            y = strength * y + (1.0 - strength) * x
+        np.clip(y, 0.0, 1.0, out=y)
     seconds = time.perf_counter() - start
-    return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds, task, detection)
+    return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds, task, detection,
+                         pd_stride=stride, noise_type=noise_type)
 
 
 def restore(image, task: str = "denoise", model: str | None = None, sigma="auto", strength: float = 1.0,
-            tile: int | None = None, device: str = "auto", runtime: str = "auto", self_ensemble: bool = False):
+            tile: int | None = None, device: str = "auto", runtime: str = "auto", self_ensemble: bool = False,
+            real_noise: str = "auto"):
     """Restore a photo.
 
     ``image``: a :class:`restora.io.Image`, a path, or an array (uint8/uint16/float (H, W[, C])).
     ``task``: ``denoise``, ``deblur``, ``derain``, ``dehaze``, ``lowlight``, or ``auto``: detect the degradations
     with the all-in-one model and apply the right model (see :mod:`restora.engine.detect`).
     ``model``: a registered name (``restora models``) or a ``.safetensors`` path; default per task (for
-    ``auto``: the all-in-one model that detects).
+    ``auto``: the all-in-one model that detects). Denoising with the default model (and ``auto`` when it finds
+    noise) first tells the noise kind (:mod:`restora.engine.noise_type`): salt-and-pepper specks go to the
+    switching median, periodic patterns to the notch filter.
     ``sigma``: ``"auto"`` (estimated per channel) or the noise level on the 0–255 scale.
     ``strength``: 0–1; scales the noise level given to models that take one, else blends with the input.
     ``tile``: tile size in pixels (memory is bounded by it); 0 processes the whole image at once.
     ``runtime``: ``"auto"`` (ONNX Runtime where measured faster on the CPU), ``"torch"`` or ``"onnx"``.
     ``self_ensemble``: average the network's results over the 8 flips and quarter turns of each tile
     (:mod:`restora.engine.ensemble`): a little more quality at 8× the time; our networks only.
+    ``real_noise``: ``auto`` (pixel-shuffle denoising where the noise is spatially correlated, as in camera
+    photos), ``on`` or ``off``.
     Returns the same kind as given: an Image for an Image or path, a float32 (H, W, 3) array otherwise.
     """
-    result = run_restore(image, task, model, sigma, strength, tile, device, runtime=runtime, self_ensemble=self_ensemble)
+    result = run_restore(image, task, model, sigma, strength, tile, device, runtime=runtime, self_ensemble=self_ensemble,
+                         real_noise=real_noise)
     return result.image if isinstance(image, (Image, str, Path)) else result.image.pixels

@@ -25,17 +25,22 @@ def _numbers(text: str, what: str, kind=float) -> list:
 
 DENOISE_SETS = "CBSD68,Kodak24,McMaster"
 DENOISE_METHODS = "ours,bm3d,nlm,ffdnet,identity"
-BENCH_TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight", "auto")
+BENCH_TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight", "auto", "noise-type", "classify")
 
 
 @app.command()
 def bench(
-    task: str = typer.Option("denoise", "--task", help="denoise, deblur, derain, dehaze, lowlight, or auto (detection)."),
+    task: str = typer.Option("denoise", "--task", help="denoise, deblur, derain, dehaze, lowlight, auto (detection) or noise-type (noise-kind detection)."),
     data: Path = typer.Option(None, "--data", help="Image sets folder (default: RESTORA_DATA or ../shared/data)."),
     sets: str = typer.Option(None, help="Sets: test/<NAME> (synthetic degradation) or pairs (real/<NAME>, test/Levin, "
                                         "test/Rain100H). Default per task: denoise CBSD68,Kodak24,McMaster; deblur "
                                         "Levin,Kodak24; derain Rain100H; dehaze, lowlight, auto Kodak24,McMaster."),
     sigmas: str = typer.Option("15,25,50", help="Noise levels (0–255 scale) for synthetic sets (denoise)."),
+    degradations: str = typer.Option(None, help="--task classify: degradations to apply (default all: gaussian-15,"
+                                                "gaussian-25,gaussian-50,camera,salt-pepper-5/10/20,periodic,"
+                                                "jpeg-10/20/30,blur,lowlight)."),
+    noise: str = typer.Option("gaussian", help="Synthetic noise (denoise): gaussian (at --sigmas) or a degradation "
+                                               "pipeline, e.g. salt-pepper-20, periodic (restora degrade --help)."),
     methods: str = typer.Option(
         None,
         help="ours (every registered model for the task), ours:NAME, a .safetensors path, a classical method, "
@@ -85,9 +90,13 @@ def bench(
                 raise RestoraError("--speed-only times denoising methods: leave out --task")
             _bench_speed_only(data, methods or DENOISE_METHODS, out, device, threads, sizes, repeats,
                               cache if use_cache else None, **speed_opts)
+        elif task == "classify":
+            _bench_classify(data, degradations, methods, limit, device, threads, out)
+        elif task == "noise-type":
+            _bench_noise_type(data, limit, out)
         elif task == "denoise":
             _bench(data, sets or DENOISE_SETS, sigmas, methods or DENOISE_METHODS, out, limit, device, threads, speed,
-                   sizes, repeats, cache if use_cache else None, oracle, crops, **speed_opts)
+                   sizes, repeats, cache if use_cache else None, oracle, crops, noise=noise, **speed_opts)
         else:
             _bench_task(task, data, sets, methods, out, limit, device, threads, speed, sizes, repeats,
                         cache if use_cache else None, crops)
@@ -188,7 +197,7 @@ def _bench_speed_only(data, methods, out, device, threads, sizes, repeats, cache
 
 
 def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats, cache, oracle, crops,
-           speed_threads=None, runtimes="auto", budget=None, time_limit=None):
+           speed_threads=None, runtimes="auto", budget=None, time_limit=None, noise="gaussian"):
     import shlex
     import time
     from datetime import datetime
@@ -216,7 +225,11 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
     check_methods(chosen, unavailable, _log)
     log = _log
     out.mkdir(parents=True, exist_ok=True)
-    run = QualityRun(bench_sets, sigma_list, chosen, limit, device, cache, oracle_for, crops, log,
+    if noise != "gaussian":
+        from restora.degrade import get_pipeline
+
+        get_pipeline(noise)  # a one-line error for an unknown name
+    run = QualityRun(bench_sets, sigma_list, chosen, limit, device, cache, oracle_for, crops, log, noise=noise,
                      image_reliability=reliability_row, entry_reliability=entry_calibration)
     entries = run_quality(run)
     speed_rows = []
@@ -230,6 +243,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
     payload = {
         "command": _command_line(data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats,
                                  cache, oracle, crops)
+        + ("" if noise == "gaussian" else f" --noise {noise}")
         + ("" if not speed else " " + shlex.join(_speed_options(threads, speed_threads, runtimes, budget, time_limit)[2])),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
@@ -240,6 +254,8 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
                      "image in sorted file order; 0–255 scale, float, not clipped before the method",
             "scoring": "output clipped and rounded to 8 bits; RGB, no border crop, mean over images",
             "oracle_grid": list(ORACLE_GRID),
+            "synthetic_noise": noise if noise == "gaussian" else f"degradation pipeline '{noise}', "
+                               f"numpy.random.default_rng({NOISE_SEED}) per set, images in sorted order",
             "limit": limit,
         },
         "methods": [{"label": m.label, "engine": m.engine_name, "kind": m.kind} for m in chosen],
@@ -255,6 +271,76 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
         log(f"wrote {out / 'quality_vs_speed.png'}")
     write_crops(out / "crops", run.crop_panels, entries)
     log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'crops'}/")
+
+
+def _bench_classify(data, degradations, methods, limit, device, threads, out):
+    """``restora bench --task classify`` (see restora.eval.classify_bench)."""
+    import shlex
+    from datetime import datetime, timezone
+
+    from restora.errors import RestoraError
+    from restora.eval.classify_bench import (DEFAULT_METHODS, DEGRADATIONS, plot_accuracy, run_classify,
+                                             write_classify_markdown)
+    from restora.eval.peers import register_ffdnet
+    from restora.eval.report import machine_info, write_json
+    from restora.eval.speed import set_threads
+
+    threads = threads or os.cpu_count() or 1
+    set_threads(threads)
+    if limit is not None and limit <= 0:
+        raise RestoraError("--limit must be a positive number of images")
+    chosen = [d.strip() for d in (degradations or ",".join(DEGRADATIONS)).split(",") if d.strip()]
+    unknown = [d for d in chosen if d not in DEGRADATIONS]
+    if unknown:
+        raise RestoraError(f"--degradations: unknown '{unknown[0]}' (one of {', '.join(DEGRADATIONS)})")
+    method_list = [m.strip() for m in (methods or DEFAULT_METHODS).split(",") if m.strip()]
+    known = {"ours", "ffdnet", "bm3d", "nlm", "median"}
+    if set(method_list) - known:
+        raise RestoraError(f"--methods for classify: one of {', '.join(sorted(known))}")
+    if "ffdnet" in method_list and (reason := register_ffdnet()):
+        _log(f"ffdnet: unavailable: {reason}")
+        method_list.remove("ffdnet")
+    data = _data_folder(data)
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_classify(data, chosen, method_list, limit, device, _log)
+    args = ["restora", "bench", "--task", "classify", "--data", str(data), "--degradations", ",".join(chosen),
+            "--methods", ",".join(method_list), "--out", str(out), "--device", device, "--threads", str(threads)]
+    args += ["--limit", str(limit)] if limit is not None else []
+    payload = {"command": shlex.join(args), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine_info(), **result}
+    write_json(out / "results.json", payload)
+    write_classify_markdown(out / "results.md", payload)
+    if plot_accuracy(out / "accuracy_vs_strength.png", payload):
+        _log(f"wrote {out / 'accuracy_vs_strength.png'}")
+    _log(f"wrote {out / 'results.json'}, {out / 'results.md'}")
+
+
+def _bench_noise_type(data, limit, out):
+    """``restora bench --task noise-type``: the noise-kind detector on held-out train/ images."""
+    import shlex
+    from datetime import datetime, timezone
+
+    from restora.eval.noise_type_bench import run_noise_type
+    from restora.eval.report import machine_info, write_json
+
+    data = _data_folder(data)
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_noise_type(data, "held-out", limit, _log)
+    args = ["restora", "bench", "--task", "noise-type", "--data", str(data), "--out", str(out)]
+    args += ["--limit", str(limit)] if limit is not None else []
+    payload = {"command": shlex.join(args), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine_info(), **result}
+    write_json(out / "results.json", payload)
+    kinds = list(result["confusion"])
+    lines = [f"# Noise-kind detection ({result['split']} train/ images)", "", f"`{payload['command']}`", "",
+             f"{result['n_images']} images × {len(kinds)} kinds: accuracy {100 * result['accuracy']:.1f} %; clean photos "
+             f"taken for salt-and-pepper or periodic noise: {result['clean_false_alarms']} of {result['n_images']}.", "",
+             "| applied \\ detected | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+    lines += [f"| {a} | " + " | ".join(str(result["confusion"][a][d]) for d in kinds) + " |" for a in kinds]
+    lines += ["| clean | " + " | ".join(str(result["clean_detected"][d]) for d in kinds) + " |"]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    _log("\n".join(lines))
+    _log(f"wrote {out / 'results.json'}, {out / 'results.md'}")
 
 
 def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, sizes, repeats, cache, crops):

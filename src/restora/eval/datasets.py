@@ -7,6 +7,9 @@
   added to the 8-bit clean image *without clipping*. So the k-th image's noise depends only on σ and
   on the shapes of the images before it, and ``--limit N`` sees exactly the first N noisy images of
   a full run. The noisy float array (divided by 255) is what every method receives.
+* **Other synthetic noise** (``noise``: a degradation pipeline name, e.g. ``salt-pepper-20``, ``periodic``): one
+  generator ``numpy.random.default_rng(seed)`` per (set, pipeline), the pipeline applied to each clean image
+  (on [0, 1]) in sorted order; the result, on the 0–255 scale, is the input.
 * **Real** sets: ``<data>/real/<NAME>/noisy/X`` with ``<data>/real/<NAME>/clean/X`` (e.g. PolyU50);
   the 8-bit noisy photo is the input and the clean one the reference.
 """
@@ -87,8 +90,9 @@ def find_set(data: Path, name: str) -> BenchSet:
     raise BadInputError(f"set '{name}' not found: expected {synthetic}/*.png or {real}/noisy + clean")
 
 
-def samples(bench_set: BenchSet, sigma: float | None, limit: int | None = None) -> Iterator[Sample]:
-    """The set's inputs in sorted order; synthetic noise follows the module's seeding protocol."""
+def samples(bench_set: BenchSet, sigma: float | None, limit: int | None = None, noise: str = "gaussian") -> Iterator[Sample]:
+    """The set's inputs in sorted order; synthetic noise (Gaussian of ``sigma``, or the degradation pipeline
+    ``noise``) follows the module's seeding protocol."""
     n = len(bench_set.clean) if limit is None else min(limit, len(bench_set.clean))
     if bench_set.kind == "real":
         for i in range(n):
@@ -98,9 +102,18 @@ def samples(bench_set: BenchSet, sigma: float | None, limit: int | None = None) 
                 raise BadInputError(f"{bench_set.noisy[i]}: size differs from its clean image")
             yield Sample(bench_set.noisy[i].name, clean, noisy.astype(np.float64), None)
         return
+    rng = np.random.default_rng(NOISE_SEED)
+    if noise != "gaussian":
+        from restora.degrade import get_pipeline
+
+        pipeline = get_pipeline(noise)
+        for i in range(n):
+            clean = read_rgb8(bench_set.clean[i])
+            degraded = pipeline(clean.astype(np.float32) / 255.0, rng).astype(np.float64) * 255.0
+            yield Sample(bench_set.clean[i].name, clean, degraded, None)
+        return
     if sigma is None:
         raise ValueError("synthetic sets need a noise level")
-    rng = np.random.default_rng(NOISE_SEED)
     for i in range(n):
         clean = read_rgb8(bench_set.clean[i])
         noise = rng.normal(0.0, float(sigma), size=clean.shape)

@@ -105,6 +105,7 @@ class BenchMethod:
     engine_name: str
     kind: str  # "ours" (blind), "peer" (takes σ), "baseline" (identity)
     self_ensemble: bool = False  # run with the engine's ×8 self-ensemble (restora.engine.ensemble)
+    real_noise: str = "auto"  # pixel-shuffle for correlated noise (restora.engine.restore); peers always run plain
 
     @property
     def blind(self) -> bool:
@@ -112,6 +113,7 @@ class BenchMethod:
 
 
 SELF_ENSEMBLE_SUFFIX = "+x8"
+PLAIN_SUFFIX = "+plain"  # our network without the real-noise (pixel-shuffle) path: --real-noise off
 
 # Deblurring's upper references: Richardson–Lucy / Wiener *given the true kernel* (restora.eval.task_bench).
 ORACLES = {"rl-oracle": "Richardson–Lucy", "wiener-oracle": "Wiener"}
@@ -126,13 +128,20 @@ def parse_methods(spec: str, task: str = "denoise") -> tuple[list[BenchMethod], 
     a registered method or a ``.safetensors`` path (kind "ours" for our networks, else "peer"), ``ffdnet``
     (denoising, registered on demand), ``rl-oracle``/``wiener-oracle`` (deblurring, kind "oracle") and
     ``identity`` (kind "baseline"). A network of ours followed by ``+x8`` (``restora-denoise+x8``) runs with the
-    engine's self-ensemble (8 flips and quarter turns averaged), labelled ``NAME ×8``."""
+    engine's self-ensemble (8 flips and quarter turns averaged), labelled ``NAME ×8``; followed by ``+plain``
+    it runs without the real-noise path (``--real-noise off``), labelled ``NAME plain``."""
     methods: list[BenchMethod] = []
     unavailable: dict[str, str] = {}
     for item in (s.strip() for s in spec.split(",")):
         if not item:
             continue
-        if item.endswith(SELF_ENSEMBLE_SUFFIX):
+        if item.endswith(PLAIN_SUFFIX):
+            base, base_unavailable = parse_methods(item.removesuffix(PLAIN_SUFFIX), task)
+            if any(m.kind != "ours" for m in base) or not (base or base_unavailable):
+                raise ModelError(f"--methods: '{item}': {PLAIN_SUFFIX} follows a network of ours")
+            methods += [BenchMethod(f"{m.label} plain", m.engine_name, m.kind, m.self_ensemble, "off") for m in base]
+            unavailable.update({f"{k}{PLAIN_SUFFIX}": v for k, v in base_unavailable.items()})
+        elif item.endswith(SELF_ENSEMBLE_SUFFIX):
             base, base_unavailable = parse_methods(item.removesuffix(SELF_ENSEMBLE_SUFFIX), task)
             if any(m.kind != "ours" for m in base) or not (base or base_unavailable):
                 raise ModelError(f"--methods: '{item}': {SELF_ENSEMBLE_SUFFIX} follows a network of ours")

@@ -51,6 +51,7 @@ class QualityRun:
     # image_reliability(noisy, clean8, output8, sigma_used, model) -> dict, entry_reliability(rows) -> dict | None).
     image_reliability: Callable[..., dict] | None = None
     entry_reliability: Callable[[list[dict]], dict | None] | None = None
+    noise: str = "gaussian"  # or a degradation pipeline applied to synthetic sets instead (datasets.samples)
     # (set, σ tag) → image name → row label → uint8 crop; filled while running.
     crop_panels: dict = field(default_factory=dict)
 
@@ -117,7 +118,8 @@ def _sample_key(version: str, sigma_arg, sample: Sample) -> str:
 def restore_sample(method: BenchMethod, sample: Sample, sigma_arg, device: str) -> tuple[np.ndarray, list | None]:
     """Run one method on one noisy input through the engine; uint8 output and the σ it used."""
     result = run_restore(sample.noisy / 255.0, task="denoise", model=method.engine_name, sigma=sigma_arg, device=device,
-                         self_ensemble=method.self_ensemble)
+                         self_ensemble=method.self_ensemble,
+                         real_noise=method.real_noise if method.kind == "ours" else "off")
     used = None if result.sigma is None else [round(float(v), 4) for v in np.ravel(result.sigma)]
     return to_uint8(result.image.pixels, scale=1.0), used
 
@@ -145,7 +147,8 @@ def evaluate(run: QualityRun, method: BenchMethod, bench_set: BenchSet, sigma: f
             extra["reliability"] = run.image_reliability(sample.noisy, sample.clean, output, used, method.engine_name)
         return output, extra
 
-    return score_samples(samples(bench_set, sigma, run.limit), method, cache,
+    noise = run.noise if bench_set.kind == "synthetic" else "gaussian"
+    return score_samples(samples(bench_set, sigma, run.limit, noise), method, cache,
                          lambda sample: _sample_key(version, sigma_arg, sample), restore,
                          lambda sample, output: score(sample.clean, output), run.crop_panels, crop_key, run.crops)
 
@@ -215,9 +218,10 @@ def run_quality(run: QualityRun) -> list[dict]:
     """All (set, σ, method) entries; each holds means and the per-image rows."""
     entries = []
     for bench_set in run.sets:
-        levels = run.sigmas if bench_set.kind == "synthetic" else [None]
+        other_noise = bench_set.kind == "synthetic" and run.noise != "gaussian"
+        levels = run.sigmas if bench_set.kind == "synthetic" and not other_noise else [None]
         for sigma in levels:
-            crop_key = (bench_set.name, "real" if sigma is None else f"s{sigma:g}")
+            crop_key = (bench_set.name, run.noise if other_noise else "real" if sigma is None else f"s{sigma:g}")
             for method in run.methods:
                 run.log(f"{bench_set.name} {crop_key[1]}: {method.label} ...")
                 if method.kind == "baseline":
@@ -227,13 +231,13 @@ def run_quality(run: QualityRun) -> list[dict]:
                 elif sigma is not None:
                     variants = [("told σ", sigma, crop_key[1])]
                 else:
-                    variants = [("est. σ", "auto", "est")]
+                    variants = [("est. σ", "auto", run.noise if other_noise else "est")]
                 for mode, sigma_arg, tag in variants:
                     rows = evaluate(run, method, bench_set, sigma, sigma_arg, tag, crop_key)
                     entries.append(_entry(run, bench_set, sigma, method, mode, rows))
                     run.log(f"  {method.label} ({mode}): PSNR {entries[-1]['psnr']:.2f} dB, "
                             f"SSIM {entries[-1]['ssim']:.4f}, detail {entries[-1]['detail']:.4f}")
-                if sigma is None and method.kind == "peer" and method.label in run.oracle:
+                if sigma is None and not other_noise and method.kind == "peer" and method.label in run.oracle:
                     entries.append(oracle_entry(run, method, bench_set))
                     run.log(f"  {method.label} ({entries[-1]['mode']}): PSNR {entries[-1]['psnr']:.2f} dB")
     return entries

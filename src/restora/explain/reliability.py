@@ -107,6 +107,19 @@ class Reliability:
         """True when the photo was restored with another model than the one the predictor was fitted for."""
         return bool(self.calibrated_for and self.model and self.calibrated_for != self.model)
 
+    @property
+    def may_be_worse(self) -> bool:
+        """The output may be worse than the input: a predicted loss, low confidence, or a photo out of range."""
+        return self.gain_db < 0 or self.confidence == "low" or self.out_of_range
+
+    def warning(self) -> str | None:
+        """One line saying why the output may be worse than the input, or None when nothing suggests it."""
+        if not self.may_be_worse:
+            return None
+        why = (f"predicted gain {self.gain_db:+.1f} dB" if self.gain_db < 0
+               else f"{self.confidence} confidence" if self.confidence == "low" else "photo unlike the training data")
+        return f"warning: the output may be worse than the input ({why}); --keep-if-worse writes the input unchanged instead"
+
     def summary(self) -> str:
         """One line for a CLI summary."""
         text = f"predicted gain {self.gain_db:+.1f} dB ({self.low_db:+.1f} to {self.high_db:+.1f}), {self.confidence} confidence"

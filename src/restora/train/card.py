@@ -140,7 +140,10 @@ def validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:
         metric = f"PSNR dB, Gaussian σ={d.val_sigma:g}, σ estimated (blind)"
     vals = [float(r["val_psnr"]) for r in rows if r.get("val_psnr")]
     crops = f"{d.val_crop}² centre crops" if d.val_crop > 0 else "whole photos"
-    validation = {"set": f"last {d.val_count} of {d.train_dir}, {crops}", "metric": metric,
+    held_out = ([f"last {t.val_count} of {t.dir}" for t in d.sets] if d.sets else [f"last {d.val_count} of {d.train_dir}"])
+    if d.sets:
+        metric += "; val_psnr = mean over the sets"
+    validation = {"set": f"{', '.join(held_out)}, {crops}", "metric": metric,
                   "last": vals[-1] if vals else None, "best": max(vals) if vals else None}
     last_val = next((r for r in reversed(rows) if r.get("val_psnr")), None)
     if last_val is not None:
@@ -150,10 +153,12 @@ def validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:
             validation["per_task"] = per_task
         if last_val.get("val_acc"):
             validation["type_accuracy"] = float(last_val["val_acc"])
-    for n in d.val_extra:
+    for n in d.extra_names:
         col = [float(r[f"val_psnr_{n}"]) for r in rows if r.get(f"val_psnr_{n}")]
+        what = (f"PSNR dB, real noisy/clean pairs of {d.val_real}" if n == "real" and d.val_real
+                else f"PSNR dB, degradation pipeline '{n}' (seeded per image), same crops")
         validation.setdefault("extra", {})[n] = {
-            "metric": f"PSNR dB, degradation pipeline '{n}' (seeded per image), same crops",
+            "metric": what,
             "last": col[-1] if col else None, "best": max(col) if col else None}
     if cfg.select:
         figures = [selection_figure(cfg.select, {k: float(v) for k, v in r.items() if k.startswith("val_psnr") and v})

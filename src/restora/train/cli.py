@@ -20,6 +20,8 @@ def train(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps (the schedule still spans the config's steps)."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: the config's)."),
     device: str = typer.Option("auto", "--device"),
+    minutes: float | None = typer.Option(None, "--minutes", min=0, help="Stop after this much wall-clock time: the step "
+                                                                        "under way then is validated and checkpointed as the last."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Processes on this machine (DistributedDataParallel via torchrun; "
                                                          "one per GPU, or CPU processes sharing --threads)."),
 ) -> None:
@@ -32,13 +34,13 @@ def train(
     if nproc > 1:
         argv = [str(config), "--device", device]
         for flag, value in (("--run-dir", run_dir), ("--init-from", init_from), ("--max-steps", max_steps),
-                            ("--threads", threads)):
+                            ("--threads", threads), ("--minutes", minutes)):
             if value is not None:
                 argv += [flag, str(value)]
         if resume:
             argv.append("--resume")
         raise typer.Exit(launch(nproc, argv))
-    run_training(config, run_dir, resume, init_from, max_steps, threads, device)
+    run_training(config, run_dir, resume, init_from, max_steps, threads, device, minutes)
 
 
 @app.command()

@@ -26,9 +26,52 @@ class MixtureItem(_Strict):
     weight: float = Field(1.0, gt=0)
 
 
+class TrainSet(_Strict):
+    """One training collection of a multi-set run: its folder, its share of the patches and its held-out slice."""
+
+    dir: str  # relative to RESTORA_DATA, or absolute
+    weight: float = Field(1.0, gt=0)  # share of the patches drawn from this set (normalised over the sets)
+    val_count: int = Field(16, ge=1)  # held out: the last `val_count` files in sorted order, never sampled
+
+    @property
+    def name(self) -> str:
+        """The set's folder name: its validation column is ``val_<name>``."""
+        return Path(self.dir).name
+
+
+class AugmentConfig(_Strict):
+    """Augmentations that widen the training domain (each off at 0; see :mod:`restora.train.augment`).
+
+    Clean-side, before degrading: anti-aliased down-scaling (finer, denser textures, as in sharp camera photos),
+    saturation/contrast/hue jitter and channel order. Noisy-side, after degrading: clipping at 0 and full scale
+    (as a sensor clips near black and white) and 8- or 16-bit quantisation (as a stored file is)."""
+
+    downscale_prob: float = Field(0.0, ge=0, le=1)
+    downscale_max: float = Field(2.0, ge=1)  # factor drawn log-uniformly in [1, max] (capped by the image size)
+    colour_prob: float = Field(0.0, ge=0, le=1)
+    saturation: tuple[float, float] = (0.6, 1.4)
+    contrast: tuple[float, float] = (0.75, 1.25)
+    hue_degrees: float = Field(20.0, ge=0, le=180)
+    channel_shuffle_prob: float = Field(0.0, ge=0, le=1)
+    clip_prob: float = Field(0.0, ge=0, le=1)
+    quantize8_prob: float = Field(0.0, ge=0, le=1)
+    quantize16_prob: float = Field(0.0, ge=0, le=1)
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f) > 0 for f in type(self).model_fields if f.endswith("_prob"))
+
+
 class DataConfig(_Strict):
     train_dir: str = "train/CBSD432"  # relative to RESTORA_DATA, or absolute
     val_count: int = 16  # held out: the last `val_count` files of train_dir in sorted order
+    # Several collections sampled by weight (replaces train_dir/val_count): each holds out its own slice, and
+    # validation scores each slice as its own column (val_<set name>); val_psnr is their mean.
+    sets: list[TrainSet] | None = None
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    # Real noisy/clean pairs for validation (a folder with noisy/ and clean/, matched by file name; e.g. real/CC52):
+    # centre crops of val_crop, σ hint from the estimator (blind), logged as val_psnr_real.
+    val_real: str | None = None
     # Centre crop of each validation image; 0: whole photos, as the engine restores them (models with whole-image
     # context, e.g. the all-in-one's low light, can fail on large flat regions that 256² crops do not show).
     val_crop: int = Field(256, ge=0)
@@ -63,6 +106,14 @@ class DataConfig(_Strict):
             unknown = [n for n in self.val_extra if n not in PIPELINES]
             if unknown:
                 raise ValueError(f"val_extra: unknown pipeline {unknown[0]!r} (known: {', '.join(sorted(PIPELINES))})")
+        if self.sets is not None:
+            names = [t.name for t in self.sets]
+            if not names:
+                raise ValueError("sets needs at least one training set")
+            if len(set(names)) != len(names):
+                raise ValueError("sets names a folder twice")
+            if self.mixture:
+                raise ValueError("sets and mixture cannot be combined yet: validation columns would collide")
         if self.describe_shrink is not None and not 1.0 <= self.describe_shrink[0] <= self.describe_shrink[1]:
             raise ValueError("describe_shrink must be (lo, hi) with 1 <= lo <= hi")
         return self
@@ -71,6 +122,21 @@ class DataConfig(_Strict):
     def tasks(self) -> list[str]:
         """The mixture's tasks in order of first appearance (empty without a mixture)."""
         return list(dict.fromkeys(m.task for m in self.mixture)) if self.mixture else []
+
+    @property
+    def per_group(self) -> bool:
+        """Validation logs a column per group: per task of a mixture, or per set of ``sets``."""
+        return bool(self.mixture or self.sets)
+
+    @property
+    def set_names(self) -> list[str]:
+        """The training sets' names in config order (empty for a single train_dir)."""
+        return [t.name for t in self.sets] if self.sets else []
+
+    @property
+    def extra_names(self) -> list[str]:
+        """The extra validation figures' names: each ``val_extra`` pipeline, then ``real`` with ``val_real``."""
+        return [*self.val_extra, *(["real"] if self.val_real else [])]
 
 
 class ModelConfig(_Strict):
@@ -114,7 +180,7 @@ def selectable(data: DataConfig, style: bool = False) -> list[str]:
     """The validation figures a run can select its checkpoint by (a style run: its validation loss)."""
     if style:
         return ["val_loss"]
-    return ["val_psnr", *(f"val_psnr_{n}" for n in data.val_extra), "mean"]
+    return ["val_psnr", *(f"val_psnr_{n}" for n in data.extra_names), "mean"]
 
 
 def selection_figure(select: str | None, figures: dict) -> float | None:

@@ -25,10 +25,12 @@ import torch
 from PIL import Image as PILImage
 
 from restora.degrade import get_pipeline
+from restora.degrade.base import Clip, Quantize
 from restora.engine.noise import estimate_sigma
 from restora.errors import RestoraError
 from restora.settings import data_dir
 from restora.eval.metrics import input_psnr
+from restora.train.augment import jitter_colour, log_uniform, rescaled_crop, shuffle_channels
 from restora.train.config import DataConfig
 from restora.models.allinone import shrink
 
@@ -57,13 +59,39 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def split_train_val(cfg: DataConfig) -> tuple[list[Path], list[Path]]:
+    """(training files, held-out validation files): of ``train_dir``, or of every set of ``sets`` in order,
+    each holding out its last ``val_count`` files in sorted order."""
     exclude = None
     if cfg.exclude_list:
         exclude = {line.strip() for line in resolve_path(cfg.exclude_list).read_text().splitlines() if line.strip()}
-    files = list_images(resolve_folder(cfg.train_dir), exclude)
-    if len(files) <= cfg.val_count:
-        raise RestoraError(f"{cfg.train_dir}: {len(files)} images, need more than val_count={cfg.val_count}")
-    return files[: len(files) - cfg.val_count], files[len(files) - cfg.val_count :]
+    folders = [(s.dir, s.val_count) for s in cfg.sets] if cfg.sets else [(cfg.train_dir, cfg.val_count)]
+    train, val = [], []
+    for folder, count in folders:
+        files = list_images(resolve_folder(folder), exclude)
+        if len(files) <= count:
+            raise RestoraError(f"{folder}: {len(files)} images, need more than val_count={count}")
+        train += files[: len(files) - count]
+        val += files[len(files) - count :]
+    return train, val
+
+
+def set_of(cfg: DataConfig, files: list[Path]) -> list[int]:
+    """The index in ``cfg.sets`` of each file's set (files of a multi-set run)."""
+    folders = [resolve_folder(s.dir).resolve() for s in cfg.sets]
+    return [folders.index(f.parent.resolve()) for f in files]
+
+
+def sampling_probabilities(cfg: DataConfig, files: list[Path]) -> np.ndarray | None:
+    """Each file's chance of being drawn: its set's normalised weight shared equally by the set's files
+    (None for a single ``train_dir``: files are drawn uniformly)."""
+    if not cfg.sets:
+        return None
+    member = np.array(set_of(cfg, files))
+    weights = np.array([s.weight for s in cfg.sets], float)
+    present = np.unique(member)
+    weights = weights / weights[present].sum()
+    counts = np.bincount(member, minlength=len(cfg.sets))
+    return weights[member] / counts[member]
 
 
 def resolve_path(path: str) -> Path:
@@ -107,6 +135,8 @@ class PatchSampler:
             raise RestoraError(f"batch {cfg.batch} does not split evenly over {world_size} processes")
         self.cfg, self.seed, self.rank, self.world_size, self.hint = cfg, seed, rank, world_size, hint
         self.images = [load_rgb(f) for f in files]
+        self.probabilities = sampling_probabilities(cfg, files)
+        self.quantize8, self.quantize16, self.clip = Quantize(8), Quantize(16), Clip()
         if cfg.mixture:
             self.components = [(TASK_NAMES.index(m.task), get_pipeline(m.pipeline)) for m in cfg.mixture]
             w = np.array([m.weight for m in cfg.mixture], float)
@@ -118,14 +148,39 @@ class PatchSampler:
             raise RestoraError(f"images smaller than the patch size {cfg.patch}: {', '.join(small[:3])}")
 
     def patch(self, rng: np.random.Generator) -> np.ndarray:
-        im = self.images[rng.integers(len(self.images))]
-        p = self.cfg.patch
-        y, x = rng.integers(im.shape[0] - p + 1), rng.integers(im.shape[1] - p + 1)
-        crop = im[y : y + p, x : x + p]
+        """A clean training patch: a random crop, turned and flipped, then the clean-side augmentations.
+        A run without ``sets`` or augmentations draws exactly the numbers it always drew."""
+        if self.probabilities is None:
+            im = self.images[rng.integers(len(self.images))]
+        else:
+            im = self.images[rng.choice(len(self.images), p=self.probabilities)]
+        p, aug = self.cfg.patch, self.cfg.augment
+        if aug.downscale_prob and rng.random() < aug.downscale_prob:
+            crop = rescaled_crop(im, p, log_uniform(rng, 1.0, aug.downscale_max), rng)
+        else:
+            y, x = rng.integers(im.shape[0] - p + 1), rng.integers(im.shape[1] - p + 1)
+            crop = im[y : y + p, x : x + p]
         crop = np.rot90(crop, k=int(rng.integers(4)))
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
-        return np.ascontiguousarray(crop, dtype=np.float32) / 255.0
+        crop = np.ascontiguousarray(crop, dtype=np.float32) / 255.0
+        if aug.colour_prob and rng.random() < aug.colour_prob:
+            crop = jitter_colour(crop, rng, aug.saturation, aug.contrast, aug.hue_degrees)
+        if aug.channel_shuffle_prob and rng.random() < aug.channel_shuffle_prob:
+            crop = shuffle_channels(crop, rng)
+        return crop
+
+    def finish(self, noisy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The noise-side augmentations of a degraded patch: clipping at 0 and full scale as a sensor clips,
+        then 8- or 16-bit quantisation as a stored file is (no numbers drawn when both are off)."""
+        aug = self.cfg.augment
+        if aug.clip_prob and rng.random() < aug.clip_prob:
+            noisy = self.clip(noisy, rng)
+        if aug.quantize8_prob and rng.random() < aug.quantize8_prob:
+            noisy = self.quantize8(noisy, rng)
+        elif aug.quantize16_prob and rng.random() < aug.quantize16_prob:
+            noisy = self.quantize16(noisy, rng)
+        return noisy
 
     def sample(self, step: int) -> Batch:
         # The trailing 0 keeps the stream of runs made before multi-process training (it was the rank).
@@ -141,7 +196,7 @@ class PatchSampler:
                 label, pipeline = self.components[int(rng.choice(len(self.components), p=self.weights))]
             else:
                 label, pipeline = None, self.pipeline
-            n = pipeline(c, rng).astype(np.float32)
+            n = self.finish(pipeline(c, rng).astype(np.float32), rng)
             jitter = np.exp(rng.normal(0.0, self.cfg.sigma_jitter))
             if i in mine:  # noise_hint draws no numbers from rng, so skipping it keeps the stream
                 noisy.append(n), clean.append(c)
@@ -215,17 +270,41 @@ def validation_groups(cfg: DataConfig, files: list[Path], seed: int, hint: bool 
                 pairs.append(_val_pair(np.clip(pipe(clean, rng), 0, 1).astype(np.float32), clean, hint))
             groups.append(ValGroup(task, pairs, TASK_NAMES.index(task)))
         return groups
+    if cfg.sets:  # one group per set: its held-out slice with Gaussian noise of val_sigma
+        member = set_of(cfg, files)
+        return [ValGroup(t.name, validation_set(cfg, [f for f, m in zip(files, member) if m == k],
+                                                [seed, 10**9, zlib.crc32(t.name.encode())], hint))
+                for k, t in enumerate(cfg.sets)]
     if cfg.val_pipeline:
         return [ValGroup("val", _pipeline_pairs(cfg.val_pipeline, files, cfg.val_crop, [seed, 10**9], hint))]
-    return [ValGroup("val", validation_set(cfg, files, seed, hint))]
+    return [ValGroup("val", validation_set(cfg, files, [seed, 10**9], hint))]
 
 
 def extra_validation_groups(cfg: DataConfig, files: list[Path], seed: int, hint: bool = True) -> list[ValGroup]:
     """One group per ``data.val_extra`` pipeline (e.g. ``camera``): the same held-out crops, each degraded by
     that pipeline, seeded by the run's seed, the pipeline's name and the image's index (fixed for the run and
     whatever the list's order)."""
-    return [ValGroup(name, _pipeline_pairs(name, files, cfg.val_crop, [seed, 10**9 + 1, zlib.crc32(name.encode())], hint))
-            for name in cfg.val_extra]
+    groups = [ValGroup(name, _pipeline_pairs(name, files, cfg.val_crop, [seed, 10**9 + 1, zlib.crc32(name.encode())], hint))
+              for name in cfg.val_extra]
+    if cfg.val_real:
+        groups.append(ValGroup("real", real_pairs(cfg.val_real, cfg.val_crop, hint)))
+    return groups
+
+
+def real_pairs(folder: str, crop: int, hint: bool = True):
+    """Real noisy/clean validation pairs of ``folder`` (``noisy/`` and ``clean/`` matched by file name), centre
+    crops of ``crop`` (0: whole photos), σ hint estimated from the noisy crop (blind)."""
+    root = resolve_folder(folder)
+    noisy_files = list_images(root / "noisy")
+    if not noisy_files:
+        raise RestoraError(f"{folder}: no noisy/ images for real validation")
+    pairs = []
+    for f in noisy_files:
+        clean = root / "clean" / f.name
+        if not clean.is_file():
+            raise RestoraError(f"{folder}: {f.name} has no clean reference")
+        pairs.append(_val_pair(_centre_crop(f, crop), _centre_crop(clean, crop), hint))
+    return pairs
 
 
 def _pipeline_pairs(pipeline: str, files: list[Path], crop: int, key: list[int], hint: bool):
@@ -238,10 +317,10 @@ def _pipeline_pairs(pipeline: str, files: list[Path], crop: int, key: list[int],
     return pairs
 
 
-def validation_set(cfg: DataConfig, files: list[Path], seed: int, hint: bool = True) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Fixed (noisy, clean, σ hint) centre crops with Gaussian noise of ``val_sigma``; hint estimated
-    from the noisy image as at inference (blind)."""
-    rng = np.random.default_rng([seed, 10**9])
+def validation_set(cfg: DataConfig, files: list[Path], key: list[int], hint: bool = True) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Fixed (noisy, clean, σ hint) centre crops with Gaussian noise of ``val_sigma``, drawn from the stream
+    seeded by ``key``; hint estimated from the noisy image as at inference (blind)."""
+    rng = np.random.default_rng(key)
     out = []
     for f in files:
         clean = _centre_crop(f, cfg.val_crop)

@@ -76,7 +76,8 @@ def _on_rank_zero(dist: Distributed, action) -> None:
 
 
 def run_training(config: Path, run_dir: Path | None = None, resume: bool = False, init_from: Path | None = None,
-                 max_steps: int | None = None, threads: int | None = None, device: str = "auto") -> Trainer:
+                 max_steps: int | None = None, threads: int | None = None, device: str = "auto",
+                 max_minutes: float | None = None) -> Trainer:
     cfg = TrainConfig.from_yaml(config)
     dist = Distributed.from_env()
     budget = threads or int(os.environ.get("RESTORA_THREADS", cfg.threads))
@@ -100,7 +101,7 @@ def run_training(config: Path, run_dir: Path | None = None, resume: bool = False
             trainer.init_from(cfg.init_from)
             base = trainer.init_card
             say(f"initialised from {cfg.init_from} ({base['name']}, {base.get('total_steps', base.get('steps', '?'))} steps)", flush=True)
-        trainer.fit(max_steps)
+        trainer.fit(max_steps, max_minutes=max_minutes)
     return trainer
 
 

@@ -27,7 +27,8 @@ def log_fields(cfg: TrainConfig, describes: bool) -> list[str]:
     extra = [f"val_{t}" for t in cfg.data.tasks] + (["val_acc"] if describes and cfg.data.mixture else [])
     if cfg.data.mixture and "lowlight" in cfg.data.tasks:
         extra.insert(extra.index("val_lowlight") + 1, "val_lowlight_gtmean")
-    extra += [f"val_psnr_{n}" for n in cfg.data.val_extra]
+    extra += [f"val_{s}" for s in cfg.data.set_names]
+    extra += [f"val_psnr_{n}" for n in cfg.data.extra_names]
     at = fields.index("val_psnr") + 1
     return fields[:at] + extra + fields[at:]
 
@@ -52,7 +53,9 @@ def validation_title(cfg: TrainConfig) -> str:
     d = cfg.data
     if cfg.style is not None:
         return f"validation perceptual loss (held-out {Path(d.train_dir).name}, {d.val_crop}² crops)"
-    plus = "".join(f" + {n}" for n in d.val_extra)
+    plus = "".join(f" + {n}" for n in d.extra_names)
+    if d.sets:
+        return f"validation PSNR per set (held-out {', '.join(d.set_names)}, σ={d.val_sigma:g} blind{plus})"
     if d.mixture:
         return f"validation PSNR per task (held-out {Path(d.train_dir).name}, the run's degradations{plus})"
     if d.val_pipeline:

@@ -233,7 +233,7 @@ class Trainer:
 
     def validate_groups(self, groups, extra=()) -> dict:
         """The EMA weights on the run's validation (:func:`validate_network`)."""
-        return validate_network(self.ema, groups, extra, self.device, per_task=bool(self.cfg.data.mixture))
+        return validate_network(self.ema, groups, extra, self.device, per_task=self.cfg.data.per_group)
 
     def streams(self):
         """(sampler of training batches by step, validation groups, extra validation groups)."""
@@ -253,8 +253,11 @@ class Trainer:
         return selection_figure(self.cfg.select, figures)
 
     # --- the loop ----------------------------------------------------------------------------
-    def fit(self, max_steps: int | None = None, progress: bool = True) -> None:
+    def fit(self, max_steps: int | None = None, progress: bool = True, max_minutes: float | None = None) -> None:
+        """Train to the config's ``steps`` (or ``max_steps`` more); with ``max_minutes``, the step under way when
+        that much wall-clock time has passed becomes the last one (validated and checkpointed as any last step)."""
         cfg = self.cfg
+        deadline = None if max_minutes is None else time.perf_counter() + 60.0 * max_minutes
         sampler, val, extra = self.streams()
         stop = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
         self.model.train()
@@ -262,7 +265,7 @@ class Trainer:
         new_log = not log_path.exists()
         fields = self.log_fields()
         if not new_log and self.rank == 0:  # keep an existing log's columns (a run started by older code)
-            fields = extend_log(log_path, [f"val_psnr_{n}" for n in cfg.data.val_extra]) or fields
+            fields = extend_log(log_path, [f"val_psnr_{n}" for n in cfg.data.extra_names]) or fields
         # Only rank 0 touches the log (another rank opening it could create it before rank 0 looks).
         with open(log_path, "a", newline="") if self.rank == 0 else open(os.devnull, "w") as fh:
             writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
@@ -271,6 +274,8 @@ class Trainer:
             window_start, window_steps = time.perf_counter(), 0
             self._clock = (time.process_time(), time.perf_counter())
             while self.step < stop:
+                if deadline is not None and time.perf_counter() > deadline:
+                    stop = self.step + 1
                 parts = self.train_step(sampler.sample(self.step).to(self.device))
                 window_steps += 1
                 val_due = self.step % cfg.val_every == 0 or self.step == stop
@@ -293,7 +298,8 @@ class Trainer:
                         fh.flush()
                         if progress:
                             shown = ("step", "loss", "accuracy", "lr", "steps_per_s", "val_psnr", "val_loss", "val_acc",
-                                     *(f"val_psnr_{n}" for n in cfg.data.val_extra))
+                                     *(f"val_{s}" for s in cfg.data.set_names),
+                                     *(f"val_psnr_{n}" for n in cfg.data.extra_names))
                             print(" ".join(f"{k}={parts[k]}" for k in shown if k in parts), flush=True)
                     window_start, window_steps = time.perf_counter(), 0
                 if self.step % cfg.ckpt_every == 0 or self.step == stop:

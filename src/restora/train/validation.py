@@ -66,6 +66,6 @@ def validate_models(cfg: TrainConfig, sources: list[str], device: str = "auto") 
     extra = extra_validation_groups(cfg.data, val_files, cfg.seed, hint)
     results = []
     for source, net in networks:
-        figures = validate_network(net, groups, extra, device, per_task=bool(cfg.data.mixture))
+        figures = validate_network(net, groups, extra, device, per_task=cfg.data.per_group)
         results.append({"model": source, **figures, "selected": selection_figure(cfg.select, figures)})
     return results

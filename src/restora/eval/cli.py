@@ -9,6 +9,7 @@ import typer
 
 from restora.cli import app
 from datetime import UTC
+from restora.tasks import RESTORE_TASKS
 
 
 def _numbers(text: str, what: str, kind=float) -> list:
@@ -25,7 +26,7 @@ def _numbers(text: str, what: str, kind=float) -> list:
 
 DENOISE_SETS = "CBSD68,Kodak24,McMaster"
 DENOISE_METHODS = "ours,bm3d,nlm,ffdnet,identity"
-BENCH_TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight", "auto", "noise-type", "classify")
+BENCH_TASKS = (*RESTORE_TASKS, "auto", "noise-type", "classify")
 
 
 @app.command()

@@ -42,6 +42,7 @@ from restora.engine import deblur, filters, methods, run_restore
 from restora.engine.catalogue import get_spec
 from restora.engine.deblur import KernelGivenMethod
 from restora.eval.speed import FAST_MP_PER_S, LARGE_SIZE, WARMUP_SIZE, speed_input
+from restora.tasks import RESTORE_TASKS
 
 DEFAULT_METHODS = {
     "deblur": "ours,deconv-blind,rl-oracle,wiener-oracle,identity",
@@ -182,7 +183,7 @@ def run_detection(run: TaskRun) -> list[dict]:
     """``--task auto``: per all-in-one model, detection on the mixed set and the quality of its restorations."""
     entries = []
     items = [s for task_set in run.sets for s in task_samples(task_set, run.limit)]
-    labels = [t for t in ("denoise", "deblur", "derain", "dehaze", "lowlight")]
+    labels = list(RESTORE_TASKS)
     for method in run.methods:
         run.log(f"auto: {method.label} on {len(items)} images ...")
         rows = []

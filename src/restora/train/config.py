@@ -12,6 +12,7 @@ from restora.losses import LossWeights
 from restora.degrade import PIPELINES
 from restora.errors import RestoraError
 from restora.losses.style import StyleLossWeights
+from restora.tasks import RESTORE_TASKS
 
 
 class _Strict(BaseModel):
@@ -21,7 +22,7 @@ class _Strict(BaseModel):
 class MixtureItem(_Strict):
     """One component of a task mixture: patches of ``task`` degraded by ``pipeline``, drawn with ``weight``."""
 
-    task: Literal["denoise", "deblur", "derain", "dehaze", "lowlight"]
+    task: Literal[RESTORE_TASKS]  # type: ignore[valid-type]  # one of the restore tasks
     pipeline: str  # name in restora.degrade.PIPELINES
     weight: float = Field(1.0, gt=0)
 

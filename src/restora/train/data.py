@@ -10,7 +10,7 @@ inference (for correlated noise it sees less than the marginal σ), so training 
 
 With a task mixture (``data.mixture``) each patch first draws its component (task, pipeline) by weight,
 then is degraded by that pipeline; the batch carries the task labels (indices into
-:data:`restora.train.data.TASK_NAMES`) and each patch's input PSNR (the severity target). Configs without a
+:data:`restora.tasks.RESTORE_TASKS`) and each patch's input PSNR (the severity target). Configs without a
 mixture draw exactly the numbers they drew before, so their batches are unchanged.
 """
 
@@ -31,10 +31,10 @@ from restora.errors import RestoraError
 from restora.settings import data_dir
 from restora.eval.metrics import input_psnr
 from restora.train.augment import jitter_colour, log_uniform, rescaled_crop, shuffle_channels
+from restora.tasks import RESTORE_TASKS
 from restora.train.config import DataConfig
 from restora.models.allinone import shrink
 
-TASK_NAMES = ("denoise", "deblur", "derain", "dehaze", "lowlight")  # label order (= AllInOneNet.TASKS)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 HINT_PATCHES = 1500  # patches per channel for the training-time σ hint (speed over precision)
 
@@ -138,7 +138,7 @@ class PatchSampler:
         self.probabilities = sampling_probabilities(cfg, files)
         self.quantize8, self.quantize16, self.clip = Quantize(8), Quantize(16), Clip()
         if cfg.mixture:
-            self.components = [(TASK_NAMES.index(m.task), get_pipeline(m.pipeline)) for m in cfg.mixture]
+            self.components = [(RESTORE_TASKS.index(m.task), get_pipeline(m.pipeline)) for m in cfg.mixture]
             w = np.array([m.weight for m in cfg.mixture], float)
             self.weights = w / w.sum()
         else:
@@ -268,7 +268,7 @@ def validation_groups(cfg: DataConfig, files: list[Path], seed: int, hint: bool 
                 clean = _centre_crop(f, cfg.val_crop)
                 pipe = pipes[int(rng.choice(len(pipes), p=w / w.sum()))]
                 pairs.append(_val_pair(np.clip(pipe(clean, rng), 0, 1).astype(np.float32), clean, hint))
-            groups.append(ValGroup(task, pairs, TASK_NAMES.index(task)))
+            groups.append(ValGroup(task, pairs, RESTORE_TASKS.index(task)))
         return groups
     if cfg.sets:  # one group per set: its held-out slice with Gaussian noise of val_sigma
         member = set_of(cfg, files)

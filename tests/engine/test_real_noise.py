@@ -122,15 +122,14 @@ def test_stride_ratio_tells_white_noise_on_texture_from_correlated_noise():
 
 
 def test_iterative_weak_texture_selection_ignores_texture_the_half_selection_keeps():
-    from restora.engine.noise import KEEP_FRACTION, SELECTION_BIAS, _eigen_sigma, _patches, _pca_sigma, _texture_energy
+    from restora.engine.noise import _half_selection_sigma, _patches, _pca_sigma
 
     rng = np.random.default_rng(9)
     clean = _textured(160)[..., 0]
     clean[:, :16] = 0.5  # a tenth of the photo is flat
     noisy = (clean + rng.normal(0, 4 / 255, clean.shape)) * 255
     p = _patches(noisy, rng).astype(np.float64)
-    energy = _texture_energy(p)
-    half = SELECTION_BIAS * _eigen_sigma(p[energy <= np.quantile(energy, KEEP_FRACTION)])
+    half = _half_selection_sigma(p)
     iterative = _pca_sigma(p)
     assert abs(iterative / 4 - 1) < 0.03 and abs(iterative - 4) < 0.5 * abs(half - 4), (iterative, half)
 

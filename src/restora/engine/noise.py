@@ -71,13 +71,19 @@ def _eigen_sigma(p: np.ndarray) -> float:
     return _sigma_from_eigenvalues(np.linalg.eigvalsh(q.T @ q / max(1, len(q) - 1)))
 
 
+def _half_selection_sigma(p: np.ndarray) -> float:
+    """Patch-PCA σ of the KEEP_FRACTION of patches with the least texture energy, corrected for that selection."""
+    energy = _texture_energy(p)
+    return SELECTION_BIAS * _eigen_sigma(p[energy <= np.quantile(energy, KEEP_FRACTION)])
+
+
 def _pca_sigma(p: np.ndarray) -> float:
     """Patch-PCA σ of white noise with iterative weak-texture selection (Liu, Tanaka & Okutomi 2013): start from
     the half of the patches with the least texture energy, then keep the patches whose energy pure noise of the
     current σ would reach with probability 0.99, re-estimate, and repeat to a fixed point. On photos with
     little flat area the half is still texture; the noise-level threshold discards it."""
     energy = _texture_energy(p)
-    sigma = SELECTION_BIAS * _eigen_sigma(p[energy <= np.quantile(energy, KEEP_FRACTION)])
+    sigma = _half_selection_sigma(p)
     for _ in range(TEXTURE_ITERATIONS):
         keep = energy <= TEXTURE_ENERGY * sigma**2
         if keep.sum() < MIN_PATCHES:
@@ -90,10 +96,12 @@ def _pca_sigma(p: np.ndarray) -> float:
     return float(sigma)
 
 
-def estimate_sigma(pixels: np.ndarray, seed: int = 0, max_patches: int = MAX_PATCHES) -> np.ndarray:
+def estimate_sigma(pixels: np.ndarray, seed: int = 0, max_patches: int = MAX_PATCHES, iterative: bool = False) -> np.ndarray:
     """Per-channel noise σ (0–255 scale) of an (H, W, C) float image in [0, 1]; shape (C,).
 
-    ``max_patches`` bounds the work per channel (fewer patches: faster, noisier estimate).
+    ``max_patches`` bounds the work per channel (fewer patches: faster, noisier estimate). ``iterative``: the
+    iterative weak-texture selection of :func:`_pca_sigma` (less inflated by texture at low σ); without it, the
+    fixed half selection, which is the σ hint the shipped networks were trained with (``noise_hint``).
 
     >>> rng = np.random.default_rng(1)
     >>> clean = np.tile(np.linspace(0, 1, 256, dtype=np.float32), (256, 1))[..., None].repeat(3, 2)
@@ -113,7 +121,11 @@ def estimate_sigma(pixels: np.ndarray, seed: int = 0, max_patches: int = MAX_PAT
     rng = np.random.default_rng(seed)
     out = []
     for c in range(x.shape[2]):
-        out.append(_pca_sigma(_patches(x[:, :, c] * 255.0, rng, max_patches).astype(np.float64)))
+        p = _patches(x[:, :, c] * 255.0, rng, max_patches).astype(np.float64)
+        if iterative:
+            out.append(_pca_sigma(p))
+        else:
+            out.append(_half_selection_sigma(p))
     return np.asarray(out, dtype=np.float32)
 
 
@@ -232,8 +244,9 @@ def stride_ratio(pixels: np.ndarray) -> np.ndarray:
         x = x[:, :, None]
     if min(x.shape[:2]) < 4 * PATCH:
         return np.ones(x.shape[2], np.float32)
-    whole = estimate_sigma(x, max_patches=STRIDE_PATCHES)
-    subs = np.median([estimate_sigma(x[i::2, j::2], max_patches=STRIDE_PATCHES) for i in (0, 1) for j in (0, 1)], 0)
+    whole = estimate_sigma(x, max_patches=STRIDE_PATCHES, iterative=True)
+    subs = np.median([estimate_sigma(x[i::2, j::2], max_patches=STRIDE_PATCHES, iterative=True)
+                      for i in (0, 1) for j in (0, 1)], 0)
     return (subs / np.maximum(whole, 0.05)).astype(np.float32)
 
 
@@ -340,8 +353,7 @@ def _white_part_by_bin(channel: np.ndarray, edges: np.ndarray, rng: np.random.Ge
         if white:
             out.append(_pca_sigma(q))
         else:  # the cap of correlated noise (`_texture_capped`) was set with the fixed half selection
-            q = q[_texture_energy(q) <= np.quantile(_texture_energy(q), KEEP_FRACTION)]
-            out.append(SELECTION_BIAS * _eigen_sigma(q))
+            out.append(_half_selection_sigma(q))
     return np.asarray(out)
 
 
@@ -414,7 +426,7 @@ def measure_noise(pixels: np.ndarray, quantile: float = FLAT_QUANTILE) -> NoiseP
         # Flat white noise: per-bin PCA has fewer patches to pick flat ones from, the whole channel's reads less
         # texture (with signal-dependent noise the whole channel's would pick the quietest band: not then).
         if sg is white and (sg.max() + 1.0) / (sg.min() + 1.0) < 1.5:
-            total = min(total, float(estimate_sigma(x[:, :, c : c + 1])[0]))
+            total = min(total, float(estimate_sigma(x[:, :, c : c + 1], iterative=True)[0]))
         sigmas.append(total)
         levels.append(lv)
         level_sigmas.append(sg)

@@ -227,6 +227,8 @@ class NoiseProfile:
             "correlation_length_px": round(self.correlation_length, 2),
             "correlation": [r(c) for c in self.correlation],
             "signal_dependence": round(self.signal_dependence, 3),
+            "stride_ratio": r(self.stride_ratio),
+            "white": self.white,
             "nlf": [{"brightness": r(lv, 4), "sigma": r(sg)} for lv, sg in zip(self.levels, self.level_sigma)],
         }
 

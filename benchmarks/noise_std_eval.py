@@ -33,7 +33,7 @@ for f,n,c in pairs:
     for q in qs:
         t0=time.perf_counter(); p=measure_noise(n,q); t+=time.perf_counter()-t0
         e=p.sigma/truth-1; errs[q].append(e); out.append('%+.2f'%e.mean())
-    print(f[:34], 'truth %.2f'%truth.mean(), ' '.join(out), 'rho1 %.2f stride(.2) %d'%(p.neighbour_correlation,p.decorrelating_stride(0.2)), flush=True)
+    print(f[:34], 'truth %.2f'%truth.mean(), ' '.join(out), 'rho1 %.2f stride(.2) %d ratio %.2f'%(p.neighbour_correlation,p.decorrelating_stride(0.2),getattr(p,'stride_ratio',np.ones(1)).mean()), flush=True)
 for q in qs:
     e=np.array(errs[q]); print('q',q,'median err %+.3f  max|err| %.3f  within20 %.3f within15 %.3f'%(np.median(e),np.abs(e).max(),np.mean(np.abs(e)<0.2),np.mean(np.abs(e)<0.15)))
 print('sec per call %.3f'%(t/len(pairs)/len(qs)))

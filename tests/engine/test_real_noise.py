@@ -97,3 +97,56 @@ def test_bench_runs_our_networks_plain_with_a_plain_suffix():
     assert unavailable == {}
     with pytest.raises(ModelError, match="follows a network of ours"):
         parse_methods("nlm+plain")
+
+
+def _textured(size: int = 192) -> np.ndarray:
+    """The smooth scene plus gratings of periods 3–9 px, about 12 grey levels, everywhere (no flat areas left)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    texture = sum(np.cos(2 * np.pi * (xx * np.cos(a) + yy * np.sin(a)) / period + a)
+                  for a, period in [(0.3, 3.1), (1.2, 4.7), (2.0, 6.3), (2.7, 9.0)])
+    return _scene(size) + (12 / 255 * texture / texture.std())[..., None]
+
+
+def test_stride_ratio_tells_white_noise_on_texture_from_correlated_noise():
+    from restora.engine.noise import WHITE_STRIDE_RATIO, stride_ratio
+
+    rng = np.random.default_rng(8)
+    clean = _textured()
+    white = clean + rng.normal(0, 5 / 255, clean.shape).astype(np.float32)
+    correlated = _scene() + _correlated(clean.shape, 0.9, rng) * 5 / 255
+    assert np.mean(stride_ratio(white)) < WHITE_STRIDE_RATIO < np.mean(stride_ratio(correlated))
+    p = measure_noise(white)
+    assert p.white and pd_stride_for(white) == 1
+    assert np.all(np.abs(p.sigma / 5 - 1) < 0.15), p.sigma
+    assert not measure_noise(correlated).white
+
+
+def test_iterative_weak_texture_selection_ignores_texture_the_half_selection_keeps():
+    from restora.engine.noise import _half_selection_sigma, _patches, _pca_sigma
+
+    rng = np.random.default_rng(9)
+    clean = _textured(160)[..., 0]
+    clean[:, :16] = 0.5  # a tenth of the photo is flat
+    noisy = (clean + rng.normal(0, 4 / 255, clean.shape)) * 255
+    p = _patches(noisy, rng).astype(np.float64)
+    half = _half_selection_sigma(p)
+    iterative = _pca_sigma(p)
+    assert abs(iterative / 4 - 1) < 0.03 and abs(iterative - 4) < 0.5 * abs(half - 4), (iterative, half)
+
+
+def test_bin_variance_reads_the_spread_of_noise_variance_from_low_quantiles():
+    # Window variances σ²·m·G with G of unit mean and shape a below the χ² value k/2: the noise variance itself
+    # varies between windows (as camera noise of one channel follows the others); a ninth of them are texture.
+    from scipy.stats import chi2
+
+    from restora.engine.noise import _bin_noise_variance
+
+    rng = np.random.default_rng(10)
+    m, dof, sigma2 = 0.85, 40.0, 25.0
+    noise = sigma2 * m * rng.gamma(6.0, 1 / 6.0, 4000)
+    var = np.concatenate([noise, noise[:500] + rng.uniform(100, 1000, 500)])
+    est = _bin_noise_variance(var, m, dof, 0.2)
+    chi2_rule = np.quantile(var, 0.2) / (m * chi2.ppf(0.2, dof) / dof)
+    assert abs(est / sigma2 - 1) < 0.1 < abs(chi2_rule / sigma2 - 1), (est, chi2_rule)
+    homogeneous = sigma2 * m * rng.chisquare(dof, 4000) / dof
+    assert abs(_bin_noise_variance(homogeneous, m, dof, 0.2) / sigma2 - 1) < 0.05

@@ -27,6 +27,10 @@ MIN_PATCHES = 2 * PATCH * PATCH
 MAX_PATCHES = 60_000
 KEEP_FRACTION = 0.5
 SELECTION_BIAS = 1.083  # σ_true / σ_estimated on pure Gaussian noise with KEEP_FRACTION = 0.5
+# 0.99 quantile of `_texture_energy` of 7×7 patches of unit Gaussian noise (measured on 200,000 patches); keeping
+# the patches below it biases σ by 0.2 %, which is left uncorrected.
+TEXTURE_ENERGY = 6.58
+TEXTURE_ITERATIONS = 8
 
 
 def _patches(channel: np.ndarray, rng: np.random.Generator, max_patches: int = MAX_PATCHES) -> np.ndarray:
@@ -45,11 +49,10 @@ def patch_count(height: int, width: int) -> int:
     return max(0, height - PATCH + 1) * max(0, width - PATCH + 1)
 
 
-def _weak_texture(p: np.ndarray) -> np.ndarray:
-    """The KEEP_FRACTION of patches with the lowest mean squared horizontal + vertical differences."""
+def _texture_energy(p: np.ndarray) -> np.ndarray:
+    """Mean squared horizontal + vertical differences of each patch (4σ² on average for white noise σ)."""
     q = p.reshape(-1, PATCH, PATCH)
-    energy = (np.diff(q, axis=1) ** 2).mean(axis=(1, 2)) + (np.diff(q, axis=2) ** 2).mean(axis=(1, 2))
-    return p[energy <= np.quantile(energy, KEEP_FRACTION)]
+    return (np.diff(q, axis=1) ** 2).mean(axis=(1, 2)) + (np.diff(q, axis=2) ** 2).mean(axis=(1, 2))
 
 
 def _sigma_from_eigenvalues(eig: np.ndarray) -> float:
@@ -63,10 +66,42 @@ def _sigma_from_eigenvalues(eig: np.ndarray) -> float:
     return float(np.sqrt(eig[0]))
 
 
-def estimate_sigma(pixels: np.ndarray, seed: int = 0, max_patches: int = MAX_PATCHES) -> np.ndarray:
+def _eigen_sigma(p: np.ndarray) -> float:
+    q = p - p.mean(axis=0, keepdims=True)
+    return _sigma_from_eigenvalues(np.linalg.eigvalsh(q.T @ q / max(1, len(q) - 1)))
+
+
+def _half_selection_sigma(p: np.ndarray) -> float:
+    """Patch-PCA σ of the KEEP_FRACTION of patches with the least texture energy, corrected for that selection."""
+    energy = _texture_energy(p)
+    return SELECTION_BIAS * _eigen_sigma(p[energy <= np.quantile(energy, KEEP_FRACTION)])
+
+
+def _pca_sigma(p: np.ndarray) -> float:
+    """Patch-PCA σ of white noise with iterative weak-texture selection (Liu, Tanaka & Okutomi 2013): start from
+    the half of the patches with the least texture energy, then keep the patches whose energy pure noise of the
+    current σ would reach with probability 0.99, re-estimate, and repeat to a fixed point. On photos with
+    little flat area the half is still texture; the noise-level threshold discards it."""
+    energy = _texture_energy(p)
+    sigma = _half_selection_sigma(p)
+    for _ in range(TEXTURE_ITERATIONS):
+        keep = energy <= TEXTURE_ENERGY * sigma**2
+        if keep.sum() < MIN_PATCHES:
+            break
+        new = _eigen_sigma(p[keep])
+        done = abs(new - sigma) <= 1e-3 * sigma
+        sigma = new
+        if done:
+            break
+    return float(sigma)
+
+
+def estimate_sigma(pixels: np.ndarray, seed: int = 0, max_patches: int = MAX_PATCHES, iterative: bool = False) -> np.ndarray:
     """Per-channel noise σ (0–255 scale) of an (H, W, C) float image in [0, 1]; shape (C,).
 
-    ``max_patches`` bounds the work per channel (fewer patches: faster, noisier estimate).
+    ``max_patches`` bounds the work per channel (fewer patches: faster, noisier estimate). ``iterative``: the
+    iterative weak-texture selection of :func:`_pca_sigma` (less inflated by texture at low σ); without it, the
+    fixed half selection, which is the σ hint the shipped networks were trained with (``noise_hint``).
 
     >>> rng = np.random.default_rng(1)
     >>> clean = np.tile(np.linspace(0, 1, 256, dtype=np.float32), (256, 1))[..., None].repeat(3, 2)
@@ -86,10 +121,11 @@ def estimate_sigma(pixels: np.ndarray, seed: int = 0, max_patches: int = MAX_PAT
     rng = np.random.default_rng(seed)
     out = []
     for c in range(x.shape[2]):
-        p = _weak_texture(_patches(x[:, :, c] * 255.0, rng, max_patches).astype(np.float64))
-        p -= p.mean(axis=0, keepdims=True)
-        cov = p.T @ p / max(1, len(p) - 1)
-        out.append(SELECTION_BIAS * _sigma_from_eigenvalues(np.linalg.eigvalsh(cov)))
+        p = _patches(x[:, :, c] * 255.0, rng, max_patches).astype(np.float64)
+        if iterative:
+            out.append(_pca_sigma(p))
+        else:
+            out.append(_half_selection_sigma(p))
     return np.asarray(out, dtype=np.float32)
 
 
@@ -119,7 +155,7 @@ def _strided_blocks(x: np.ndarray, step: int, block: int = 64) -> np.ndarray:
 #    k = tr(PR)²/tr((PR)²) (Satterthwaite), P the projection off the plane: σ²_bin = quantile / (m·χ²_k(q)/k).
 #    Correlated noise has fewer degrees of freedom per window, so its low quantile lies further below σ²:
 #    this is what keeps the estimate right for white and correlated noise alike.
-#    Where the noise reads white (neighbour correlation < WHITE_CORRELATION) the bins' patch-PCA σ is used
+#    Where the noise is white (`stride_ratio` < WHITE_STRIDE_RATIO) the bins' patch-PCA σ is used
 #    instead: for white noise it is the std itself and far less inflated by texture.
 # 4. σ of the channel = √(mean of σ²_bin) (bins hold equal numbers of windows, so this is the photo's noise
 #    std); the bins' (μ, σ) are its noise level function.
@@ -131,7 +167,12 @@ FLAT_QUANTILE = 0.2
 NOISE_BINS = 6
 MIN_BIN_WINDOWS = 150
 TRUSTED_BINS = 3
-WHITE_CORRELATION = 0.35  # below this neighbour correlation the noise is read as white (as PD_MIN_CORRELATION)
+LOW_QUANTILES = (0.05, 0.35)  # the two quantiles of window variance that give the spread of the noise variance
+MIN_SHAPE = 0.5
+# Below this mean `stride_ratio` the noise is white (held-out train/ photos with white noise σ 5–50: at most 1.19;
+# real/CC52: at least 1.7).
+WHITE_STRIDE_RATIO = 1.4
+STRIDE_PATCHES = 10_000
 
 
 @dataclass
@@ -147,6 +188,12 @@ class NoiseProfile:
     levels: np.ndarray
     level_sigma: np.ndarray
     correlation: np.ndarray
+    stride_ratio: np.ndarray
+
+    @property
+    def white(self) -> bool:
+        """Whether the noise is white by the stride test (see :func:`stride_ratio`)."""
+        return float(np.mean(self.stride_ratio)) < WHITE_STRIDE_RATIO
 
     @property
     def neighbour_correlation(self) -> float:
@@ -180,8 +227,29 @@ class NoiseProfile:
             "correlation_length_px": round(self.correlation_length, 2),
             "correlation": [r(c) for c in self.correlation],
             "signal_dependence": round(self.signal_dependence, 3),
+            "stride_ratio": r(self.stride_ratio),
+            "white": self.white,
             "nlf": [{"brightness": r(lv, 4), "sigma": r(sg)} for lv, sg in zip(self.levels, self.level_sigma)],
         }
+
+
+def stride_ratio(pixels: np.ndarray) -> np.ndarray:
+    """Per channel: patch-PCA σ of the four stride-2 sub-images (median) over that of the image itself.
+
+    The PCA reads the noise's flattest spectral part. Sub-sampling folds the spectrum, so correlated (low-passed)
+    noise reads much louder in the sub-images (2–3× on camera JPEGs) while white noise reads the same (1.0–1.2,
+    a little more from texture, which sub-sampling sharpens). Unlike the neighbour correlation of the flattest
+    windows, which texture at low σ makes look like correlated noise, this tells the two apart.
+    """
+    x = np.asarray(pixels, dtype=np.float32)
+    if x.ndim == 2:
+        x = x[:, :, None]
+    if min(x.shape[:2]) < 4 * PATCH:
+        return np.ones(x.shape[2], np.float32)
+    whole = estimate_sigma(x, max_patches=STRIDE_PATCHES, iterative=True)
+    subs = np.median([estimate_sigma(x[i::2, j::2], max_patches=STRIDE_PATCHES, iterative=True)
+                      for i in (0, 1) for j in (0, 1)], 0)
+    return (subs / np.maximum(whole, 0.05)).astype(np.float32)
 
 
 def _window_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -230,10 +298,9 @@ def _autocorrelation(x: np.ndarray, tops: np.ndarray, lefts: np.ndarray, proj: n
     return np.clip(acf / max(acf[k, k], 1e-12), 0.0, None)
 
 
-def _lowquantile_factor(acf: np.ndarray, proj: np.ndarray, q: float) -> float:
-    """E-quantile of a window's plane-residual variance per unit noise variance, for noise of autocorrelation ``acf``."""
-    from scipy.stats import chi2
-
+def _window_noise_model(acf: np.ndarray, proj: np.ndarray) -> tuple[float, float]:
+    """(m, k) of a window's plane-residual variance per unit noise variance, for noise of autocorrelation ``acf``:
+    mean m = tr(PR)/N and Satterthwaite degrees of freedom k = tr(PR)²/tr((PR)²), so that it is ≈ (m/k)·χ²_k."""
     k = MAX_LAG
     pos = np.stack(np.meshgrid(np.arange(BLOCK), np.arange(BLOCK), indexing="ij"), -1).reshape(-1, 2)
     d = pos[:, None, :] - pos[None, :, :]
@@ -242,10 +309,40 @@ def _lowquantile_factor(acf: np.ndarray, proj: np.ndarray, q: float) -> float:
     pr = proj @ cov @ proj
     m = np.trace(pr)
     dof = max(m * m / max(np.sum(pr * pr), 1e-12), 1.0)
-    return float(m / (BLOCK * BLOCK) * chi2.ppf(q, dof) / dof)
+    return float(m / (BLOCK * BLOCK)), float(dof)
 
 
-def _white_part_by_bin(channel: np.ndarray, edges: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _gamma_shape(ratio: float, max_shape: float) -> float:
+    """Shape a of the unit-mean gamma law whose LOW_QUANTILES quantiles have this ratio (low / high), at most
+    ``max_shape``. A smaller ratio means a wider law: windows whose noise variance itself varies."""
+    from scipy.optimize import brentq
+    from scipy.stats import gamma
+
+    lo, hi = LOW_QUANTILES
+    f = lambda a: gamma.ppf(lo, a) / gamma.ppf(hi, a) - ratio  # noqa: E731  (increases with a)
+    if not np.isfinite(ratio) or f(max_shape) <= 0:
+        return max_shape
+    if f(MIN_SHAPE) >= 0:
+        return MIN_SHAPE
+    return float(brentq(f, MIN_SHAPE, max_shape, xtol=1e-3))
+
+
+def _bin_noise_variance(var: np.ndarray, m: float, dof: float, quantile: float) -> float:
+    """Noise variance of one brightness bin from its windows' plane-residual variances ``var``.
+
+    A window's variance is σ_w²·m·χ²_k/k; in real photos σ_w² itself varies inside a bin (the noise of one
+    channel follows all three channels' brightness, in-camera processing varies over the photo), so the law of
+    the variances is wider than χ²_k. We model it as σ²·m·Gamma(a)/a, a ≤ k/2, and read a from the ratio of two
+    low quantiles, which texture (that only adds variance, and only to some windows) hardly reaches; σ² is then
+    the ``quantile`` quantile over its expected value. For homogeneous noise a = k/2 and this is the χ² rule."""
+    from scipy.stats import gamma
+
+    q_lo, q_hi = np.quantile(var, LOW_QUANTILES)
+    a = _gamma_shape(float(q_lo / max(q_hi, 1e-12)), dof / 2.0)
+    return float(np.quantile(var, quantile) / (m * gamma.ppf(quantile, a) / a))
+
+
+def _white_part_by_bin(channel: np.ndarray, edges: np.ndarray, rng: np.random.Generator, white: bool) -> np.ndarray:
     """`estimate_sigma`'s PCA σ (the noise's whitest part, which texture hardly inflates) per brightness bin."""
     p = _patches(channel, rng, MAX_PATCHES).astype(np.float64)
     centre = p.mean(axis=1)
@@ -255,9 +352,10 @@ def _white_part_by_bin(channel: np.ndarray, edges: np.ndarray, rng: np.random.Ge
         if len(q) < 4 * PATCH * PATCH:
             out.append(np.nan)
             continue
-        q = _weak_texture(q)
-        q = q - q.mean(axis=0, keepdims=True)
-        out.append(SELECTION_BIAS * _sigma_from_eigenvalues(np.linalg.eigvalsh(q.T @ q / max(1, len(q) - 1))))
+        if white:
+            out.append(_pca_sigma(q))
+        else:  # the cap of correlated noise (`_texture_capped`) was set with the fixed half selection
+            out.append(_half_selection_sigma(q))
     return np.asarray(out)
 
 
@@ -291,12 +389,15 @@ def measure_noise(pixels: np.ndarray, quantile: float = FLAT_QUANTILE) -> NoiseP
         zeros = np.zeros((channels, 1), np.float32)
         acf = np.zeros((channels, MAX_LAG + 1), np.float32)
         acf[:, 0] = 1
-        return NoiseProfile(np.zeros(channels, np.float32), np.full((channels, 1), 0.5, np.float32), zeros, acf)
+        return NoiseProfile(np.zeros(channels, np.float32), np.full((channels, 1), 0.5, np.float32), zeros, acf,
+                            np.ones(channels, np.float32))
     step = max(1, int(np.sqrt(x.shape[0] * x.shape[1] / 4e6)))
     if step > 1:
         x = _strided_blocks(x, step)
     proj = _plane_projection()
     rng = np.random.default_rng(0)
+    ratio = stride_ratio(x)
+    is_white = float(np.mean(ratio)) < WHITE_STRIDE_RATIO
     sigmas, levels, level_sigmas, corrs = [], [], [], []
     for c in range(channels):
         ch = x[:, :, c].astype(np.float64) * 255.0
@@ -312,15 +413,14 @@ def measure_noise(pixels: np.ndarray, quantile: float = FLAT_QUANTILE) -> NoiseP
         if len(chosen) > 2000:
             chosen = chosen[np.linspace(0, len(chosen) - 1, 2000).astype(int)]
         acf = _autocorrelation(ch, tops[chosen], lefts[chosen], proj)
-        factor = _lowquantile_factor(acf, proj, quantile)
+        m, dof = _window_noise_model(acf, proj)
         lv, flat_sigma = [], []
         for b in range(bins):
             sel = which == b
             lv.append(float(np.median(mean[sel])) / 255.0)
-            flat_sigma.append(float(np.sqrt(np.quantile(var[sel], quantile) / factor)))
-        white = _white_part_by_bin(ch, edges, rng)
-        k = MAX_LAG
-        if 0.5 * (acf[k, k + 1] + acf[k + 1, k]) < WHITE_CORRELATION and np.all(np.isfinite(white)):
+            flat_sigma.append(float(np.sqrt(_bin_noise_variance(var[sel], m, dof, quantile))))
+        white = _white_part_by_bin(ch, edges, rng, is_white)
+        if is_white and np.all(np.isfinite(white)):
             sg = white  # white noise: the patch-PCA σ is its std, and texture hardly inflates it
         else:
             sg = _texture_capped(np.asarray(flat_sigma), white)
@@ -328,7 +428,7 @@ def measure_noise(pixels: np.ndarray, quantile: float = FLAT_QUANTILE) -> NoiseP
         # Flat white noise: per-bin PCA has fewer patches to pick flat ones from, the whole channel's reads less
         # texture (with signal-dependent noise the whole channel's would pick the quietest band: not then).
         if sg is white and (sg.max() + 1.0) / (sg.min() + 1.0) < 1.5:
-            total = min(total, float(estimate_sigma(x[:, :, c : c + 1])[0]))
+            total = min(total, float(estimate_sigma(x[:, :, c : c + 1], iterative=True)[0]))
         sigmas.append(total)
         levels.append(lv)
         level_sigmas.append(sg)
@@ -341,4 +441,5 @@ def measure_noise(pixels: np.ndarray, quantile: float = FLAT_QUANTILE) -> NoiseP
         levels=np.stack([pad(v) for v in levels]).astype(np.float32),
         level_sigma=np.stack([pad(v) for v in level_sigmas]).astype(np.float32),
         correlation=np.stack(corrs).astype(np.float32),
+        stride_ratio=ratio.astype(np.float32),
     )

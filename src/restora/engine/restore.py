@@ -29,7 +29,8 @@ REAL_NOISE_MODES = ("auto", "on", "off")
 # stride² sub-images of every stride-th pixel, each denoised alone, then interleaved back. A sub-image's noise
 # is nearly white (correlation at lag ``stride``), which is what a denoiser trained on white noise expects.
 # `auto` uses it when the measured neighbour correlation reaches PD_MIN_CORRELATION (white Gaussian noise
-# reads ≤ 0.1, camera JPEGs 0.5–0.8), with the stride at which the correlation falls below PD_WHITE.
+# reads ≤ 0.1, camera JPEGs 0.5–0.8) and the stride test does not read the noise as white
+# (`restora.engine.noise.stride_ratio`), with the stride at which the correlation falls below PD_WHITE.
 PD_MIN_CORRELATION = 0.35
 PD_WHITE = 0.2
 PD_MAX_STRIDE = 2
@@ -109,7 +110,8 @@ def pd_stride_for(pixels: np.ndarray, mode: str = "auto") -> int:
     if mode == "off" or min(pixels.shape[:2]) < 64:
         return 1
     profile = measure_noise(pixels)
-    if mode == "auto" and profile.neighbour_correlation < PD_MIN_CORRELATION:
+    # White by the stride test: low-σ white noise on texture can read a high neighbour correlation.
+    if mode == "auto" and (profile.white or profile.neighbour_correlation < PD_MIN_CORRELATION):
         return 1
     return int(np.clip(profile.decorrelating_stride(PD_WHITE), 2, PD_MAX_STRIDE))
 

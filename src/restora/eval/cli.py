@@ -26,7 +26,7 @@ def _numbers(text: str, what: str, kind=float) -> list:
 
 DENOISE_SETS = "CBSD68,Kodak24,McMaster"
 DENOISE_METHODS = "ours,bm3d,nlm,ffdnet,identity"
-BENCH_TASKS = (*RESTORE_TASKS, "auto", "noise-type", "classify")
+BENCH_TASKS = (*RESTORE_TASKS, "auto", "noise-type", "classify", "classify-reliability")
 
 
 @app.command()
@@ -92,9 +92,11 @@ def bench(
             _bench_speed_only(data, methods or DENOISE_METHODS, out, device, threads, sizes, repeats,
                               cache if use_cache else None, **speed_opts)
         elif task == "classify":
-            _bench_classify(data, degradations, methods, limit, device, threads, out)
+            _bench_classify(data, degradations, methods, limit, device, threads, out, cache if use_cache else None)
         elif task == "noise-type":
             _bench_noise_type(data, limit, out)
+        elif task == "classify-reliability":
+            _bench_classify_reliability(data, limit, out)
         elif task == "denoise":
             _bench(data, sets or DENOISE_SETS, sigmas, methods or DENOISE_METHODS, out, limit, device, threads, speed,
                    sizes, repeats, cache if use_cache else None, oracle, crops, noise=noise, **speed_opts)
@@ -274,7 +276,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
     log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'crops'}/")
 
 
-def _bench_classify(data, degradations, methods, limit, device, threads, out):
+def _bench_classify(data, degradations, methods, limit, device, threads, out, cache_dir=None):
     """``restora bench --task classify`` (see restora.eval.classify_bench)."""
     import shlex
     from datetime import datetime, timezone
@@ -303,7 +305,7 @@ def _bench_classify(data, degradations, methods, limit, device, threads, out):
         method_list.remove("ffdnet")
     data = _data_folder(data)
     out.mkdir(parents=True, exist_ok=True)
-    result = run_classify(data, chosen, method_list, limit, device, _log)
+    result = run_classify(data, chosen, method_list, limit, device, _log, cache_dir)
     args = ["restora", "bench", "--task", "classify", "--data", str(data), "--degradations", ",".join(chosen),
             "--methods", ",".join(method_list), "--out", str(out), "--device", device, "--threads", str(threads)]
     args += ["--limit", str(limit)] if limit is not None else []
@@ -313,6 +315,26 @@ def _bench_classify(data, degradations, methods, limit, device, threads, out):
     write_classify_markdown(out / "results.md", payload)
     if plot_accuracy(out / "accuracy_vs_strength.png", payload):
         _log(f"wrote {out / 'accuracy_vs_strength.png'}")
+    _log(f"wrote {out / 'results.json'}, {out / 'results.md'}")
+
+
+def _bench_classify_reliability(data, limit, out, threshold=0.5, per_set=10):
+    """``restora bench --task classify-reliability`` (see restora.eval.distortion_reliability)."""
+    import shlex
+    from datetime import datetime, timezone
+
+    from restora.eval.distortion_reliability import run_distortion_reliability, write_reliability_markdown
+    from restora.eval.report import machine_info, write_json
+
+    data = _data_folder(data)
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_distortion_reliability(data, threshold, per_set, limit or 50, _log)
+    args = ["restora", "bench", "--task", "classify-reliability", "--data", str(data), "--out", str(out)]
+    args += ["--limit", str(limit)] if limit is not None else []
+    payload = {"command": shlex.join(args), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine_info(), **result}
+    write_json(out / "results.json", payload)
+    write_reliability_markdown(out / "results.md", payload)
     _log(f"wrote {out / 'results.json'}, {out / 'results.md'}")
 
 

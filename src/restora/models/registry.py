@@ -54,6 +54,7 @@ def _ensure_loaded() -> None:
     import restora.models.mimounet  # noqa: F401
     import restora.models.allinone  # noqa: F401
     import restora.models.stylenet  # noqa: F401
+    import restora.models.repairnet  # noqa: F401
     from restora.engine.neural import register_shipped_models
 
     register_shipped_models(WEIGHTS_DIR)

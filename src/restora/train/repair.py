@@ -196,3 +196,21 @@ def repair_validation_card(cfg, rows: list[dict]) -> dict:
     return {"set": f"{', '.join(held_out)}, {d.val_crop}² centre crops, aged (grey/sepia, grain) and damaged "
                    "(seeded per image)", "metric": metric,
             "last": figures(rows[-1]) if rows else None, "best": {"step": int(best["step"]), **figures(best)} if best else None}
+
+
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.3, 0.96, 0.05))
+
+
+@torch.no_grad()
+def choose_threshold(net, cfg) -> dict:
+    """The detector's probability threshold with the best pixel F1 on the run's held-out crops (validation only),
+    and that F1: what the shipped card's ``threshold`` is."""
+    _, val_files = split_train_val(cfg.data)
+    crops = validation_crops(cfg.data, val_files, cfg.seed, "mixed")
+    probs = np.concatenate([torch.sigmoid(net(d)).numpy().ravel() for d, _, _ in crops])
+    truth = np.concatenate([m.numpy().ravel() > 0.5 for _, m, _ in crops])
+    scores = {t: mask_f1(truth, probs > t) for t in THRESHOLDS}
+    best = max(scores, key=lambda t: scores[t]["f1"])
+    return {"threshold": best, "threshold_f1": round(scores[best]["f1"], 4),
+            "threshold_precision": round(scores[best]["precision"], 4),
+            "threshold_recall": round(scores[best]["recall"], 4)}

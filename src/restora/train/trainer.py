@@ -651,6 +651,10 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | No
         card["selected"] = selected
     if "init_card" in s:
         card.update(continuation(json.loads(s["init_card"]), cfg.name, steps, card["cpu_hours"]))
+    if cfg.repair is not None and cfg.repair.role == "detect":  # the mask threshold, chosen on validation
+        from restora.train.repair import choose_threshold
+
+        card.update(choose_threshold(model.eval(), cfg))
     for k, v in cfg.card.items():
         card.setdefault(k, v)
     if cfg.distill is not None:

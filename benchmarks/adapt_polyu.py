@@ -38,8 +38,8 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     from restora.adapt import AdaptConfig
     from restora.adapt.evaluate import evaluate_adaptation, markdown_table
-    from restora.engine.neural import read_metadata
-    from restora.models.registry import get_spec
+    from restora.models.modelfile import read_metadata
+    from restora.engine.catalogue import get_spec
     from restora.settings import data_dir
 
     spec = get_spec(args.model)

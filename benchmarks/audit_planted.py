@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 from scipy.ndimage import shift as subpixel_shift
 
-from restora.audit import image_checks, index, pair_checks
+from restora.audit import image_checks, index
 from restora.audit.runner import Task, examine, list_images, run_audit
-from restora.degrade.compression import GaussianBlur, encode_jpeg
+from restora.degrade.compression import GaussianBlur
 from restora.degrade.noise import GaussianNoise
 from restora.io import Image, read_image, write_image
 from restora.settings import data_dir

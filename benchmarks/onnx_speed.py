@@ -39,7 +39,7 @@ RUNTIMES = ("torch", "onnx")
 def _fast_model_file(folder: Path) -> Path:
     import torch
 
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.models.nafnet import NAFNet
 
     torch.manual_seed(0)
@@ -57,8 +57,8 @@ def measure_child(model: str, sizes: list[int], threads: int, repeats: int) -> N
     import numpy as np
 
     from restora.engine import run_restore
-    from restora.engine.neural import read_metadata
-    from restora.models.registry import get_spec
+    from restora.models.modelfile import read_metadata
+    from restora.engine.catalogue import get_spec
 
     spec = get_spec(model)
     meta = read_metadata(spec.path)
@@ -160,8 +160,8 @@ def main() -> None:
 
 def from_bench(path: Path, sizes: list[int]) -> list[dict]:
     """onnx_speed.json entries from a bench speed table: our models timed in both runtimes at ``sizes``."""
-    from restora.engine.neural import read_metadata
-    from restora.models.registry import get_spec
+    from restora.models.modelfile import read_metadata
+    from restora.engine.catalogue import get_spec
 
     payload = json.loads(Path(path).read_text())
     engines = {m["label"]: m["engine"] for m in payload["methods"] if m["kind"] == "ours"}

@@ -66,7 +66,6 @@ def record(noisy, clean8, model, group, name, extra=None):
 def collect(model: str, limit: int | None, sets: list[str], sigmas: list[float]) -> list[dict]:
     from restora.degrade import get_pipeline
     from restora.eval.datasets import find_set, samples
-    from restora.eval.metrics import to_uint8
     from restora.settings import data_dir
 
     data = data_dir()

@@ -37,7 +37,7 @@ def speed(threads: int, widths: list[int], size: int = 1024) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.engine.restore import get_method, run_restore
     from restora.models.stylenet import StyleNet
 

@@ -1,7 +1,7 @@
 """Validation against training compute for a line of models: has the recipe flattened?
 
 Each model (a registered name or a ``.safetensors`` file, e.g. a model's earlier versions taken from git) is scored
-on one config's validation with ``restora.train.trainer.validate_models`` (the held-out CBSD432 crops, never
+on one config's validation with ``restora.train.validation.validate_models`` (the held-out CBSD432 crops, never
 ``test/``), and placed at the total CPU-hours its card records (``total_cpu_hours``, else ``cpu_hours``). The
 table and the plot show what each further CPU-hour bought.
 
@@ -22,10 +22,10 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import torch
 
-    from restora.engine.neural import read_metadata
-    from restora.models.registry import get_spec
+    from restora.models.modelfile import read_metadata
+    from restora.engine.catalogue import get_spec
     from restora.train.config import TrainConfig
-    from restora.train.trainer import validate_models
+    from restora.train.validation import validate_models
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config", type=Path)

@@ -16,6 +16,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+def pytest_collection_modifyitems(items):
+    """Every test that drives the browser is marked ``browser`` (and ``slow``): ``-m "not browser"`` leaves them out."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def chromium():
     """A headless Chromium driven by Playwright, closed after the test.
@@ -42,7 +50,7 @@ def tiny_allinone(tmp_path_factory):
     """Factory: ``tiny_allinone(favour=None) -> Path`` of a small randomly initialised AllInOneNet model file
     (seeded). Its zero-initialised heads, FiLM and tone curve are made non-zero so its output depends on the
     whole-image embedding; ``favour``: a task whose classifier bias is raised so it is detected in any image."""
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.models.allinone import TASKS, AllInOneNet
 
     made = {}

@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 
 def restore(*args, **kwargs):
     """See :func:`restora.engine.restore.restore`."""
+    # Deferred: every ``restora.*`` import runs this file first; the engine (and torch) load on first use only.
     from restora.engine.restore import restore as _restore
 
     return _restore(*args, **kwargs)

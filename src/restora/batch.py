@@ -38,7 +38,15 @@ from pathlib import Path
 
 import numpy as np
 
-from restora.errors import RestoraError
+from restora.errors import ModelError, RestoraError
+from restora import __version__
+from restora.engine import run_restore
+from restora.engine.catalogue import get_spec
+from restora.engine.detect import Detection
+from restora.engine.methods import MethodSpec
+from restora.explain.outputs import EXACT_EXTENSIONS, explain_outputs
+from restora.explain.reliability import Reliability
+from restora.io import RAW_EXTENSIONS, SUPPORTED_READ_EXTENSIONS, SUPPORTED_WRITE_EXTENSIONS, read_image, write_image
 
 # Files and folders starting with a dot are skipped when walking folders (hidden files, temporary files
 # of atomic writes in progress).
@@ -49,6 +57,17 @@ class UsageError(RestoraError):
     """The command line asks for something that cannot be done as a whole (exit status 2)."""
 
     exit_code = 2
+
+
+def model_spec(model: str) -> MethodSpec:
+    """The catalogue's entry for a ``--model`` value; an unknown name is a usage error (exit 2), a real file that
+    is not a valid model is not (its ModelError stands)."""
+    try:
+        return get_spec(model)
+    except ModelError as exc:
+        if Path(model).exists():
+            raise
+        raise UsageError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -175,8 +194,6 @@ def _extensions(names: Iterable[str]) -> frozenset[str]:
 
 
 def _io_extensions() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    from restora.io import RAW_EXTENSIONS, SUPPORTED_READ_EXTENSIONS, SUPPORTED_WRITE_EXTENSIONS
-
     return _extensions(SUPPORTED_READ_EXTENSIONS), _extensions(SUPPORTED_WRITE_EXTENSIONS), _extensions(RAW_EXTENSIONS)
 
 
@@ -299,8 +316,6 @@ def side_output_path(output: Path, pattern: str) -> Path:
 
 
 def _side_extensions() -> frozenset[str]:
-    from restora.explain.outputs import EXACT_EXTENSIONS
-
     return _io_extensions()[1] | _extensions(EXACT_EXTENSIONS)
 
 
@@ -442,17 +457,12 @@ def error_reason(exc: BaseException, *names: str) -> str:
 
 def provenance(model: str) -> str:
     """EXIF Software note of every output (docs/conventions.md)."""
-    from restora import __version__
-
     return f"Restora {__version__} ({model})"
 
 
 def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], None] | None = None) -> JobResult:
     """Read, restore and atomically write one file. A bad file gives a result with ``error``, never raises
     (except KeyboardInterrupt): even a bug only fails its own file, so a batch always finishes."""
-    from restora.engine import run_restore
-    from restora.io import read_image, write_image
-
     start = time.perf_counter()
     reliability = None
     notes = _format_notes(job)
@@ -467,8 +477,6 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
                              options.device, on_tile=on_tile, runtime=options.runtime,
                              self_ensemble=options.self_ensemble, in_place=in_place, real_noise=options.real_noise)
         reliability = _side_outputs(job, options, kept, result, notes)
-        from restora.explain.reliability import Reliability
-
         keep = bool(options.keep_if_worse and reliability is not None and Reliability.from_dict(reliability).may_be_worse)
         written = image if keep else result.image
         del image, kept  # the input's pixels are not needed while writing
@@ -514,8 +522,6 @@ def _side_outputs(job: Job, options: RestoreOptions, noisy: np.ndarray, result, 
     want_reliability = (options.reliability or options.keep_if_worse) and result.task == "denoise"
     if not (options.noise_map or options.residual or want_reliability):
         return None
-    from restora.explain.outputs import explain_outputs
-
     paths = []
     for pattern in (options.noise_map, options.residual):
         path = side_output_path(job.output, pattern) if pattern else None
@@ -618,8 +624,6 @@ class ConsoleReporter:
                 self.out.print(f"  real noise: spatially correlated, denoised by pixel-shuffle (stride {result.pd_stride})",
                                markup=False)
             if result.reliability is not None:
-                from restora.explain.reliability import Reliability
-
                 r = Reliability.from_dict(result.reliability)
                 self.out.print(f"  reliability: {r.summary()}", markup=False)
                 if result.kept_input:
@@ -627,8 +631,6 @@ class ConsoleReporter:
                 elif (warning := r.warning()) is not None:
                     self.out.print(f"  {warning}", markup=False)
             if result.detection is not None:
-                from restora.engine.detect import Detection
-
                 d = Detection(**result.detection)
                 self.out.print(f"  detected: {d.summary()}; restored by {result.model} ({d.task})", markup=False)
             for note in result.notes:

@@ -24,7 +24,7 @@ import json
 import os
 import time
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -65,7 +65,7 @@ RAY_HINT = "pip install 'restora[ray]'"
 BATCH_TASKS = (*RESTORE_TASKS, "auto")  # auto: detected per photo, reported per file and in the manifest
 
 
-class Engine(str, Enum):
+class BatchEngine(str, Enum):
     local = "local"
     ray = "ray"
 
@@ -140,7 +140,7 @@ class Manifest:
         data = {
             "version": 1,
             "engine": self.engine,
-            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             "options": self.options,
             "counts": self.counts(),
             "missing_inputs": self.missing,
@@ -351,8 +351,8 @@ def _dataset(ray, jobs, options, workers: int, cpus_each: int, gpus_each: int):
 def batch_command(
     inputs: InputsArgument,
     output: OutputOption,
-    engine: Annotated[Engine, typer.Option(help="local: in this process; ray: a Ray cluster (local instance "
-                                                "without --address; needs the ray extra).")] = Engine.local,
+    engine: Annotated[BatchEngine, typer.Option(help="local: in this process; ray: a Ray cluster (local instance "
+                                                "without --address; needs the ray extra).")] = BatchEngine.local,
     address: Annotated[str | None, typer.Option(metavar="ADDR", help="Ray cluster to join ('auto' or HOST:PORT); "
                                                                      "default: start one on this machine.")] = None,
     workers: Annotated[int | None, typer.Option(min=1, metavar="N", help="Ray workers, each loading the model once "
@@ -382,14 +382,14 @@ def batch_command(
 
     if task not in BATCH_TASKS:
         raise UsageError(f"unknown task '{task}' (one of {', '.join(BATCH_TASKS)})")
-    if engine is Engine.local and (address is not None or workers is not None):
+    if engine is BatchEngine.local and (address is not None or workers is not None):
         raise UsageError("--address and --workers are for --engine ray")
-    if engine is Engine.ray:
+    if engine is BatchEngine.ray:
         _import_ray()  # a missing extra is a usage error before any work
-    if threads is not None and engine is Engine.local:
+    if threads is not None and engine is BatchEngine.local:
         limit_threads(threads)
     # The driver of a Ray run may have no GPU: it checks the model on the CPU, the workers load it where they run.
-    check_device = device.value if engine is Engine.local else "cpu"
+    check_device = device.value if engine is BatchEngine.local else "cpu"
     name = _resolve_model(task, model, check_device, runtime.value, self_ensemble)
     sides = side_options(noise_map, residual)
     plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite, side_outputs=sides)
@@ -397,7 +397,7 @@ def batch_command(
                              bit_depth=bit_depth, jpeg_quality=jpeg_quality, subsampling=subsampling,
                              runtime=runtime.value, self_ensemble=self_ensemble, noise_map=sides["--noise-map"],
                              residual=sides["--residual"], reliability=reliability)
-    if engine is Engine.local:
+    if engine is BatchEngine.local:
         summary = run_local(plan, options, ConsoleReporter())
     else:
         summary = run_ray(plan, options, ConsoleReporter(), address=address, workers=workers, threads=threads)

@@ -61,7 +61,8 @@ def _options(
 ) -> None:
     """Restora: restore degraded photographs."""
 
-# Modules that register commands on `app` when imported; heavy imports stay inside the commands.
+# Modules that register commands on `app` when imported. Their imports of the rest of restora (torch, the
+# engine, the trainer) stay inside the commands, so `restora --help` and a usage error answer at once.
 COMMAND_MODULES = (
     "restora.commands",        # denoise/deblur/derain/dehaze/lowlight, models, info
     "restora.style_cli",       # stylize

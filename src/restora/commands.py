@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from restora.cli import app
+from restora.tasks import RESTORE_TASKS
 
-RESTORE_TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight")
 
 TASK_HELP = {
     "denoise": "Remove noise (camera sensor noise, grain) from photos.",
@@ -71,28 +71,13 @@ def _check_subsampling(value: str) -> str:
     return value
 
 
-def model_spec(model: str):
-    """The registry's entry for a ``--model`` value; an unknown name is a usage error (exit 2), a real file that
-    is not a valid model is not (its ModelError stands)."""
-    from restora.batch import UsageError
-    from restora.errors import ModelError
-    from restora.models.registry import get_spec
-
-    try:
-        return get_spec(model)
-    except ModelError as exc:
-        if Path(model).exists():
-            raise
-        raise UsageError(str(exc)) from None
-
-
 def _resolve_model(task: str, model: str | None, device: str, runtime: str = "auto", self_ensemble: bool = False) -> str:
     """The model to run, checked and loaded once before any file is touched (and, with ``self_ensemble``,
     checked to support it)."""
-    from restora.batch import UsageError
+    from restora.batch import UsageError, model_spec
     from restora.engine.restore import get_method
     from restora.errors import ModelError
-    from restora.models.registry import available_methods, default_method
+    from restora.engine.catalogue import available_methods, default_method
 
     if task == "auto":  # the model named (or the default one) must be an all-in-one model: it detects
         from restora.engine.detect import detector_name
@@ -278,7 +263,7 @@ def models_command() -> None:
     from rich.console import Console
     from rich.table import Column, Table
 
-    from restora.models.registry import available_methods
+    from restora.engine.catalogue import available_methods
 
     # A name is what users type into --model: never truncated or wrapped; the description wraps instead.
     table = Table(Column("name", no_wrap=True, min_width=max(len(s.name) for s in available_methods())), "tasks",

@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel
+from restora.errors import RestoraError
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,8 +45,6 @@ def get_settings() -> Settings:
 
 def data_dir(required: bool = True) -> Path | None:
     """The image-set folder, or a clear error when it is needed and absent."""
-    from restora.errors import RestoraError
-
     d = get_settings().data_dir
     if required and (d is None or not d.is_dir()):
         raise RestoraError("no data folder: set RESTORA_DATA to the image sets (see shared/data/MANIFEST.md)")

@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 
 from restora.adapt import AdaptConfig, adapt, estimate_camera_noise
 from restora.adapt import trainer as adapt_trainer
-from restora.engine.neural import load_module, read_metadata, save_model
+from restora.models.modelfile import load_module, read_metadata, save_model
 from restora.errors import BadInputError, ModelError, OutputError
 from restora.explain.residual import lag_correlation
 from restora.models.nafnet import NAFNet
@@ -71,6 +71,7 @@ def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_short_adaptation_lowers_the_loss_writes_a_loadable_model_and_keeps_the_base(tmp_path, photos, base):
     before = digest(base)
     out = tmp_path / "my-camera.safetensors"
@@ -96,6 +97,7 @@ def test_short_adaptation_lowers_the_loss_writes_a_loadable_model_and_keeps_the_
     assert run_restore(y, model=str(out), tile=0, device="cpu").image.pixels.shape == y.shape
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes(tmp_path, photos, base, monkeypatch):
     out = tmp_path / "cam.safetensors"
     real_batch = adapt_trainer.R2RBatches.batch
@@ -136,6 +138,7 @@ def test_noise_model_measures_correlated_noise_from_noisy_photos_alone():
     json.dumps(model.to_dict())
 
 
+@pytest.mark.slow
 def test_bad_inputs(tmp_path, photos, base):
     out = tmp_path / "m.safetensors"
     with pytest.raises(BadInputError):
@@ -322,6 +325,7 @@ def test_removed_structure_tells_noise_from_detail():
     assert adapt_trainer.structure_limit(0.3, 0.05) == 0.3 and adapt_trainer.structure_limit(0.02, 0.2) == 0.2
 
 
+@pytest.mark.slow
 def test_weights_that_remove_structure_are_not_kept(tmp_path, photos, base, monkeypatch):
     """The R2R loss falls, but the candidate weights remove image structure: the base is written unchanged."""
     calls = []

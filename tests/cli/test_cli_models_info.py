@@ -8,7 +8,7 @@ from .conftest import noisy_array, write_image_file
 
 
 def test_models_lists_every_registered_method_with_its_tasks_and_kind(cli):
-    from restora.models.registry import available_methods
+    from restora.engine.catalogue import available_methods
 
     run = cli("models")
     assert run.code == 0, run

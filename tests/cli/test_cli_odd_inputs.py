@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image as PILImage
 
 from .conftest import write_image_file
@@ -23,16 +22,16 @@ def test_a_tiny_photo_is_restored_with_a_reason_instead_of_reliability_and_the_b
 
 
 def test_a_bug_in_one_files_work_fails_that_file_alone(cli, tmp_path, monkeypatch):
-    import restora.engine as engine
+    import restora.batch as batch  # where run_job finds run_restore
 
-    real = engine.run_restore
+    real = batch.run_restore
 
     def buggy(image, *args, **kwargs):
         if image.width == 8:
             raise ZeroDivisionError("Weights sum to zero, can't be normalized")
         return real(image, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "run_restore", buggy)
+    monkeypatch.setattr(batch, "run_restore", buggy)
     write_image_file(tmp_path / "in" / "a.png", size=(8, 8))
     write_image_file(tmp_path / "in" / "b.png", size=(20, 20))
     run = cli("denoise", "in", "-o", "out", "--model", "identity")

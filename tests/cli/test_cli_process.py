@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image as PILImage
 
 from .conftest import write_image_file
@@ -24,6 +25,7 @@ def restora(*args, cwd: Path, preexec_fn=None) -> subprocess.CompletedProcess:
                           timeout=300, preexec_fn=preexec_fn)
 
 
+@pytest.mark.slow
 def test_errors_are_one_line_with_usage_status_and_no_traceback(tmp_path):
     proc = restora("denoise", "gone.png", "-o", "out.png", cwd=tmp_path)
     assert proc.returncode == 2, proc
@@ -34,6 +36,7 @@ def test_errors_are_one_line_with_usage_status_and_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_write_failing_midway_leaves_no_partial_file_and_the_batch_goes_on(tmp_path):
     """A file-size limit (like a full disk) makes the big output's write fail after part of it is written."""
     write_image_file(tmp_path / "in" / "a_small.png")
@@ -53,6 +56,7 @@ def test_a_write_failing_midway_leaves_no_partial_file_and_the_batch_goes_on(tmp
     assert "2 done, 0 skipped, 1 failed" in proc.stdout
 
 
+@pytest.mark.slow
 def test_expected_errors_become_one_line_with_their_exit_status(capsys):
     from restora.batch import UsageError
     from restora.cli import report_error

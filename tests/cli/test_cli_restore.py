@@ -223,12 +223,12 @@ def test_bad_options_are_usage_errors(cli, tmp_path):
 
 @pytest.mark.parametrize("task", ["deblur", "derain", "dehaze", "lowlight"])
 def test_tasks_without_a_model_say_so_in_one_line(cli, tmp_path, task, monkeypatch):
-    from restora.models import registry
+    from restora.engine import catalogue
 
-    registry.available_methods()  # everything registered, then the task's methods taken away
-    monkeypatch.setattr("restora.engine.neural.register_shipped_models", lambda folder: None)
-    for name in [n for n, spec in registry.METHODS.items() if task in spec.tasks]:
-        monkeypatch.delitem(registry.METHODS, name)
+    catalogue.available_methods()  # everything registered, then the task's methods taken away
+    monkeypatch.setattr("restora.engine.catalogue.register_shipped_models", lambda folder: None)
+    for name in [n for n, spec in catalogue.METHODS.items() if task in spec.tasks]:
+        monkeypatch.delitem(catalogue.METHODS, name)
     write_image_file(tmp_path / "a.png")
     run = cli(task, "a.png", "-o", "b.png")
     assert run.code == 1, run

@@ -16,7 +16,7 @@ from PIL import Image as PILImage
 import restora
 from restora.engine import run_restore
 from restora.engine.detect import detected_tasks, probabilities
-from restora.engine.neural import save_model
+from restora.models.modelfile import save_model
 from restora.models.registry import register_arch
 
 TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight")
@@ -182,11 +182,11 @@ def test_usage_errors_of_task_auto(cli, tmp_path, monkeypatch):
     assert run.exit_code == 2 and "cannot detect degradations" in run.stderr
     assert cli("restore", "a.png", "-o", "b.png", "--task", "sharpen").exit_code == 2
     # With no all-in-one model installed, auto says so in one line.
-    from restora.models import registry
+    from restora.engine import catalogue
 
-    for name in [n for n, s in registry.METHODS.items() if s.kind == "ours"]:
-        monkeypatch.delitem(registry.METHODS, name)
-    monkeypatch.setattr("restora.engine.neural.register_shipped_models", lambda folder: None)
+    for name in [n for n, s in catalogue.METHODS.items() if s.kind == "ours"]:
+        monkeypatch.delitem(catalogue.METHODS, name)
+    monkeypatch.setattr("restora.engine.catalogue.register_shipped_models", lambda folder: None)
     run = cli("restore", "a.png", "-o", "b.png")
     assert run.exit_code == 1, run.output
     assert run.stderr.strip() == ("restora: error: --task auto needs an all-in-one model and none is installed "
@@ -222,7 +222,8 @@ def large_noisy_photo(h=1000, w=1400, seed=3):
 
 def test_large_photo_detection_describes_textured_crops_deterministically(tiny_allinone):
     from restora.engine.detect import CROPS, describe_image, detect
-    from restora.engine.neural import NeuralMethod, load_module
+    from restora.engine.neural import NeuralMethod
+    from restora.models.modelfile import load_module
 
     module, _ = load_module(tiny_allinone())
     method = NeuralMethod(module, "tiny", "cpu")

@@ -101,7 +101,7 @@ def test_guided_filter_keeps_the_guides_edges_and_smooths_the_rest():
 
 
 def test_the_cli_runs_the_blind_classical_methods(tmp_path):
-    from restora.models.registry import available_methods, default_method
+    from restora.engine.catalogue import available_methods, default_method
 
     tasks = {t: {m.name for m in available_methods(t) if m.kind == "classical"} for t in ("deblur", "derain", "dehaze", "lowlight")}
     assert tasks == {"deblur": {"deconv-blind"}, "derain": {"median", "guided"}, "dehaze": {"dcp"},

@@ -4,7 +4,8 @@ import torch
 
 from restora.engine import estimate_sigma, restore, run_restore
 from restora.engine.methods import Method
-from restora.engine.neural import NeuralMethod, save_model
+from restora.engine.neural import NeuralMethod
+from restora.models.modelfile import save_model
 from restora.engine.tiling import axis_weights, process_tiled, tile_starts
 from restora.errors import ModelError, RestoraError
 from restora.io import Image
@@ -59,8 +60,8 @@ def test_tiled_equals_untiled_for_small_receptive_field():
     x = textured(150, 170)
     m = BoxFilter()
     fn = lambda w, r: m.process(w, None)  # noqa: E731
-    whole = process_tiled(x, fn, tile=1000, overlap=0, context=0)
-    tiled = process_tiled(x, fn, tile=48, overlap=12, context=m.context)
+    whole = process_tiled(x, fn, tile=1000, overlap=0, halo=0)
+    tiled = process_tiled(x, fn, tile=48, overlap=12, halo=m.halo)
     assert np.abs(whole - tiled).max() < 1e-4
 
 
@@ -72,8 +73,8 @@ def test_tiled_conv_network_equals_untiled():
     method = NeuralMethod(net, "tiny", "cpu")
     x = textured(130, 150)
     sig = np.full(3, 10.0, np.float32)
-    whole = process_tiled(x, lambda w, r: method.process(w, sig), tile=1000, overlap=0, context=0, multiple=method.size_multiple)
-    tiled = process_tiled(x, lambda w, r: method.process(w, sig), tile=64, overlap=16, context=method.context, multiple=method.size_multiple)
+    whole = process_tiled(x, lambda w, r: method.process(w, sig), tile=1000, overlap=0, halo=0, multiple=method.size_multiple)
+    tiled = process_tiled(x, lambda w, r: method.process(w, sig), tile=64, overlap=16, halo=method.halo, multiple=method.size_multiple)
     assert np.abs(whole - tiled).max() < 1e-4
 
 

@@ -7,7 +7,8 @@ import torch
 
 from restora.engine import run_restore
 from restora.engine.methods import TileContext, context_image
-from restora.engine.neural import NeuralMethod, load_module
+from restora.engine.neural import NeuralMethod
+from restora.models.modelfile import load_module
 from restora.engine.tiling import process_tiled
 from restora.errors import ModelError
 
@@ -50,8 +51,8 @@ def test_without_shared_context_tiles_disagree(allinone_file):
     x = gradient_image()
     prepared = method.prepare(method.context_input(x))
     shared = process_tiled(x, lambda w, r: method.process(w, None, TileContext(prepared, r, x.shape[:2])), 96, 24,
-                           method.context, method.size_multiple)
-    alone = process_tiled(x, lambda w, r: method.process(w, None), 96, 24, method.context, method.size_multiple)
+                           method.halo, method.size_multiple)
+    alone = process_tiled(x, lambda w, r: method.process(w, None), 96, 24, method.halo, method.size_multiple)
     assert np.abs(shared - alone).max() > 1e-3
 
 

@@ -21,10 +21,10 @@ import restora.train.cli  # noqa: E402,F401
 from restora.cli import app  # noqa: E402
 from restora.engine import onnx as ronnx  # noqa: E402
 from restora.engine import run_restore  # noqa: E402
-from restora.engine.neural import load_module, save_model  # noqa: E402
+from restora.models.modelfile import load_module, save_model  # noqa: E402
 from restora.errors import ModelError  # noqa: E402
 from restora.models.nafnet import NAFNet  # noqa: E402
-from restora.models.registry import get_spec  # noqa: E402
+from restora.engine.catalogue import get_spec  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +44,7 @@ def tiny_model_file(path, uses_sigma=True, seed=0):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("uses_sigma", [True, False])
 def test_export_matches_pytorch_on_odd_sizes_and_carries_the_metadata(tmp_path, uses_sigma):
     import onnx
@@ -186,9 +187,11 @@ def test_cli_export_and_denoise_with_runtime_onnx(tmp_path, monkeypatch):
     assert wrong.exit_code == 2 and ".onnx" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_cli_exports_a_training_run(tmp_path):
     from restora.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
-    from restora.train.trainer import Trainer, prepare_run
+    from restora.train.checkpoint import prepare_run
+    from restora.train.trainer import Trainer
 
     folder = tmp_path / "train"
     folder.mkdir()

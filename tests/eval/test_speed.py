@@ -86,6 +86,7 @@ def test_speed_cache_keeps_only_quiet_measurements(tmp_path):
     assert again["mp_per_s"] == 0.9 and "measured" in again
 
 
+@pytest.mark.slow
 def test_bench_speed_only_writes_the_table_without_data(tmp_path):
     out = tmp_path / "speed"
     args = ["bench", "--speed-only", "--data", str(tmp_path / "nowhere"), "--methods", "identity", "--sizes", "40,32", "--repeats", "1", "--speed-threads", "1,2",

@@ -58,6 +58,7 @@ def entry(results, set_name, method):
     return e
 
 
+@pytest.mark.slow
 def test_deblur_bench_scores_blind_and_kernel_given_peers(task_data, tmp_path):
     out = tmp_path / "deblur"
     results = bench(task_data, out, "deblur", "--sets", "TinyLevin,Tiny", "--methods", "deconv-blind,rl-oracle,identity",
@@ -78,6 +79,7 @@ def test_deblur_bench_scores_blind_and_kernel_given_peers(task_data, tmp_path):
     assert len(list((out / "crops").iterdir())) == 4
 
 
+@pytest.mark.slow
 def test_speed_of_registered_and_kernel_given_methods(task_data, tmp_path):
     out = tmp_path / "speed"
     results = bench(task_data, out, "deblur", "--sets", "Tiny", "--limit", "1", "--methods", "rl-oracle,identity",
@@ -89,6 +91,7 @@ def test_speed_of_registered_and_kernel_given_methods(task_data, tmp_path):
     assert (out / "quality_vs_speed.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_derain_bench_reports_y_channel_and_published_figures_only_for_rain100h(task_data, tmp_path):
     results = bench(task_data, tmp_path / "derain", "derain", "--sets", "TinyRain", "--no-speed", "--no-cache-scores")
     assert set(results["unavailable"]) == {"ours"} or results["methods"][0]["kind"] == "ours"
@@ -100,6 +103,7 @@ def test_derain_bench_reports_y_channel_and_published_figures_only_for_rain100h(
     assert "PSNR-Y (dB)" in (tmp_path / "derain" / "results.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, peer", [("dehaze", "dcp"), ("lowlight", "gamma")])
 def test_synthetic_sets_are_seeded_and_peers_cached(task_data, tmp_path, task, peer):
     cache = tmp_path / "cache"
@@ -122,8 +126,9 @@ def test_synthetic_sets_are_seeded_and_peers_cached(task_data, tmp_path, task, p
     assert scores(entry(second, "Tiny", "identity")["images"]) == scores(entry(first, "Tiny", "identity")["images"][:1])  # same seed
 
 
+@pytest.mark.slow
 def test_auto_bench_gives_accuracy_and_confusion_matrix(task_data, tmp_path):
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.models.allinone import AllInOneNet
 
     torch.manual_seed(0)
@@ -141,6 +146,7 @@ def test_auto_bench_gives_accuracy_and_confusion_matrix(task_data, tmp_path):
     assert "Confusion matrix" in md and "| lowlight |" in md and results["speed"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra, message", [
     (["--task", "sharpen"], "--task must be one of"),
     (["--task", "derain", "--methods", "rl-oracle"], "no method to run"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from restora.engine.neural import save_model
+from restora.models.modelfile import save_model
 from restora.models.nafnet import NAFNet
 
 

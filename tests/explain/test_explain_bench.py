@@ -31,6 +31,7 @@ def data_dir(tmp_path, scene):
     return root
 
 
+@pytest.mark.slow
 def test_bench_reports_reliability_calibration_per_set_and_overall(data_dir, tmp_path, tiny_model):
     out = tmp_path / "out"
     result = CliRunner().invoke(app, [

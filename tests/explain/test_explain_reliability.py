@@ -123,7 +123,7 @@ def test_the_shipped_predictor_was_fitted_for_the_shipped_denoiser():
     import json
 
     from restora.explain.reliability import MODEL_PATH
-    from restora.models.registry import get_spec
+    from restora.engine.catalogue import get_spec
 
     fitted_for = json.loads(MODEL_PATH.read_text())["model"]
     shipped = get_spec(fitted_for["name"]).path

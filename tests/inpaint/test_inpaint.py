@@ -17,7 +17,7 @@ import restora.inpaint_cli  # noqa: F401  (registers the command)
 from restora.cli import app
 from restora.degrade.damage import Blotches, Crease, Damage, Dust, RandomDamage, Scratches, TornCorner, dilate
 from restora.engine.inpaint import find_mask, inpaint, read_mask
-from restora.engine.neural import save_model
+from restora.models.modelfile import save_model
 from restora.errors import BadInputError
 from restora.models.repairnet import InpaintNet, ResShiftNet, coarse_fill
 

@@ -69,7 +69,7 @@ def test_weighted_sum_reports_parts():
 
 
 def test_multiscale_loss_sums_scales_against_area_downscaled_targets_and_reaches_every_output():
-    from restora.losses import area_down
+    from restora.models.resample import area_down
 
     torch.manual_seed(0)
     target = torch.rand(2, 3, 32, 32)
@@ -87,7 +87,7 @@ def test_multiscale_loss_sums_scales_against_area_downscaled_targets_and_reaches
 
 
 def test_area_down_handles_sizes_that_do_not_divide():
-    from restora.losses import area_down
+    from restora.models.resample import area_down
 
     x = torch.ones(1, 1, 9, 7)
     y = area_down(x, 2)

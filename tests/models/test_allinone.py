@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from restora.engine.neural import load_module, save_model
+from restora.models.modelfile import load_module, save_model
 from restora.models.allinone import TASKS, AllInOneNet, describe_input, shrink
 from restora.models.mimounet import receptive_radius
 
@@ -108,4 +108,4 @@ def test_save_and_load_round_trip(tmp_path):
     with torch.no_grad():
         assert torch.equal(loaded(x), m(x))
         assert torch.equal(loaded.describe(x)["logits"], m.describe(x)["logits"])
-    assert meta["arch"] == "allinone" and loaded.context == m.context and not loaded.uses_sigma
+    assert meta["arch"] == "allinone" and loaded.halo == m.halo and not loaded.uses_sigma

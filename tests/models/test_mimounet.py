@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from restora.engine.neural import load_module, save_model
+from restora.models.modelfile import load_module, save_model
 from restora.models.mimounet import MIMOUNet, receptive_radius
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from restora.engine.neural import build_module, load_module, save_model
+from restora.models.modelfile import build_module, load_module, save_model
 from restora.models.nafnet import NAFNet
 
 

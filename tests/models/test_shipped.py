@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from restora.engine import run_restore
-from restora.engine.neural import read_metadata
-from restora.models.registry import WEIGHTS_DIR, available_methods, default_method
+from restora.models.modelfile import read_metadata
+from restora.engine.catalogue import available_methods, default_method
+from restora.models.registry import WEIGHTS_DIR
 
 SHIPPED = {p.stem: read_metadata(p)["card"] for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
 DENOISERS = sorted(name for name, card in SHIPPED.items() if card.get("tasks") == ["denoise"])

@@ -15,6 +15,8 @@ from PIL import Image as PILImage
 import restora.batch_ray  # noqa: F401  (registers `batch`)
 from restora.batch_ray import MANIFEST_NAME, Manifest
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 
 def make_tree(root):
     """Five small photos in a two-level tree plus one corrupt file."""

@@ -41,25 +41,24 @@ def allinone(tiny_allinone, monkeypatch):
     """Factory: register a tiny all-in-one model (restora.models.allinone) that detects ``favour`` in any
     upload; returns its name. It is the only all-in-one model during the test (shipped ones are set aside,
     so the outcome does not depend on their weights); all is restored after the test."""
-    import restora.engine.neural as neural
     from restora.engine.neural import describes_degradations, spec_from_file
-    from restora.models import registry
+    from restora.engine import catalogue
 
-    hidden = {s.name for s in registry.available_methods() if describes_degradations(s)}  # loads the registry first
+    hidden = {s.name for s in catalogue.available_methods() if describes_degradations(s)}  # loads the registry first
     for name in hidden:
-        monkeypatch.delitem(registry.METHODS, name)
-    register_shipped = neural.register_shipped_models  # the registry re-registers missing shipped files on use
+        monkeypatch.delitem(catalogue.METHODS, name)
+    register_shipped = catalogue.register_shipped_models  # the registry re-registers missing shipped files on use
 
     def register_shipped_except_hidden(folder):
         register_shipped(folder)
         for name in hidden:
-            registry.METHODS.pop(name, None)
+            catalogue.METHODS.pop(name, None)
 
-    monkeypatch.setattr(neural, "register_shipped_models", register_shipped_except_hidden)
+    monkeypatch.setattr(catalogue, "register_shipped_models", register_shipped_except_hidden)
 
     def register(favour: str) -> str:
         name = f"test-allinone-{favour}"
-        monkeypatch.setitem(registry.METHODS, name, spec_from_file(tiny_allinone(favour), name))
+        monkeypatch.setitem(catalogue.METHODS, name, spec_from_file(tiny_allinone(favour), name))
         return name
 
     return register

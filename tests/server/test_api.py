@@ -199,11 +199,11 @@ def test_auto_takes_only_all_in_one_models(client, allinone, monkeypatch):
     response = submit(client, encode(noisy, "PNG"), task="auto", model="nlm")
     assert response.status_code == 422 and f"(known: {name}" in response.json()["detail"]
     from restora.engine.neural import describes_degradations
-    from restora.models import registry
+    from restora.engine import catalogue
 
-    for spec in registry.available_methods():
+    for spec in catalogue.available_methods():
         if describes_degradations(spec):
-            monkeypatch.delitem(registry.METHODS, spec.name)
+            monkeypatch.delitem(catalogue.METHODS, spec.name)
     response = submit(client, encode(noisy, "PNG"), task="auto")
     assert response.status_code == 422 and "all-in-one model" in response.json()["detail"]
     assert all("auto" not in m["tasks"] for m in client.get("/api/models").json())

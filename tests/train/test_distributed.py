@@ -9,7 +9,11 @@ import torch
 import yaml
 
 from restora.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
-from restora.train.trainer import Trainer, prepare_run, read_log
+from restora.train.checkpoint import prepare_run
+from restora.train.runlog import read_log
+from restora.train.trainer import Trainer
+
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 STEPS = 8
 HALF = 4

@@ -8,7 +8,9 @@ from restora.errors import RestoraError
 from restora.train.augment import jitter_colour, rescaled_crop, shuffle_channels
 from restora.train.config import AugmentConfig, DataConfig, ModelConfig, OptimConfig, TrainConfig, TrainSet
 from restora.train.data import PatchSampler, real_pairs, set_of, split_train_val, validation_groups
-from restora.train.trainer import Trainer, export_run, read_log
+from restora.train.card import export_run
+from restora.train.runlog import read_log
+from restora.train.trainer import Trainer
 
 LUMA = np.float32([0.299, 0.587, 0.114])
 

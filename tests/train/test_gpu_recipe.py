@@ -77,7 +77,7 @@ def test_dry_run_on_the_cpu_trains_exports_and_brings_back_the_weights(tmp_path,
     done = script("run", "5", str(out), "--device", "cpu", "--max-steps", "3", env=env)
     assert done.returncode == 0, done.stderr
     assert {"tiny-gpu.safetensors", "log.csv", "train.log"} <= {p.name for p in out.iterdir()}
-    from restora.engine.neural import read_metadata
+    from restora.models.modelfile import read_metadata
 
     card = read_metadata(out / "tiny-gpu.safetensors")["card"]
     assert card["selected"]["of_steps"] == 3 and card["selected"]["step"] in (2, 3)  # the best by the config's select

@@ -5,11 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from restora.engine.neural import load_module
+from restora.models.modelfile import load_module
 from restora.errors import RestoraError
 from restora.train.config import DataConfig, MixtureItem, ModelConfig, OptimConfig, TrainConfig
-from restora.train.data import TASK_NAMES, PatchSampler, noise_hint, split_train_val, validation_groups
-from restora.train.trainer import Trainer, export_run, prepare_run, read_log
+from restora.tasks import RESTORE_TASKS
+from restora.train.data import PatchSampler, noise_hint, split_train_val, validation_groups
+from restora.train.card import export_run
+from restora.train.checkpoint import prepare_run
+from restora.train.runlog import read_log
+from restora.train.trainer import Trainer
 
 MIX = [MixtureItem(task="denoise", pipeline="gaussian", weight=3), MixtureItem(task="deblur", pipeline="defocus", weight=1)]
 TINY_ALLINONE = dict(width=8, enc_blocks=[1, 1, 1], dec_blocks=[1, 1, 1], embed_dim=8, encoder_widths=[4, 8, 8, 8])
@@ -53,9 +57,9 @@ def test_mixture_sampler_is_deterministic_and_labels_match_the_degradations(tiny
         assert batch.input_psnr.shape == (4,) and batch.describe is None and not batch.sigma.any()
         for noisy, clean, label in zip(batch.noisy, batch.clean, batch.labels):
             labels.append(int(label))
-            if TASK_NAMES[int(label)] == "deblur":  # defocus blur (plus a little noise) smooths the patch
+            if RESTORE_TASKS[int(label)] == "deblur":  # defocus blur (plus a little noise) smooths the patch
                 assert gradient_energy(noisy) < gradient_energy(clean)
-    share = labels.count(TASK_NAMES.index("denoise")) / len(labels)
+    share = labels.count(RESTORE_TASKS.index("denoise")) / len(labels)
     assert set(labels) == {0, 1} and 0.6 < share < 0.9  # weights 3 : 1
 
 
@@ -100,6 +104,7 @@ def fixed_batch_loss(model, batch):
         return float(torch.mean((model(batch.noisy) - batch.clean) ** 2))
 
 
+@pytest.mark.slow
 def test_allinone_training_lowers_the_loss_resumes_bit_exactly_and_exports(tmp_path, tiny_data):
     cfg = allinone_config(tiny_data)
     probe = PatchSampler(cfg.data, split_train_val(cfg.data)[0], seed=99, hint=False).sample(0)
@@ -133,6 +138,7 @@ def test_allinone_training_lowers_the_loss_resumes_bit_exactly_and_exports(tmp_p
     assert "type_accuracy" in card["validation"]
 
 
+@pytest.mark.slow
 def test_mimounet_multiscale_training_with_bf16_lowers_the_loss_and_exports(tmp_path, tiny_data):
     cfg = TrainConfig(
         name="tiny-mimo", steps=16, threads=1,
@@ -173,6 +179,7 @@ def test_describe_losses_need_a_mixture(tmp_path, tiny_data):
         Trainer(cfg, tmp_path / "x")
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_columns_of_an_existing_log(tmp_path, tiny_data):
     cfg = allinone_config(tiny_data, steps=4)
     run = tmp_path / "run"
@@ -194,7 +201,7 @@ def test_bad_mixture_is_a_config_error():
 
 
 def test_gt_mean_psnr_forgives_a_global_gain_and_nothing_else():
-    from restora.train.trainer import gt_mean_psnr_8bit, psnr_8bit
+    from restora.eval.metrics import gt_mean_psnr_8bit, psnr_8bit
 
     target = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
     darker = target * 0.7
@@ -203,6 +210,7 @@ def test_gt_mean_psnr_forgives_a_global_gain_and_nothing_else():
     assert gt_mean_psnr_8bit(noisy, target) < gt_mean_psnr_8bit(darker, target) - 15
 
 
+@pytest.mark.slow
 def test_whole_photo_validation_and_the_low_light_gt_mean_column(tmp_path, tiny_data):
     mixture = [MixtureItem(task="denoise", pipeline="gaussian"), MixtureItem(task="lowlight", pipeline="lowlight-dark")]
     cfg = allinone_config(tiny_data, steps=8).model_copy(update=dict(

@@ -10,14 +10,18 @@ import torch
 import yaml
 
 import restora.train.trainer as trainer_module
-from restora.engine.neural import load_module, save_model
+from restora.models.modelfile import load_module, save_model
 from restora.errors import RestoraError
 from restora.train.config import DataConfig, TrainConfig
 from restora.train.data import extra_validation_groups, split_train_val
 from restora.train.run import run_training
-from restora.train.trainer import LOG_FIELDS, Trainer, export_run, prepare_run, read_log
+from restora.train.card import export_run
+from restora.train.checkpoint import prepare_run
+from restora.train.runlog import LOG_FIELDS, read_log
+from restora.train.trainer import Trainer
 
 
+@pytest.mark.slow
 def test_cpu_time_is_the_process_time_not_wall_clock_times_threads(tmp_path, tiny_config, monkeypatch):
     """A pause (SIGSTOP) adds wall time but no CPU time: fake clocks where each step costs 1 s of CPU and of
     wall time, and the process is stopped for 1000 s after step 3."""
@@ -52,6 +56,7 @@ def test_cpu_time_is_the_process_time_not_wall_clock_times_threads(tmp_path, tin
     assert "cpu_hours_note" not in card
 
 
+@pytest.mark.slow
 def test_init_from_is_recorded_and_the_card_continues_its_base(tmp_path, tiny_config):
     cfg = tiny_config(steps=4)
     config_file = tmp_path / "tiny.yaml"
@@ -86,6 +91,7 @@ def test_init_from_is_recorded_and_the_card_continues_its_base(tmp_path, tiny_co
         Trainer(small, tmp_path / "c").init_from(tmp_path / "base.safetensors")
 
 
+@pytest.mark.slow
 def test_init_from_on_the_command_line(tmp_path, tiny_config, invoke_cli):
     cfg = tiny_config(steps=2)
     config_file = tmp_path / "tiny.yaml"
@@ -101,6 +107,7 @@ def test_init_from_on_the_command_line(tmp_path, tiny_config, invoke_cli):
     assert missing.exit_code != 0 and "nope.safetensors" in missing.output
 
 
+@pytest.mark.slow
 def test_extra_validation_is_its_own_column_and_can_select_the_exported_checkpoint(tmp_path, tiny_config):
     plain = tiny_config(steps=20, val_every=5)
     extra = plain.model_copy(update={"data": plain.data.model_copy(update={"val_extra": ["camera"]}), "select": "mean"})
@@ -164,6 +171,7 @@ def make_old_format(run_dir, estimate):
     return old_fields
 
 
+@pytest.mark.slow
 def test_a_run_of_older_code_resumes_bit_exactly_and_says_its_compute_is_partly_estimated(tmp_path, tiny_config):
     cfg = tiny_config(steps=20)
     prepare_run(cfg, tmp_path / "straight", resume=False)

@@ -4,10 +4,13 @@ import pytest
 import torch
 import yaml
 
-from restora.engine.neural import load_module
+from restora.models.modelfile import load_module
 from restora.errors import RestoraError
 from restora.train.config import OptimConfig, TrainConfig
-from restora.train.trainer import Trainer, export_run, learning_rate, prepare_run, read_log
+from restora.train.card import export_run
+from restora.train.checkpoint import prepare_run
+from restora.train.runlog import read_log
+from restora.train.trainer import learning_rate, Trainer
 
 
 def fixed_batch_loss(trainer, batch):
@@ -16,6 +19,7 @@ def fixed_batch_loss(trainer, batch):
         return float(torch.mean((trainer.model(noisy, sigma) - clean) ** 2))
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_resume_is_bit_exact(tmp_path, tiny_config):
     cfg = tiny_config()
     from restora.train.data import PatchSampler, split_train_val
@@ -43,6 +47,7 @@ def test_training_lowers_the_loss_and_resume_is_bit_exact(tmp_path, tiny_config)
     assert "val_psnr" in (tmp_path / "b" / "log.csv").read_text()
 
 
+@pytest.mark.slow
 def test_psnr_loss_is_logged_and_its_negative_curve_plotted(tmp_path, tiny_config):
     import warnings
 
@@ -58,6 +63,7 @@ def test_psnr_loss_is_logged_and_its_negative_curve_plotted(tmp_path, tiny_confi
     assert (tmp_path / "run" / "curve.png").exists()
 
 
+@pytest.mark.slow
 def test_export_round_trip_equals_the_trained_ema(tmp_path, tiny_config):
     cfg = tiny_config(steps=6)
     prepare_run(cfg, tmp_path / "run", resume=False)
@@ -70,6 +76,7 @@ def test_export_round_trip_equals_the_trained_ema(tmp_path, tiny_config):
     assert card["steps"] == 6 and meta["card"]["task"] == "denoise" and meta["arch"] == "nafnet"
 
 
+@pytest.mark.slow
 def test_existing_run_needs_resume(tmp_path, tiny_config):
     cfg = tiny_config(steps=2)
     prepare_run(cfg, tmp_path / "run", resume=False)
@@ -93,8 +100,9 @@ def test_bad_config_is_a_one_line_error(tmp_path):
         TrainConfig.from_yaml(p)
 
 
+@pytest.mark.slow
 def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_config):
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.models.nafnet import NAFNet
     from restora.train.config import DistillConfig
 
@@ -123,9 +131,10 @@ def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_config
     assert card["teacher_model"] == {"name": "big-teacher", "run": "big", "steps": 50, "cpu_hours": 0.5, "validation": 22.0}
 
 
+@pytest.mark.slow
 def test_distillation_resumes_bit_exactly(tmp_path, tiny_config):
     # The student's feature noise draws from torch's global generator: the checkpoint must carry its state.
-    from restora.engine.neural import save_model
+    from restora.models.modelfile import save_model
     from restora.models.nafnet import NAFNet
     from restora.train.config import DistillConfig
 
@@ -153,8 +162,8 @@ def test_every_shipped_config_is_valid_and_runnable(path):
     """A config under configs/ is the record that reproduces a run: it must parse, build its network, and name
     pipelines and a teacher that exist, so a typo fails here and not hours into a training."""
     from restora.degrade import PIPELINES
-    from restora.engine.neural import build_module
-    from restora.models.registry import get_spec
+    from restora.models.modelfile import build_module
+    from restora.engine.catalogue import get_spec
 
     cfg = TrainConfig.from_yaml(path)
     assert cfg.name == path.stem
@@ -167,14 +176,15 @@ def test_every_shipped_config_is_valid_and_runnable(path):
         get_spec(cfg.distill.teacher)
 
 
+@pytest.mark.slow
 def test_validate_reproduces_the_runs_own_validation_figures(tmp_path, tiny_config):
     """`restora validate` is how a candidate is judged against shipped weights, so its figures must be the ones the
     run logged for the same weights, on every validation set, with the config's select figure."""
     from typer.testing import CliRunner
 
     from restora.cli import _register_commands, app
-    from restora.engine.neural import build_module, save_model
-    from restora.train.trainer import validate_models
+    from restora.models.modelfile import build_module, save_model
+    from restora.train.validation import validate_models
 
     # A fast EMA, so that 20 steps take the exported weights away from the untrained ones.
     cfg = tiny_config(steps=20, select="mean", optim=OptimConfig(lr=5e-3, warmup_steps=2, grad_clip=0.0, ema_decay=0.5))

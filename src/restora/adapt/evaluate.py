@@ -14,6 +14,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from restora.adapt.trainer import AdaptConfig, adapt
+from restora.engine import run_restore
+from restora.eval.datasets import IMAGE_SUFFIXES, read_rgb8
+from restora.eval.metrics import psnr, to_uint8
 
 
 def camera_of(name: str) -> str:
@@ -21,8 +24,6 @@ def camera_of(name: str) -> str:
 
 
 def photos_by_camera(noisy_dir: Path) -> dict[str, list[Path]]:
-    from restora.eval.datasets import IMAGE_SUFFIXES
-
     groups: dict[str, list[Path]] = defaultdict(list)
     for p in sorted(Path(noisy_dir).iterdir()):
         if p.suffix.lower() in IMAGE_SUFFIXES:
@@ -32,10 +33,6 @@ def photos_by_camera(noisy_dir: Path) -> dict[str, list[Path]]:
 
 def score(model: str, noisy: list[Path], clean_dir: Path, device: str = "cpu") -> list[float]:
     """PSNR (dB) of ``model``'s output on each noisy photo against the clean photo of the same name."""
-    from restora.engine import run_restore
-    from restora.eval.datasets import read_rgb8
-    from restora.eval.metrics import psnr, to_uint8
-
     out = []
     for path in noisy:
         y = read_rgb8(path).astype("float32") / 255.0

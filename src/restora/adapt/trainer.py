@@ -61,7 +61,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,12 @@ import torch
 
 from restora.adapt.noise_model import CameraNoise, estimate_camera_noise
 from restora.errors import BadInputError, ModelError, OutputError
+from restora.engine.catalogue import default_method, get_spec
+from restora.engine.noise import estimate_sigma
+from restora.explain.residual import STRUCTURE_THRESHOLD, detail_at_risk
+from restora.io import read_image
+from restora.models.modelfile import load_module, save_model
+from restora.train.ema import pull_towards, update_ema
 
 ALPHA = 0.5
 LOW, HIGH = 0.0, 1.0  # the ends of the noise level range (noise_model)
@@ -120,18 +126,12 @@ class Region:
 
 
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def load_base(model: str | None):
     """(module, meta, path) of the model to adapt: a registered network or a .safetensors file."""
-    from restora.engine.neural import load_module
-    from restora.models.registry import default_method, get_spec
-
     name = model or default_method("denoise")
     spec = get_spec(name)
     if spec.path is None:
@@ -143,8 +143,6 @@ def load_base(model: str | None):
 
 
 def read_photos(paths: list[Path]) -> list[np.ndarray]:
-    from restora.io import read_image
-
     if not paths:
         raise BadInputError("no photos given to adapt on")
     photos = []
@@ -188,8 +186,6 @@ def fit_patch(photos: list[np.ndarray], cfg: AdaptConfig) -> AdaptConfig:
 
 def split_regions(photos: list[np.ndarray], cfg: AdaptConfig) -> tuple[list[Region], list[Region]]:
     """Training and held-out regions (module docstring), with the σ the model would be given."""
-    from restora.engine.noise import estimate_sigma
-
     rng = np.random.default_rng([cfg.seed, 1])
     p = cfg.patch
     small = [i for i, ph in enumerate(photos) if min(ph.shape[:2]) < p]
@@ -308,8 +304,6 @@ def removed_structure(module, crops: list[tuple], null: bool = False) -> float:
     texture-weighted at-risk fraction of :func:`restora.explain.residual.detail_at_risk` (module docstring).
     ``null``: the same measure with the camera's noise sample in place of what was removed, i.e. what a
     model that removed exactly noise would show (correlated noise alone reaches some "risk" by chance)."""
-    from restora.explain.residual import detail_at_risk
-
     module.eval()
     at_risk, weight = 0.0, 0.0
     for px, x, s, sigma_map, sample in crops:
@@ -325,8 +319,6 @@ def structure_limit(base_structure: float, null_structure: float = 0.0) -> float
     noise alone shows (the null), or the level at which ``restora explain`` reads a residual as "contains
     image structure", whichever is highest: the adapted model must not take more of the picture than the
     base does, beyond what chance gives on these photos."""
-    from restora.explain.residual import STRUCTURE_THRESHOLD
-
     return max(base_structure, null_structure, STRUCTURE_THRESHOLD)
 
 
@@ -357,8 +349,6 @@ def state_path(output: Path) -> Path:
 def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: AdaptConfig | None = None,
           resume: bool = False, progress: bool = True) -> AdaptResult:
     """Adapt ``base`` (default: the shipped denoiser) to the photos and write ``output`` (.safetensors)."""
-    from restora.engine.neural import save_model
-
     entered = time.perf_counter()  # the budget covers reading and preparing the photos too
     cfg = cfg or AdaptConfig()
     output = Path(output)
@@ -443,8 +433,8 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
             with torch.no_grad():
                 params = list(model.parameters())
                 pull = cfg.lr * cfg.anchor
-                torch._foreach_lerp_(params, base_params, pull)  # θ ← θ − pull·(θ − θ_base)
-                torch._foreach_lerp_(list(ema.parameters()), params, 1.0 - cfg.ema_decay)
+                pull_towards(params, base_params, pull)  # θ ← θ − pull·(θ − θ_base)
+                update_ema(ema, model, cfg.ema_decay, copy_buffers=False)
             step += 1
             last_loss = loss.item()
             window.append(last_loss)
@@ -517,7 +507,7 @@ def _card(meta, base_path, digest, photos, held, seconds, steps, best_step, base
                                   "noise_alone": round(structure[2], 4), "limit": round(structure[3], 4)},
             "noise_model": noise.to_dict(),
             "settings": {"lr": cfg.lr, "batch": cfg.batch, "patch": cfg.patch, "seed": cfg.seed},
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         },
     )
     if not improved:

@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 
 from restora.degrade.base import Degradation, uniform
+from restora.errors import RestoraError
+from restora.settings import data_dir
 
 
 def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -140,9 +142,6 @@ class LevinKernels(KernelBlur):
     """
 
     def __init__(self, path: Path | str | None = None):
-        from restora.errors import RestoraError
-        from restora.settings import data_dir
-
         self.path = Path(path) if path is not None else data_dir() / "kernels" / "levin09.npz"
         if not self.path.is_file():
             raise RestoraError(f"Levin kernels not found at {self.path} (see shared/data/MANIFEST.md, kernels/levin09.npz)")

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from restora.degrade.base import Degradation, uniform
+from restora.degrade.noise import GaussianNoise
 
 MASK_THRESHOLD = 0.03  # coverage below this is dropped (invisible); every pixel the damage changes is in the mask
 SUPERSAMPLE = 4  # curves are drawn at 4× and area-averaged down: sub-pixel widths, antialiased edges
@@ -280,3 +281,28 @@ def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
         return mask
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
     return cv2.dilate(mask.astype(np.uint8), k) > 0
+
+
+SEPIA = np.float32([1.0, 0.85, 0.65])
+
+
+def damage_kind(holes: str) -> RandomDamage:
+    """The damage of a run or validation group: ``mixed`` (all kinds), ``thin`` (scratches and dust) or ``large``
+    (blotches and torn corners)."""
+    if holes == "thin":
+        return RandomDamage([Scratches(), Dust()], [0.8, 0.6])
+    if holes == "large":
+        return RandomDamage([Blotches(radius=(10.0, 40.0)), TornCorner()], [0.85, 0.3])
+    return RandomDamage.default()
+
+
+def age_photo(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A clean crop made to look like an old print before it is damaged: grey (half) or sepia (a fifth), with
+    film grain of σ 0–8 (0–255 scale) on half of them. This is the photo the repair should return."""
+    u = rng.random()
+    if u < 0.7:
+        grey = clean @ np.float32([0.299, 0.587, 0.114])
+        clean = grey[..., None] * (SEPIA if u < 0.2 else np.float32([1, 1, 1]))
+    if rng.random() < 0.5:
+        clean = GaussianNoise(sigma=(0.0, 8.0))(clean, rng)
+    return np.clip(clean, 0, 1).astype(np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from restora.degrade.base import Degradation, uniform
+from restora.degrade.camera import linear_to_srgb, srgb_to_linear
 
 
 class Underexpose(Degradation):
@@ -25,8 +26,6 @@ class Underexpose(Degradation):
         self.exposure, self.gamma = tuple(exposure), tuple(gamma)
 
     def __call__(self, image, rng):
-        from restora.degrade.camera import linear_to_srgb, srgb_to_linear
-
         e = float(np.exp(uniform(rng, tuple(np.log(self.exposure)))))
         dark = linear_to_srgb(srgb_to_linear(np.clip(image, 0.0, 1.0)) * e)
         return np.clip(dark, 0.0, 1.0) ** np.float32(uniform(rng, self.gamma))

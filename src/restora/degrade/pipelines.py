@@ -24,6 +24,7 @@ from restora.degrade.impulse import SaltPepperNoise
 from restora.degrade.noise import CorrelatedNoise, FilmGrain, GaussianNoise, LowLight, PoissonGaussianNoise
 from restora.degrade.periodic import PeriodicNoise
 from restora.degrade.rain import Rain
+from restora.errors import RestoraError
 
 PIPELINES: dict[str, Callable[[], Degradation]] = {}
 
@@ -37,8 +38,6 @@ def register_pipeline(name: str):
 
 
 def get_pipeline(name: str) -> Degradation:
-    from restora.errors import RestoraError
-
     if name not in PIPELINES:
         raise RestoraError(f"unknown degradation pipeline '{name}' (known: {', '.join(sorted(PIPELINES))})")
     return PIPELINES[name]()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from restora.engine.methods import IdentityMethod, Method
-from restora.models.registry import MethodSpec, register_method
+from restora.engine.methods import Method
 
 
 class BM3DMethod(Method):
@@ -14,7 +13,7 @@ class BM3DMethod(Method):
 
     name = "bm3d"
     uses_sigma = True
-    context = 32
+    halo = 32
     default_tile = 1024
 
     def process(self, tile, sigma):
@@ -36,7 +35,7 @@ class NLMMethod(Method):
 
     name = "nlm"
     uses_sigma = True
-    context = 14
+    halo = 14
     default_tile = 1024
 
     def process(self, tile, sigma):
@@ -46,11 +45,3 @@ class NLMMethod(Method):
         u8 = np.clip(np.rint(tile * 255.0), 0, 255).astype(np.uint8)
         out = cv2.fastNlMeansDenoisingColored(u8, None, h=0.7 * s, hColor=0.9 * s, templateWindowSize=7, searchWindowSize=21)
         return out.astype(np.float32) / 255.0
-
-
-register_method(MethodSpec("bm3d", ("denoise",), "CBM3D (classical, slow, strong on Gaussian noise)", "classical", lambda device: BM3DMethod()))
-register_method(MethodSpec("nlm", ("denoise",), "OpenCV non-local means (classical, fast)", "classical", lambda device: NLMMethod()))
-register_method(MethodSpec("identity", ("denoise",), "no-op baseline (returns the input)", "baseline", lambda device: IdentityMethod()))
-
-# The classical methods of the other tasks register themselves when imported.
-from restora.engine import deblur, dehaze, derain, impulse, lowlight, periodic  # noqa: E402,F401

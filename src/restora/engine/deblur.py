@@ -37,7 +37,8 @@ import numpy as np
 
 from restora.engine.filters import luma
 from restora.engine.methods import Method
-from restora.models.registry import MethodSpec, register_method
+from restora.degrade.blur import disk_kernel
+from restora.degrade.rain import line_kernel
 
 WIENER_BALANCE = 0.01
 RL_ITERATIONS = 20
@@ -102,8 +103,6 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
 
 def motion_kernel(length: float, angle: float) -> np.ndarray:
     """A straight motion blur of ``length`` px at ``angle`` degrees from vertical, antialiased, sums to 1."""
-    from restora.degrade.rain import line_kernel
-
     k = line_kernel(length, angle, 1)
     return (k / k.sum()).astype(np.float32)
 
@@ -111,8 +110,6 @@ def motion_kernel(length: float, angle: float) -> np.ndarray:
 @lru_cache(maxsize=1)
 def candidate_kernels() -> tuple[tuple[str, np.ndarray], ...]:
     """The blind search's kernel family: (description, convolution kernel)."""
-    from restora.degrade.blur import disk_kernel
-
     family = [("none", np.ones((1, 1), np.float32))]
     family += [(f"gaussian σ={s:g}", gaussian_kernel(s)) for s in GAUSSIAN_SIGMAS]
     family += [(f"disk r={r:g}", disk_kernel(r)) for r in DISK_RADII]
@@ -155,7 +152,7 @@ class KernelGivenMethod(Method):
     """Deconvolution given the true kernel (benchmarks only: ``rl`` Richardson–Lucy, ``wiener`` Wiener)."""
 
     whole_image = True
-    context = 0
+    halo = 0
 
     def __init__(self, name: str, kernel: np.ndarray):
         deconvolvers = {"rl": richardson_lucy_deconvolve, "wiener": wiener_deconvolve}
@@ -170,13 +167,9 @@ class BlindDeconvolution(Method):
 
     name = "deconv-blind"
     whole_image = True
-    context = 0
+    halo = 0
     default_tile = 0
 
     def process(self, tile, sigma, context=None):
         _, kernel, lam = estimate_kernel(tile)
         return tile.copy() if kernel.size == 1 else wiener_deconvolve(tile, kernel, max(lam, WIENER_BALANCE))
-
-
-register_method(MethodSpec("deconv-blind", ("deblur",), "parametric blind deconvolution: GCV blur identification + Wiener (classical)",
-                           "classical", lambda device: BlindDeconvolution()))

@@ -14,7 +14,7 @@ model :math:`I = J\,t + A\,(1 - t)`:
 4. **Recovery** :math:`J = (I - A) / \max(t, t_0) + A`, :math:`t_0 = 0.1`.
 
 Parameters are the papers' defaults, not tuned on our benchmarks. Everything but :math:`A` is local (receptive
-radius 7 + 2·40 px, within ``context``), so tiles with the shared :math:`A` agree with the whole image.
+radius 7 + 2·40 px, within ``halo``), so tiles with the shared :math:`A` agree with the whole image.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import numpy as np
 
 from restora.engine.filters import guided_filter, luma
 from restora.engine.methods import Method, context_image
-from restora.models.registry import MethodSpec, register_method
 
 PATCH = 15
 PATCH_SMALL = 7  # dark-channel patch on the ≤256-px copy used for the airlight
@@ -58,7 +57,7 @@ def transmission(image: np.ndarray, airlight: np.ndarray) -> np.ndarray:
 
 class DarkChannelPrior(Method):
     name = "dcp"
-    context = PATCH // 2 + 2 * RADIUS + 9  # receptive radius of dark channel + guided filter, rounded up to 96
+    halo = PATCH // 2 + 2 * RADIUS + 9  # receptive radius of dark channel + guided filter, rounded up to 96
     default_tile = 2048
 
     def prepare(self, small):
@@ -68,7 +67,3 @@ class DarkChannelPrior(Method):
         airlight = context.value if context is not None else estimate_airlight(context_image(tile))
         t = np.maximum(transmission(tile, airlight), T0)[:, :, None]
         return ((tile - airlight) / t + airlight).astype(np.float32)
-
-
-register_method(MethodSpec("dcp", ("dehaze",), "dark channel prior dehazing, He et al. (classical)", "classical",
-                           lambda device: DarkChannelPrior()))

@@ -13,7 +13,7 @@ Window sizes and ε: the best of a small grid (median 3/5/7; guide median 5/7, r
 synthetic rain (``rain`` pipeline, seed 0) over 8 CBSD432 training images, none from Rain100H's backgrounds
 (``TRAIN_EXCLUDE.txt``): input 13.73 dB, median 13.97 dB, guided 13.81 dB. Neither touches the veil of rain
 accumulation, which costs more PSNR than the streaks.
-Both are local (``context`` covers their receptive radius), so tiles agree with the whole image.
+Both are local (``halo`` covers their receptive radius), so tiles agree with the whole image.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import numpy as np
 
 from restora.engine.filters import guided_filter, luma
 from restora.engine.methods import Method
-from restora.models.registry import MethodSpec, register_method
 
 MEDIAN_SIZE = 7
 GUIDE_MEDIAN = 7
@@ -42,7 +41,7 @@ def median_filter(image: np.ndarray, size: int) -> np.ndarray:
 
 class MedianDerain(Method):
     name = "median"
-    context = 8
+    halo = 8
 
     def process(self, tile, sigma, context=None):
         return median_filter(tile, MEDIAN_SIZE)
@@ -50,14 +49,8 @@ class MedianDerain(Method):
 
 class GuidedDerain(Method):
     name = "guided"
-    context = GUIDE_MEDIAN // 2 + 2 * GUIDED_RADIUS + 4
+    halo = GUIDE_MEDIAN // 2 + 2 * GUIDED_RADIUS + 4
 
     def process(self, tile, sigma, context=None):
         guide = luma(median_filter(tile, GUIDE_MEDIAN))
         return guided_filter(guide, tile, GUIDED_RADIUS, GUIDED_EPS)
-
-
-register_method(MethodSpec("median", ("derain",), "median filter rain removal (classical)", "classical",
-                           lambda device: MedianDerain()))
-register_method(MethodSpec("guided", ("derain",), "guided filter with a median guide, rain removal (classical)",
-                           "classical", lambda device: GuidedDerain()))

@@ -23,11 +23,15 @@ on all of them. Classical fallbacks are never chosen by ``auto``: it needs the a
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 
+import cv2
 import numpy as np
 import torch
 
+from restora.engine.catalogue import DEFAULTS, METHODS, all_methods, get_spec
+from restora.engine.neural import describes_degradations
 from restora.errors import ModelError
 
 DETECT_THRESHOLD = 0.5
@@ -73,7 +77,7 @@ def probabilities(logits: torch.Tensor, multilabel: bool = False) -> np.ndarray:
 def describe_image(method, small: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
     """(probabilities, strengths) per task of one downscaled image, from an all-in-one method."""
     out = method.describe(small)
-    tasks = tuple(getattr(method.module, "TASKS"))
+    tasks = tuple(method.module.TASKS)
     p = probabilities(out["logits"], bool(getattr(method.module, "multilabel", False)))[0]
     s = np.clip(out["severity"].cpu().numpy()[0], 0.0, 1.0)
     return ({t: float(v) for t, v in zip(tasks, p)}, {t: float(v) for t, v in zip(tasks, s)})
@@ -89,10 +93,7 @@ def detected_tasks(probs: dict[str, float], threshold: float | None = None) -> l
 
 def specific_model(task: str) -> str | None:
     """The task's own network of ours (not an all-in-one model), if one is installed."""
-    from restora.engine.neural import describes_degradations
-    from restora.models.registry import DEFAULTS, METHODS, _ensure_loaded
-
-    _ensure_loaded()
+    all_methods()
     for name in DEFAULTS.get(task, ()):
         spec = METHODS.get(name)
         if spec is not None and spec.kind == "ours" and task in spec.tasks and not describes_degradations(spec):
@@ -102,10 +103,7 @@ def specific_model(task: str) -> str | None:
 
 def detector_name(model: str | None = None) -> str:
     """The all-in-one model ``auto`` describes images with: ``model`` (checked), else the default one."""
-    from restora.engine.neural import describes_degradations
-    from restora.models.registry import DEFAULTS, METHODS, _ensure_loaded, get_spec
-
-    _ensure_loaded()
+    all_methods()
     if model is not None:
         spec = get_spec(model)
         if not describes_degradations(spec):
@@ -128,7 +126,6 @@ def crop_windows(small: np.ndarray, shape: tuple[int, int], count: int = CROPS,
     size is not a multiple of ``side``; at most :data:`MAX_GRID` per side, evenly spaced, on very large photos);
     texture: the mean gradient magnitude of ``small``'s luma (``small`` is the whole image downscaled) over
     each cell's footprint. Deterministic: ties keep grid order."""
-    import cv2
 
     h, w = shape
     ch, cw = min(side, h), min(side, w)
@@ -169,7 +166,6 @@ def detect(method, small: np.ndarray, detector: str, pixels: np.ndarray | None =
     """Describe a photo with the all-in-one ``method`` and choose the restorer: ``small`` is the downscaled
     whole photo, ``pixels`` the photo itself (its crops are described too when it is large, see
     :func:`describe_views`)."""
-    import time
 
     start = time.perf_counter()
     probs, strengths, extra = describe_views(method, small, pixels)

@@ -26,7 +26,6 @@ import cv2
 import numpy as np
 
 from restora.engine.methods import Method
-from restora.models.registry import MethodSpec, register_method
 
 EXTREME = 2.0 / 255.0
 DEVIATION = 40.0 / 255.0
@@ -99,7 +98,7 @@ class SwitchingMedianMethod(Method):
     """The adaptive switching median alone (whole module docstring)."""
 
     name = "switching-median"
-    context = MAX_RADIUS + 1
+    halo = MAX_RADIUS + 1
     default_tile = 1024
 
     def process(self, tile, sigma, context=None):
@@ -113,10 +112,10 @@ class ImpulseMethod(Method):
     default_tile = 512
 
     def __init__(self, device: str = "cpu"):
-        from restora.models.registry import default_method, load_method
+        from restora.engine.catalogue import default_method, load_method  # deferred: the catalogue lists this module
 
         self.denoiser = load_method(default_method("denoise"), device)
-        self.context = max(MAX_RADIUS + 1, self.denoiser.context)
+        self.halo = max(MAX_RADIUS + 1, self.denoiser.halo)
         self.size_multiple = self.denoiser.size_multiple
         self.runtime = self.denoiser.runtime
 
@@ -124,8 +123,3 @@ class ImpulseMethod(Method):
         filled = switching_median(tile)
         return self.denoiser.process(filled, np.full(3, POLISH_SIGMA, np.float32))
 
-
-register_method(MethodSpec("switching-median", ("denoise",), "adaptive switching median (salt-and-pepper specks)",
-                           "classical", lambda device: SwitchingMedianMethod()))
-register_method(MethodSpec("impulse", ("denoise",), "switching median, then the denoiser (salt-and-pepper specks)",
-                           "classical", lambda device: ImpulseMethod(device)))

@@ -67,7 +67,7 @@ class RepairModel:
 @lru_cache(maxsize=4)
 def load_repair_model(name_or_path: str, arch: str) -> RepairModel:
     """A shipped repair network (by name) or a ``.safetensors`` file of architecture ``arch``."""
-    from restora.engine.neural import load_module
+    from restora.models.modelfile import load_module
     from restora.models.registry import WEIGHTS_DIR
 
     path = Path(name_or_path)
@@ -89,7 +89,7 @@ def _tiled(pixels: np.ndarray, fn, tile: int | None) -> np.ndarray:
 
     if tile == 0 or max(pixels.shape[:2]) <= (tile or TILE):
         return fn(pixels, (slice(0, pixels.shape[0]), slice(0, pixels.shape[1])))
-    return process_tiled(pixels, fn, tile or TILE, overlap=32, context=HALO, multiple=4)
+    return process_tiled(pixels, fn, tile or TILE, overlap=32, halo=HALO, multiple=4)
 
 
 def damage_probability(pixels: np.ndarray, model: str = DETECTOR, tile: int | None = None) -> np.ndarray:
@@ -124,10 +124,8 @@ def detect_damage(pixels: np.ndarray, model: str = DETECTOR, threshold: float | 
 def _classical(pixels: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
     import cv2
 
-    from restora.eval.metrics import to_uint8
-
     flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
-    eight = to_uint8(pixels, 1.0)
+    eight = np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)  # cv2.inpaint takes 8-bit photos
     return cv2.inpaint(eight, mask.astype(np.uint8), CLASSICAL_RADIUS, flag).astype(np.float32) / 255.0
 
 
@@ -151,7 +149,7 @@ def inpaint(pixels: np.ndarray, mask: np.ndarray, method: str = "fast", steps: i
         filled = _classical(pixels, mask, method)
     else:
         name = INPAINTERS.get(method, method)
-        from restora.engine.neural import read_metadata
+        from restora.models.modelfile import read_metadata
 
         path = Path(name) if name.endswith(".safetensors") else None
         arch = read_metadata(path)["arch"] if path is not None and path.is_file() else (

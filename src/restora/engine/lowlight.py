@@ -26,7 +26,6 @@ import numpy as np
 
 from restora.engine.filters import luma, sample_map
 from restora.engine.methods import Method, context_image
-from restora.models.registry import MethodSpec, register_method
 
 CLAHE_CLIP = 2.0
 CLAHE_GRID = 8
@@ -38,7 +37,7 @@ EPS = 1.0 / 255.0
 
 class CLAHEMethod(Method):
     name = "clahe"
-    context = 0
+    halo = 0
     whole_image = True
 
     def process(self, tile, sigma, context=None):
@@ -57,7 +56,7 @@ def adaptive_gamma(small: np.ndarray) -> float:
 
 class GammaMethod(Method):
     name = "gamma"
-    context = 0
+    halo = 0
 
     def prepare(self, small):
         return adaptive_gamma(small)
@@ -86,7 +85,7 @@ def retinex_context(small: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 class RetinexMethod(Method):
     name = "retinex"
-    context = 0
+    halo = 0
 
     def prepare(self, small):
         return retinex_context(small)
@@ -108,11 +107,3 @@ class RetinexMethod(Method):
         out = tile.copy()
         out[:rows, :cols] = tile[:rows, :cols] * gain[:, :, None]
         return out
-
-
-register_method(MethodSpec("clahe", ("lowlight",), "CLAHE on CIELAB lightness (classical)", "classical",
-                           lambda device: CLAHEMethod()))
-register_method(MethodSpec("gamma", ("lowlight",), "adaptive gamma: mean brought to mid-grey (classical)", "classical",
-                           lambda device: GammaMethod()))
-register_method(MethodSpec("retinex", ("lowlight",), "multi-scale Retinex, colour preserved (classical)", "classical",
-                           lambda device: RetinexMethod()))

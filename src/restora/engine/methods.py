@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -42,7 +44,7 @@ class Method:
 
     ``uses_sigma``: takes a noise level (σ per channel on the 0–255 scale, or a (h, w, 3) map); the
     engine's ``strength`` then scales σ. Methods without it are blended with the input instead.
-    ``context``: pixels of surrounding image a tile needs (≥ receptive radius) for seamless tiling.
+    ``halo``: pixels of surrounding image a tile needs (≥ receptive radius) for seamless tiling.
     ``whole_image``: the method must see the whole image in one piece (its result depends on where the
     image ends, e.g. CLAHE's grid of tiles); the engine then ignores the tile size.
     ``supports_self_ensemble``: a tile's result may be averaged over its flips and quarter turns
@@ -59,7 +61,7 @@ class Method:
     name: str = "method"
     uses_sigma: bool = False
     size_multiple: int = 1
-    context: int = 16
+    halo: int = 16
     default_tile: int = 512
     runtime: str = "numpy"
     whole_image: bool = False
@@ -87,7 +89,26 @@ class IdentityMethod(Method):
     """Returns its input: the 'noisy' baseline in benchmarks and a zero-cost method in tests."""
 
     name = "identity"
-    context = 0
+    halo = 0
 
     def process(self, tile, sigma, context=None):
         return tile.copy()
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A catalogue entry: what a method restores and how to load it (``load(device) -> Method``).
+
+    ``kind``: ``"ours"`` (a network file, ``path``), ``"classical"``, ``"baseline"`` or ``"peer"``.
+    """
+
+    name: str
+    tasks: tuple[str, ...]
+    description: str
+    kind: str
+    load: Callable[[str], Method]
+    path: Path | None = None
+
+    @property
+    def size_bytes(self) -> int | None:
+        return self.path.stat().st_size if self.path is not None else None

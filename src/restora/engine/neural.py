@@ -1,81 +1,23 @@
 """Our networks as engine methods, loaded from one ``.safetensors`` file each (never pickles).
 
-File metadata (see docs/conventions.md): ``restora.arch`` (registry name), ``restora.config`` (JSON of the
-architecture's keyword arguments), ``restora.card`` (JSON model card: task, data and terms, steps, ...).
+The file format is :mod:`restora.models.modelfile` (see docs/conventions.md); what the engine needs of a
+network is its :class:`~restora.models.descriptor.ModelDescriptor`.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from contextlib import nullcontext
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
-from restora.engine.methods import Method, context_image
+from restora.engine.methods import Method, MethodSpec, context_image
 from restora.errors import ModelError
-from restora.models.registry import ARCHITECTURES, METHODS, MethodSpec, register_method
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError("device 'cuda' was asked for but no CUDA GPU is available")
-    return torch.device(device)
-
-
-def read_metadata(path: Path) -> dict:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as exc:  # safetensors raises several types for bad files
-        raise ModelError(f"{path}: not a valid .safetensors model file ({exc.__class__.__name__})") from None
-    if "restora.arch" not in meta:
-        raise ModelError(f"{path}: model file has no 'restora.arch' metadata")
-    return {
-        "arch": meta["restora.arch"],
-        "config": json.loads(meta.get("restora.config", "{}")),
-        "card": json.loads(meta.get("restora.card", "{}")),
-    }
-
-
-def build_module(arch: str, config: dict) -> torch.nn.Module:
-    from restora.models.registry import _ensure_loaded
-
-    _ensure_loaded()
-    if arch not in ARCHITECTURES:
-        raise ModelError(f"unknown architecture '{arch}' (known: {', '.join(sorted(ARCHITECTURES))})")
-    return ARCHITECTURES[arch](**config)
-
-
-def save_model(module: torch.nn.Module, path: Path, card: dict) -> None:
-    """Write weights plus architecture, config and card; atomic (temporary name, then rename)."""
-    meta = {
-        "restora.arch": module.arch_name,
-        "restora.config": json.dumps(module.config, sort_keys=True),
-        "restora.card": json.dumps(card, sort_keys=True),
-    }
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-    save_file(state, str(tmp), metadata=meta)
-    os.chmod(tmp, 0o644)  # a model file is shared data, not a secret
-    tmp.replace(path)
-
-
-def load_module(path: Path) -> tuple[torch.nn.Module, dict]:
-    meta = read_metadata(Path(path))
-    module = build_module(meta["arch"], meta["config"])
-    module.load_state_dict(load_file(str(path)))
-    module.eval()
-    return module, meta
+from restora.models.descriptor import ModelDescriptor
+from restora.models.device import resolve_device
+from restora.models.modelfile import file_arch_has, file_describes, load_module, read_metadata
 
 
 class NeuralMethod(Method):
@@ -105,12 +47,13 @@ class NeuralMethod(Method):
             self.module = self.module.to(memory_format=torch.channels_last)
         self.name = name
         self.card = card or {}
-        self.uses_sigma = bool(getattr(module, "uses_sigma", False))
-        self.size_multiple = int(getattr(module, "size_multiple", 1))
-        self.context = int(getattr(module, "context", 32))
-        self.describes = callable(getattr(module, "describe", None))
+        descriptor = ModelDescriptor.of(module)
+        self.uses_sigma = descriptor.takes_sigma
+        self.size_multiple = descriptor.size_multiple
+        self.halo = descriptor.halo
+        self.describes = descriptor.whole_image_prior
         self.shrink = own_describe_input(module) if self.describes else None
-        self.shares_norm = callable(getattr(module, "norm_stats", None))
+        self.shares_norm = descriptor.shared_norm
 
     def _tensor(self, pixels: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32))[None].to(self.device)
@@ -162,7 +105,7 @@ class NeuralMethod(Method):
         x = self._tensor(tile)
         with self._autocast():
             if self.uses_sigma:
-                s = torch.from_numpy(_sigma_map(sigma, tile.shape)).permute(2, 0, 1)[None].to(self.device)
+                s = torch.from_numpy(sigma_map(sigma, tile.shape)).permute(2, 0, 1)[None].to(self.device)
                 y = self.module(x, s)
             elif context is not None and self.shares_norm:
                 y = self.module(x, stats=context.value)
@@ -183,7 +126,7 @@ def own_describe_input(module: torch.nn.Module):
     return found if callable(found) else None
 
 
-def _sigma_map(sigma: np.ndarray | None, shape: tuple) -> np.ndarray:
+def sigma_map(sigma: np.ndarray | None, shape: tuple) -> np.ndarray:
     """σ (per channel, 0–255 scale, or a map) → (h, w, 3) float32 map on the [0, 1] scale."""
     s = np.zeros(3, np.float32) if sigma is None else np.asarray(sigma, np.float32)
     if s.ndim == 3:
@@ -207,39 +150,12 @@ def spec_from_file(path: Path, name: str | None = None) -> MethodSpec:
     return MethodSpec(name, tasks, card.get("summary", f"{meta['arch']} network"), "ours", load, path)
 
 
-def register_shipped_models(folder: Path) -> None:
-    """Register every ``.safetensors`` in the package's weights folder under its file stem."""
-    for path in sorted(Path(folder).glob("*.safetensors")):
-        if path.stem not in METHODS:
-            register_method(spec_from_file(path))
-
-
 def describes_degradations(spec: MethodSpec) -> bool:
     """True for a model file whose architecture can describe degradations (an all-in-one model), without loading it."""
-    return _arch_has(spec, "describe")
+    return spec.path is not None and file_describes(Path(spec.path))
 
 
 def takes_whole_image_context(spec: MethodSpec) -> bool:
     """True for a model file whose tiles need something computed on the whole image (an all-in-one model's
     embedding, the style network's shared normalisation), which an exported ONNX graph cannot take."""
-    return _arch_has(spec, "describe") or _arch_has(spec, "norm_stats")
-
-
-def _arch_has(spec: MethodSpec, attribute: str) -> bool:
-    if spec.path is None:
-        return False
-    path = Path(spec.path)
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError:
-        return False
-    return _file_arch_has(str(path), stamp, attribute)
-
-
-@lru_cache(maxsize=64)
-def _file_arch_has(path: str, stamp: int, attribute: str) -> bool:
-    from restora.models.registry import _ensure_loaded
-
-    _ensure_loaded()
-    cls = ARCHITECTURES.get(read_metadata(Path(path))["arch"])
-    return callable(getattr(cls, attribute, None))
+    return spec.path is not None and (file_describes(Path(spec.path)) or file_arch_has(Path(spec.path), "norm_stats"))

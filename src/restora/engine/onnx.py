@@ -11,7 +11,7 @@ the padding branch is in the graph (with zero pads it is the identity).
 
 The graph carries the model file's metadata in ``metadata_props`` (``restora.arch``, ``restora.config``,
 ``restora.card``, as in the ``.safetensors`` file) plus ``restora.engine``: what the tiled engine needs to run
-it (``uses_sigma``, ``size_multiple``, ``context``). Inputs: ``image`` (N, 3, H, W) in [0, 1] and, for
+it (``uses_sigma``, ``size_multiple``, and the halo as ``context``). Inputs: ``image`` (N, 3, H, W) in [0, 1] and, for
 models with a noise-level input, ``sigma`` (N, 3, H, W), the σ map on the [0, 1] scale (σ/255).
 
 ``runtime="auto"`` picks ONNX Runtime only on the CPU, only when onnxruntime is installed, and only for a
@@ -33,8 +33,12 @@ import numpy as np
 import torch
 
 from restora.engine.methods import Method
-from restora.engine.neural import _sigma_map, load_module, read_metadata, resolve_device
+from restora.engine.neural import sigma_map
 from restora.errors import ModelError
+from restora.models.descriptor import ModelDescriptor
+from restora.models.device import resolve_device
+from restora.models.export import export_form
+from restora.models.modelfile import load_module, read_metadata
 
 RUNTIMES = ("auto", "torch", "onnx")
 OPSET = 17  # onnxruntime's CPU provider implements every op used here at this opset
@@ -69,48 +73,16 @@ def _require_onnxruntime():
 
 
 def engine_facts(module: torch.nn.Module) -> dict:
-    """What the tiled engine needs to know about a network (NeuralMethod reads the same attributes)."""
-    return {
-        "uses_sigma": bool(getattr(module, "uses_sigma", False)),
-        "size_multiple": int(getattr(module, "size_multiple", 1)),
-        "context": int(getattr(module, "context", 32)),
-        "channels": int(getattr(module, "config", {}).get("channels", 3)),
-    }
-
-
-class _FusedChannelLayerNorm(torch.nn.Module):
-    """Export form of a channel LayerNorm (``restora.models.nafnet.LayerNorm2d``): the same maths as one
-    ``LayerNormalization`` node over the last axis between two transposes. onnxruntime runs that fused op
-    instead of five element-wise and reduction nodes, about 15% faster for NAFNet on a CPU."""
-
-    def __init__(self, norm: torch.nn.Module):
-        super().__init__()
-        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
-
-    def forward(self, x):
-        y = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (self.weight.shape[0],), self.weight, self.bias, self.eps)
-        return y.permute(0, 3, 1, 2)
-
-
-def _export_form(module: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``module`` with layers replaced by equivalent ones that run faster in onnxruntime
-    (:func:`check_onnx` compares the export with the original module)."""
-    import copy
-
-    from restora.models.nafnet import LayerNorm2d
-
-    module = copy.deepcopy(module)
-    for parent in list(module.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) is LayerNorm2d:
-                setattr(parent, name, _FusedChannelLayerNorm(child))
-    return module
+    """What the tiled engine needs to know about a network, as stored in the graph (see ModelDescriptor)."""
+    d = ModelDescriptor.of(module)
+    # "context" is the graph format's key for the halo (exported graphs in users' caches carry it).
+    return {"uses_sigma": d.takes_sigma, "size_multiple": d.size_multiple, "context": d.halo, "channels": d.channels}
 
 
 def export_onnx(module: torch.nn.Module, meta: dict) -> bytes:
     """The ONNX graph of ``module`` (eval mode, CPU, float32) with dynamic H and W, as bytes.
 
-    ``meta``: the model file's ``{"arch", "config", "card"}`` (see :func:`restora.engine.neural.read_metadata`),
+    ``meta``: the model file's ``{"arch", "config", "card"}`` (see :func:`restora.models.modelfile.read_metadata`),
     stored in the graph's ``metadata_props``.
     """
     try:
@@ -129,7 +101,7 @@ def export_onnx(module: torch.nn.Module, meta: dict) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer and deprecation warnings about the legacy exporter
-        torch.onnx.export(_export_form(module), tuple(example), buffer, dynamo=False, opset_version=OPSET, input_names=names,
+        torch.onnx.export(export_form(module), tuple(example), buffer, dynamo=False, opset_version=OPSET, input_names=names,
                           output_names=["restored"], dynamic_axes=axes, do_constant_folding=True)
     graph = onnx.load_from_string(buffer.getvalue())
     props = {
@@ -176,11 +148,8 @@ def export_model_file(path: Path) -> tuple[bytes, float]:
 
 
 def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def cached_onnx(path: Path, cache_dir: Path | None = None) -> bytes:
@@ -242,13 +211,13 @@ class OnnxMethod(Method):
         self.card = json.loads(props.get("restora.card", "{}"))
         self.uses_sigma = bool(facts["uses_sigma"])
         self.size_multiple = int(facts["size_multiple"])
-        self.context = int(facts["context"])
+        self.halo = int(facts["context"])
         self.threads = self.session.get_session_options().intra_op_num_threads
 
     def process(self, tile: np.ndarray, sigma: np.ndarray | None) -> np.ndarray:
         feeds = {"image": np.ascontiguousarray(tile.transpose(2, 0, 1)[None], dtype=np.float32)}
         if self.uses_sigma:
-            feeds["sigma"] = np.ascontiguousarray(_sigma_map(sigma, tile.shape).transpose(2, 0, 1)[None])
+            feeds["sigma"] = np.ascontiguousarray(sigma_map(sigma, tile.shape).transpose(2, 0, 1)[None])
         return self.session.run(["restored"], feeds)[0][0].transpose(1, 2, 0)
 
 

@@ -31,7 +31,6 @@ import numpy as np
 
 from restora.engine.filters import luma
 from restora.engine.methods import Method
-from restora.models.registry import MethodSpec, register_method
 
 BACKGROUND = 15
 MIN_FREQUENCY = 0.025
@@ -165,12 +164,9 @@ class NotchMethod(Method):
     """Spectral notch filtering of periodic patterns (module docstring); the whole image at once."""
 
     name = "notch"
-    context = 0
+    halo = 0
     whole_image = True
 
     def process(self, tile, sigma, context=None):
         return remove_periodic(tile)
 
-
-register_method(MethodSpec("notch", ("denoise",), "spectral notch filter (periodic patterns: scanner, moiré)",
-                           "classical", lambda device: NotchMethod()))

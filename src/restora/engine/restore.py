@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,10 +15,13 @@ from restora.engine.noise import estimate_sigma, measure_noise
 from restora.engine.tiling import process_tiled
 from restora.errors import ModelError, RestoraError
 from restora.io.image import Image
-from restora.models.registry import TASKS, default_method, get_spec, load_method
-
-if TYPE_CHECKING:
-    from restora.engine.detect import Detection
+from restora.engine.catalogue import default_method, get_spec, load_method
+from restora.tasks import TASKS
+from restora.engine.detect import Detection, detect, detector_name
+from restora.engine.neural import takes_whole_image_context
+from restora.engine.noise_type import classify_noise, method_for
+from restora.engine.onnx import load_onnx_method, pick_runtime
+from restora.io import read_image
 
 OVERLAP = 32
 REAL_NOISE_MODES = ("auto", "on", "off")
@@ -41,7 +43,7 @@ class RestoreResult:
     strength: float
     seconds: float
     task: str = "denoise"  # the task done (for task="auto": the detected one)
-    detection: "Detection | None" = None  # task="auto": what was detected and which model was chosen
+    detection: Detection | None = None  # task="auto": what was detected and which model was chosen
     pd_stride: int = 1  # pixel-shuffle stride used for real (correlated) noise; 1: plain
     noise_type: dict | None = None  # default denoising (and auto): the noise kind found (engine/noise_type.py)
 
@@ -57,9 +59,6 @@ def get_method(name: str, device: str = "auto", runtime: str = "auto"):
     ``runtime``: ``"torch"``, ``"onnx"`` (onnxruntime on the CPU, for our networks) or ``"auto"``: ONNX
     Runtime where it was measured faster for this model on the CPU, else PyTorch (see engine/onnx.py).
     """
-    from restora.engine.neural import takes_whole_image_context
-    from restora.engine.onnx import load_onnx_method, pick_runtime
-
     spec = get_spec(name)
     if takes_whole_image_context(spec):
         # All-in-one models need their whole-image embedding passed to every tile, style networks their shared
@@ -81,8 +80,6 @@ def _as_image(image) -> Image:
     if isinstance(image, Image):
         return image
     if isinstance(image, (str, Path)):
-        from restora.io import read_image
-
         return read_image(Path(image))
     return Image.from_array(np.asarray(image))
 
@@ -160,8 +157,6 @@ def run_restore(
     img = _as_image(image)
     detection = small = detector_method = None
     if task == "auto":
-        from restora.engine.detect import detect, detector_name
-
         detector = detector_name(None if model is None else str(model))
         detector_method = get_method(detector, device, runtime)
     start = time.perf_counter()
@@ -172,8 +167,6 @@ def run_restore(
     noise_type, routed = None, False
     if (task == "denoise" and model is None) or detection is not None:
         # Impulses and periodic patterns need their own methods, whatever the denoiser or the detector says.
-        from restora.engine.noise_type import classify_noise, method_for
-
         found = classify_noise(img.pixels)
         noise_type = found.as_dict()
         # auto: salt-and-pepper whatever else was detected (its signature is unmistakable); a periodic pattern
@@ -232,7 +225,7 @@ def run_restore(
             return np.clip(rows, 0.0, 1.0, out=rows)
 
         writable = x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable
-        y = process_tiled(x, run_window, tile_size, overlap, method.context, method.size_multiple,
+        y = process_tiled(x, run_window, tile_size, overlap, method.halo, method.size_multiple,
                           on_tile, out=x if in_place and writable else None, finish=finish)
     else:  # pixel-shuffle: the sub-images are restored apart, then interleaved into a new array
         hints = []
@@ -241,7 +234,7 @@ def run_restore(
             sub_s = _sigma_value(sigma, sub) if method.uses_sigma or sigma != "auto" else None
             hints.append(sub_s)
             sub_run = None if sub_s is None else sub_s * float(strength)
-            return process_tiled(sub, lambda w, r: run_window(w, r, sub_run), tile_size, overlap, method.context,
+            return process_tiled(sub, lambda w, r: run_window(w, r, sub_run), tile_size, overlap, method.halo,
                                  method.size_multiple, on_tile)
 
         y = pixel_shuffle_apply(x, stride, denoise_sub)

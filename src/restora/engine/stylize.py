@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from restora.errors import ModelError
-from restora.models.registry import available_methods, get_spec
+from restora.engine.catalogue import available_methods, get_spec
 
 PREFIX = "restora-style-"
 

@@ -1,9 +1,9 @@
 """Tiled processing with overlap, so any image size runs in memory bounded by the tile size.
 
-Each tile is processed with ``context`` extra pixels of real image around it (reflect-padded at the
+Each tile is processed with ``halo`` extra pixels of real image around it (reflect-padded at the
 image border), then cropped back; neighbouring tiles overlap by ``overlap`` pixels and are blended with
 raised-cosine ramps that sum to one, so no weight buffer is needed and seams are invisible. When the
-method's receptive field is within ``context`` the tiled result equals the untiled one.
+method's receptive field is within ``halo`` the tiled result equals the untiled one.
 
 Memory is bounded by the tile size, not the photo: tiles are blended into a buffer that holds one row of
 tiles (plus the rows the next row's windows overlap), and rows are written out as soon as no later tile
@@ -83,7 +83,7 @@ def process_tiled(
     fn: Callable[[np.ndarray, tuple[slice, slice]], np.ndarray],
     tile: int,
     overlap: int,
-    context: int,
+    halo: int,
     multiple: int = 1,
     on_tile: Callable[[int, int], None] | None = None,
     out: np.ndarray | None = None,
@@ -107,7 +107,7 @@ def process_tiled(
     def window_top(y: int) -> int:
         # Windows start on the model's size grid: pixel-unshuffle and strided downsampling are not
         # shift-invariant, so a shifted phase would change the result.
-        return max(0, y - context) // multiple * multiple
+        return max(0, y - halo) // multiple * multiple
 
     band_start = 0  # first row not yet stored in ``out``; ``band`` holds rows from here
     band = np.zeros((0, width, channels), dtype=np.float32)
@@ -117,10 +117,10 @@ def process_tiled(
             grown = np.zeros((y + h - band_start, width, channels), dtype=np.float32)
             grown[: len(band)] = band
             band = grown
-        y0, y1 = window_top(y), min(height, y + h + context)
+        y0, y1 = window_top(y), min(height, y + h + halo)
         for x, wxx in zip(xs, wx):
             w = len(wxx)
-            x0, x1 = window_top(x), min(width, x + w + context)
+            x0, x1 = window_top(x), min(width, x + w + halo)
             window, (wh, ww) = pad_to_multiple(as_unit_float(pixels[y0:y1, x0:x1]), multiple)
             result = fn(window, (slice(y0, y1), slice(x0, x1)))[:wh, :ww]
             weight = (wyy[:, None] * wxx[None, :])[:, :, None]

@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from restora.cli import app
+from datetime import UTC
+from restora.tasks import RESTORE_TASKS
 
 
 def _numbers(text: str, what: str, kind=float) -> list:
@@ -24,7 +26,7 @@ def _numbers(text: str, what: str, kind=float) -> list:
 
 DENOISE_SETS = "CBSD68,Kodak24,McMaster"
 DENOISE_METHODS = "ours,bm3d,nlm,ffdnet,identity"
-BENCH_TASKS = ("denoise", "deblur", "derain", "dehaze", "lowlight", "auto", "noise-type", "classify", "repair")
+BENCH_TASKS = (*RESTORE_TASKS, "auto", "noise-type", "classify", "repair")
 
 
 @app.command()
@@ -201,7 +203,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
            speed_threads=None, runtimes="auto", budget=None, time_limit=None, noise="gaussian"):
     import shlex
     import time
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     threads = threads or os.cpu_count() or 1
     from restora.eval.speed import run_speed, set_threads
@@ -213,6 +215,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
     from restora.eval.peers import ORACLE_GRID, check_methods, parse_methods
     from restora.eval.report import machine_info, plot_quality_vs_speed, write_crops, write_json, write_markdown
     from restora.eval.runner import QualityRun, run_quality
+    from restora.explain.bench import calibration_lines, entry_calibration, reliability_row
 
     if limit is not None and limit <= 0:
         raise RestoraError("--limit must be a positive number of images")
@@ -229,7 +232,8 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
         from restora.degrade import get_pipeline
 
         get_pipeline(noise)  # a one-line error for an unknown name
-    run = QualityRun(bench_sets, sigma_list, chosen, limit, device, cache, oracle_for, crops, log, noise=noise)
+    run = QualityRun(bench_sets, sigma_list, chosen, limit, device, cache, oracle_for, crops, log, noise=noise,
+                     image_reliability=reliability_row, entry_reliability=entry_calibration)
     entries = run_quality(run)
     speed_rows = []
     if speed:
@@ -244,7 +248,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
                                  cache, oracle, crops)
         + ("" if noise == "gaussian" else f" --noise {noise}")
         + ("" if not speed else " " + shlex.join(_speed_options(threads, speed_threads, runtimes, budget, time_limit)[2])),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "threads": threads,
         "device": device,
@@ -265,7 +269,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
         "speed_sizes": size_list,
     }
     write_json(out / "results.json", payload)
-    write_markdown(out / "results.md", payload)
+    write_markdown(out / "results.md", payload, calibration_lines(entries))
     if speed_rows and plot_quality_vs_speed(out / "quality_vs_speed.png", entries, speed_rows):
         log(f"wrote {out / 'quality_vs_speed.png'}")
     write_crops(out / "crops", run.crop_panels, entries)
@@ -374,7 +378,7 @@ def _bench_noise_type(data, limit, out):
 def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, sizes, repeats, cache, crops):
     """``restora bench --task deblur|derain|dehaze|lowlight|auto`` (see restora.eval.task_bench)."""
     import shlex
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     threads = threads or os.cpu_count() or 1
     from restora.eval.speed import run_speed, set_threads
@@ -419,7 +423,7 @@ def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, s
     payload = {
         "command": shlex.join(args + ["--crops", str(crops)]),
         "task": task,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "threads": threads,
         "device": device,

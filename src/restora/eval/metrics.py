@@ -35,7 +35,10 @@ decent denoiser scores alike, from diluting the difference in fine detail. Range
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import torch
 from scipy.ndimage import uniform_filter
 from skimage.filters import prewitt_h, prewitt_v
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -241,3 +244,31 @@ def mask_f1(truth: np.ndarray, found: np.ndarray) -> dict[str, float]:
     recall = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1}
+
+
+# Training-time forms: torch tensors on the [0, 1] scale.
+
+
+def psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR of (B, 3, H, W) tensors in [0, 1] after clipping and rounding both to 8 bits; one MSE over the
+    batch, infinite for identical inputs (training validation: its figures are logged with this formula)."""
+    p = torch.round(pred.clamp(0, 1) * 255)
+    t = torch.round(target.clamp(0, 1) * 255)
+    mse = torch.mean((p - t) ** 2).item()
+    return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def gt_mean_psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """:func:`psnr_8bit` of ``pred`` brought to the target's mean grey by the low-light bench's own GT-mean
+    protocol (:func:`restora.eval.metrics.gt_mean_scaled`), on (B, 3, H, W) in [0, 1]."""
+    def as_uint8(x: torch.Tensor) -> np.ndarray:
+        return to_uint8(x.detach().float().cpu().permute(0, 2, 3, 1).numpy(), scale=1.0)
+
+    scaled = gt_mean_scaled(as_uint8(target), as_uint8(pred))
+    return psnr_8bit(torch.from_numpy(scaled).permute(0, 3, 1, 2).float() / 255.0, target)
+
+
+def input_psnr(degraded: np.ndarray, clean: np.ndarray) -> float:
+    """PSNR in dB of the degraded patch (clipped to [0, 1]) against the clean one, capped at 60 dB."""
+    mse = float(np.mean((np.clip(degraded, 0.0, 1.0) - clean) ** 2))
+    return 60.0 if mse < 1e-6 else min(60.0, 10.0 * np.log10(1.0 / mse))

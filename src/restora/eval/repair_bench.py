@@ -1,6 +1,6 @@
 """``restora bench --task repair``: old-photo damage repair on clean sets with synthetic damage.
 
-Each image of each set (sorted order) is aged and damaged (:func:`restora.train.repair.age_photo`,
+Each image of each set (sorted order) is aged and damaged (:func:`restora.degrade.damage.age_photo`,
 :mod:`restora.degrade.damage`) with the seed ``[0, set index, image index, hole kind]``, once per hole kind:
 ``thin`` (scratches and dust), ``crease`` (folds) and ``large`` (blotches and torn corners). Every method fills
 the same true mask; scores inside the holes: PSNR and SSIM (8-bit RGB) and the feature distance (EfficientNet-
@@ -25,19 +25,21 @@ CROP = 384  # centre crop of each image (px): enough for large holes, quick on t
 
 
 def damage_of(kind: str):
-    from restora.degrade.damage import Crease, RandomDamage
-    from restora.train.repair import damage_kind
+    from restora.degrade.damage import Crease, RandomDamage, damage_kind
 
     return RandomDamage([Crease()], [1.0]) if kind == "crease" else damage_kind(kind)
 
 
 def bench_cases(folder: Path, set_index: int, limit: int | None, crop: int = CROP):
     """(name, kind, clean, damaged, mask) for each image of ``folder`` and hole kind, seeded."""
-    from restora.train.data import _centre_crop, list_images
-    from restora.train.repair import age_photo
+    from restora.degrade.damage import age_photo
+    from restora.eval.datasets import _images, read_rgb8
 
-    for i, f in enumerate(list_images(folder)[:limit]):
-        base = _centre_crop(f, crop)
+    for i, f in enumerate(_images(folder)[:limit]):
+        im = read_rgb8(f)
+        c = min(crop, *im.shape[:2])
+        y, x = (im.shape[0] - c) // 2, (im.shape[1] - c) // 2
+        base = np.ascontiguousarray(im[y:y + c, x:x + c], np.float32) / 255.0
         for k, kind in enumerate(HOLE_KINDS):
             rng = np.random.default_rng([0, set_index, i, k])
             clean = age_photo(base, rng)

@@ -97,7 +97,8 @@ def speed_table(speed: list[dict]) -> list[str]:
     return lines
 
 
-def write_markdown(path: Path, payload: dict) -> None:
+def write_markdown(path: Path, payload: dict, extra_sections: list[str] = ()) -> None:
+    """``results.md`` of a quality (and speed) run; ``extra_sections``: Markdown lines after the quality tables."""
     m = payload["machine"]
     lines = [
         "# Restora benchmark", "",
@@ -119,9 +120,7 @@ def write_markdown(path: Path, payload: dict) -> None:
     if payload["unavailable"]:
         lines += ["Unavailable: " + "; ".join(f"{k}: {v}" for k, v in payload["unavailable"].items()), ""]
     lines += ["## Quality", ""] + quality_tables(payload["quality"])
-    from restora.explain.bench import calibration_lines
-
-    lines += calibration_lines(payload["quality"])
+    lines += list(extra_sections)
     if payload["speed"]:
         lines += ["## Speed and memory (CPU)", "",
                   "Whole `run_restore` call on a square noisy photo, median of "

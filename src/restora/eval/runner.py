@@ -25,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from restora.eval.datasets import BenchSet, Sample, samples
+import restora.engine.noise
+from restora.eval.datasets import BenchSet, Sample, read_rgb8, samples
 from restora.eval.metrics import METRICS_VERSION, gradient_energy, gradient_magnitude, score, to_uint8
 from restora.eval.peers import ORACLE_GRID, BenchMethod, method_version
+from restora.engine import run_restore
 
 CROP = 96
 
@@ -45,6 +47,10 @@ class QualityRun:
     oracle: frozenset[str] = frozenset({"bm3d", "nlm", "ffdnet"})  # peers also run at the oracle σ on real pairs
     crops: int = 2
     log: Callable[[str], None] = print
+    # Optional per-image and per-entry fields for our models (the command adds restora.explain's reliability:
+    # image_reliability(noisy, clean8, output8, sigma_used, model) -> dict, entry_reliability(rows) -> dict | None).
+    image_reliability: Callable[..., dict] | None = None
+    entry_reliability: Callable[[list[dict]], dict | None] | None = None
     noise: str = "gaussian"  # or a degradation pipeline applied to synthetic sets instead (datasets.samples)
     # (set, σ tag) → image name → row label → uint8 crop; filled while running.
     crop_panels: dict = field(default_factory=dict)
@@ -97,8 +103,6 @@ class ScoreCache:
 
 @lru_cache(maxsize=1)
 def _estimator_version() -> str:
-    import restora.engine.noise
-
     return hashlib.sha256(inspect.getsource(restora.engine.noise).encode()).hexdigest()[:16]
 
 
@@ -113,8 +117,6 @@ def _sample_key(version: str, sigma_arg, sample: Sample) -> str:
 
 def restore_sample(method: BenchMethod, sample: Sample, sigma_arg, device: str) -> tuple[np.ndarray, list | None]:
     """Run one method on one noisy input through the engine; uint8 output and the σ it used."""
-    from restora.engine import run_restore
-
     result = run_restore(sample.noisy / 255.0, task="denoise", model=method.engine_name, sigma=sigma_arg, device=device,
                          self_ensemble=method.self_ensemble,
                          real_noise=method.real_noise if method.kind == "ours" else "off")
@@ -141,10 +143,8 @@ def evaluate(run: QualityRun, method: BenchMethod, bench_set: BenchSet, sigma: f
     def restore(sample):
         output, used = restore_sample(method, sample, sigma_arg, run.device)
         extra = {"sigma_used": used}
-        if method.kind == "ours":  # restora.explain's predicted gain beside the measured one (calibration)
-            from restora.explain.bench import reliability_row
-
-            extra["reliability"] = reliability_row(sample.noisy, sample.clean, output, used, method.engine_name)
+        if method.kind == "ours" and run.image_reliability is not None:  # predicted gain beside the measured one
+            extra["reliability"] = run.image_reliability(sample.noisy, sample.clean, output, used, method.engine_name)
         return output, extra
 
     noise = run.noise if bench_set.kind == "synthetic" else "gaussian"
@@ -172,8 +172,6 @@ def score_samples(items, method: BenchMethod, cache: ScoreCache | None, key_fn, 
         if cached is not None and (not want_crop or (crop_file is not None and crop_file.is_file())):
             row = dict(cached)
             if want_crop:
-                from restora.eval.datasets import read_rgb8
-
                 crop = read_rgb8(crop_file)
         else:
             output, extra = restore_fn(sample)
@@ -195,9 +193,8 @@ def score_samples(items, method: BenchMethod, cache: ScoreCache | None, key_fn, 
     return rows
 
 
-def _entry(bench_set: BenchSet, sigma: float | None, method: BenchMethod, mode: str, rows: list[dict]) -> dict:
-    from restora.explain.bench import entry_calibration
-
+def _entry(run: QualityRun, bench_set: BenchSet, sigma: float | None, method: BenchMethod, mode: str,
+           rows: list[dict]) -> dict:
     entry = {
         "set": bench_set.name,
         "kind": bench_set.kind,
@@ -211,7 +208,7 @@ def _entry(bench_set: BenchSet, sigma: float | None, method: BenchMethod, mode: 
         "n_images": len(rows),
         "images": rows,
     }
-    calibration = entry_calibration(rows)  # images with a predicted gain (our models): how well it ranks and fits
+    calibration = run.entry_reliability(rows) if run.entry_reliability is not None else None  # images with a predicted gain (our models): how well it ranks and fits
     if calibration is not None:
         entry["reliability"] = calibration
     return entry
@@ -237,7 +234,7 @@ def run_quality(run: QualityRun) -> list[dict]:
                     variants = [("est. σ", "auto", run.noise if other_noise else "est")]
                 for mode, sigma_arg, tag in variants:
                     rows = evaluate(run, method, bench_set, sigma, sigma_arg, tag, crop_key)
-                    entries.append(_entry(bench_set, sigma, method, mode, rows))
+                    entries.append(_entry(run, bench_set, sigma, method, mode, rows))
                     run.log(f"  {method.label} ({mode}): PSNR {entries[-1]['psnr']:.2f} dB, "
                             f"SSIM {entries[-1]['ssim']:.4f}, detail {entries[-1]['detail']:.4f}")
                 if sigma is None and not other_noise and method.kind == "peer" and method.label in run.oracle:
@@ -253,6 +250,6 @@ def oracle_entry(run: QualityRun, method: BenchMethod, bench_set: BenchSet) -> d
         by_sigma[s] = evaluate(run, method, bench_set, None, s, f"oracle-s{s:g}", None)
         run.log(f"    oracle grid σ={s:g}: {np.mean([r['psnr'] for r in by_sigma[s]]):.2f} dB")
     best = max(ORACLE_GRID, key=lambda s: np.mean([r["psnr"] for r in by_sigma[s]]))
-    entry = _entry(bench_set, None, method, f"oracle σ={best:g}", by_sigma[best])
+    entry = _entry(run, bench_set, None, method, f"oracle σ={best:g}", by_sigma[best])
     entry["oracle_grid"] = {f"{s:g}": float(np.mean([r["psnr"] for r in by_sigma[s]])) for s in ORACLE_GRID}
     return entry

@@ -27,7 +27,6 @@ figure to read.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -36,6 +35,18 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from restora.engine import run_restore
+from restora.engine.restore import get_method
+from restora.errors import RestoraError
+from restora.eval.datasets import read_rgb8
+from restora.eval.peers import check_methods, method_version, parse_methods, register_ffdnet
+from restora.eval.report import machine_info, write_json
+from restora.settings import data_dir
+from datetime import UTC
 
 WARMUP_SIZE = 256
 SPEED_SIGMA = 25.0
@@ -61,8 +72,6 @@ def speed_input(size: int, image_path: str | None):
 
     rng = np.random.default_rng(0)
     if image_path:
-        from restora.eval.datasets import read_rgb8
-
         clean = cv2.resize(read_rgb8(image_path), (size, size), interpolation=cv2.INTER_CUBIC).astype(np.float64)
     else:
         clean = cv2.resize(rng.uniform(0, 255, (size // 16 + 2, size // 16 + 2, 3)), (size, size), interpolation=cv2.INTER_CUBIC)
@@ -169,10 +178,6 @@ def measure_sizes(method: str, sizes: list[int], threads: int, repeats: int = 3,
     set_threads(threads)
     import gc
 
-    from restora.engine import run_restore
-    from restora.engine.restore import get_method
-    from restora.eval.peers import register_ffdnet
-
     if method == "ffdnet":
         register_ffdnet()
     loaded = get_method(method, device, runtime)  # the engine's cached instance: the one run_restore uses
@@ -237,25 +242,34 @@ def _sizes_arg(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--sizes", "--size", type=_sizes_arg, required=True, help="comma-separated, e.g. 512,1024")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--budget", type=float, default=None, help="seconds of timed calls per size (see above)")
-    parser.add_argument("--runtime", default="auto", choices=RUNTIMES)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--image", default=None)
-    parser.add_argument("--blind", action="store_true", help="run with sigma='auto' (our blind models)")
-    args = parser.parse_args(argv)
+measuring_process = typer.Typer(add_completion=False, help=(__doc__ or "").splitlines()[0])
+
+
+@measuring_process.command()
+def measure(
+    method: Annotated[str, typer.Option(help="engine name of the method")],
+    sizes: Annotated[str, typer.Option("--sizes", "--size", help="comma-separated, e.g. 512,1024")],
+    threads: Annotated[int, typer.Option()] = os.cpu_count() or 1,
+    repeats: Annotated[int, typer.Option()] = 3,
+    budget: Annotated[float | None, typer.Option(help="seconds of timed calls per size (see above)")] = None,
+    runtime: Annotated[str, typer.Option(help="|".join(RUNTIMES))] = "auto",
+    device: Annotated[str, typer.Option()] = "cpu",
+    image: Annotated[str | None, typer.Option()] = None,
+    blind: Annotated[bool, typer.Option("--blind", help="run with sigma='auto' (our blind models)")] = False,
+) -> None:
+    """Time one method at the given sizes; one JSON row per size on stdout."""
+    if runtime not in RUNTIMES:
+        raise typer.BadParameter(f"one of {', '.join(RUNTIMES)}", param_hint="--runtime")
 
     def emit(row: dict) -> None:
         sys.stdout.write(json.dumps(row) + "\n")
         sys.stdout.flush()
 
-    measure_sizes(args.method, args.sizes, args.threads, args.repeats, args.device, args.image, args.blind,
-                  args.runtime, args.budget, emit)
+    measure_sizes(method, _sizes_arg(sizes), threads, repeats, device, image, blind, runtime, budget, emit)
+
+
+def main(argv: list[str] | None = None) -> None:
+    measuring_process(argv, prog_name="python -m restora.eval.speed")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -303,9 +317,6 @@ class SpeedCache:
 
     @staticmethod
     def key(engine_name: str, runtime: str, threads: int, size: int, repeats: int) -> str:
-        from restora.eval.peers import method_version
-        from restora.eval.report import machine_info
-
         machine = machine_info()
         text = json.dumps([method_version(engine_name), runtime, threads, size, repeats, machine["cpu"],
                            machine["cores"], machine["numpy"]])
@@ -320,9 +331,9 @@ class SpeedCache:
     def put(self, key: str, row: dict) -> None:
         if self.path is None or row.get("other_cpu") is None or row["other_cpu"] >= QUIET_OTHER_CPU:
             return
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        self.rows[key] = {**row, "measured": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        self.rows[key] = {**row, "measured": datetime.now(UTC).isoformat(timespec="seconds")}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text(json.dumps(self.rows, indent=1, sort_keys=True))
@@ -489,11 +500,7 @@ def bench_speed(methods: str, out: Path, sizes: list[int], threads: list[int], r
                 device: str, data: Path | None, cache_dir: Path | None, budget: float | None,
                 time_limit: float | None, command: str, log=print) -> dict:
     """The speed table alone (no data needed): results.json and results.md in ``out``; returns the payload."""
-    from datetime import datetime, timezone
-
-    from restora.errors import RestoraError
-    from restora.eval.peers import check_methods, parse_methods
-    from restora.eval.report import machine_info, write_json
+    from datetime import datetime
 
     bad = [r for r in runtimes if r not in RUNTIMES]
     if bad:
@@ -507,7 +514,7 @@ def bench_speed(methods: str, out: Path, sizes: list[int], threads: list[int], r
                      budget=budget, cache_dir=cache_dir, deadline=deadline)
     payload = {
         "command": command,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "input": (f"{image.name} of {image.parent.name} resized, plus Gaussian noise σ = 25 (seed 0)" if image
                   else "smooth random texture plus Gaussian noise σ = 25 (seed 0)"),
@@ -529,8 +536,6 @@ def bench_speed(methods: str, out: Path, sizes: list[int], threads: list[int], r
 
 def _speed_photo(data: Path | None) -> Path | None:
     """The first CBSD68 photo when the data folder has it (as the full benchmark uses), else None (texture)."""
-    from restora.settings import data_dir
-
     folder = Path(data) if data is not None else data_dir(required=False)
     photos = sorted((folder / "test" / "CBSD68").glob("*.png")) if folder is not None and folder.is_dir() else []
     return photos[0] if photos else None

@@ -28,15 +28,21 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from restora.eval.metrics import METRICS_VERSION, aligned_grey, gt_mean_psnr_ssim, psnr_ssim_y, score, to_uint8
+from restora.eval.metrics import METRICS_VERSION, aligned_grey, gt_mean_psnr_ssim, psnr, psnr_ssim_y, score, to_uint8
 from restora.eval.peers import ORACLES, BenchMethod
 from restora.eval.runner import ScoreCache, score_samples
-from restora.eval.task_sets import TaskSample, TaskSet, task_samples
+from restora.eval.task_sets import AUTO_DEGRADATIONS, BLUR_NOISE_SIGMA, TASK_SEED, TaskSample, TaskSet, task_samples
+from restora.degrade.blur import shake_kernel
+from restora.engine import deblur, filters, methods, run_restore
+from restora.engine.catalogue import get_spec
+from restora.engine.deblur import KernelGivenMethod
+from restora.eval.speed import FAST_MP_PER_S, LARGE_SIZE, WARMUP_SIZE, speed_input
+from restora.tasks import RESTORE_TASKS
 
 DEFAULT_METHODS = {
     "deblur": "ours,deconv-blind,rl-oracle,wiener-oracle,identity",
@@ -80,20 +86,15 @@ class TaskRun:
 
 
 def oracle_method(name: str, kernel: np.ndarray):
-    from restora.engine.deblur import KernelGivenMethod
-
     return KernelGivenMethod(name.removesuffix("-oracle"), kernel)
 
 
-@lru_cache(maxsize=None)
+@cache
 def peer_version(engine_name: str) -> str:
     """Fingerprint of a classical peer: its module's code and the versions of the libraries it calls."""
     from importlib.metadata import version
 
     import cv2
-
-    from restora.engine import deblur, filters, methods
-    from restora.models.registry import get_spec
 
     if engine_name in ORACLES:
         modules = [deblur, filters, methods]
@@ -134,8 +135,6 @@ def task_score(task_set: TaskSet, sample: TaskSample, output: np.ndarray) -> dic
 
 def evaluate_task(run: TaskRun, method: BenchMethod, task_set: TaskSet, items: list[TaskSample]) -> list[dict]:
     """Per-image rows of one method on one set; uses and fills the cache for classical peers."""
-    from restora.engine import run_restore
-
     use_cache = method.kind in ("peer", "oracle") and run.cache_dir is not None
     cache = ScoreCache(run.cache_dir, method.label, task_set.name, run.task) if use_cache else None
     version = peer_version(method.engine_name) if use_cache else ""
@@ -182,12 +181,9 @@ def run_task_quality(run: TaskRun) -> list[dict]:
 
 def run_detection(run: TaskRun) -> list[dict]:
     """``--task auto``: per all-in-one model, detection on the mixed set and the quality of its restorations."""
-    from restora.engine import run_restore
-    from restora.eval.metrics import psnr
-
     entries = []
     items = [s for task_set in run.sets for s in task_samples(task_set, run.limit)]
-    labels = [t for t in ("denoise", "deblur", "derain", "dehaze", "lowlight")]
+    labels = list(RESTORE_TASKS)
     for method in run.methods:
         run.log(f"auto: {method.label} on {len(items)} images ...")
         rows = []
@@ -223,10 +219,6 @@ def oracle_speed(name: str, sizes: list[int], threads: int, repeats: int, image_
     import os
     import statistics
 
-    from restora.degrade.blur import shake_kernel
-    from restora.engine import run_restore
-    from restora.eval.speed import FAST_MP_PER_S, LARGE_SIZE, WARMUP_SIZE, speed_input
-
     method = oracle_method(name, shake_kernel(19, np.random.default_rng(0)))
     rows, last = [], None
     for size in sorted(sizes):
@@ -253,8 +245,6 @@ def oracle_speed(name: str, sizes: list[int], threads: int, repeats: int, image_
 
 
 def protocol(task: str, limit: int | None) -> dict:
-    from restora.eval.task_sets import AUTO_DEGRADATIONS, BLUR_NOISE_SIGMA, TASK_SEED
-
     generators = {
         "deblur": f"MotionBlur() kernel (random camera-shake trajectory, 7–31 px), true convolution with reflected "
                   f"borders, then Gaussian noise σ={BLUR_NOISE_SIGMA} (0–255 scale)",

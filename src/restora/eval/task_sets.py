@@ -34,6 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from restora.errors import BadInputError
+from restora.degrade import Clip, Compose, DefocusBlur, GaussianNoise, Haze, LowLight, MotionBlur, OneOf, Rain, Underexpose, get_pipeline
+from restora.degrade.blur import convolve
+from restora.eval.datasets import IMAGE_SUFFIXES, read_rgb8
 
 TASK_SEED = 0
 BLUR_NOISE_SIGMA = 2.55
@@ -78,8 +81,6 @@ class TaskSet:
 
 
 def _images(folder: Path) -> tuple[Path, ...]:
-    from restora.eval.datasets import IMAGE_SUFFIXES
-
     return tuple(sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
 
 
@@ -130,9 +131,6 @@ def find_task_set(data: Path, task: str, name: str) -> TaskSet:
 
 def auto_degradations() -> dict:
     """Task → the degradation of that type in the auto set (each clearly visible; single type per image)."""
-    from restora.degrade import Clip, Compose, DefocusBlur, GaussianNoise, Haze, LowLight, MotionBlur, OneOf, Rain
-    from restora.degrade import Underexpose
-
     return {
         "denoise": Compose([GaussianNoise(sigma=(10.0, 50.0)), Clip()]),
         "deblur": Compose([OneOf([MotionBlur(size=(9, 31)), DefocusBlur(radius=(2.0, 6.0))]), Clip()]),
@@ -153,9 +151,6 @@ def _stored(image: np.ndarray) -> np.ndarray:
 
 def _generator(task: str):
     """The synthetic degradation of ``task``: (clean float32 [0, 1], rng) → (degraded [0, 1], kernel | None)."""
-    from restora.degrade import Compose, Haze, LowLight, MotionBlur, Underexpose, get_pipeline
-    from restora.degrade.blur import convolve
-
     if task == "deblur":
         blur = MotionBlur()
 
@@ -171,8 +166,6 @@ def _generator(task: str):
 
 def task_samples(task_set: TaskSet, limit: int | None = None) -> Iterator[TaskSample]:
     """The set's inputs in sorted order (auto set: five per image), following the module's seeding protocol."""
-    from restora.eval.datasets import read_rgb8
-
     n = len(task_set.clean) if limit is None else min(limit, len(task_set.clean))
     if task_set.kind == "pairs":
         for i in range(n):

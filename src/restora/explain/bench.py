@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from restora.eval.metrics import psnr, to_uint8
 from restora.explain.core import assess
 from restora.explain.reliability import load_predictor, reliability_calibration
 
@@ -22,8 +23,6 @@ def reliability_row(noisy: np.ndarray, clean8: np.ndarray, output8: np.ndarray, 
     ``noisy``: the input as the method got it (0–255 float, unclipped); ``clean8``/``output8``: uint8 RGB;
     ``sigma_used``: the σ the method ran with (per channel, 0–255) or None; ``model``: the method's engine name.
     """
-    from restora.eval.metrics import psnr, to_uint8
-
     pixels = np.asarray(noisy, np.float32) / 255.0
     r = assess(pixels, output8.astype(np.float32) / 255.0, None if sigma_used is None else np.asarray(sigma_used), model)
     measured = psnr(clean8, output8) - psnr(clean8, to_uint8(noisy))

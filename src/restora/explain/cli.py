@@ -33,7 +33,7 @@ def explain(
 ) -> None:
     """``restora explain``: see EXPLAIN_HELP."""
     from restora.batch import UsageError
-    from restora.commands import model_spec
+    from restora.batch import model_spec
 
     # Checked as `restora denoise` checks its command line: each is a usage error (exit 2), found before any work.
     if output.suffix.lower() not in (".html", ".htm"):

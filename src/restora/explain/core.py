@@ -12,6 +12,8 @@ from restora.explain.features import Analysis, analyse
 from restora.explain.noise_map import noise_map
 from restora.explain.reliability import Reliability, predict
 from restora.io.image import Image
+from restora.engine.restore import run_restore
+from restora.io import read_image
 
 # Photos larger than this are analysed for reliability on their centred crop of this many pixels: every feature
 # is an average or a share over the frame (the noise level function samples at most 40 000 patches, the spectrum
@@ -70,9 +72,6 @@ def assess(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = N
 def explain_image(image, model: str | None = None, sigma="auto", strength: float = 1.0, tile: int | None = None,
                   device: str = "auto") -> Explanation:
     """Denoise ``image`` (an Image, a path or an array) and analyse what was removed and how far to trust it."""
-    from restora.engine.restore import run_restore
-    from restora.io import read_image
-
     if isinstance(image, (str, Path)):
         image = read_image(Path(image))
     elif not isinstance(image, Image):

@@ -14,17 +14,26 @@ for the shipped model on one CPU core.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import time
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import typer
 
 from restora.explain.features import FEATURES, analyse
 from restora.explain.reliability import COVERAGE, DISTANCE_FEATURES, MODEL_PATH, design, flag_values
+from restora.degrade import GaussianNoise, get_pipeline
+from restora.engine import run_restore
+from restora.engine.catalogue import get_spec
+from restora.eval.metrics import psnr, to_uint8
+from restora.io import write_bytes
+from restora.models.modelfile import read_metadata
+from restora.train.config import DataConfig
+from restora.train.data import load_rgb, split_train_val
 
 # (pipeline name, count per photo); "gaussian" draws σ uniformly in GAUSSIAN_RANGE.
 DRAWS = (("gaussian", 4), ("camera", 3), ("poisson", 1), ("correlated", 1), ("practical", 2))
@@ -42,15 +51,10 @@ SHRINK = 0.1  # covariance shrinkage toward the identity (standardised features)
 
 
 def validation_files() -> list[Path]:
-    from restora.train.config import DataConfig
-    from restora.train.data import split_train_val
-
     return split_train_val(DataConfig())[1]
 
 
 def degrade(clean: np.ndarray, name: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    from restora.degrade import GaussianNoise, get_pipeline
-
     if name == "gaussian":
         sigma = float(rng.uniform(*GAUSSIAN_RANGE))
         return GaussianNoise(sigma=(sigma, sigma))(clean, rng), f"gaussian σ={sigma:.1f}"
@@ -59,9 +63,6 @@ def degrade(clean: np.ndarray, name: str, rng: np.random.Generator) -> tuple[np.
 
 def measure(noisy: np.ndarray, clean: np.ndarray, model: str, device: str = "cpu") -> dict:
     """Restore ``noisy`` with ``model`` and return its features, flag values and true gain (dB)."""
-    from restora.engine import run_restore
-    from restora.eval.metrics import psnr, to_uint8
-
     result = run_restore(noisy, model=model, sigma="auto", tile=0, device=device)
     analysis = analyse(noisy, result.image.pixels, result.sigma)
     clean8 = to_uint8(clean, 1.0)
@@ -70,8 +71,6 @@ def measure(noisy: np.ndarray, clean: np.ndarray, model: str, device: str = "cpu
 
 
 def collect(model: str, seed: int = 0, limit: int | None = None, progress: bool = True) -> list[dict]:
-    from restora.train.data import load_rgb
-
     records = []
     files = validation_files()[:limit]
     for i, path in enumerate(files):
@@ -153,46 +152,48 @@ def fit_predictor(records: list[dict], model_info: dict | None = None) -> dict:
 
 
 def model_info(model: str) -> dict:
-    from restora.models.registry import get_spec
-
     spec = get_spec(model)
     info = {"name": spec.name}
     if spec.path is not None:
-        from restora.engine.neural import read_metadata
-
         card = read_metadata(spec.path)["card"]
         info.update(steps=card.get("steps"), file=spec.path.name,
                     sha256=hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()[:16])
     return info
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="model name or .safetensors path")
-    parser.add_argument("--out", type=Path, default=MODEL_PATH)
-    parser.add_argument("--records", type=Path, help="JSON file to cache measured records (reused when it exists)")
-    parser.add_argument("--limit", type=int, help="use only the first N validation photos (quick runs)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+fitting = typer.Typer(add_completion=False, help=(__doc__ or "").splitlines()[0])
+
+
+@fitting.command()
+def fit(
+    model: Annotated[str, typer.Option(help="model name or .safetensors path")],
+    out: Annotated[Path, typer.Option()] = MODEL_PATH,
+    records_file: Annotated[Path | None, typer.Option("--records", help="JSON file to cache measured records (reused when it exists)")] = None,
+    limit: Annotated[int | None, typer.Option(help="use only the first N validation photos (quick runs)")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Fit the reliability predictor for ``model`` and write it to ``out``."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    if args.records and args.records.exists():
-        records = json.loads(args.records.read_text())
+    if records_file and records_file.exists():
+        records = json.loads(records_file.read_text())
     else:
-        records = collect(args.model, args.seed, args.limit)
-        if args.records:
-            args.records.write_text(json.dumps(records))
-    predictor = fit_predictor(records, model_info(args.model))
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(json.dumps(predictor, indent=1) + "\n")
-    tmp.replace(args.out)
+        records = collect(model, seed, limit)
+        if records_file:
+            records_file.write_text(json.dumps(records))
+    predictor = fit_predictor(records, model_info(model))
+    write_bytes(out, (json.dumps(predictor, indent=1) + "\n").encode())
     fit = predictor["fit"]
-    print(f"wrote {args.out}: {fit['samples']} samples, leave-one-photo-out Spearman {fit['cv_spearman']:.3f}, "
+    print(f"wrote {out}: {fit['samples']} samples, leave-one-photo-out Spearman {fit['cv_spearman']:.3f}, "
           f"MAE {fit['cv_mae_db']:.2f} dB, {COVERAGE:.0%}-interval coverage {fit['cv_coverage']:.2f} "
           f"({time.perf_counter() - start:.0f} s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    fitting(argv, prog_name="python -m restora.explain.fit")
 
 
 if __name__ == "__main__":

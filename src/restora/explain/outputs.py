@@ -17,19 +17,17 @@ the reliability, from one analysis.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from restora.errors import OutputError
 from restora.explain.core import analyse_restoration, full_noise_map
 from restora.explain.features import TooSmallToAnalyse
 from restora.explain.noise_map import noise_map, overall_sigma
 from restora.explain.reliability import Reliability, predict
 from restora.explain.residual import residual, residual_view
 from restora.io.image import Image
+from restora.io import write_bytes, write_image
 
 HEAT_MAP_MAX_SIGMA = 50.0
 EXACT_EXTENSIONS = (".npy", ".tif", ".tiff")
@@ -43,23 +41,6 @@ def heat_map(sigma: np.ndarray, vmax: float = HEAT_MAP_MAX_SIGMA) -> np.ndarray:
     return np.rint(rgba[..., :3] * 255).astype(np.uint8)
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: folder {path.parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write in {path.parent} ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_exact(path: Path, values: np.ndarray) -> None:
     buf = io.BytesIO()
     values = np.ascontiguousarray(values, np.float32)
@@ -69,12 +50,10 @@ def _write_exact(path: Path, values: np.ndarray) -> None:
         import tifffile
 
         tifffile.imwrite(buf, values, photometric="rgb" if values.ndim == 3 else "minisblack")
-    _atomic_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
 
 
 def _write_view(path: Path, rgb8: np.ndarray) -> None:
-    from restora.io import write_image
-
     write_image(path, Image.from_array(rgb8))
 
 

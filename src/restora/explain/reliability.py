@@ -96,7 +96,7 @@ class Reliability:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Reliability":
+    def from_dict(cls, d: dict) -> Reliability:
         """Inverse of :meth:`to_dict` (results travel between processes as plain values)."""
         return cls(float(d["gain_db"]), float(d["low_db"]), float(d["high_db"]), str(d["confidence"]),
                    dict(d.get("flags") or {}), str(d.get("calibrated_for") or ""), str(d.get("model") or ""),

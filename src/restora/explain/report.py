@@ -6,9 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,9 @@ from PIL import Image as PILImage
 
 from restora.explain.core import Explanation
 from restora.explain.noise_map import overall_sigma
-from restora.explain.residual import reading, residual_view
+from restora.explain.residual import luma, reading, residual_view
+from restora import __version__
+from restora.io import write_bytes
 
 OVERVIEW_SIDE = 900  # long side of the downscaled overview images (px)
 CROP = 160  # side of the 100% crops
@@ -79,7 +79,6 @@ def textured_crops(pixels: np.ndarray, size: int = CROP, count: int = CROPS) -> 
     """(y, x, side) of the ``count`` most textured non-overlapping square blocks (gradient energy of the luma)."""
     import cv2
 
-    from restora.explain.residual import luma
 
     h, w = pixels.shape[:2]
     side = min(size, h, w)
@@ -155,7 +154,6 @@ def _risk_figure(ex: Explanation) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from restora.explain.residual import luma
 
     grey = _downscale_float(luma(np.clip(ex.restored.pixels, 0, 1)))
     risk = _downscale_float(ex.analysis.risk.risk)
@@ -227,8 +225,6 @@ def _reliability_html(ex: Explanation) -> str:
 
 def render(ex: Explanation) -> str:
     """The report as an HTML string."""
-    from restora import __version__
-
     a = ex.analysis
     name = html.escape(ex.name)
     noisy8, out8 = _to_uint8(ex.image.pixels), _to_uint8(ex.restored.pixels)
@@ -237,7 +233,7 @@ def render(ex: Explanation) -> str:
     overview_note = f" (downscaled to {OVERVIEW_SIDE} px; crops below are 100%)" if scaled else ""
     reading_text = reading(a.spectrum, a.risk)
     sigma_text = ", ".join(f"{v:.1f}" for v in (ex.sigma if ex.sigma is not None else a.sigma))
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     rms = float(np.sqrt(np.mean(a.residual.astype(np.float64) ** 2)) * 255)
     gain = display_gain(a.residual)
     return f"""<!DOCTYPE html>
@@ -290,21 +286,4 @@ correlated too).</p>
 
 def write_report(path: Path, ex: Explanation) -> None:
     """Write the report atomically (temporary file in the same folder, then rename)."""
-    from restora.errors import OutputError
-
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: folder {path.parent} does not exist")
-    text = render(ex)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write in {path.parent} ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes(path, render(ex).encode("utf-8"))

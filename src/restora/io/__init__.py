@@ -3,7 +3,7 @@
 from restora.io.formats import RAW_EXTENSIONS, SUPPORTED_READ_EXTENSIONS, SUPPORTED_WRITE_EXTENSIONS
 from restora.io.image import Image
 from restora.io.read import probe, read_image
-from restora.io.write import write_image
+from restora.io.write import write_bytes, write_image
 
 __all__ = [
     "Image",
@@ -12,5 +12,6 @@ __all__ = [
     "SUPPORTED_WRITE_EXTENSIONS",
     "probe",
     "read_image",
+    "write_bytes",
     "write_image",
 ]

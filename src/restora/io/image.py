@@ -41,14 +41,14 @@ class Image:
     def megapixels(self) -> float:
         return self.height * self.width / 1e6
 
-    def with_pixels(self, pixels: np.ndarray) -> "Image":
+    def with_pixels(self, pixels: np.ndarray) -> Image:
         """A copy with new pixels and the same metadata."""
         from dataclasses import replace
 
         return replace(self, pixels=np.ascontiguousarray(pixels, dtype=np.float32))
 
     @classmethod
-    def from_array(cls, array: np.ndarray, **kwargs) -> "Image":
+    def from_array(cls, array: np.ndarray, **kwargs) -> Image:
         """Wrap an array: uint8/uint16 are scaled to [0, 1]; (H, W) grey becomes RGB."""
         a = np.asarray(array)
         bit_depth = 8

@@ -51,6 +51,7 @@ from restora.io.metadata import (
     exif_to_bytes,
     without_maker_note,
 )
+from restora.io.read import _register_heif
 
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 _JPEG_MAX_EXIF = 65533  # one JPEG APP1 segment
@@ -91,8 +92,6 @@ def _quantise(x: np.ndarray, depth: int) -> np.ndarray:
 def _encode_pillow(fp: BinaryIO, fmt: str, colour: np.ndarray, alpha: np.ndarray | None, **options) -> None:
     """8-bit PNG, JPEG, WebP, BMP and HEIC through Pillow (pillow-heif for HEIC)."""
     if fmt == "HEIF":
-        from restora.io.read import _register_heif
-
         _register_heif()
     array = colour if alpha is None else np.dstack([colour, alpha])
     if fmt == "WEBP" and colour.ndim == 2:  # WebP has no grey: store it as colour
@@ -340,7 +339,8 @@ def write_image(
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` (a report, a JSON file) to ``path`` atomically: a reader sees the old file or the whole new one."""
+    """Write ``data`` (a report, a JSON file) to ``path`` atomically, as images are written (hidden temporary
+    file, fsync, rename): a reader sees the old file or the whole new one. The folder must exist."""
     path = Path(path)
     if not path.parent.is_dir():
         raise OutputError(f"{path}: folder {path.parent} does not exist")

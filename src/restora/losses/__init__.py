@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from restora.models.resample import area_down
+
 
 class CharbonnierLoss(nn.Module):
     def __init__(self, eps: float = 1e-3):
@@ -97,13 +99,6 @@ class LossWeights:
     severity: float = 0.0  # squared error of the per-type severity
     contrastive: float = 0.0  # supervised contrastive loss on the degradation embeddings
     temperature: float = 0.1  # of the contrastive loss
-
-
-def area_down(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Area (box) downscale by an integer factor; sizes that do not divide are cropped (ceil → floor)."""
-    if factor == 1:
-        return x
-    return F.avg_pool2d(x, factor, ceil_mode=True, count_include_pad=False)
 
 
 def severity_target(input_psnr: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ Tiling: haze and low light depend on global statistics, and the engine restores 
 The trunk therefore has *no* global pooling or normalisation: all global information reaches it through
 ``embedding``, computed once per image (``describe(describe_input(image))``) and passed to every tile with
 ``forward(tile, embedding)``; then a tile's output depends only on pixels within the trunk's receptive
-field (``context``), and tiled equals untiled. ``forward(x)`` without an embedding describes ``x`` itself
+field (``halo``), and tiled equals untiled. ``forward(x)`` without an embedding describes ``x`` itself
 (right for a whole image, not for a tile).
 
 Exposure is corrected once for the whole image. The trunk learned its brightening on 128-px patches; on a
@@ -50,10 +50,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from restora.models.mimounet import MIMOUNet
-from restora.models.registry import TASKS as _ALL_TASKS
 from restora.models.registry import register_arch
-
-TASKS: tuple[str, ...] = tuple(t for t in _ALL_TASKS if t not in ("auto", "stylize"))  # denoise, deblur, derain, dehaze, lowlight
+from restora.tasks import RESTORE_TASKS as TASKS  # denoise, deblur, derain, dehaze, lowlight
 DESCRIBE_SIDE = 256  # long side of describe()'s input
 EXPOSURE_BLUR = 4.0  # σ (px) of the low-pass whose band the whole-image exposure curve sets (held-out train images)
 CURVE_BLUR = 1.0  # σ (px, on the downscaled copy) of the blur before fitting the curve: noise would flatten it
@@ -191,7 +189,7 @@ class AllInOneNet(nn.Module):
                               channels=channels, film_dim=embed_dim)
         self.size_multiple = self.trunk.size_multiple
         # A tile needs the trunk's receptive field plus the exposure low-pass's radius of real image around it.
-        self.context = self.trunk.context + int(3 * EXPOSURE_BLUR + 0.5)
+        self.halo = self.trunk.halo + int(3 * EXPOSURE_BLUR + 0.5)
 
     def describe(self, x_small: torch.Tensor) -> dict:
         """x_small: (B, 3, h, w) in [0, 1], a downscaled whole image (long side ≤ 256).

@@ -38,8 +38,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from restora.losses import area_down
 from restora.models.registry import register_arch
+from restora.models.resample import area_down
 
 
 class ResBlock(nn.Module):
@@ -200,7 +200,7 @@ class MIMOUNet(nn.Module):
             self.film = nn.Linear(film_dim, 2 * sum(self.block_widths))
             nn.init.zeros_(self.film.weight)
             nn.init.zeros_(self.film.bias)
-        self.context = min(96, receptive_radius(self))
+        self.halo = min(96, receptive_radius(self))
 
     # --- helpers ---------------------------------------------------------------------------------
     def _films(self, embedding):

@@ -109,7 +109,7 @@ class NAFNet(nn.Module):
         self.unshuffle = unshuffle
         self.size_multiple = unshuffle * 2 ** len(enc_blocks)
         # Receptive radius grows ~2 px per 3×3 conv per level scale; 64 px of context is ample for tiling.
-        self.context = 64
+        self.halo = 64
         in_ch = channels * unshuffle**2 + (channels if uses_sigma else 0)
         self.intro = nn.Conv2d(in_ch, width, 3, padding=1)
         self.encoders, self.downs, self.ups, self.decoders = nn.ModuleList(), nn.ModuleList(), nn.ModuleList(), nn.ModuleList()

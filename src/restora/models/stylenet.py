@@ -93,7 +93,7 @@ class StyleNet(nn.Module):
     """Image (B, 3, H, W) in [0, 1] → stylised image of the same size; any H, W (padded to a multiple of 4)."""
 
     size_multiple = 4  # tiles start on the stride-2 grid, so a tile sees the phase the whole image does
-    context = 48  # pixels of surrounding image per tile: most of the receptive field's weight
+    halo = 48  # pixels of surrounding image per tile: most of the receptive field's weight
     stats_side = 512  # the shared normalisation is measured on the whole image at this long side (at most)
 
     def __init__(self, width: int = 32, blocks: int = 5):

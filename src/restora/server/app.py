@@ -26,11 +26,16 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
 from restora import __version__
-from restora.errors import RestoraError
+from restora.errors import ModelError, RestoraError
 from restora.server.config import ServerConfig
 from restora.server.jobs import Job, JobManager, QueueFull, public_message
 from restora.server.schemas import ErrorBody, Health, JobCreated, JobOptions, JobStatus, ModelInfo, ResultFormat
 from restora.server.upload import FILE_FIELD, BadUpload, UploadTooLarge, receive_upload
+from restora.engine.catalogue import available_methods, default_method
+from restora.engine.detect import detector_name
+from restora.engine.neural import describes_degradations
+from restora.io import read_image
+from restora.tasks import TASKS
 
 STATIC_DIR = Path(str(files("restora.server") / "static"))
 MAX_ZIP_JOBS = 1000
@@ -79,14 +84,8 @@ def task_models(task: str) -> tuple[set[str], str]:
 
     ``auto``: the all-in-one models, which detect the degradations (restora.engine.detect); the job then runs
     the model the detection chooses. Raises :class:`RestoraError` when no model can run the task."""
-    from restora.models.registry import available_methods, default_method
-
     if task != "auto":
         return {spec.name for spec in available_methods(task)}, default_method(task)
-    from restora.engine.detect import detector_name
-    from restora.engine.neural import describes_degradations
-    from restora.errors import ModelError
-
     known = {spec.name for spec in available_methods() if describes_degradations(spec)}
     if not known:
         raise ModelError("no model is available for task 'auto' (it needs an all-in-one model)")
@@ -94,9 +93,6 @@ def task_models(task: str) -> tuple[set[str], str]:
 
 
 def _load_registry() -> None:
-    import restora.io  # noqa: F401
-    from restora.models.registry import available_methods
-
     available_methods()
 
 
@@ -161,8 +157,6 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
                    **_error(503, "queue full; see Retry-After")},
     )
     async def create_job(request: Request):
-        from restora.io import read_image
-
         if not jobs.has_room():  # before reading a possibly large body
             return queue_full_response(QueueFull(config.retry_after_seconds))
         job_id, folder = jobs.new_folder()
@@ -274,8 +268,6 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @app.get("/api/models", response_model=list[ModelInfo], tags=["models"], summary="Models the server can run")
     def models():
-        from restora.models.registry import TASKS, available_methods
-
         defaults: dict[str, list[str]] = {}
         detectors: set[str] = set()
         for task in TASKS:

@@ -24,6 +24,12 @@ from restora import __version__
 from restora.errors import RestoraError
 from restora.server.config import ServerConfig
 from restora.server.schemas import JobOptions, JobStatus
+from restora.engine import run_restore
+from restora.explain.core import analyse_restoration, full_noise_map
+from restora.explain.features import TooSmallToAnalyse
+from restora.explain.reliability import predict
+from restora.io import read_image, write_image
+from restora.server.views import noise_map_rgb, residual_rgb, save_png_view, to_uint8
 
 log = logging.getLogger("restora.server")
 
@@ -212,13 +218,6 @@ class JobManager:
             job.status, job.progress = "done", 1.0
 
     def _restore(self, job: Job) -> None:
-        from restora.engine import run_restore
-        from restora.io import read_image, write_image
-        from restora.explain.core import analyse_restoration, full_noise_map
-        from restora.explain.features import TooSmallToAnalyse
-        from restora.explain.reliability import predict
-        from restora.server.views import noise_map_rgb, residual_rgb, save_png_view, to_uint8
-
         def on_tile(done: int, total: int) -> None:
             if self._stop.is_set():
                 raise Stopping()
@@ -254,8 +253,6 @@ class JobManager:
 
     def result_as(self, job: Job, fmt: str) -> Path:
         """The result in another format (``QUERY_FORMATS`` key), written once from the full-precision pixels."""
-        from restora.io import read_image, write_image
-
         target = QUERY_FORMATS[fmt]
         if target == job.result_format and job.result_path is not None:
             return job.result_path

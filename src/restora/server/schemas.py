@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from restora.models.registry import TASKS
+from restora.tasks import TASKS
 
 Task = Literal[TASKS]  # type: ignore[valid-type]
 ResultFormat = Literal["png", "jpeg", "tiff", "webp"]

@@ -56,7 +56,7 @@ def validate(
     import torch
 
     from restora.train.config import TrainConfig
-    from restora.train.trainer import validate_models
+    from restora.train.validation import validate_models
 
     cfg = TrainConfig.from_yaml(config)
     torch.set_num_threads(threads or cfg.threads)
@@ -80,7 +80,7 @@ def export(
     --onnx a run's or model's ONNX graph for onnxruntime (model card in its metadata)."""
     from restora.errors import RestoraError
     from restora.settings import get_settings
-    from restora.train.trainer import export_run
+    from restora.train.card import export_run
 
     if not run.exists() and (get_settings().runs_dir / run).exists():
         run = get_settings().runs_dir / run
@@ -104,8 +104,8 @@ def _export_onnx(source: Path, output: Path, pick: str | None = None) -> None:
 
     from restora.batch import UsageError
     from restora.engine.onnx import OPSET, TOLERANCE, export_model_file
-    from restora.models.registry import get_spec
-    from restora.train.trainer import export_run
+    from restora.engine.catalogue import get_spec
+    from restora.train.card import export_run
 
     if output.suffix.lower() != ".onnx":
         raise UsageError(f"name the ONNX output with the .onnx extension, not '{output.name}'")

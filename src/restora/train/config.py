@@ -9,7 +9,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from restora.losses import LossWeights
+from restora.degrade import PIPELINES
+from restora.errors import RestoraError
 from restora.losses.style import StyleLossWeights
+from restora.tasks import RESTORE_TASKS
 
 
 class _Strict(BaseModel):
@@ -19,7 +22,7 @@ class _Strict(BaseModel):
 class MixtureItem(_Strict):
     """One component of a task mixture: patches of ``task`` degraded by ``pipeline``, drawn with ``weight``."""
 
-    task: Literal["denoise", "deblur", "derain", "dehaze", "lowlight"]
+    task: Literal[RESTORE_TASKS]  # type: ignore[valid-type]  # one of the restore tasks
     pipeline: str  # name in restora.degrade.PIPELINES
     weight: float = Field(1.0, gt=0)
 
@@ -101,8 +104,6 @@ class DataConfig(_Strict):
         if len(set(self.val_extra)) != len(self.val_extra):
             raise ValueError("val_extra names a pipeline twice")
         if self.val_extra:
-            from restora.degrade import PIPELINES
-
             unknown = [n for n in self.val_extra if n not in PIPELINES]
             if unknown:
                 raise ValueError(f"val_extra: unknown pipeline {unknown[0]!r} (known: {', '.join(sorted(PIPELINES))})")
@@ -236,9 +237,7 @@ class TrainConfig(_Strict):
         return self
 
     @classmethod
-    def from_yaml(cls, path: Path) -> "TrainConfig":
-        from restora.errors import RestoraError
-
+    def from_yaml(cls, path: Path) -> TrainConfig:
         try:
             raw = yaml.safe_load(Path(path).read_text())
         except (OSError, yaml.YAMLError) as exc:

@@ -10,7 +10,7 @@ inference (for correlated noise it sees less than the marginal σ), so training 
 
 With a task mixture (``data.mixture``) each patch first draws its component (task, pipeline) by weight,
 then is degraded by that pipeline; the batch carries the task labels (indices into
-:data:`restora.train.data.TASK_NAMES`) and each patch's input PSNR (the severity target). Configs without a
+:data:`restora.tasks.RESTORE_TASKS`) and each patch's input PSNR (the severity target). Configs without a
 mixture draw exactly the numbers they drew before, so their batches are unchanged.
 """
 
@@ -29,10 +29,12 @@ from restora.degrade.base import Clip, Quantize
 from restora.engine.noise import estimate_sigma
 from restora.errors import RestoraError
 from restora.settings import data_dir
+from restora.eval.metrics import input_psnr
 from restora.train.augment import jitter_colour, log_uniform, rescaled_crop, shuffle_channels
+from restora.tasks import RESTORE_TASKS
 from restora.train.config import DataConfig
+from restora.models.allinone import shrink
 
-TASK_NAMES = ("denoise", "deblur", "derain", "dehaze", "lowlight")  # label order (= AllInOneNet.TASKS)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 HINT_PATCHES = 1500  # patches per channel for the training-time σ hint (speed over precision)
 
@@ -101,12 +103,6 @@ def noise_hint(noisy: np.ndarray, clean: np.ndarray) -> np.ndarray:
     return estimate_sigma(noisy - clean, max_patches=HINT_PATCHES)
 
 
-def input_psnr(degraded: np.ndarray, clean: np.ndarray) -> float:
-    """PSNR in dB of the degraded patch (clipped to [0, 1]) against the clean one, capped at 60 dB."""
-    mse = float(np.mean((np.clip(degraded, 0.0, 1.0) - clean) ** 2))
-    return 60.0 if mse < 1e-6 else min(60.0, 10.0 * np.log10(1.0 / mse))
-
-
 @dataclass
 class Batch:
     """One step's training tensors (this rank's slice). ``labels``/``input_psnr`` only with a mixture,
@@ -119,7 +115,7 @@ class Batch:
     input_psnr: torch.Tensor | None = None
     describe: torch.Tensor | None = None
 
-    def to(self, device) -> "Batch":
+    def to(self, device) -> Batch:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Batch(*(move(getattr(self, f)) for f in ("noisy", "clean", "sigma", "labels", "input_psnr", "describe")))
 
@@ -142,7 +138,7 @@ class PatchSampler:
         self.probabilities = sampling_probabilities(cfg, files)
         self.quantize8, self.quantize16, self.clip = Quantize(8), Quantize(16), Clip()
         if cfg.mixture:
-            self.components = [(TASK_NAMES.index(m.task), get_pipeline(m.pipeline)) for m in cfg.mixture]
+            self.components = [(RESTORE_TASKS.index(m.task), get_pipeline(m.pipeline)) for m in cfg.mixture]
             w = np.array([m.weight for m in cfg.mixture], float)
             self.weights = w / w.sum()
         else:
@@ -214,8 +210,6 @@ class PatchSampler:
             batch.labels = torch.tensor(labels, dtype=torch.long)
             batch.input_psnr = torch.tensor(psnrs, dtype=torch.float32)
         if self.cfg.describe_shrink is not None:
-            from restora.models.allinone import shrink
-
             lo, hi = self.cfg.describe_shrink
             batch.describe = shrink(n_t, float(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
         return batch
@@ -274,7 +268,7 @@ def validation_groups(cfg: DataConfig, files: list[Path], seed: int, hint: bool 
                 clean = _centre_crop(f, cfg.val_crop)
                 pipe = pipes[int(rng.choice(len(pipes), p=w / w.sum()))]
                 pairs.append(_val_pair(np.clip(pipe(clean, rng), 0, 1).astype(np.float32), clean, hint))
-            groups.append(ValGroup(task, pairs, TASK_NAMES.index(task)))
+            groups.append(ValGroup(task, pairs, RESTORE_TASKS.index(task)))
         return groups
     if cfg.sets:  # one group per set: its held-out slice with Gaussian noise of val_sigma
         member = set_of(cfg, files)

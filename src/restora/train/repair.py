@@ -19,8 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from restora.degrade.damage import Blotches, Dust, RandomDamage, Scratches, TornCorner, dilate
-from restora.degrade.noise import GaussianNoise
+from restora.degrade.damage import age_photo, damage_kind, dilate
 from restora.errors import RestoraError
 from restora.eval.metrics import mask_f1, masked_psnr, to_uint8
 from restora.train.data import PatchSampler, ValGroup, _centre_crop, split_train_val
@@ -28,31 +27,6 @@ from restora.train.trainer import Trainer, learning_rate
 
 REPAIR_LOG_FIELDS = ["step", "loss", "lr", "val_f1", "val_precision", "val_recall", "val_psnr_hole",
                      "val_psnr_thin", "val_psnr_large", "seconds", "wall_seconds", "steps_per_s"]
-SEPIA = np.float32([1.0, 0.85, 0.65])
-
-
-def damage_kind(holes: str) -> RandomDamage:
-    """The damage of a run or validation group: ``mixed`` (all kinds), ``thin`` (scratches and dust) or ``large``
-    (blotches and torn corners)."""
-    if holes == "thin":
-        return RandomDamage([Scratches(), Dust()], [0.8, 0.6])
-    if holes == "large":
-        return RandomDamage([Blotches(radius=(10.0, 40.0)), TornCorner()], [0.85, 0.3])
-    return RandomDamage.default()
-
-
-def age_photo(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A clean crop made to look like an old print before it is damaged: grey (half) or sepia (a fifth), with
-    film grain of σ 0–8 (0–255 scale) on half of them. This is the photo the repair should return."""
-    u = rng.random()
-    if u < 0.7:
-        grey = clean @ np.float32([0.299, 0.587, 0.114])
-        clean = grey[..., None] * (SEPIA if u < 0.2 else np.float32([1, 1, 1]))
-    if rng.random() < 0.5:
-        clean = GaussianNoise(sigma=(0.0, 8.0))(clean, rng)
-    return np.clip(clean, 0, 1).astype(np.float32)
-
-
 class DamageSampler(PatchSampler):
     """Batches (B, 7, p, p): damaged crop (3), mask used for filling (1), clean crop (3); from ``(seed, step)``.
 

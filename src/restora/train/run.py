@@ -21,7 +21,8 @@ import torch
 from restora.errors import RestoraError
 from restora.settings import get_settings
 from restora.train.config import TrainConfig
-from restora.train.trainer import Trainer, prepare_run
+from restora.train.checkpoint import prepare_run
+from restora.train.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Distributed:
     local_world_size: int = 1
 
     @classmethod
-    def from_env(cls) -> "Distributed":
+    def from_env(cls) -> Distributed:
         env = os.environ
         world = int(env.get("WORLD_SIZE", "1"))
         return cls(rank=int(env.get("RANK", "0")), world_size=world, local_rank=int(env.get("LOCAL_RANK", "0")),

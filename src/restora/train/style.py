@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 from restora.errors import RestoraError
 from restora.losses.style import PerceptualStyleLoss
 from restora.train.data import PatchSampler, ValGroup, _centre_crop, load_rgb, resolve_path, split_train_val
-from restora.train.trainer import Trainer
+from restora.train.trainer import Trainer, learning_rate
 
 STYLE_LOG_FIELDS = ["step", "loss", "content", "style", "tv", "lr", "val_loss", "val_content", "val_style",
                     "seconds", "wall_seconds", "steps_per_s"]
@@ -70,8 +70,6 @@ class StyleTrainer(Trainer):
         return -figures["val_loss"]
 
     def train_step(self, content: torch.Tensor) -> dict:
-        from restora.train.trainer import learning_rate
-
         for g in self.optimizer.param_groups:
             g["lr"] = learning_rate(self.cfg, self.step)
         with self._autocast():

@@ -26,7 +26,7 @@ def _numbers(text: str, what: str, kind=float) -> list:
 
 DENOISE_SETS = "CBSD68,Kodak24,McMaster"
 DENOISE_METHODS = "ours,bm3d,nlm,ffdnet,identity"
-BENCH_TASKS = (*RESTORE_TASKS, "auto", "noise-type", "classify", "classify-reliability")
+BENCH_TASKS = (*RESTORE_TASKS, "auto", "noise-type", "classify", "classify-reliability", "repair")
 
 
 @app.command()
@@ -97,6 +97,8 @@ def bench(
             _bench_noise_type(data, limit, out)
         elif task == "classify-reliability":
             _bench_classify_reliability(data, limit, out)
+        elif task == "repair":
+            _bench_repair(data, sets, methods, limit, threads, out)
         elif task == "denoise":
             _bench(data, sets or DENOISE_SETS, sigmas, methods or DENOISE_METHODS, out, limit, device, threads, speed,
                    sizes, repeats, cache if use_cache else None, oracle, crops, noise=noise, **speed_opts)
@@ -336,6 +338,35 @@ def _bench_classify_reliability(data, limit, out, threshold=0.5, per_set=10):
     write_json(out / "results.json", payload)
     write_reliability_markdown(out / "results.md", payload)
     _log(f"wrote {out / 'results.json'}, {out / 'results.md'}")
+
+
+def _bench_repair(data, sets, methods, limit, threads, out):
+    """``restora bench --task repair`` (see restora.eval.repair_bench)."""
+    import datetime
+    import json
+    import platform
+
+    import torch
+
+    from restora.eval.repair_bench import DEFAULT_METHODS, DEFAULT_SETS, run_repair, write_repair_markdown
+    from restora.engine.inpaint import DETECTOR, INPAINTERS, load_repair_model
+
+    data = _data_folder(data)
+    torch.set_num_threads(threads or 2)
+    set_list = sets.split(",") if sets else list(DEFAULT_SETS)
+    method_list = methods.split(",") if methods else list(DEFAULT_METHODS)
+    models = ", ".join(f"{n} ({load_repair_model(n, a).card.get('steps', '?')} steps)" for n, a in
+                       ((DETECTOR, "damagenet"), (INPAINTERS["fast"], "inpaintnet"), (INPAINTERS["resshift"], "resshift")))
+    result = run_repair(data, set_list, method_list, limit, _log)
+    args = ["restora", "bench", "--task", "repair", "--sets", ",".join(set_list), "--methods", ",".join(method_list),
+            "--threads", str(threads or 2), "--out", str(out)] + (["--limit", str(limit)] if limit else [])
+    payload = {"command": " ".join(args), "machine": f"{platform.processor() or platform.machine()}, "
+                                                      f"{threads or 2} threads", "models": models,
+               "date": datetime.date.today().isoformat(), "result": result}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(payload, indent=1))
+    write_repair_markdown(out / "results.md", payload)
+    _log(f"wrote {out / 'results.md'}")
 
 
 def _bench_noise_type(data, limit, out):

@@ -216,6 +216,36 @@ def aligned_grey(clean: np.ndarray, output: np.ndarray, max_shift: int = LEVIN_M
     return {"psnr_aligned": float(value), "ssim_aligned": float(s), "shift": [dy, dx]}
 
 
+def masked_psnr(clean: np.ndarray, output: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR in dB of two uint8 RGB images over the pixels where ``mask`` (H, W) is true (an inpainting's holes),
+    capped at :data:`PSNR_CAP`; NaN for an empty mask."""
+    if not mask.any():
+        return float("nan")
+    err = (clean[mask].astype(np.float64) - output[mask].astype(np.float64)) ** 2
+    mse = float(err.mean())
+    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse))
+
+
+def masked_ssim(clean: np.ndarray, output: np.ndarray, mask: np.ndarray) -> float:
+    """Mean of the SSIM map (as :func:`ssim`) over the pixels where ``mask`` is true; NaN for an empty mask."""
+    if not mask.any():
+        return float("nan")
+    _, full = structural_similarity(clean.astype(np.float64), output.astype(np.float64), channel_axis=2,
+                                    data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                    full=True)
+    return float(full.mean(axis=2)[mask].mean())
+
+
+def mask_f1(truth: np.ndarray, found: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of a found binary mask against the true one (pixel counts; 1.0 when both empty)."""
+    tp = float(np.logical_and(truth, found).sum())
+    fp, fn = float(found.sum()) - tp, float(truth.sum()) - tp
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
 # Training-time forms: torch tensors on the [0, 1] scale.
 
 

@@ -61,6 +61,8 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | No
     model = build_module(cfg.model.arch, cfg.model.args)
     model.load_state_dict(weights)
     rows = read_log(run_dir / "log.csv")
+    from restora.train.repair import choose_threshold, repair_validation_card  # a repair run's card (imports the trainer)
+
     tasks = list(cfg.card.get("tasks") or cfg.data.tasks or ["denoise"])
     d = cfg.data
     cpu, wall, estimated_seconds, estimated_steps = run_compute(s)
@@ -71,11 +73,13 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | No
         "summary": cfg.card.get("summary", f"{cfg.model.arch} trained by Restora ({cfg.name})"),
         "training_data": cfg.card.get("training_data", f"{cfg.data.train_dir} (see shared/data/MANIFEST.md)"),
         "data_terms": cfg.card.get("data_terms", "BSDS500: research and education"),
-        "degradations": None if cfg.style else ([m.model_dump() for m in d.mixture] if d.mixture else d.pipeline),
+        "degradations": None if cfg.style else f"restora.degrade.damage ({cfg.repair.holes})" if cfg.repair else (
+            [m.model_dump() for m in d.mixture] if d.mixture else d.pipeline),
         "run": cfg.name,
         "steps": steps,
         "cpu_hours": round(cpu / 3600, 2),  # process CPU time, all threads (see cpu_hours_note where estimated)
-        "validation": style_validation_card(cfg, rows) if cfg.style else validation_card(cfg, rows),
+        "validation": (style_validation_card(cfg, rows) if cfg.style else repair_validation_card(cfg, rows) if cfg.repair
+                       else validation_card(cfg, rows)),
         "weights": "EMA",
         "config": json.loads(cfg.model_dump_json()),
     }
@@ -90,6 +94,8 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | No
         card["selected"] = selected
     if "init_card" in s:
         card.update(continuation(json.loads(s["init_card"]), cfg.name, steps, card["cpu_hours"]))
+    if cfg.repair is not None and cfg.repair.role == "detect":  # the mask threshold, chosen on validation
+        card.update(choose_threshold(model.eval(), cfg))
     for k, v in cfg.card.items():
         card.setdefault(k, v)
     if cfg.distill is not None:

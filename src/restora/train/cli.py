@@ -90,7 +90,7 @@ def export(
         card = export_run(run, output, pick=pick)
         wall = f" ({card['wall_hours']} h wall)" if "wall_hours" in card else ""
         chosen = card.get("selected")
-        unit = "" if "stylize" in card["tasks"] else " dB"
+        unit = "" if "stylize" in card["tasks"] or (chosen or {}).get("by") == "val_f1" else " dB"
         figure = (f"best {chosen['by']} {chosen['value']}{unit} (step {chosen['step']} of {chosen['of_steps']})" if chosen
                   else f"validation {card['validation']['last']}{unit}")
         typer.echo(f"wrote {output}: {card['steps']} steps, {card['cpu_hours']} CPU-hours{wall}, {figure}")

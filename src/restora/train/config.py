@@ -177,6 +177,17 @@ class StyleConfig(_Strict):
     loss: StyleLossWeights = Field(default_factory=StyleLossWeights)
 
 
+class RepairConfig(_Strict):
+    """An old-photo repair run (:mod:`restora.train.repair`): ``role`` detect (damage mask), inpaint (one-pass
+    fill) or resshift (residual-shifting fill); crops of ``data`` aged and damaged by ``holes`` (mixed, thin or
+    large damage of :mod:`restora.degrade.damage`); the fill mask grown by up to ``grow`` px."""
+
+    role: Literal["detect", "inpaint", "resshift"]
+    holes: Literal["mixed", "thin", "large"] = "mixed"
+    grow: int = Field(2, ge=0)
+    positive_weight: float = Field(3.0, gt=0)  # detector: weight of damaged pixels in the cross-entropy
+
+
 def selectable(data: DataConfig, style: bool = False) -> list[str]:
     """The validation figures a run can select its checkpoint by (a style run: its validation loss)."""
     if style:
@@ -204,6 +215,7 @@ class TrainConfig(_Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     distill: DistillConfig | None = None
     style: StyleConfig | None = None  # set: a style-transfer run (restora.train.style), not a restoration one
+    repair: RepairConfig | None = None  # set: an old-photo repair run (restora.train.repair)
     log_every: int = 50
     val_every: int = 1000
     ckpt_every: int = 500
@@ -219,7 +231,7 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_select(self):
-        allowed = selectable(self.data, self.style is not None)
+        allowed = ["val_f1", "val_psnr_hole"] if self.repair else selectable(self.data, self.style is not None)
         if self.select is not None and self.select not in allowed:
             raise ValueError(f"select must be one of {', '.join(allowed)}, not {self.select!r}")
         return self

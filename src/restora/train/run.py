@@ -90,6 +90,8 @@ def run_training(config: Path, run_dir: Path | None = None, resume: bool = False
         trainer_class = Trainer
         if cfg.style is not None:
             from restora.train.style import StyleTrainer as trainer_class
+        elif cfg.repair is not None:
+            from restora.train.repair import RepairTrainer as trainer_class
         trainer = trainer_class(cfg, run_dir, device, rank=dist.rank, world_size=dist.world_size)
         say = print if dist.rank == 0 else (lambda *a, **k: None)
         if resume and trainer.checkpoint_path.exists():

@@ -22,7 +22,11 @@ from pathlib import Path
 import typer
 
 
-def main(model: str = typer.Option(..., help="base model (name or .safetensors)"),
+adaptation = typer.Typer(add_completion=False)
+
+
+@adaptation.command()
+def adapt(model: str = typer.Option(..., help="base model (name or .safetensors)"),
          minutes: float = typer.Option(2.0, help="adaptation budget per camera"),
          steps: int | None = typer.Option(
              None, help="fixed step budget per camera instead of minutes (reproducible comparisons on a busy machine)"),
@@ -54,5 +58,10 @@ def main(model: str = typer.Option(..., help="base model (name or .safetensors)"
     print(markdown_table(summary))
 
 
+def main(argv: list[str] | None = None) -> None:
+    """Run as a command; with ``argv`` (tests), in process: errors raise instead of exiting."""
+    adaptation(argv, prog_name="python benchmarks/adapt_polyu.py", standalone_mode=argv is None)
+
+
 if __name__ == "__main__":
-    typer.run(main)
+    main()

@@ -15,45 +15,52 @@ Prints a Markdown table for benchmarks/RESULTS.md; ``--out`` writes every number
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
 
+import typer
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="base model (name or .safetensors)")
-    parser.add_argument("--minutes", type=float, default=2.0, help="adaptation budget per camera")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="fixed step budget per camera instead of minutes (reproducible comparisons on a busy machine)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--cameras", default="", help="comma-separated subset (default: all)")
-    parser.add_argument("--split", action="store_true", help="adapt on half of each camera's photos, score on the rest")
-    parser.add_argument("--out", type=Path, help="write every number here (JSON)")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+
+adaptation = typer.Typer(add_completion=False)
+
+
+@adaptation.command()
+def adapt(model: str = typer.Option(..., help="base model (name or .safetensors)"),
+         minutes: float = typer.Option(2.0, help="adaptation budget per camera"),
+         steps: int | None = typer.Option(
+             None, help="fixed step budget per camera instead of minutes (reproducible comparisons on a busy machine)"),
+         threads: int = typer.Option(1), cameras: str = typer.Option("", help="comma-separated subset (default: all)"),
+         split: bool = typer.Option(False, "--split", help="adapt on half of each camera's photos, score on the rest"),
+         out: Path | None = typer.Option(None, help="write every number here (JSON)")) -> None:
+    """Adapt MODEL per PolyU50 camera and score it; optional JSON to --out."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     import torch
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     from restora.adapt import AdaptConfig
     from restora.adapt.evaluate import evaluate_adaptation, markdown_table
     from restora.models.modelfile import read_metadata
     from restora.engine.catalogue import get_spec
     from restora.settings import data_dir
 
-    spec = get_spec(args.model)
-    cfg = AdaptConfig(minutes=0.0, steps=args.steps) if args.steps else AdaptConfig(minutes=args.minutes)
-    summary = evaluate_adaptation(args.model, data_dir() / "real" / "PolyU50", cfg,
-                                  [c for c in args.cameras.split(",") if c] or None, args.split,
+    spec = get_spec(model)
+    cfg = AdaptConfig(minutes=0.0, steps=steps) if steps else AdaptConfig(minutes=minutes)
+    summary = evaluate_adaptation(model, data_dir() / "real" / "PolyU50", cfg,
+                                  [c for c in cameras.split(",") if c] or None, split,
                                   log=lambda line: print(line, flush=True))
     summary.update(model=spec.name, model_steps=read_metadata(spec.path)["card"].get("steps") if spec.path else None,
-                   minutes_per_camera=None if args.steps else args.minutes, steps_per_camera=args.steps,
-                   threads=args.threads)
-    if args.out:
-        args.out.write_text(json.dumps(summary, indent=1))
+                   minutes_per_camera=None if steps else minutes, steps_per_camera=steps,
+                   threads=threads)
+    if out:
+        out.write_text(json.dumps(summary, indent=1))
     print()
     print(markdown_table(summary))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run as a command; with ``argv`` (tests), in process: errors raise instead of exiting."""
+    adaptation(argv, prog_name="python benchmarks/adapt_polyu.py", standalone_mode=argv is None)
 
 
 if __name__ == "__main__":

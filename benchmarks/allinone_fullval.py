@@ -13,11 +13,11 @@ PSNR of ``restora.eval.metrics`` (exposure guess set aside).
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
+import typer
 
 
 def degraded_photos(config_path: Path) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
@@ -43,18 +43,15 @@ def degraded_photos(config_path: Path) -> dict[str, list[tuple[np.ndarray, np.nd
     return out
 
 
-def main() -> None:
+def main(config: Path = typer.Argument(...), models: list[str] = typer.Argument(...),
+         out: Path | None = typer.Option(None)) -> None:
+    """Score each model on the degraded held-out photos of CONFIG; optional JSON to --out."""
     from restora.engine import run_restore
     from restora.eval.metrics import gt_mean_psnr_ssim, psnr, to_uint8
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("config", type=Path)
-    parser.add_argument("models", nargs="+")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    photos = degraded_photos(args.config)
+    photos = degraded_photos(config)
     results = {}
-    for model in args.models:
+    for model in models:
         row = {}
         for task, pairs in photos.items():
             scores, gtmean = [], []
@@ -69,10 +66,10 @@ def main() -> None:
         row["mean"] = round(float(np.mean([row[t] for t in photos])), 3)
         results[model] = row
         print(model, json.dumps(row), flush=True)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -21,7 +21,6 @@ clean file as flagged when any finding names it. Also times the single-image wor
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -29,10 +28,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import typer
 from scipy.ndimage import shift as subpixel_shift
 
 from restora.audit import image_checks, index
-from restora.audit.runner import Task, examine, list_images, run_audit
+from restora.audit.runner import AuditItem, examine, list_images, run_audit
 from restora.degrade.compression import GaussianBlur
 from restora.degrade.noise import GaussianNoise
 from restora.io import Image, read_image, write_image
@@ -72,7 +72,7 @@ def main(root: Path) -> None:
 
     print(f"calibration half: {len(calibration)} images of {', '.join(SETS)}")
     t, cpu = time.perf_counter(), time.process_time()
-    measured = [examine(Task(f, 0, True)) for f in calibration]
+    measured = [examine(AuditItem(f, 0, True)) for f in calibration]
     single_s, single_cpu = time.perf_counter() - t, time.process_time() - cpu
     t, cpu = time.perf_counter(), time.process_time()
     for f in calibration:
@@ -208,6 +208,11 @@ def main(root: Path) -> None:
         print(f"clean files flagged: {len(flagged)}/{len(clean_files)} = {100 * len(flagged) / len(clean_files):.1f}%")
 
 
-if __name__ == "__main__":
+def command(root: Path | None = typer.Argument(None, help="data folder (default: RESTORA_DATA)")) -> None:
+    """Audit the planted photos under ROOT."""
     cv2.setNumThreads(1)
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else data_dir())
+    main(root if root is not None else data_dir())
+
+
+if __name__ == "__main__":
+    typer.run(command)

@@ -16,12 +16,12 @@ median σ ≈ 2 on the "clean" CBSD68), which adds to the synthetic noise, so lo
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+import typer
 
 GAUSSIAN = (5, 10, 15, 25, 35, 50)
 SIGNAL_DEPENDENT = ((1e-3, 2.0), (4e-3, 4.0), (1e-2, 6.0))
@@ -42,19 +42,16 @@ def load(set_name: str, half: bool, limit: int | None):
     return images
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="CBSD68")
-    parser.add_argument("--limit", type=int)
-    parser.add_argument("--half", action="store_true", help="reduce the clean images 2× first (less noise of their own)")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
+def main(sets: str = typer.Option("CBSD68"), limit: int | None = typer.Option(None),
+         half: bool = typer.Option(False, "--half", help="reduce the clean images 2× first (less noise of their own)"),
+         out: Path | None = typer.Option(None)) -> None:
+    """Score the noise map on SETS; optional JSON to --out."""
     from restora.degrade import PoissonGaussianNoise
     from restora.explain import noise_map
 
     results = {}
-    for set_name in args.sets.split(","):
-        images = load(set_name, args.half, args.limit)
+    for set_name in sets.split(","):
+        images = load(set_name, half, limit)
         rows, seconds, pixels = {}, 0.0, 0
         for sigma in GAUSSIAN:
             rng = np.random.default_rng(0)
@@ -80,13 +77,13 @@ def main(argv=None) -> None:
         rows["gaussian mean MAE"] = float(np.mean([rows[f"gaussian σ={s}"]["mae"] for s in GAUSSIAN]))
         rows["signal-dependent mean relative"] = float(np.mean([v["relative"] for k, v in rows.items() if k.startswith("shot")]))
         rows["seconds per megapixel"] = seconds / (pixels / 1e6)
-        results[set_name + (" (half size)" if args.half else "")] = rows
-        print(f"\n{set_name}{' (half size)' if args.half else ''}: {len(images)} images")
+        results[set_name + (" (half size)" if half else "")] = rows
+        print(f"\n{set_name}{' (half size)' if half else ''}: {len(images)} images")
         for k, v in rows.items():
             print(f"  {k:32s} {v if not isinstance(v, dict) else ', '.join(f'{a} {b:.3f}' for a, b in v.items())}")
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1))
+    if out:
+        out.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -17,10 +17,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
+
+import typer
 
 import numpy as np
 
@@ -111,31 +112,27 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--limit", type=int, help="first N images of each set")
-    parser.add_argument("--sets", default="CBSD68,Kodak24,PolyU50")
-    parser.add_argument("--sigmas", default="15,25,50")
-    parser.add_argument("--records", type=Path, help="cache of measured records (reused when it exists)")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
+def main(model: str = typer.Option(...), limit: int | None = typer.Option(None, help="first N images of each set"),
+         sets: str = typer.Option("CBSD68,Kodak24,PolyU50"), sigmas: str = typer.Option("15,25,50"),
+         records: Path | None = typer.Option(None, help="cache of measured records (reused when it exists)"),
+         out: Path | None = typer.Option(None)) -> None:
+    """Reliability of MODEL's per-image estimate on SETS at SIGMAS; optional JSON to --out."""
     import torch
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    if args.records and args.records.exists():
-        rows = json.loads(args.records.read_text())
+    if records and records.exists():
+        rows = json.loads(records.read_text())
     else:
-        rows = collect(args.model, args.limit, args.sets.split(","), [float(s) for s in args.sigmas.split(",")])
-        if args.records:
-            args.records.write_text(json.dumps(rows))
+        rows = collect(model, limit, sets.split(","), [float(s) for s in sigmas.split(",")])
+        if records:
+            records.write_text(json.dumps(rows))
     summary = summarise(rows)
     print(json.dumps(summary, indent=1))
     print(f"({time.perf_counter() - start:.0f} s)")
-    if args.out:
-        args.out.write_text(json.dumps(summary, indent=1))
+    if out:
+        out.write_text(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

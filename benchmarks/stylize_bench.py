@@ -15,13 +15,15 @@ strengths 1 and 0.5. gallery: Kodak photos and two old photos, input beside resu
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
+
+import typer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "style-mosaic.yaml"
@@ -139,20 +141,19 @@ def gallery(out: Path) -> None:
         print(f"wrote {target.relative_to(ROOT)}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["speed", "forward", "losses", "gallery"])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--widths", type=int, nargs="+", default=[8, 12, 16, 32])
-    args = parser.parse_args()
+def main(what: Literal["speed", "forward", "losses", "gallery"] = typer.Argument(...),
+         threads: int = typer.Option(2),
+         widths: str = typer.Option("8,12,16,32", help="comma-separated widths")) -> None:
+    """Speed, forward speed, held-out losses or the gallery of the stylize model."""
+    width_list = [int(w) for w in widths.split(",")]
     sys.path.insert(0, str(ROOT / "src"))
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads if args.what in ("speed", "forward") else 1))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads if what in ("speed", "forward") else 1))
     start = time.perf_counter()
-    if args.what == "speed":
-        speed(args.threads, args.widths)
-    elif args.what == "forward":
-        forward_speed(args.threads, args.widths)
-    elif args.what == "losses":
+    if what == "speed":
+        speed(threads, width_list)
+    elif what == "forward":
+        forward_speed(threads, width_list)
+    elif what == "losses":
         losses()
     else:
         gallery(ROOT / "docs" / "stylize")
@@ -160,4 +161,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

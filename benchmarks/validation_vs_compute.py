@@ -11,11 +11,14 @@ table and the plot show what each further CPU-hour bought.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+import typer
 
-def main() -> None:
+
+def main(config: Path = typer.Argument(...), models: list[str] = typer.Argument(...),
+         labels: str | None = typer.Option(None, help="comma-separated, one per model (default: the file names)"),
+         threads: int = typer.Option(2), out: Path | None = typer.Option(None, help="plot (PNG); the table goes to stdout")) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,23 +30,16 @@ def main() -> None:
     from restora.train.config import TrainConfig
     from restora.train.validation import validate_models
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("config", type=Path)
-    ap.add_argument("models", nargs="+")
-    ap.add_argument("--labels", help="comma-separated, one per model (default: the file names)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, help="plot (PNG); the table goes to stdout")
-    args = ap.parse_args()
-    labels = args.labels.split(",") if args.labels else [Path(m).stem for m in args.models]
-    if len(labels) != len(args.models):
-        ap.error("give one label per model")
+    labels = labels.split(",") if labels else [Path(m).stem for m in models]
+    if len(labels) != len(models):
+        raise typer.BadParameter("give one label per model", param_hint="--labels")
 
-    torch.set_num_threads(args.threads)
-    cfg = TrainConfig.from_yaml(args.config)
-    cards = [read_metadata(get_spec(m).path)["card"] for m in args.models]  # the card only; validate_models loads the weights
+    torch.set_num_threads(threads)
+    cfg = TrainConfig.from_yaml(config)
+    cards = [read_metadata(get_spec(m).path)["card"] for m in models]  # the card only; validate_models loads the weights
     hours = [float(c.get("total_cpu_hours", c.get("cpu_hours", 0.0))) for c in cards]
     steps = [int(c.get("total_steps", c.get("steps", 0))) for c in cards]
-    results = validate_models(cfg, args.models)
+    results = validate_models(cfg, models)
     columns = [k for k in results[0] if k.startswith("val_")]
 
     print("| model | steps | CPU-hours | " + " | ".join(columns) + f" | {cfg.select or 'val_psnr'} |")
@@ -51,7 +47,7 @@ def main() -> None:
     for label, n, h, r in zip(labels, steps, hours, results):
         print(f"| {label} | {n:,} | {h:.2f} | " + " | ".join(f"{r[c]:.3f}" for c in columns) + f" | {r['selected']:.3f} |")
 
-    if args.out:
+    if out:
         order = sorted(range(len(hours)), key=hours.__getitem__)
         fig, ax = plt.subplots(figsize=(6, 4))
         for c in columns:
@@ -64,8 +60,8 @@ def main() -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(args.out, dpi=110)
+        fig.savefig(out, dpi=110)
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -281,7 +281,7 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
 def _bench_classify(data, degradations, methods, limit, device, threads, out, cache_dir=None):
     """``restora bench --task classify`` (see restora.eval.classify_bench)."""
     import shlex
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from restora.errors import RestoraError
     from restora.eval.classify_bench import (DEFAULT_METHODS, DEGRADATIONS, plot_accuracy, run_classify,
@@ -311,7 +311,7 @@ def _bench_classify(data, degradations, methods, limit, device, threads, out, ca
     args = ["restora", "bench", "--task", "classify", "--data", str(data), "--degradations", ",".join(chosen),
             "--methods", ",".join(method_list), "--out", str(out), "--device", device, "--threads", str(threads)]
     args += ["--limit", str(limit)] if limit is not None else []
-    payload = {"command": shlex.join(args), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    payload = {"command": shlex.join(args), "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "machine": machine_info(), **result}
     write_json(out / "results.json", payload)
     write_classify_markdown(out / "results.md", payload)
@@ -372,7 +372,7 @@ def _bench_repair(data, sets, methods, limit, threads, out):
 def _bench_noise_type(data, limit, out):
     """``restora bench --task noise-type``: the noise-kind detector on held-out train/ images."""
     import shlex
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from restora.eval.noise_type_bench import run_noise_type
     from restora.eval.report import machine_info, write_json
@@ -382,7 +382,7 @@ def _bench_noise_type(data, limit, out):
     result = run_noise_type(data, "held-out", limit, _log)
     args = ["restora", "bench", "--task", "noise-type", "--data", str(data), "--out", str(out)]
     args += ["--limit", str(limit)] if limit is not None else []
-    payload = {"command": shlex.join(args), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    payload = {"command": shlex.join(args), "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "machine": machine_info(), **result}
     write_json(out / "results.json", payload)
     kinds = list(result["confusion"])

@@ -12,15 +12,16 @@ and writing included) and wall time are reported.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import typer
 
 GRAIN_SIGMA = 12.0
 ASPECT = 1.5  # width / height, as most cameras
@@ -89,14 +90,22 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--megapixels", default="24", help="sizes, e.g. 24,100")
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--format", default=".jpg")
-    ns = parser.parse_args(argv)
-    rows = bench_memory([float(v) for v in ns.megapixels.split(",")], ns.model, ns.format)
+memory_bench = typer.Typer(add_completion=False, help=(__doc__ or "").splitlines()[0])
+
+
+@memory_bench.command()
+def measure_photos(
+    megapixels: Annotated[str, typer.Option(help="sizes, e.g. 24,100")] = "24",
+    model: Annotated[str | None, typer.Option()] = None,
+    format: Annotated[str, typer.Option()] = ".jpg",
+) -> None:
+    """Peak memory of `restora denoise` on synthetic photos of the given sizes, as a Markdown table."""
+    rows = bench_memory([float(v) for v in megapixels.split(",")], model, format)
     print(markdown(rows))
+
+
+def main(argv: list[str] | None = None) -> None:
+    memory_bench(argv, prog_name="python -m restora.eval.memory")
 
 
 if __name__ == "__main__":

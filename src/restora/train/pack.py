@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 from restora.errors import RestoraError
 from restora.io.write import write_bytes
 from restora.train.config import TrainConfig, TrainSet
-from restora.train.data import load_rgb, resolve_folder, split_train_val, set_of
+from restora.train.data import load_rgb, set_of, split_train_val
 
 
 def encode_crop(image: np.ndarray, size: int, rng: np.random.Generator | None) -> bytes:

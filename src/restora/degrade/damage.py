@@ -263,7 +263,7 @@ class RandomDamage(Damage):
         self.ops, self.probs = list(ops), list(probs)
 
     @classmethod
-    def default(cls) -> "RandomDamage":
+    def default(cls) -> RandomDamage:
         return cls([Scratches(), Dust(), Blotches(), Crease(), TornCorner()], [0.7, 0.5, 0.3, 0.2, 0.1])
 
     def damage(self, image, rng):

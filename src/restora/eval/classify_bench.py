@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +111,7 @@ def restore_with(method: str, degraded: np.ndarray, degradation: ClassifyDegrada
     return run_restore(degraded, task="denoise", model=method, sigma=sigma, device=device).image.pixels
 
 
-@lru_cache(maxsize=None)
+@cache
 def method_fingerprint(method: str) -> str:
     """A fingerprint that changes whenever ``method``'s restorations could (its code, library and weights)."""
     import hashlib
@@ -189,7 +189,7 @@ def run_classify(data: Path, degradations: list[str], methods: list[str], limit:
         row = {"degradation": name, "family": d.family, "strength": d.strength, "degraded": deg_acc, "methods": {}}
         log(f"{name}: degraded {100 * deg_acc:.1f} %")
         for method in methods:
-            acc = accuracy(method, name, degraded, lambda x, m=method: restore_with(m, x, d, device))
+            acc = accuracy(method, name, degraded, lambda x, m=method, d=d: restore_with(m, x, d, device))
             row["methods"][method] = {"accuracy": acc, "recovered": accuracy_recovered(clean_acc, deg_acc, acc)}
             rec = row["methods"][method]["recovered"]
             log(f"  {method}: {100 * acc:.1f} %" + ("" if rec is None else f", recovered {100 * rec:.0f} %"))

@@ -323,7 +323,7 @@ def _bench_classify(data, degradations, methods, limit, device, threads, out, ca
 def _bench_classify_reliability(data, limit, out, threshold=0.5, per_set=10):
     """``restora bench --task classify-reliability`` (see restora.eval.distortion_reliability)."""
     import shlex
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from restora.eval.distortion_reliability import run_distortion_reliability, write_reliability_markdown
     from restora.eval.report import machine_info, write_json
@@ -333,7 +333,7 @@ def _bench_classify_reliability(data, limit, out, threshold=0.5, per_set=10):
     result = run_distortion_reliability(data, threshold, per_set, limit or 50, _log)
     args = ["restora", "bench", "--task", "classify-reliability", "--data", str(data), "--out", str(out)]
     args += ["--limit", str(limit)] if limit is not None else []
-    payload = {"command": shlex.join(args), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    payload = {"command": shlex.join(args), "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "machine": machine_info(), **result}
     write_json(out / "results.json", payload)
     write_reliability_markdown(out / "results.md", payload)

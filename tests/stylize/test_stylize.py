@@ -180,6 +180,12 @@ def test_a_style_run_trains_validates_and_exports(tmp_path):
     assert card["tasks"] == ["stylize"] and card["steps"] >= 1 and card["selected"]["by"] == "val_loss"
     assert card["selected"]["value"] > 0 and card["validation"]["last"]["val_style"] > 0
     assert read_metadata(tmp_path / "out.safetensors")["arch"] == "stylenet"
+    # `restora validate` scores a style model by its run's validation loss, as the log does.
+    from restora.train.style import validate_style_models
+
+    (scored,) = validate_style_models(cfg, [str(tmp_path / "out.safetensors")], "cpu")
+    assert scored["selected"] == scored["val_loss"] > 0 and scored["val_style"] > 0
+    assert scored["val_loss"] == pytest.approx(scored["val_content"] + scored["val_style"], rel=1e-3)
 
 
 def test_the_loss_network_sees_the_style_image_as_its_own_style():

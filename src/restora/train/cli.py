@@ -60,9 +60,15 @@ def validate(
 
     cfg = TrainConfig.from_yaml(config)
     torch.set_num_threads(threads or cfg.threads)
-    results = validate_models(cfg, models, device)
+    if cfg.style is not None:  # a style run's validation is its perceptual loss
+        from restora.train.style import validate_style_models
+
+        results = validate_style_models(cfg, models, device)
+    else:
+        results = validate_models(cfg, models, device)
     columns = [k for k in results[0] if k.startswith("val_")]
-    typer.echo("\t".join(["model", *columns, f"selected ({cfg.select or 'val_psnr'})"]))
+    chosen = "val_loss, lower is better" if cfg.style is not None else cfg.select or "val_psnr"
+    typer.echo("\t".join(["model", *columns, f"selected ({chosen})"]))
     for r in results:
         typer.echo("\t".join([r["model"], *(f"{r[c]:.4f}" for c in columns), f"{r['selected']:.4f}"]))
 

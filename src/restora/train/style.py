@@ -16,6 +16,8 @@ from PIL import Image as PILImage
 
 from restora.errors import RestoraError
 from restora.losses.style import PerceptualStyleLoss
+from restora.models.device import resolve_device
+from restora.train.card import load_network
 from restora.train.data import PatchSampler, ValGroup, _centre_crop, load_rgb, resolve_path, split_train_val
 from restora.train.trainer import Trainer, learning_rate
 
@@ -94,3 +96,20 @@ def validate_style(net, loss: PerceptualStyleLoss, crops: list[torch.Tensor], de
         totals.append(float(total)), contents.append(parts["content"]), styles.append(parts["style"])
     return {"val_loss": round(float(np.mean(totals)), 5), "val_content": round(float(np.mean(contents)), 5),
             "val_style": round(float(np.mean(styles)), 5)}
+
+
+def validate_style_models(cfg, sources: list[str], device: str = "auto") -> list[dict]:
+    """Each style network (a registered name or a ``.safetensors`` path) on ``cfg``'s validation, as its run logs
+    it: ``val_loss`` and its terms under the config's loss weights on the held-out centre crops; ``selected`` is
+    ``val_loss`` (lower is better). The style counterpart of :func:`restora.train.validation.validate_models`."""
+    device = resolve_device(device)
+    style = load_style_image(cfg.style.image, cfg.style.side).to(device)
+    loss = PerceptualStyleLoss(style, cfg.style.loss).to(device)
+    _, val_files = split_train_val(cfg.data)
+    crops = [torch.from_numpy(_centre_crop(f, cfg.data.val_crop)).permute(2, 0, 1)[None] for f in val_files]
+    results = []
+    for source in sources:
+        net = load_network(source, "model")[0].to(device).eval()
+        figures = validate_style(net, loss, crops, device)
+        results.append({"model": str(source), **figures, "selected": figures["val_loss"]})
+    return results

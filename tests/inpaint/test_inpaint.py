@@ -11,10 +11,7 @@ import pytest
 import torch
 from PIL import Image as PILImage
 from PIL import ImageCms
-from typer.testing import CliRunner
 
-import restora.inpaint_cli  # noqa: F401  (registers the command)
-from restora.cli import app
 from restora.degrade.damage import Blotches, Crease, Damage, Dust, RandomDamage, Scratches, TornCorner, dilate
 from restora.engine.inpaint import find_mask, inpaint, read_mask
 from restora.models.modelfile import save_model
@@ -130,17 +127,10 @@ def test_resshift_sampler_takes_its_steps_and_is_seeded():
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
+def cli(invoke_cli, tmp_path, monkeypatch):
+    """The real CLI (conftest's ``invoke_cli``), run in ``tmp_path``."""
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args):
-        result = runner.invoke(app, [str(a) for a in args])
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise AssertionError(f"command raised {result.exception!r}") from result.exception
-        return result
-
-    return invoke
+    return invoke_cli
 
 
 def test_inpaint_command_keeps_exif_icc_and_pixels_outside_the_mask(cli, tmp_path):

@@ -48,13 +48,23 @@ def load_style_image(path: str, side: int) -> torch.Tensor:
     return torch.from_numpy(im).permute(2, 0, 1)[None].contiguous()
 
 
+def style_loss_of(cfg, device) -> PerceptualStyleLoss:
+    """The config's perceptual loss against its style image."""
+    style = load_style_image(cfg.style.image, cfg.style.side).to(device)
+    return PerceptualStyleLoss(style, cfg.style.loss).to(device)
+
+
+def validation_crops(cfg, val_files) -> list[torch.Tensor]:
+    """The held-out photos' centre crops, (1, 3, h, w) each: what a style run validates on."""
+    return [torch.from_numpy(_centre_crop(f, cfg.data.val_crop)).permute(2, 0, 1)[None] for f in val_files]
+
+
 class StyleTrainer(Trainer):
     def __init__(self, cfg, run_dir, device="auto", rank: int = 0, world_size: int = 1):
         super().__init__(cfg, run_dir, device, rank, world_size)
         if cfg.distill is not None:
             raise RestoraError("a style run does not distil: remove distill from the config")
-        style = load_style_image(cfg.style.image, cfg.style.side).to(self.device)
-        self.style_loss = PerceptualStyleLoss(style, cfg.style.loss).to(self.device)
+        self.style_loss = style_loss_of(cfg, self.device)
 
     def streams(self):
         cfg = self.cfg
@@ -62,8 +72,7 @@ class StyleTrainer(Trainer):
         sampler = ContentSampler(cfg.data, train_files, cfg.seed, self.rank, self.world_size, hint=False)
         if self.rank:
             return sampler, [], []
-        crops = [torch.from_numpy(_centre_crop(f, cfg.data.val_crop)).permute(2, 0, 1)[None] for f in val_files]
-        return sampler, [ValGroup("val", [(c, c, None) for c in crops])], []
+        return sampler, [ValGroup("val", [(c, c, None) for c in validation_crops(cfg, val_files)])], []
 
     def log_fields(self) -> list[str]:
         return list(STYLE_LOG_FIELDS)
@@ -103,10 +112,8 @@ def validate_style_models(cfg, sources: list[str], device: str = "auto") -> list
     it: ``val_loss`` and its terms under the config's loss weights on the held-out centre crops; ``selected`` is
     ``val_loss`` (lower is better). The style counterpart of :func:`restora.train.validation.validate_models`."""
     device = resolve_device(device)
-    style = load_style_image(cfg.style.image, cfg.style.side).to(device)
-    loss = PerceptualStyleLoss(style, cfg.style.loss).to(device)
-    _, val_files = split_train_val(cfg.data)
-    crops = [torch.from_numpy(_centre_crop(f, cfg.data.val_crop)).permute(2, 0, 1)[None] for f in val_files]
+    loss = style_loss_of(cfg, device)
+    crops = validation_crops(cfg, split_train_val(cfg.data)[1])
     results = []
     for source in sources:
         net = load_network(source, "model")[0].to(device).eval()

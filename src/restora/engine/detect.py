@@ -14,6 +14,10 @@ and strengths are the means over the whole-image copy and the crops. The crops a
 (mean gradient magnitude of the copy's luma over the cell's footprint; edges are where blur shows) of an even
 grid of cells covering the photo, so the same photo always gets the same crops.
 
+Probabilities come from the routing head (:mod:`restora.engine.routing`) where one was fitted for the
+detector: it reads the model's embedding of each view together with the photo's own noise measurements, which
+tells real camera noise from blur. Without it, from the model's own classifier.
+
 A type is *detected* when its probability is at least :data:`DETECT_THRESHOLD`; the most probable type is
 always reported. Model choice: with one type detected, that task's specific model of ours (the first of
 ``DEFAULTS[task]`` that is a network and not an all-in-one model, e.g. ``restora-deblur``), or the all-in-one
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,6 +37,7 @@ import torch
 
 from restora.engine.catalogue import DEFAULTS, METHODS, all_methods, get_spec
 from restora.engine.neural import describes_degradations
+from restora.engine.routing import RoutingHead, noise_features, routing_head
 from restora.errors import ModelError
 
 DETECT_THRESHOLD = 0.5
@@ -74,11 +80,19 @@ def probabilities(logits: torch.Tensor, multilabel: bool = False) -> np.ndarray:
     return p.cpu().numpy()
 
 
-def describe_image(method, small: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
-    """(probabilities, strengths) per task of one downscaled image, from an all-in-one method."""
+def describe_image(method, small: np.ndarray, head: RoutingHead | None = None, noise: np.ndarray | None = None
+                   ) -> tuple[dict[str, float], dict[str, float]]:
+    """(probabilities, strengths) per task of one downscaled image, from an all-in-one method; with a routing
+    ``head`` (:mod:`restora.engine.routing`) the probabilities are its reading of the view's embedding and the
+    photo's ``noise`` features instead of the model's own classifier."""
     out = method.describe(small)
     tasks = tuple(method.module.TASKS)
-    p = probabilities(out["logits"], bool(getattr(method.module, "multilabel", False)))[0]
+    if head is None:
+        p = probabilities(out["logits"], bool(getattr(method.module, "multilabel", False)))[0]
+    else:
+        p = head.probabilities(np.concatenate([out["embedding"].cpu().numpy()[0], noise]))[0]
+        tasks_p = dict(zip(head.tasks, p))
+        p = np.array([tasks_p[t] for t in tasks])
     s = np.clip(out["severity"].cpu().numpy()[0], 0.0, 1.0)
     return ({t: float(v) for t, v in zip(tasks, p)}, {t: float(v) for t, v in zip(tasks, s)})
 
@@ -145,21 +159,39 @@ def crop_windows(small: np.ndarray, shape: tuple[int, int], count: int = CROPS,
     return [cells[i] for i in order[:count]]
 
 
-def describe_views(method, small: np.ndarray, pixels: np.ndarray | None = None
+def view_windows(small: np.ndarray, pixels: np.ndarray | None) -> list[tuple[int, int, int, int]]:
+    """The full-resolution crops described beside the whole-image copy: none unless ``pixels`` is at least
+    :data:`CROP_MIN_FACTOR` times larger than ``small`` (:func:`crop_windows`)."""
+    if pixels is None or max(pixels.shape[:2]) < CROP_MIN_FACTOR * max(small.shape[:2]):
+        return []
+    return crop_windows(small, pixels.shape[:2])
+
+
+def describe_views(method, small: np.ndarray, pixels: np.ndarray | None = None, head: RoutingHead | None = None
                    ) -> tuple[dict[str, float], dict[str, float], dict]:
     """(probabilities, strengths, extra) of a photo: of its downscaled copy ``small`` alone, or, for a photo
     ``pixels`` at least :data:`CROP_MIN_FACTOR` times larger, the means over the copy and :data:`CROPS`
-    full-resolution crops (:func:`crop_windows`). ``extra``: the crops and the whole-image copy's own view."""
-    probs, strengths = describe_image(method, small)
-    if pixels is None or max(pixels.shape[:2]) < CROP_MIN_FACTOR * max(small.shape[:2]):
+    full-resolution crops (:func:`view_windows`). ``head``: the routing head, which also reads the photo's
+    noise at full resolution. ``extra``: the crops and the whole-image copy's own view."""
+    noise = None if head is None else noise_features(small if pixels is None else pixels)
+    probs, strengths = describe_image(method, small, head, noise)
+    windows = view_windows(small, pixels)
+    if not windows:
         return probs, strengths, {}
-    windows = crop_windows(small, pixels.shape[:2])
-    views = [(probs, strengths)] + [describe_image(method, np.ascontiguousarray(pixels[t:t + h, l:l + w]))
+    views = [(probs, strengths)] + [describe_image(method, np.ascontiguousarray(pixels[t:t + h, l:l + w]), head, noise)
                                     for t, l, h, w in windows]
     mean_p = {k: float(np.mean([p[k] for p, _ in views])) for k in probs}
     mean_s = {k: float(np.mean([s[k] for _, s in views])) for k in strengths}
     extra = {"crops": [list(c) for c in windows], "whole_image": {"probabilities": probs, "strengths": strengths}}
     return mean_p, mean_s, extra
+
+
+def detector_file(detector: str) -> Path | None:
+    """The model file of a detector given by catalogue name or path; None for one that is neither."""
+    spec = all_methods().get(detector)
+    if spec is not None:
+        return spec.path
+    return Path(detector) if Path(detector).suffix == ".safetensors" else None
 
 
 def detect(method, small: np.ndarray, detector: str, pixels: np.ndarray | None = None) -> Detection:
@@ -168,7 +200,10 @@ def detect(method, small: np.ndarray, detector: str, pixels: np.ndarray | None =
     :func:`describe_views`)."""
 
     start = time.perf_counter()
-    probs, strengths, extra = describe_views(method, small, pixels)
+    head = routing_head(detector_file(detector))
+    probs, strengths, extra = describe_views(method, small, pixels, head)
+    if head is not None:
+        extra["routing"] = "routing head (embedding + noise measurements)"
     found = detected_tasks(probs)
     task = found[0]
     model = detector if len(found) > 1 else (specific_model(task) or detector)

@@ -39,9 +39,9 @@ if [[ "${QUICK:-0}" == 1 ]]; then
 else
   OUT=${OUT:-benchmarks/results/speed-$STAMP}
   RAY_ARGS=(--files 24 --size 1024 --timeout 150)
-  ONNX_ARGS=(--sizes 1024 2048 --repeats 3)
+  ONNX_ARGS=(--sizes 1024,2048 --repeats 3)
   BENCH_ARGS=(--sizes 512,1024,2048,4096 --repeats 3 --speed-budget 20 --cache benchmarks/cache)
-  RECORD=(--sizes 1024 2048 --record)
+  RECORD=(--sizes 1024,2048 --record)
   MODE=""
 fi
 mkdir -p "$OUT"
@@ -74,12 +74,12 @@ if other > 0.10:
 EOF
 
 say "1. Ray batch vs in-process, kill and restart"
-"$PY" benchmarks/ray_batch.py "${RAY_ARGS[@]}" --workers 1 2 --out "$OUT/ray_batch.json" --md "$OUT/ray_batch.md" \
+"$PY" benchmarks/ray_batch.py "${RAY_ARGS[@]}" --workers 1,2 --out "$OUT/ray_batch.json" --md "$OUT/ray_batch.md" \
   > "$OUT/ray_batch.log" 2>&1 || { tail -20 "$OUT/ray_batch.log"; echo "ray_batch failed (log: $OUT/ray_batch.log)"; }
 cat "$OUT/ray_batch.md" 2>/dev/null || true
 
 say "2. ONNX Runtime vs PyTorch, fast config"
-"$PY" benchmarks/onnx_speed.py --model fast --threads 1 2 "${ONNX_ARGS[@]}" --out "$OUT/onnx_fast.json" \
+"$PY" benchmarks/onnx_speed.py --model fast --threads 1,2 "${ONNX_ARGS[@]}" --out "$OUT/onnx_fast.json" \
   > "$OUT/onnx_fast.log" 2>&1 || { tail -20 "$OUT/onnx_fast.log"; echo "onnx_speed failed (log: $OUT/onnx_fast.log)"; }
 grep -E '^\|' "$OUT/onnx_fast.log" || true
 

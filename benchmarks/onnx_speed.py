@@ -11,8 +11,9 @@ noise σ=25; the timed call is :func:`restora.engine.run_restore` with ``sigma="
 as users run it) and the engine's default tile; one warm-up call, then ``repeats`` calls per runtime,
 **interleaved** (torch, onnx, torch, onnx, ...) so both see the same machine load; the median is reported.
 Each thread count runs in a fresh process (thread pools are sized at start). ``--record`` writes the
-measurements to ``src/restora/engine/onnx_speed.json`` (replacing the entries of the models measured now),
-which ``--runtime auto`` reads (per thread count: the faster runtime can differ between 1 and 2 threads).
+measurements to this machine's cache, ``~/.cache/restora/onnx_speed.json`` (``restora.engine.onnx.SPEED_FILE``;
+replacing the entries of the models measured now), which ``--runtime auto`` reads (per thread count: the
+faster runtime can differ between 1 and 2 threads, and between machines).
 Entries for the same architecture and config as a model measured now are replaced too (superseded).
 
 ``--from-bench`` takes the rows of a ``restora bench --speed-only --runtimes torch,onnx`` run instead of
@@ -100,7 +101,8 @@ def measure(model: list[str] = typer.Option([], help="fast, a .safetensors file 
             sizes: str = typer.Option("1024,2048", help="comma-separated image sides"),
             threads: str = typer.Option("1,2", help="comma-separated thread counts"),
             repeats: int = typer.Option(3),
-            record: bool = typer.Option(False, "--record", help="write src/restora/engine/onnx_speed.json"),
+            record: bool = typer.Option(False, "--record", help="write this machine's measurements for --runtime auto "
+                                                              "(~/.cache/restora/onnx_speed.json)"),
             out: Path | None = typer.Option(None, help="also write all rows as JSON here"),
             child: bool = typer.Option(False, "--child", hidden=True)) -> None:
     size_list, thread_counts = _counts(sizes), _counts(threads)
@@ -156,13 +158,15 @@ def measure(model: list[str] = typer.Option([], help="fast, a .safetensors file 
         out.write_text(json.dumps(table, indent=1) + "\n")
     if record:  # replaces the entries of the models measured now, keeps the others
         from restora.engine.onnx import SPEED_FILE
+        from restora.io import write_bytes
 
         if SPEED_FILE.exists():
             measured = {m["name"] for m in models} | {(m["arch"], json.dumps(m["config"], sort_keys=True)) for m in models}
             kept = [m for m in json.loads(SPEED_FILE.read_text()).get("models", [])
                     if m["name"] not in measured and (m["arch"], json.dumps(m["config"], sort_keys=True)) not in measured]
             table["models"] = kept + models
-        SPEED_FILE.write_text(json.dumps(table, indent=1) + "\n")
+        SPEED_FILE.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(SPEED_FILE, (json.dumps(table, indent=1) + "\n").encode())
         print(f"recorded in {SPEED_FILE}")
 
 

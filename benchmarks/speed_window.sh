@@ -2,7 +2,7 @@
 # Every speed measurement of RESULTS.md (methods, ONNX Runtime, Ray batch) in one run, for a QUIET machine (training paused, no
 # other jobs): at most 12 minutes. Results: benchmarks/results/speed-<date>/ (json + md), summary printed.
 #
-#   benchmarks/speed_window.sh             # the real measurement (~12 min); records src/restora/engine/onnx_speed.json
+#   benchmarks/speed_window.sh             # the real measurement (~12 min); records ~/.cache/restora/onnx_speed.json
 #   QUICK=1 benchmarks/speed_window.sh     # tiny sizes, one repeat: checks every step works (numbers meaningless;
 #                                          # writes under /tmp, records nothing)
 #
@@ -19,7 +19,7 @@
 #      2 threads); 1 and 2 threads; median of 3 runs (2 once 20 s of runs are timed at a size, 1 at 4096²)
 #      — ~8 min. It gets the time left of the 12 minutes minus the last step's and stops there: what it
 #      could not measure is listed as such (on a first window that may be FFDNet's last rows).
-#   4. onnx_speed.json (what --runtime auto reads) from steps 2 and 3 (restora-denoise's 1024²/2048² rows),
+#   4. this machine's onnx_speed.json (what --runtime auto reads) from steps 2 and 3 (restora-denoise's 1024²/2048² rows),
 #      and summary.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -163,12 +163,12 @@ class RestoreArguments:
 
         return side_options(self.noise_map, self.residual)
 
-    def restore_options(self, task: str, model: str, device: str | None = None, **more) -> RestoreOptions:
-        """The values every file's restore gets, with ``model`` resolved (and ``device`` where the command runs
-        elsewhere than asked); ``more``: the options a command adds (``real_noise``, ``keep_if_worse``)."""
+    def restore_options(self, task: str, model: str, **more) -> RestoreOptions:
+        """The values every file's restore gets, with ``model`` resolved; ``more``: the options a command adds
+        (``real_noise``, ``keep_if_worse``)."""
         sides = self.side_outputs()
         return RestoreOptions(task=task, model=model, sigma=self.sigma, strength=self.strength, tile=self.tile,
-                              device=self.device.value if device is None else device, bit_depth=self.bit_depth,
+                              device=self.device.value, bit_depth=self.bit_depth,
                               jpeg_quality=self.jpeg_quality, subsampling=self.subsampling,
                               runtime=self.runtime.value, self_ensemble=self.self_ensemble,
                               noise_map=sides["--noise-map"], residual=sides["--residual"],

@@ -13,7 +13,6 @@ server's peak resident memory (VmHWM from /proc, Linux). Bounded: at most 200 up
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import typer
 from PIL import Image as PILImage
 
 HOST = "127.0.0.1"  # loopback only, by design
@@ -61,9 +61,9 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def start_server(args, work_dir: Path, port: int, log) -> subprocess.Popen:
+def start_server(workers: int, queue: int, work_dir: Path, port: int, log) -> subprocess.Popen:
     command = [sys.executable, "-c", "from restora.cli import main; main()", "serve", "--host", HOST,
-               "--port", str(port), "--workers", str(args.workers), "--queue", str(args.queue),
+               "--port", str(port), "--workers", str(workers), "--queue", str(queue),
                "--work-dir", str(work_dir)]
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     # The log goes to a file, not a pipe: an unread pipe would fill up and stall the server.
@@ -84,21 +84,21 @@ def wait_healthy(base: str, server: subprocess.Popen, log, deadline: float) -> N
     raise SystemExit("the server did not become healthy in time")
 
 
-def run(args) -> dict:
-    count = min(args.count, MAX_COUNT)
-    deadline = time.monotonic() + args.timeout
+def run(count: int, size: int, model: str, workers: int, queue: int, timeout: float) -> dict:
+    count = min(count, MAX_COUNT)
+    deadline = time.monotonic() + timeout
     port = free_port()
     base = f"http://{HOST}:{port}"
-    images = [noisy_png(args.size, seed) for seed in range(min(count, 8))]
+    images = [noisy_png(size, seed) for seed in range(min(count, 8))]
     with tempfile.TemporaryDirectory(prefix="restora-load-") as work, tempfile.TemporaryFile() as log:
-        server = start_server(args, Path(work), port, log)
+        server = start_server(workers, queue, Path(work), port, log)
         try:
             wait_healthy(base, server, log, deadline)
             answers: list[dict] = [{} for _ in range(count)]
             barrier = threading.Barrier(count)
 
             def upload(i: int) -> None:
-                fields = {"task": "denoise"} | ({"model": args.model} if args.model else {})
+                fields = {"task": "denoise"} | ({"model": model} if model else {})
                 with httpx.Client(timeout=max(1.0, deadline - time.monotonic())) as client:
                     barrier.wait()
                     start = time.perf_counter()
@@ -144,8 +144,8 @@ def run(args) -> dict:
     latencies = sorted(a["seconds"] for a in answers if "seconds" in a)
     ended = list(states.values())
     report = {
-        "uploads": count, "image": f"{args.size}x{args.size} PNG, sigma 25", "model": args.model or "default",
-        "workers": args.workers, "queue": args.queue,
+        "uploads": count, "image": f"{size}x{size} PNG, sigma 25", "model": model or "default",
+        "workers": workers, "queue": queue,
         "accepted_200": codes.count(200), "busy_503": codes.count(503),
         "lost": sum(c not in (200, 503) for c in codes),
         "retry_after_present": all(a.get("retry_after") for a in answers if a.get("code") == 503),
@@ -161,24 +161,29 @@ def run(args) -> dict:
     return report
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=50, help=f"uploads sent at once (at most {MAX_COUNT})")
-    parser.add_argument("--size", type=int, default=256, help="image side in pixels")
-    parser.add_argument("--model", default="nlm", help="model name ('' for the server's default)")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--queue", type=int, default=16)
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds for the whole run")
-    parser.add_argument("--json", type=Path, help="also write the report here")
-    args = parser.parse_args()
-    report = run(args)
+load_test = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
+
+
+@load_test.command()
+def load(count: int = typer.Option(50, help=f"uploads sent at once (at most {MAX_COUNT})"),
+         size: int = typer.Option(256, help="image side in pixels"),
+         model: str = typer.Option("nlm", help="model name ('' for the server's default)"),
+         workers: int = typer.Option(1), queue: int = typer.Option(16),
+         timeout: float = typer.Option(300.0, help="seconds for the whole run"),
+         json_out: Path | None = typer.Option(None, "--json", help="also write the report here")) -> None:
+    report = run(count, size, model, workers, queue, timeout)
     for key, value in report.items():
         print(f"{key:32s} {value}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
     ok = report["lost"] == 0 and report["jobs_unfinished"] == 0 and report["jobs_failed"] == 0
-    sys.exit(0 if ok else 1)
+    raise typer.Exit(0 if ok else 1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run as a command; with ``argv`` (tests), in process: errors raise instead of exiting."""
+    load_test(argv, prog_name="python benchmarks/load_server.py", standalone_mode=argv is None)
 
 
 if __name__ == "__main__":

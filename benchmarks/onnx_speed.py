@@ -1,8 +1,8 @@
 """ONNX Runtime against PyTorch on the CPU: MP/s of the whole restore call, per model, size and thread count.
 
-    python benchmarks/onnx_speed.py --model fast --model /tmp/snap.safetensors [--sizes 1024 2048]
-        [--threads 1 2] [--repeats 3] [--record] [--out results.json]
-    python benchmarks/onnx_speed.py --from-bench BENCH/results.json [--include EARLIER.json] [--sizes 1024 2048] [--record]
+    python benchmarks/onnx_speed.py --model fast --model /tmp/snap.safetensors [--sizes 1024,2048]
+        [--threads 1,2] [--repeats 3] [--record] [--out results.json]
+    python benchmarks/onnx_speed.py --from-bench BENCH/results.json [--include EARLIER.json] [--sizes 1024,2048] [--record]
 
 ``--model`` takes a ``.safetensors`` file, a registered model name, or ``fast`` (the small CPU config:
 ``nafnet`` width 16, enc_blocks [1, 1, 2], mid 2, dec [1, 1, 1]; random weights, since speed does not depend
@@ -11,8 +11,9 @@ noise σ=25; the timed call is :func:`restora.engine.run_restore` with ``sigma="
 as users run it) and the engine's default tile; one warm-up call, then ``repeats`` calls per runtime,
 **interleaved** (torch, onnx, torch, onnx, ...) so both see the same machine load; the median is reported.
 Each thread count runs in a fresh process (thread pools are sized at start). ``--record`` writes the
-measurements to ``src/restora/engine/onnx_speed.json`` (replacing the entries of the models measured now),
-which ``--runtime auto`` reads (per thread count: the faster runtime can differ between 1 and 2 threads).
+measurements to this machine's cache, ``~/.cache/restora/onnx_speed.json`` (``restora.engine.onnx.SPEED_FILE``;
+replacing the entries of the models measured now), which ``--runtime auto`` reads (per thread count: the
+faster runtime can differ between 1 and 2 threads, and between machines).
 Entries for the same architecture and config as a model measured now are replaced too (superseded).
 
 ``--from-bench`` takes the rows of a ``restora bench --speed-only --runtimes torch,onnx`` run instead of
@@ -22,7 +23,6 @@ machine): for each of our models timed in both runtimes at the same size and thr
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import typer
 
 FAST_CONFIG = dict(width=16, enc_blocks=[1, 1, 2], mid_blocks=2, dec_blocks=[1, 1, 1])
 RUNTIMES = ("torch", "onnx")
@@ -81,41 +83,49 @@ def measure_child(model: str, sizes: list[int], threads: int, repeats: int) -> N
         print(json.dumps(row), flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", default=[], help="fast, a .safetensors file or a model name")
-    parser.add_argument("--from-bench", type=Path, help="rows of `restora bench --speed-only --runtimes torch,onnx` "
-                                                        "(results.json) instead of --model")
-    parser.add_argument("--include", type=Path, action="append", default=[],
-                        help="also the models of an earlier run's --out file (to record them together)")
-    parser.add_argument("--name", action="append", default=[], help="label per --model (default: its file stem)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--record", action="store_true", help="write src/restora/engine/onnx_speed.json")
-    parser.add_argument("--out", type=Path, help="also write all rows as JSON here")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        measure_child(args.model[0], args.sizes, args.threads[0], args.repeats)
-        return
-    if not (args.model or args.from_bench or args.include):
-        parser.error("give --model (one or more), --from-bench or --include")
+measurement = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
 
-    models = from_bench(args.from_bench, args.sizes) if args.from_bench else []
-    for earlier in args.include:
+
+def _counts(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")]
+
+
+@measurement.command()
+def measure(model: list[str] = typer.Option([], help="fast, a .safetensors file or a model name (repeatable)"),
+            from_bench_file: Path | None = typer.Option(
+                None, "--from-bench", help="rows of `restora bench --speed-only --runtimes torch,onnx` (results.json) "
+                                           "instead of --model"),
+            include: list[Path] = typer.Option([], help="also the models of an earlier run's --out file (to record "
+                                                        "them together; repeatable)"),
+            name: list[str] = typer.Option([], help="label per --model (default: its file stem; repeatable)"),
+            sizes: str = typer.Option("1024,2048", help="comma-separated image sides"),
+            threads: str = typer.Option("1,2", help="comma-separated thread counts"),
+            repeats: int = typer.Option(3),
+            record: bool = typer.Option(False, "--record", help="write this machine's measurements for --runtime auto "
+                                                              "(~/.cache/restora/onnx_speed.json)"),
+            out: Path | None = typer.Option(None, help="also write all rows as JSON here"),
+            child: bool = typer.Option(False, "--child", hidden=True)) -> None:
+    size_list, thread_counts = _counts(sizes), _counts(threads)
+    if child:
+        measure_child(model[0], size_list, thread_counts[0], repeats)
+        return
+    if not (model or from_bench_file or include):
+        raise typer.BadParameter("give --model (one or more), --from-bench or --include")
+
+    models = from_bench(from_bench_file, size_list) if from_bench_file else []
+    for earlier in include:
         models += json.loads(earlier.read_text())["models"]
     with tempfile.TemporaryDirectory(prefix="restora-onnx-bench-") as tmp:
-        for i, model in enumerate(args.model):
-            path = str(_fast_model_file(Path(tmp))) if model == "fast" else model
-            label = args.name[i] if i < len(args.name) else ("fast" if model == "fast" else Path(model).stem)
+        for i, asked in enumerate(model):
+            path = str(_fast_model_file(Path(tmp))) if asked == "fast" else asked
+            label = name[i] if i < len(name) else ("fast" if asked == "fast" else Path(asked).stem)
             rows = []
-            for threads in args.threads:
-                cmd = [sys.executable, __file__, "--child", "--model", path, "--threads", str(threads),
-                       "--repeats", str(args.repeats), "--sizes", *map(str, args.sizes)]
+            for count in thread_counts:
+                cmd = [sys.executable, __file__, "--child", "--model", path, "--threads", str(count),
+                       "--repeats", str(repeats), "--sizes", sizes]
                 start = time.perf_counter()
-                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-                for line in out.splitlines():
+                stdout = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                for line in stdout.splitlines():
                     if line.startswith("{"):
                         rows.append(json.loads(line))
                         r = rows[-1]
@@ -137,24 +147,26 @@ def main() -> None:
     import onnxruntime
     import torch
 
-    record = {
+    table = {
         "protocol": "MP/s of run_restore (sigma auto, tile 512), median of interleaved repeats after a warm-up; "
                     "benchmarks/onnx_speed.py",
         "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "cpu": _cpu_name(),
         "models": models,
     }
-    if args.out:
-        args.out.write_text(json.dumps(record, indent=1) + "\n")
-    if args.record:  # replaces the entries of the models measured now, keeps the others
+    if out:
+        out.write_text(json.dumps(table, indent=1) + "\n")
+    if record:  # replaces the entries of the models measured now, keeps the others
         from restora.engine.onnx import SPEED_FILE
+        from restora.io import write_bytes
 
         if SPEED_FILE.exists():
             measured = {m["name"] for m in models} | {(m["arch"], json.dumps(m["config"], sort_keys=True)) for m in models}
             kept = [m for m in json.loads(SPEED_FILE.read_text()).get("models", [])
                     if m["name"] not in measured and (m["arch"], json.dumps(m["config"], sort_keys=True)) not in measured]
-            record["models"] = kept + models
-        SPEED_FILE.write_text(json.dumps(record, indent=1) + "\n")
+            table["models"] = kept + models
+        SPEED_FILE.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(SPEED_FILE, (json.dumps(table, indent=1) + "\n").encode())
         print(f"recorded in {SPEED_FILE}")
 
 
@@ -199,6 +211,11 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} cores"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run as a command; with ``argv`` (tests), in process: errors raise instead of exiting."""
+    measurement(argv, prog_name="python benchmarks/onnx_speed.py", standalone_mode=argv is None)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Ray batch engine against the in-process one, and a kill-and-restart check.
 
-    python benchmarks/ray_batch.py [--files 24] [--size 1024] [--model fast|PATH] [--workers 1 2] [--rounds 1]
+    python benchmarks/ray_batch.py [--files 24] [--size 1024] [--model fast|PATH] [--workers 1,2] [--rounds 1]
         [--no-kill] [--out r.json] [--md r.md]
 
 Makes ``files`` noisy ``size``² PNGs (smooth texture + Gaussian σ=25) in a temporary folder and restores them
@@ -33,7 +33,6 @@ both engines do the restore alone):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -45,6 +44,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import typer
 
 SUMMARY = re.compile(r"(\d+) done, (\d+) skipped, (\d+) failed in ([\d.]+) s \(([\d.]+) MP")
 WORKER_ROLE = "workers (restoring)"
@@ -274,8 +275,8 @@ def _median_row(rows: list[dict]) -> dict:
     return ok[len(ok) // 2] if ok else rows[0]
 
 
-def markdown(rows: list[dict], kill: dict | None, args) -> str:
-    lines = [f"{args.files} files of {args.size}², model {args.model}, `--runtime torch`; rounds: {args.rounds} "
+def markdown(rows: list[dict], kill: dict | None, files: int, size: int, model: str, rounds: int) -> str:
+    lines = [f"{files} files of {size}², model {model}, `--runtime torch`; rounds: {rounds} "
              "(median run shown when more)", "",
              "| engine | threads | steady MP/s | batch MP/s | wall MP/s | wall s | first output s | worker idle "
              "| Ray / local (steady, wall) | CPU s by process (whole run) |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -311,50 +312,53 @@ def markdown(rows: list[dict], kill: dict | None, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--files", type=int, default=24)
-    parser.add_argument("--size", type=int, default=1024)
-    parser.add_argument("--model", default="fast")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--rounds", type=int, default=1, help="interleaved local/ray pairs per thread count")
-    parser.add_argument("--no-kill", action="store_true", help="skip the kill-and-restart check")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds before a run is stopped and reported so")
-    parser.add_argument("--out", type=Path, help="write every figure as JSON here")
-    parser.add_argument("--md", type=Path, help="write the table as markdown here")
-    args = parser.parse_args()
+comparison = typer.Typer(add_completion=False)
 
+
+@comparison.command()
+def compare(files: int = typer.Option(24), size: int = typer.Option(1024), model: str = typer.Option("fast"),
+            workers: str = typer.Option("1,2", help="comma-separated thread counts (workers for Ray)"),
+            rounds: int = typer.Option(1, help="interleaved local/ray pairs per thread count"),
+            no_kill: bool = typer.Option(False, "--no-kill", help="skip the kill-and-restart check"),
+            timeout: float = typer.Option(600, help="seconds before a run is stopped and reported so"),
+            out: Path | None = typer.Option(None, help="write every figure as JSON here"),
+            md: Path | None = typer.Option(None, help="write the table as markdown here")) -> None:
+    counts = [int(n) for n in workers.split(",")]
     options = common_options()
     with tempfile.TemporaryDirectory(prefix="restora-ray-bench-") as tmp:
         tmp = Path(tmp)
-        make_inputs(tmp / "in", args.files, args.size)
-        model = fast_model(tmp) if args.model == "fast" else args.model
-        megapixels_each = args.size * args.size / 1e6
+        make_inputs(tmp / "in", files, size)
+        model_path = fast_model(tmp) if model == "fast" else model
+        megapixels_each = size * size / 1e6
         rows = []
-        for n in args.workers:
-            for r in range(args.rounds):
+        for n in counts:
+            for r in range(rounds):
                 for engine in ("local", "ray"):
-                    row = throughput_run(tmp / "in", tmp / f"out-{engine}-{n}-{r}", model, engine, n, megapixels_each,
-                                         args.timeout, options)
+                    row = throughput_run(tmp / "in", tmp / f"out-{engine}-{n}-{r}", model_path, engine, n,
+                                         megapixels_each, timeout, options)
                     row["round"] = r
                     rows.append(row)
                     print(json.dumps(row), flush=True)
         kill = None
-        if not args.no_kill:
+        if not no_kill:
             try:
-                kill = kill_and_restart(tmp / "in", tmp / "out-kill", model, max(args.workers), args.files, options,
-                                        args.timeout)
+                kill = kill_and_restart(tmp / "in", tmp / "out-kill", model_path, max(counts), files, options, timeout)
             except SystemExit as exc:  # keep the throughput figures
-                kill = {"workers": max(args.workers), "error": str(exc)[-500:]}
+                kill = {"workers": max(counts), "error": str(exc)[-500:]}
             print(json.dumps(kill), flush=True)
 
-    table = markdown(rows, kill, args)
+    table = markdown(rows, kill, files, size, model, rounds)
     print("\n" + table)
-    if args.out:
-        args.out.write_text(json.dumps({"files": args.files, "size": args.size, "model": args.model, "options": options,
-                                        "throughput": rows, "kill": kill}, indent=1) + "\n")
-    if args.md:
-        args.md.write_text(table)
+    if out:
+        out.write_text(json.dumps({"files": files, "size": size, "model": model, "options": options,
+                                   "throughput": rows, "kill": kill}, indent=1) + "\n")
+    if md:
+        md.write_text(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run as a command; with ``argv`` (tests), in process: errors raise instead of exiting."""
+    comparison(argv, prog_name="python benchmarks/ray_batch.py", standalone_mode=argv is None)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 # Every speed measurement of RESULTS.md (methods, ONNX Runtime, Ray batch) in one run, for a QUIET machine (training paused, no
 # other jobs): at most 12 minutes. Results: benchmarks/results/speed-<date>/ (json + md), summary printed.
 #
-#   benchmarks/speed_window.sh             # the real measurement (~12 min); records src/restora/engine/onnx_speed.json
+#   benchmarks/speed_window.sh             # the real measurement (~12 min); records ~/.cache/restora/onnx_speed.json
 #   QUICK=1 benchmarks/speed_window.sh     # tiny sizes, one repeat: checks every step works (numbers meaningless;
 #                                          # writes under /tmp, records nothing)
 #
@@ -19,7 +19,7 @@
 #      2 threads); 1 and 2 threads; median of 3 runs (2 once 20 s of runs are timed at a size, 1 at 4096²)
 #      — ~8 min. It gets the time left of the 12 minutes minus the last step's and stops there: what it
 #      could not measure is listed as such (on a first window that may be FFDNet's last rows).
-#   4. onnx_speed.json (what --runtime auto reads) from steps 2 and 3 (restora-denoise's 1024²/2048² rows),
+#   4. this machine's onnx_speed.json (what --runtime auto reads) from steps 2 and 3 (restora-denoise's 1024²/2048² rows),
 #      and summary.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,9 +39,9 @@ if [[ "${QUICK:-0}" == 1 ]]; then
 else
   OUT=${OUT:-benchmarks/results/speed-$STAMP}
   RAY_ARGS=(--files 24 --size 1024 --timeout 150)
-  ONNX_ARGS=(--sizes 1024 2048 --repeats 3)
+  ONNX_ARGS=(--sizes 1024,2048 --repeats 3)
   BENCH_ARGS=(--sizes 512,1024,2048,4096 --repeats 3 --speed-budget 20 --cache benchmarks/cache)
-  RECORD=(--sizes 1024 2048 --record)
+  RECORD=(--sizes 1024,2048 --record)
   MODE=""
 fi
 mkdir -p "$OUT"
@@ -74,12 +74,12 @@ if other > 0.10:
 EOF
 
 say "1. Ray batch vs in-process, kill and restart"
-"$PY" benchmarks/ray_batch.py "${RAY_ARGS[@]}" --workers 1 2 --out "$OUT/ray_batch.json" --md "$OUT/ray_batch.md" \
+"$PY" benchmarks/ray_batch.py "${RAY_ARGS[@]}" --workers 1,2 --out "$OUT/ray_batch.json" --md "$OUT/ray_batch.md" \
   > "$OUT/ray_batch.log" 2>&1 || { tail -20 "$OUT/ray_batch.log"; echo "ray_batch failed (log: $OUT/ray_batch.log)"; }
 cat "$OUT/ray_batch.md" 2>/dev/null || true
 
 say "2. ONNX Runtime vs PyTorch, fast config"
-"$PY" benchmarks/onnx_speed.py --model fast --threads 1 2 "${ONNX_ARGS[@]}" --out "$OUT/onnx_fast.json" \
+"$PY" benchmarks/onnx_speed.py --model fast --threads 1,2 "${ONNX_ARGS[@]}" --out "$OUT/onnx_fast.json" \
   > "$OUT/onnx_fast.log" 2>&1 || { tail -20 "$OUT/onnx_fast.log"; echo "onnx_speed failed (log: $OUT/onnx_fast.log)"; }
 grep -E '^\|' "$OUT/onnx_fast.log" || true
 

@@ -21,7 +21,7 @@ LAYERS = [
     {"degrade", "models", "losses"},
     {"engine"},
     {"train", "eval", "explain", "adapt", "audit"},
-    {"commands", "style_cli", "inpaint_cli", "batch", "batch_ray", "server", "cli", "__init__"},
+    {"commands", "style_cli", "inpaint_cli", "batch", "server", "cli", "__init__"},
 ]
 LAYER_OF = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 

@@ -67,7 +67,7 @@ COMMAND_MODULES = (
     "restora.commands",        # denoise/deblur/derain/dehaze/lowlight, models, info
     "restora.style_cli",       # stylize
     "restora.inpaint_cli",     # inpaint
-    "restora.batch_ray",       # batch (--engine local|ray)
+    "restora.batch.cli",       # batch (--engine local|ray)
     "restora.eval.cli",        # bench
     "restora.train.cli",       # train, export
     "restora.degrade.cli",     # degrade

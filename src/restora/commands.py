@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from restora.batch.options import KeepIfWorseOption, RealNoiseOption, RestoreArguments, takes_restore_arguments
 from restora.cli import app
 from restora.tasks import RESTORE_TASKS
 
@@ -27,162 +28,20 @@ TASK_HELP = {
 }
 
 
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class Runtime(str, Enum):
-    auto = "auto"
-    torch = "torch"
-    onnx = "onnx"
-
-
-def _check_sigma(value: str) -> str:
-    if value == "auto":
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        raise typer.BadParameter(f"'{value}' is neither 'auto' nor a number") from None
-    if not 0 <= number <= 255:  # also refuses NaN
-        raise typer.BadParameter("σ is on the 0–255 scale")
-    return value
-
-
-def _check_choice(value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise typer.BadParameter(f"must be one of {', '.join(choices)}")
-    return value
-
-
-def _check_bit_depth(value: int | None) -> int | None:
-    if value not in (None, 8, 16):
-        raise typer.BadParameter("must be 8 or 16")
-    return value
-
-
-def _check_subsampling(value: str) -> str:
-    from restora.io.write import SUBSAMPLINGS
-
-    if value not in SUBSAMPLINGS:
-        raise typer.BadParameter(f"must be one of {', '.join(SUBSAMPLINGS)}")
-    return value
-
-
-def _resolve_model(task: str, model: str | None, device: str, runtime: str = "auto", self_ensemble: bool = False) -> str:
-    """The model to run, checked and loaded once before any file is touched (and, with ``self_ensemble``,
-    checked to support it)."""
-    from restora.batch import UsageError, model_spec
-    from restora.engine.restore import get_method
-    from restora.errors import ModelError
-    from restora.engine.catalogue import available_methods, default_method
-
-    if task == "auto":  # the model named (or the default one) must be an all-in-one model: it detects
-        from restora.engine.detect import detector_name
-
-        try:
-            name = detector_name(model)
-        except ModelError as exc:
-            if model is None or Path(model).exists():
-                raise
-            raise UsageError(str(exc)) from None
-    elif model is None:
-        if not available_methods(task):
-            raise ModelError(f"no model is available for task '{task}' yet")
-        name = default_method(task)
-    else:
-        spec = model_spec(model)
-        if task not in spec.tasks:
-            raise UsageError(f"model '{spec.name}' does not {task} (it does: {', '.join(spec.tasks)})")
-        name = model
-    # Load now (the engine caches it), so a bad model file or a missing GPU is one error, not one per file.
-    method = get_method(str(name), device, runtime)
-    if self_ensemble and not method.supports_self_ensemble:
-        raise UsageError(f"--self-ensemble needs one of our networks; '{method.name}' does not support it")
-    return name
-
-
-# The options of every restore command; `restora batch` (restora.batch_ray) takes the same ones.
-InputsArgument = Annotated[list[str], typer.Argument(metavar="INPUT", show_default=False,
-                                                     help="Image files, folders or globs ('photos/**/*.jpg').")]
-OutputOption = Annotated[str, typer.Option("--output", "-o", metavar="OUTPUT", show_default=False,
-                                           help="Output file (one input) or folder (mirrors the input tree).")]
-ModelOption = Annotated[str | None, typer.Option("--model", "-m", metavar="NAME|PATH",
-                                                 help="Registered model (restora models) or .safetensors file.")]
-SigmaOption = Annotated[str, typer.Option(metavar="auto|N", callback=_check_sigma,
-                                          help="Noise level on the 0–255 scale, or 'auto' to estimate it.")]
-StrengthOption = Annotated[float, typer.Option(min=0.0, max=1.0, metavar="0–1", help="0–1: how much of the effect to apply.")]
-TileOption = Annotated[int | None, typer.Option(min=0, metavar="N", help="Tile size in pixels (bounds memory); 0: whole image.")]
-DeviceOption = Annotated[Device, typer.Option(help="Where to run neural models.")]
-RuntimeOption = Annotated[Runtime, typer.Option(help="Neural models' runtime: PyTorch, ONNX Runtime (CPU; the onnx extra) "
-                                                "or auto: ONNX where measured faster.")]
-OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")]
-RecursiveOption = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subfolders of folder inputs.")]
-BitDepthOption = Annotated[int | None, typer.Option(metavar="8|16", callback=_check_bit_depth,
-                                                    help="Bits per channel of outputs (default: the input's).")]
-SelfEnsembleOption = Annotated[bool, typer.Option(
-    "--self-ensemble", help="Average each tile's result over its 8 flips and quarter turns: a little more quality "
-                            "(+0.09 dB on CBSD68 with restora-denoise) at 8× the time. Our networks only.")]
-JpegQualityOption = Annotated[int, typer.Option(min=1, max=100, metavar="1–100", help="Quality of JPEG outputs.")]
-SubsamplingOption = Annotated[str, typer.Option(metavar="4:4:4|4:2:2|4:2:0", callback=_check_subsampling,
-                                                help="Chroma subsampling of JPEG outputs.")]
-RealNoiseOption = Annotated[str, typer.Option(
-    "--real-noise", metavar="auto|on|off", callback=lambda v: _check_choice(v, ("auto", "on", "off")),
-    help="Denoising: pixel-shuffle down-sampling for spatially correlated noise (camera photos): auto uses it where "
-         "the measured noise is correlated, on always, off never.")]
-KeepIfWorseOption = Annotated[bool, typer.Option(
-    "--keep-if-worse", help="Denoising: where the predicted gain is below zero, the confidence low or the photo out "
-                            "of range, write the input unchanged instead of the output.")]
-# restora.explain per photo (docs/explain.md).
-NoiseMapOption = Annotated[str | None, typer.Option(
-    "--noise-map", metavar="PATH|PATTERN",
-    help="Also write the input's per-pixel noise level σ (0–255): .npy/.tif hold the values, other image types a "
-         "heat map (σ 0–50). Several inputs: a name pattern with {stem}, written beside each output, e.g. "
-         "'{stem}.noise.png'.")]
-ResidualOption = Annotated[str | None, typer.Option(
-    "--residual", metavar="PATH|PATTERN",
-    help="Also write input − output: .npy/.tif exact, other image types mid-grey + 4× the difference. "
-         "Several inputs: a {stem} pattern, as for --noise-map.")]
-ReliabilityOption = Annotated[bool, typer.Option(
-    "--reliability/--no-reliability",
-    help="Denoising: print each photo's predicted quality gain with its confidence, and a warning when the photo "
-         "is unlike what the model was trained on.")]
-
-
 def _make_restore_command(task: str):
+    @takes_restore_arguments
     def command(
-        inputs: InputsArgument,
-        output: OutputOption,
-        model: ModelOption = None,
-        sigma: SigmaOption = "auto",
-        strength: StrengthOption = 1.0,
-        tile: TileOption = None,
-        device: DeviceOption = Device.auto,
-        runtime: RuntimeOption = Runtime.auto,
-        self_ensemble: SelfEnsembleOption = False,
-        overwrite: OverwriteOption = False,
-        recursive: RecursiveOption = False,
-        bit_depth: BitDepthOption = None,
-        jpeg_quality: JpegQualityOption = 95,
-        subsampling: SubsamplingOption = "4:4:4",
-        noise_map: NoiseMapOption = None,
-        residual: ResidualOption = None,
-        reliability: ReliabilityOption = True,
+        arguments: RestoreArguments,
         real_noise: RealNoiseOption = "auto",
         keep_if_worse: KeepIfWorseOption = False,
     ) -> None:
-        from restora.batch import ConsoleReporter, RestoreOptions, plan_jobs, run_local, side_options
+        from restora.batch.jobs import ConsoleReporter, plan_jobs, resolve_model, run_local
 
-        name = _resolve_model(task, model, device.value, runtime.value, self_ensemble)
-        sides = side_options(noise_map, residual)
-        plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite, side_outputs=sides)
-        options = RestoreOptions(task=task, model=name, sigma=sigma, strength=strength, tile=tile,
-                                 device=device.value, bit_depth=bit_depth, jpeg_quality=jpeg_quality,
-                                 subsampling=subsampling, runtime=runtime.value, self_ensemble=self_ensemble,
-                                 noise_map=sides["--noise-map"], residual=sides["--residual"], reliability=reliability,
-                                 real_noise=real_noise, keep_if_worse=keep_if_worse)
+        name = resolve_model(task, arguments.model, arguments.device.value, arguments.runtime.value,
+                              arguments.self_ensemble)
+        plan = plan_jobs(arguments.inputs, arguments.output, recursive=arguments.recursive,
+                         overwrite=arguments.overwrite, side_outputs=arguments.side_outputs())
+        options = arguments.restore_options(task, name, real_noise=real_noise, keep_if_worse=keep_if_worse)
         summary = run_local(plan, options, ConsoleReporter())
         raise typer.Exit(summary.exit_code)
 
@@ -366,7 +225,7 @@ def info_command(
     """Describe images: size, bit depth, colour profile, camera and ISO, estimated noise σ per channel."""
     from rich.console import Console
 
-    from restora.batch import error_reason
+    from restora.batch.jobs import error_reason
     from restora.errors import RestoraError
 
     out = Console(highlight=False, soft_wrap=True)

@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 
 from restora.cli import app
-from restora.commands import (BitDepthOption, InputsArgument, JpegQualityOption, OutputOption, OverwriteOption,
-                              RecursiveOption, SubsamplingOption, TileOption)
+from restora.batch.options import (BitDepthOption, InputsArgument, JpegQualityOption, OutputOption,
+                                   OverwriteOption, RecursiveOption, SubsamplingOption, TileOption)
 
 
 class FillMethod(str, Enum):
@@ -41,7 +41,7 @@ class RepairOptions:
 def repair_job(job, options: RepairOptions):
     """Read, find or read the mask, fill, write atomically (and the mask with ``save_mask``); a bad file gives a
     result with ``error``, never raises (except KeyboardInterrupt)."""
-    from restora.batch import JobResult, error_reason, provenance, side_output_path
+    from restora.batch.jobs import JobResult, error_reason, provenance, side_output_path
     from restora.engine.inpaint import detect_damage, find_mask, inpaint, read_mask
     from restora.errors import RestoraError
     from restora.io import Image, read_image, write_image
@@ -117,7 +117,7 @@ def inpaint_command(
     mirroring the input tree. Existing outputs are skipped unless --overwrite; inputs are never written over.
     Exit status: 0 all done, 1 some files failed, 2 usage error.
     """
-    from restora.batch import ConsoleReporter, UsageError, plan_jobs, side_output_pattern
+    from restora.batch.jobs import ConsoleReporter, UsageError, plan_jobs, side_output_pattern
     from restora.engine.inpaint import DETECTOR, INPAINTERS, load_repair_model
 
     if mask is not None and not Path(mask).exists():

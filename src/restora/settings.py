@@ -3,6 +3,7 @@
 ``RESTORA_DATA``: folder with the image sets (see ``../shared/data/MANIFEST.md``); defaults to
 ``../shared/data`` beside the project root (or the current directory) when it exists.
 ``RESTORA_MAX_PIXELS``: decompression-bomb guard, default 200 megapixels.
+``RESTORA_CACHE``: this machine's cache (exported ONNX graphs, speed measurements), default ``~/.cache/restora``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Settings(BaseModel):
     data_dir: Path | None = None
     max_pixels: int = 200_000_000
     runs_dir: Path = Path.home() / ".cache" / "restora" / "runs"
+    cache_dir: Path = Path.home() / ".cache" / "restora"
 
 
 def _default_data_dir() -> Path | None:
@@ -40,6 +42,8 @@ def get_settings() -> Settings:
         kwargs["max_pixels"] = int(float(os.environ["RESTORA_MAX_PIXELS"]))
     if "RESTORA_RUNS" in os.environ:
         kwargs["runs_dir"] = Path(os.environ["RESTORA_RUNS"])
+    if "RESTORA_CACHE" in os.environ:
+        kwargs["cache_dir"] = Path(os.environ["RESTORA_CACHE"])
     return Settings(**kwargs)
 
 

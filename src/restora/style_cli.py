@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from restora.cli import app
-from restora.commands import (BitDepthOption, Device, DeviceOption, InputsArgument, JpegQualityOption, OutputOption,
-                              OverwriteOption, RecursiveOption, SubsamplingOption, TileOption)
+from restora.batch.options import (BitDepthOption, Device, DeviceOption, InputsArgument, JpegQualityOption,
+                                   OutputOption, OverwriteOption, RecursiveOption, SubsamplingOption, TileOption)
 
 StyleOption = Annotated[str, typer.Option("--style", "-s", metavar="NAME|PATH",
                                           help="A shipped style (mosaic) or a style network's .safetensors file.")]
@@ -37,7 +37,8 @@ def stylize_command(
     mirroring the input tree. Existing outputs are skipped unless --overwrite; inputs are never written over.
     Exit status: 0 all done, 1 some files failed, 2 usage error.
     """
-    from restora.batch import ConsoleReporter, RestoreOptions, UsageError, plan_jobs, run_local
+    from restora.batch.jobs import ConsoleReporter, UsageError, plan_jobs, run_local
+    from restora.batch.options import RestoreOptions
     from restora.engine.restore import get_method
     from restora.engine.stylize import style_model
     from restora.errors import ModelError

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from restora.batch import Job, RestoreOptions, UsageError, plan_jobs, run_job
+from restora.batch.jobs import Job, UsageError, plan_jobs, run_job
+from restora.batch.options import RestoreOptions
 
 from .conftest import write_image_file
 
@@ -76,7 +77,7 @@ def test_sigma_is_reported_only_when_estimated(tmp_path):
 
 
 def test_reporter_with_progress_bars_counts_done_skipped_and_failed(tmp_path, monkeypatch, capsys):
-    from restora.batch import ConsoleReporter, run_local
+    from restora.batch.jobs import ConsoleReporter, run_local
 
     monkeypatch.chdir(tmp_path)
     write_image_file(tmp_path / "in" / "a.png", size=(160, 160))

@@ -31,9 +31,9 @@ def _fake_reliability(gain: float):
 
 @pytest.mark.parametrize("gain", [-1.0, 2.0])
 def test_keep_if_worse_writes_the_input_unchanged_only_where_a_loss_is_predicted(cli, tmp_path, monkeypatch, gain):
-    import restora.batch
+    import restora.batch.jobs
 
-    monkeypatch.setattr(restora.batch, "_side_outputs", _fake_reliability(gain))
+    monkeypatch.setattr(restora.batch.jobs, "_side_outputs", _fake_reliability(gain))
     write_image_file(tmp_path / "photo.png", size=(64, 64))
     warned = cli("denoise", "photo.png", "-o", "warned.png", "--model", "nlm")
     kept = cli("denoise", "photo.png", "-o", "kept.png", "--model", "nlm", "--keep-if-worse")

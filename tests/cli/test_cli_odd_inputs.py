@@ -22,7 +22,7 @@ def test_a_tiny_photo_is_restored_with_a_reason_instead_of_reliability_and_the_b
 
 
 def test_a_bug_in_one_files_work_fails_that_file_alone(cli, tmp_path, monkeypatch):
-    import restora.batch as batch  # where run_job finds run_restore
+    import restora.batch.jobs as batch  # where run_job finds run_restore
 
     real = batch.run_restore
 

@@ -58,7 +58,7 @@ def test_a_write_failing_midway_leaves_no_partial_file_and_the_batch_goes_on(tmp
 
 @pytest.mark.slow
 def test_expected_errors_become_one_line_with_their_exit_status(capsys):
-    from restora.batch import UsageError
+    from restora.batch.jobs import UsageError
     from restora.cli import report_error
     from restora.errors import BadInputError
 

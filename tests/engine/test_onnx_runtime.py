@@ -91,7 +91,7 @@ def test_onnx_runtime_restores_like_pytorch_with_tiling(tmp_path):
 
 
 def measured_model(tmp_path, monkeypatch):
-    """A tiny model and an empty speed file that ``auto`` reads instead of the shipped one."""
+    """A tiny model and an empty speed file that ``auto`` reads instead of this machine's measurements."""
     path = tiny_model_file(tmp_path / "tiny.safetensors")
     _, meta = load_module(path)
     speed_file = tmp_path / "speed.json"
@@ -161,6 +161,44 @@ def test_onnx_speed_records_bench_rows_per_thread_count(tmp_path, monkeypatch):
     (entry,) = onnx_speed.from_bench(bench, [1024, 2048])
     assert entry["arch"] == meta["arch"] and entry["config"] == meta["config"]
     assert [(m["size"], m["threads"], m["speedup"]) for m in entry["measurements"]] == [(1024, 1, 1.5), (1024, 2, 0.9)]
+
+
+def test_speed_measurements_are_this_machines_and_recorded_in_its_cache(tmp_path, monkeypatch):
+    """`auto` reads measurements from this machine's cache, never from a file shipped in the package; the
+    benchmark's --record writes there, keeping the entries of models it did not measure."""
+    import importlib.util
+    from pathlib import Path
+
+    from restora.settings import get_settings
+
+    assert ronnx.SPEED_FILE == get_settings().cache_dir / "onnx_speed.json"
+    assert not list(Path(ronnx.__file__).parent.glob("*.json"))  # no measurement ships with the engine
+    monkeypatch.setenv("RESTORA_CACHE", str(tmp_path / "cache"))
+    get_settings.cache_clear()
+    try:
+        assert get_settings().cache_dir == tmp_path / "cache"
+    finally:
+        get_settings.cache_clear()
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "onnx_speed.py"
+    module_spec = importlib.util.spec_from_file_location("onnx_speed_bench", script)
+    onnx_speed = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(onnx_speed)
+    speed_file = tmp_path / "cache" / "onnx_speed.json"
+    monkeypatch.setattr(ronnx, "SPEED_FILE", speed_file)
+    row = {"size": 1024, "threads": 1, "tile": 512, "torch_mp_s": 1.0, "onnx_mp_s": 1.5, "speedup": 1.5,
+           "load_average": 0.1, "other_cpu": 0.0}
+    older = {"name": "other", "arch": "unet", "config": {"width": 8}, "measurements": [row]}
+    speed_file.parent.mkdir(parents=True)
+    speed_file.write_text(json.dumps({"models": [older]}))
+    earlier = tmp_path / "earlier.json"
+    measured = {"name": "tiny", "arch": "nafnet", "config": {"width": 4}, "measurements": [{**row, "onnx_mp_s": 0.9}]}
+    earlier.write_text(json.dumps({"models": [measured]}))
+    onnx_speed.main(["--include", str(earlier), "--record"])
+    recorded = json.loads(speed_file.read_text())
+    assert recorded["models"] == [older, measured] and recorded["cpu"]
+    assert ronnx.measured_speedup("nafnet", {"width": 4}) == pytest.approx(0.9)
+    assert ronnx.measured_speedup("unet", {"width": 8}) == pytest.approx(1.5)
 
 
 def test_cli_export_and_denoise_with_runtime_onnx(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""Speed table of `restora bench` (restora.eval.speed): planning rules, the measuring process, tables, cache."""
+"""Speed table of `restora bench` (restora.eval.speed, restora.eval.speed_report): planning rules, the measuring
+process, tables, cache."""
 
 import json
 import time
@@ -7,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from restora.cli import _register_commands, app
-from restora.eval import speed
+from restora.eval import speed, speed_report
 from restora.eval.peers import BenchMethod
 
 _register_commands()
@@ -67,11 +68,11 @@ def test_tables_put_thread_counts_side_by_side():
     rows = [_row("nlm", "OpenCV 5", 1, 512, 0.9), _row("nlm", "OpenCV 5", 2, 512, 1.7), _row("nlm", "OpenCV 5", 2, 4096, 1.6),
             _row("bm3d", "bm3d 4", 1, 512, 0.011, cached=True),
             {"method": "ffdnet", "runtime_asked": "auto", "threads": 1, "size": 512, "error": "timed out after 9 s"}]
-    pivot = speed.pivot_table(rows)
+    pivot = speed_report.pivot_table(rows)
     assert pivot[0].startswith("| method | runtime | 512² MP/s (1/2 thr) | 4096² MP/s (1/2 thr) |")
     assert "| nlm | OpenCV 5 | 0.9 / 1.7 | — / 1.6 | 405 | 441 |" in pivot
     assert "| bm3d | bm3d 4 | 0.011 / — | — | 405 | — |" in pivot
-    long = "\n".join(speed.long_table(rows))
+    long = "\n".join(speed_report.long_table(rows))
     assert "0.011 (cached)" in long and "timed out after 9 s" in long and "| 2% |" in long
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-import restora.batch_ray  # noqa: F401  (registers `batch`)
-from restora.batch_ray import MANIFEST_NAME, Manifest
+import restora.batch.cli  # noqa: F401  (registers `batch`)
+from restora.batch.ray_engine import MANIFEST_NAME, Manifest
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -50,7 +50,7 @@ def test_threads_size_the_same_pools_in_the_local_engine_as_in_a_ray_worker(tmp_
         cv2.setNumThreads(1)
         result = invoke_cli("batch", tmp_path / "in" / "a.png", "-o", tmp_path / "a.png", "--model", "identity", "--threads", "2")
         assert result.exit_code == 0, result.stdout + result.stderr
-        # What RestoreWorker sets in each actor (restora.batch_ray.limit_threads): PyTorch's and OpenCV's pools.
+        # What RestoreWorker sets in each actor (restora.batch.ray_engine.limit_threads): PyTorch's and OpenCV's pools.
         assert (torch.get_num_threads(), cv2.getNumThreads()) == (2, 2)
     finally:
         torch.set_num_threads(before[0])
@@ -94,7 +94,7 @@ def test_missing_ray_is_a_usage_error_naming_the_extra(tmp_path, monkeypatch, in
 def test_manifest_keeps_done_records_and_round_trips(tmp_path):
     from pathlib import Path
 
-    from restora.batch import Job, JobResult
+    from restora.batch.jobs import Job, JobResult
 
     out = tmp_path / "out"
     out.mkdir()
@@ -118,7 +118,7 @@ def test_a_result_travels_and_is_kept_whole(tmp_path):
     says what the local engine says; the manifest keeps the same σ, reliability and --task auto detection."""
     from pathlib import Path
 
-    from restora.batch import Job, JobResult
+    from restora.batch.jobs import Job, JobResult
 
     out = tmp_path / "out"
     out.mkdir()
@@ -146,8 +146,8 @@ def test_a_result_travels_and_is_kept_whole(tmp_path):
 def test_manifest_waits_longer_between_costly_saves(tmp_path, monkeypatch):
     from pathlib import Path
 
-    import restora.batch_ray as batch_ray
-    from restora.batch import Job, JobResult
+    import restora.batch.ray_engine as batch_ray
+    from restora.batch.jobs import Job, JobResult
 
     out = tmp_path / "out"
     out.mkdir()
@@ -182,7 +182,7 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip ins
 
 @pytest.fixture(scope="module")
 def local_ray():
-    from restora.batch_ray import _init_ray
+    from restora.batch.ray_engine import _init_ray
     from restora.errors import RestoraError
 
     try:

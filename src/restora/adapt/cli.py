@@ -38,7 +38,7 @@ def adapt(
     seed: Annotated[int, typer.Option(help="Seed for crops and noise samples.")] = 0,
 ) -> None:
     """``restora adapt``: see ADAPT_HELP."""
-    from restora.batch import UsageError, expand_inputs, model_spec
+    from restora.batch.jobs import UsageError, expand_inputs, model_spec
 
     # Checked as `restora denoise` checks its command line: each is a usage error (exit 2), found before any work.
     if output.suffix != ".safetensors":

@@ -30,7 +30,7 @@ def audit(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no list of findings.")] = False,
 ) -> None:
     """``restora audit``: see AUDIT_HELP."""
-    from restora.batch import UsageError
+    from restora.batch.jobs import UsageError
 
     dirs = list(dirs or [])
     pair_dirs = []

@@ -30,7 +30,7 @@ def degrade(
             doc = (PIPELINES[name].__doc__ or "").strip().splitlines()
             typer.echo(f"{name:12s} {repr(get_pipeline(name))[:100] if not doc else doc[0]}")
         return
-    from restora.batch import UsageError
+    from restora.batch.jobs import UsageError
     from restora.errors import RestoraError
 
     if image is None:

@@ -16,8 +16,10 @@ models with a noise-level input, ``sigma`` (N, 3, H, W), the σ map on the [0, 1
 
 ``runtime="auto"`` picks ONNX Runtime only on the CPU, only when onnxruntime is installed, and only for a
 model whose architecture and config were measured faster by at least :data:`MIN_GAIN` at every size at the
-process's thread count (or the nearest measured one) in ``onnx_speed.json`` (written by
-``benchmarks/onnx_speed.py --record``); otherwise PyTorch. So the choice can differ between 1 and 2 threads.
+process's thread count (or the nearest measured one) **on this machine**: the measurements are this
+machine's own, kept in its cache (:data:`SPEED_FILE`, ``~/.cache/restora/onnx_speed.json`` or under
+``RESTORA_CACHE``; written by ``benchmarks/onnx_speed.py --record``), since which runtime is faster depends on
+the CPU and its core count. Without a measurement, PyTorch. So the choice can differ between 1 and 2 threads.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import torch
 from restora.engine.methods import Method
 from restora.engine.neural import sigma_map
 from restora.errors import ModelError
+from restora.settings import get_settings
 from restora.models.descriptor import ModelDescriptor
 from restora.models.device import resolve_device
 from restora.models.export import export_form
@@ -47,8 +50,8 @@ TOLERANCE = 1e-4  # max |ONNX − PyTorch| accepted on the check inputs
 CHECK_SIZES = ((37, 53), (61, 29))  # odd sizes: exercise the padding to the size multiple
 TRACE_SIZE = (37, 45)
 MIN_GAIN = 1.1  # `auto` takes ONNX Runtime only when it was measured at least this much faster
-SPEED_FILE = Path(__file__).with_name("onnx_speed.json")
-CACHE_DIR = Path.home() / ".cache" / "restora" / "onnx"
+SPEED_FILE = get_settings().cache_dir / "onnx_speed.json"  # this machine's measurements (see above)
+CACHE_DIR = get_settings().cache_dir / "onnx"
 INSTALL_HINT = "pip install 'restora[onnx]'"
 
 

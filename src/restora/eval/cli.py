@@ -187,10 +187,10 @@ def _speed_options(threads: int, speed_threads, runtimes, budget, time_limit) ->
 
 def _bench_speed_only(data, methods, out, device, threads, sizes, repeats, cache, speed_threads=None, runtimes="auto",
                       budget=None, time_limit=None):
-    """``restora bench --speed-only``: the speed and memory table alone (restora.eval.speed.bench_speed)."""
+    """``restora bench --speed-only``: the speed and memory table alone (restora.eval.speed_report.bench_speed)."""
     import shlex
 
-    from restora.eval.speed import bench_speed
+    from restora.eval.speed_report import bench_speed
 
     threads = threads or os.cpu_count() or 1
     thread_list, runtime_list, speed_args = _speed_options(threads, speed_threads, runtimes, budget, time_limit)

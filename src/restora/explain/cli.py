@@ -32,8 +32,8 @@ def explain(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing report.")] = False,
 ) -> None:
     """``restora explain``: see EXPLAIN_HELP."""
-    from restora.batch import UsageError
-    from restora.batch import model_spec
+    from restora.batch.jobs import UsageError
+    from restora.batch.jobs import model_spec
 
     # Checked as `restora denoise` checks its command line: each is a usage error (exit 2), found before any work.
     if output.suffix.lower() not in (".html", ".htm"):

@@ -108,7 +108,7 @@ def _export_onnx(source: Path, output: Path, pick: str | None = None) -> None:
     import os
     import tempfile
 
-    from restora.batch import UsageError
+    from restora.batch.jobs import UsageError
     from restora.engine.onnx import OPSET, TOLERANCE, export_model_file
     from restora.engine.catalogue import get_spec
     from restora.train.card import export_run

@@ -40,6 +40,7 @@ import numpy as np
 
 from restora.errors import ModelError, RestoraError
 from restora import __version__
+from restora.batch.options import RestoreOptions
 from restora.engine import run_restore
 from restora.engine.catalogue import get_spec
 from restora.engine.detect import Detection
@@ -70,6 +71,37 @@ def model_spec(model: str) -> MethodSpec:
         raise UsageError(str(exc)) from None
 
 
+def resolve_model(task: str, model: str | None, device: str, runtime: str = "auto", self_ensemble: bool = False) -> str:
+    """The model to run, checked and loaded once before any file is touched (and, with ``self_ensemble``,
+    checked to support it)."""
+    from restora.engine.catalogue import available_methods, default_method
+    from restora.engine.restore import get_method
+
+    if task == "auto":  # the model named (or the default one) must be an all-in-one model: it detects
+        from restora.engine.detect import detector_name
+
+        try:
+            name = detector_name(model)
+        except ModelError as exc:
+            if model is None or Path(model).exists():
+                raise
+            raise UsageError(str(exc)) from None
+    elif model is None:
+        if not available_methods(task):
+            raise ModelError(f"no model is available for task '{task}' yet")
+        name = default_method(task)
+    else:
+        spec = model_spec(model)
+        if task not in spec.tasks:
+            raise UsageError(f"model '{spec.name}' does not {task} (it does: {', '.join(spec.tasks)})")
+        name = model
+    # Load now (the engine caches it), so a bad model file or a missing GPU is one error, not one per file.
+    method = get_method(str(name), device, runtime)
+    if self_ensemble and not method.supports_self_ensemble:
+        raise UsageError(f"--self-ensemble needs one of our networks; '{method.name}' does not support it")
+    return name
+
+
 @dataclass(frozen=True)
 class Job:
     """One file to restore. ``name`` is the input as shown to the user; ``bit_depth`` None keeps the source's."""
@@ -86,28 +118,6 @@ class Plan:
     skipped: list[Job] = field(default_factory=list)  # output exists and overwrite is off
     missing: list[str] = field(default_factory=list)  # inputs that name nothing (reported as failed)
     output_root: Path | None = None  # the output folder, or None when -o is a single file
-
-
-@dataclass(frozen=True)
-class RestoreOptions:
-    """What to do to every file of a batch (all plain values, so a job can be sent to another process)."""
-
-    task: str
-    model: str
-    sigma: str | float = "auto"
-    strength: float = 1.0
-    tile: int | None = None
-    device: str = "auto"
-    bit_depth: int | None = None  # None: the source's (16 for RAW inputs)
-    jpeg_quality: int = 95
-    subsampling: str = "4:4:4"  # JPEG chroma subsampling
-    runtime: str = "auto"  # torch, onnx or auto (see restora.engine.onnx)
-    self_ensemble: bool = False  # average over the 8 flips/quarter turns of each tile (restora.engine.ensemble)
-    noise_map: str | None = None  # side output: an absolute path (one input) or a {stem} pattern, see side_output_path
-    residual: str | None = None
-    reliability: bool = False  # predict each denoised photo's quality gain (restora.explain); denoise only
-    real_noise: str = "auto"  # denoise: pixel-shuffle for correlated (camera) noise: auto, on, off
-    keep_if_worse: bool = False  # denoise: write the input unchanged where reliability says the output may be worse
 
 
 @dataclass

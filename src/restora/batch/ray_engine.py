@@ -1,7 +1,7 @@
-"""``restora batch``: restore many files on a chosen engine — in this process (``local``) or on Ray (``ray``).
+"""The Ray engine of ``restora batch`` (:mod:`restora.batch.cli`; the other engine, ``local``, runs in the process).
 
-Both engines share :mod:`restora.batch`: planning (input expansion, mirroring, skip/overwrite, refusal to
-overwrite inputs or escape the output folder), :func:`~restora.batch.run_job` (read → restore → atomic
+Both engines share :mod:`restora.batch.jobs`: planning (input expansion, mirroring, skip/overwrite, refusal to
+overwrite inputs or escape the output folder), :func:`~restora.batch.jobs.run_job` (read → restore → atomic
 write, never raising for a bad file) and the console reporting. The Ray engine adds:
 
 - a Ray Data pipeline: the planned jobs (paths only) → ``map_batches`` over a fixed pool of actors, each
@@ -25,35 +25,7 @@ import os
 import time
 from dataclasses import asdict
 from datetime import datetime, UTC
-from enum import Enum
 from pathlib import Path
-from typing import Annotated
-
-import typer
-
-from restora.cli import app
-from restora.commands import (
-    RESTORE_TASKS,
-    BitDepthOption,
-    Device,
-    DeviceOption,
-    InputsArgument,
-    JpegQualityOption,
-    ModelOption,
-    NoiseMapOption,
-    OutputOption,
-    OverwriteOption,
-    RecursiveOption,
-    ReliabilityOption,
-    ResidualOption,
-    Runtime,
-    RuntimeOption,
-    SelfEnsembleOption,
-    SigmaOption,
-    StrengthOption,
-    SubsamplingOption,
-    TileOption,
-)
 
 MANIFEST_NAME = "restora-manifest.json"
 MANIFEST_SAVE_SECONDS = 2.0  # how often the manifest is rewritten while results arrive, at least
@@ -62,12 +34,6 @@ MANIFEST_SAVE_SECONDS = 2.0  # how often the manifest is rewritten while results
 MANIFEST_SAVE_COST_FACTOR = 20
 MAX_BLOCKS = 20_000  # one file per Ray Data block (balanced dispatch) up to this many files
 RAY_HINT = "pip install 'restora[ray]'"
-BATCH_TASKS = (*RESTORE_TASKS, "auto")  # auto: detected per photo, reported per file and in the manifest
-
-
-class BatchEngine(str, Enum):
-    local = "local"
-    ray = "ray"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -176,7 +142,7 @@ def remove_partial_writes(jobs) -> int:
 
 
 def _import_ray():
-    from restora.batch import UsageError
+    from restora.batch.jobs import UsageError
 
     try:
         import ray
@@ -199,7 +165,7 @@ class RestoreWorker:
     def __call__(self, batch: dict) -> dict:
         import numpy as np
 
-        from restora.batch import Job, run_job
+        from restora.batch.jobs import Job, run_job
 
         out = {"index": [], "record": []}
         for index, source, output, name, bit_depth in zip(batch["index"], batch["source"], batch["output"],
@@ -235,7 +201,7 @@ def _plan_workers(ray, options, workers: int | None, threads: int | None) -> tup
 def run_ray(plan, options, reporter, address: str | None = None, workers: int | None = None,
             threads: int | None = None):
     """Run a plan's jobs on Ray (a local instance without ``address``); returns the BatchSummary."""
-    from restora.batch import JobResult
+    from restora.batch.jobs import JobResult
     from restora.errors import RestoraError
 
     ray = _import_ray()
@@ -292,7 +258,7 @@ def _one_line(exc: BaseException) -> str:
 def _init_ray(ray, address: str | None, num_cpus: int | None = None) -> None:
     import logging
 
-    from restora.batch import UsageError
+    from restora.batch.jobs import UsageError
 
     kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, configure_logging=True,
                   log_to_driver=False)
@@ -317,7 +283,7 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
     """Fail fast on an address nothing answers at (Ray itself retries for minutes)."""
     import socket
 
-    from restora.batch import UsageError
+    from restora.batch.jobs import UsageError
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
@@ -341,74 +307,3 @@ def _dataset(ray, jobs, options, workers: int, cpus_each: int, gpus_each: int):
         num_cpus=cpus_each,
         num_gpus=gpus_each,
     )
-
-
-# ---------------------------------------------------------------------------------------------------
-# The command
-
-
-@app.command("batch")
-def batch_command(
-    inputs: InputsArgument,
-    output: OutputOption,
-    engine: Annotated[BatchEngine, typer.Option(help="local: in this process; ray: a Ray cluster (local instance "
-                                                "without --address; needs the ray extra).")] = BatchEngine.local,
-    address: Annotated[str | None, typer.Option(metavar="ADDR", help="Ray cluster to join ('auto' or HOST:PORT); "
-                                                                     "default: start one on this machine.")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, metavar="N", help="Ray workers, each loading the model once "
-                                                                         "(default: one per GPU, else one per CPU).")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, metavar="N", help="CPU threads per worker (local engine: "
-                                                                         "of this process).")] = None,
-    task: Annotated[str, typer.Option(metavar="|".join(BATCH_TASKS), help="What to restore; auto: detect it per "
-                                                                         "photo (as restora restore).")] = "denoise",
-    model: ModelOption = None,
-    sigma: SigmaOption = "auto",
-    strength: StrengthOption = 1.0,
-    tile: TileOption = None,
-    device: DeviceOption = Device.auto,
-    runtime: RuntimeOption = Runtime.auto,
-    self_ensemble: SelfEnsembleOption = False,
-    overwrite: OverwriteOption = False,
-    recursive: RecursiveOption = False,
-    bit_depth: BitDepthOption = None,
-    jpeg_quality: JpegQualityOption = 95,
-    subsampling: SubsamplingOption = "4:4:4",
-    noise_map: NoiseMapOption = None,
-    residual: ResidualOption = None,
-    reliability: ReliabilityOption = True,
-) -> None:
-    from restora.batch import ConsoleReporter, RestoreOptions, UsageError, plan_jobs, run_local, side_options
-    from restora.commands import _resolve_model
-
-    if task not in BATCH_TASKS:
-        raise UsageError(f"unknown task '{task}' (one of {', '.join(BATCH_TASKS)})")
-    if engine is BatchEngine.local and (address is not None or workers is not None):
-        raise UsageError("--address and --workers are for --engine ray")
-    if engine is BatchEngine.ray:
-        _import_ray()  # a missing extra is a usage error before any work
-    if threads is not None and engine is BatchEngine.local:
-        limit_threads(threads)
-    # The driver of a Ray run may have no GPU: it checks the model on the CPU, the workers load it where they run.
-    check_device = device.value if engine is BatchEngine.local else "cpu"
-    name = _resolve_model(task, model, check_device, runtime.value, self_ensemble)
-    sides = side_options(noise_map, residual)
-    plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite, side_outputs=sides)
-    options = RestoreOptions(task=task, model=name, sigma=sigma, strength=strength, tile=tile, device=device.value,
-                             bit_depth=bit_depth, jpeg_quality=jpeg_quality, subsampling=subsampling,
-                             runtime=runtime.value, self_ensemble=self_ensemble, noise_map=sides["--noise-map"],
-                             residual=sides["--residual"], reliability=reliability)
-    if engine is BatchEngine.local:
-        summary = run_local(plan, options, ConsoleReporter())
-    else:
-        summary = run_ray(plan, options, ConsoleReporter(), address=address, workers=workers, threads=threads)
-    raise typer.Exit(summary.exit_code)
-
-
-batch_command.__doc__ = (
-    "Restore many files on a chosen engine: in this process (local) or on a Ray cluster (ray).\n\n"
-    "Same options and guarantees as restora denoise: the input tree is mirrored, inputs are never written over, "
-    "outputs are written atomically, existing outputs are skipped unless --overwrite (so a re-run after an "
-    "interruption does only what is missing), a failed file is reported and the rest go on. The ray engine also "
-    "keeps restora-manifest.json (done/failed files, with reasons) in the output folder. Exit status: 0 all done, "
-    "1 some files failed, 2 usage error."
-)

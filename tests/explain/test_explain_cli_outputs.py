@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import tifffile
@@ -66,14 +68,18 @@ def test_exact_noise_map_and_residual_files(cli, photo, tmp_path):
 
 def test_picture_formats_are_for_looking_at(cli, photo, tmp_path):
     photo()
-    code, _, err = cli("denoise", "photo.png", "-o", "clean.png", "--model", "identity", "--noise-map", "noise.png",
-                       "--residual", "residual.png")
+    code, out, err = cli("denoise", "photo.png", "-o", "clean.png", "--model", "identity", "--noise-map", "noise.png",
+                         "--residual", "residual.png")
     assert code == 0, err
     view = rgb(tmp_path / "noise.png")
     assert view.shape == (96, 128, 3)
-    low, high = heat_map(np.array([[17.0, 23.0]]))[0].astype(int)
+    # Coloured on the photo's own scale, printed with the file; the median colour shows σ ≈ 20.
+    scale = float(re.search(r"noise map noise\.png: σ 0–([0-9.]+)", out)[1])
+    assert 20 <= scale <= 30
+    grid = np.linspace(0, scale, 241)
+    colours = heat_map(grid[None, :], scale)[0].astype(int)
     median = np.median(view.reshape(-1, 3), axis=0)
-    assert np.all(median >= np.minimum(low, high) - 2) and np.all(median <= np.maximum(low, high) + 2)
+    assert 17 <= grid[np.argmin(np.abs(colours - median).sum(axis=1))] <= 23
     assert set(np.unique(rgb(tmp_path / "residual.png"))) == {128}  # identity removed nothing: mid-grey
 
 

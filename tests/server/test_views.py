@@ -7,7 +7,8 @@ import numpy as np
 from restora.explain import noise_map_overall
 from restora.explain.outputs import heat_map
 from restora.io.image import Image
-from restora.server.views import HEAT_MAP_MAX_SIGMA, noise_map_rgb, residual_rgb
+from restora.explain.noise_map import noise_map_scale
+from restora.server.views import noise_map_rgb, residual_rgb
 
 
 def ramp(height: int = 96, width: int = 128) -> np.ndarray:
@@ -23,10 +24,13 @@ def test_noise_map_view_is_explains_map_and_reads_sigma_20():
     view = noise_map_rgb(noisy)
     assert view.shape == (96, 128, 3) and view.dtype == np.uint8
     np.testing.assert_array_equal(view, heat_map(noise_map_overall(Image.from_array(noisy))))
-    # Every pixel shows the colour of σ ≈ 20 on the fixed 0–50 scale (18 and 22 bracket it).
-    low, high = heat_map(np.array([[18.0, 22.0]]))[0].astype(int)
+    # Every pixel shows the colour of σ ≈ 20 on the photo's own scale (18 and 22 bracket it).
+    scale = noise_map_scale(noise_map_overall(Image.from_array(noisy)))
+    assert 20 <= scale <= 30
+    grid = np.linspace(0, scale, 241)
+    colours = heat_map(grid[None, :], scale)[0].astype(int)
     median = np.median(view.reshape(-1, 3), axis=0)
-    assert np.all(median >= np.minimum(low, high) - 2) and np.all(median <= np.maximum(low, high) + 2)
+    assert 18 <= grid[np.argmin(np.abs(colours - median).sum(axis=1))] <= 22  # the σ the median colour shows
 
 
 def test_noise_map_view_is_brighter_where_noise_is_stronger():
@@ -38,13 +42,13 @@ def test_noise_map_view_is_brighter_where_noise_is_stronger():
 
 
 def test_a_given_sigma_map_is_shown_without_estimating_again():
-    sigma_map = np.full((4, 6, 3), HEAT_MAP_MAX_SIGMA / 2, np.float32)
+    sigma_map = np.full((4, 6, 3), 25.0, np.float32)
     view = noise_map_rgb(np.zeros((4, 6, 3), np.float32), sigma_map)
-    np.testing.assert_array_equal(view, heat_map(np.full((4, 6), HEAT_MAP_MAX_SIGMA / 2)))
+    np.testing.assert_array_equal(view, heat_map(np.full((4, 6), 25.0), 30.0))
 
 
 def test_heat_map_runs_dark_to_bright():
-    rgb = heat_map(np.array([[0.0, HEAT_MAP_MAX_SIGMA / 2, HEAT_MAP_MAX_SIGMA, 5 * HEAT_MAP_MAX_SIGMA]]))
+    rgb = heat_map(np.array([[0.0, 25.0, 50.0, 250.0]]), 50.0)
     brightness = rgb.astype(int).sum(axis=2)[0]
     assert rgb.dtype == np.uint8 and brightness[0] < 20
     assert brightness[0] < brightness[1] < brightness[2] == brightness[3]
@@ -55,3 +59,11 @@ def test_residual_is_grey_where_nothing_changed():
     assert set(np.unique(residual_rgb(a, a))) == {128}
     brighter = residual_rgb(a, np.clip(a - 0.05, 0, 1))
     assert brighter[a > 0.05].min() > 128
+
+
+def test_heat_map_scale_is_the_photos_own():
+    # A camera JPEG's σ 5 fills the colours as a scan's σ 50 does: the default scale follows the map.
+    faint, strong = heat_map(np.full((2, 2), 5.0)), heat_map(np.full((2, 2), 50.0))
+    np.testing.assert_array_equal(faint, strong)
+    assert faint.astype(int).sum(axis=2).min() > 300  # bright, not the near black of σ 5 on a 0–50 scale
+    assert heat_map(np.full((2, 2), 5.0), 50.0).astype(int).sum(axis=2).max() < 150

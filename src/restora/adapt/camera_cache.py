@@ -14,7 +14,6 @@ adapted (nothing says they come from one camera).
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from restora.adapt.trainer import AdaptConfig, _file_digest, adapt, load_base
 from restora.errors import RestoraError
 from restora.io import probe
 from restora.models.modelfile import read_metadata
+from restora.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def group_by_camera(paths: list[Path]) -> dict[Camera | None, list[Path]]:
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("RESTORA_CACHE") or Path.home() / ".cache" / "restora") / "adapted"
+    return get_settings().cache_dir / "adapted"
 
 
 def cached_path(camera: Camera, base_path: Path, root: Path | None = None) -> Path:

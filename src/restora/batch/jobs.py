@@ -543,7 +543,8 @@ def _side_outputs(job: Job, options: RestoreOptions, noisy: np.ndarray, result, 
         from restora.explain.core import centre_window
 
         restored = restored[centre_window(*restored.shape[:2])]
-    r, why_not = explain_outputs(noisy, restored, result.sigma, result.model, *paths, reliability=want_reliability)
+    r, why_not = explain_outputs(noisy, restored, result.sigma, result.model, *paths, reliability=want_reliability,
+                                 notes=notes)
     if why_not:
         notes.append(f"reliability not predicted: {why_not}")
     return r.to_dict() if r is not None else None

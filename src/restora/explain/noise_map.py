@@ -204,6 +204,23 @@ def overall_sigma(sigma_map: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(np.square(sigma_map, dtype=np.float32), axis=2))
 
 
+NOISE_SCALE_MIN = 2.0  # the colour scale of a noise-map view reaches at least this σ
+
+
+def noise_map_scale(overall: np.ndarray) -> float:
+    """The top of a noise-map view's colour scale for this photo: σ on the 0–255 scale, 1.2 × the map's 99.5th
+    percentile rounded up to a whole grey level, at least :data:`NOISE_SCALE_MIN`. Per photo, so that a camera
+    JPEG's σ 2–6 fills the colours as a σ 40 scan does; every view states its scale.
+
+    >>> noise_map_scale(np.full((4, 4), 10.0))
+    12.0
+    >>> noise_map_scale(np.zeros((4, 4)))
+    2.0
+    """
+    top = 1.2 * float(np.percentile(np.asarray(overall, np.float32), 99.5))
+    return max(NOISE_SCALE_MIN, float(np.ceil(round(top, 6))))  # round: 1.2 × 25 is 30, not 31
+
+
 def noise_map_overall(image) -> np.ndarray:
     """Drop-in for the web page's ``noise_map(image) -> (H, W) σ``: an Image or (H, W[, 3]) float array in [0, 1]."""
     pixels = getattr(image, "pixels", image)

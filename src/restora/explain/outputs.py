@@ -5,8 +5,9 @@ The extension chooses what is written:
 * ``.npy`` or ``.tif``/``.tiff``: the exact values as float32 (H, W, 3) — the noise map's σ per channel on
   the 0–255 scale; the residual input − output on the [0, 1] scale (negative values kept).
 * any other image extension (``.png``, ``.jpg``, ...): an 8-bit picture for looking at — the noise map as an
-  inferno heat map of the RMS σ over channels from 0 to ``HEAT_MAP_MAX_SIGMA`` (fixed, so maps of different
-  photos compare); the residual as mid-grey + ``RESIDUAL_GAIN`` × (input − output).
+  inferno heat map of the RMS σ over channels from 0 to the photo's own scale
+  (:func:`restora.explain.noise_map.noise_map_scale`, printed with the file: a camera JPEG's σ 3 shows as
+  clearly as a scan's σ 30); the residual as mid-grey + ``RESIDUAL_GAIN`` × (input − output).
 
 Files appear atomically (temporary name in the same folder, then rename).
 
@@ -23,20 +24,21 @@ import numpy as np
 
 from restora.explain.core import analyse_restoration, full_noise_map
 from restora.explain.features import TooSmallToAnalyse
-from restora.explain.noise_map import noise_map, overall_sigma
+from restora.explain.noise_map import noise_map, noise_map_scale, overall_sigma
 from restora.explain.reliability import Reliability, predict
 from restora.explain.residual import residual, residual_view
 from restora.io.image import Image
 from restora.io import write_bytes, write_image
 
-HEAT_MAP_MAX_SIGMA = 50.0
 EXACT_EXTENSIONS = (".npy", ".tif", ".tiff")
 
 
-def heat_map(sigma: np.ndarray, vmax: float = HEAT_MAP_MAX_SIGMA) -> np.ndarray:
-    """(H, W) σ → (H, W, 3) uint8 inferno colours, 0 (black) to ``vmax`` (pale yellow)."""
+def heat_map(sigma: np.ndarray, vmax: float | None = None) -> np.ndarray:
+    """(H, W) σ → (H, W, 3) uint8 inferno colours, 0 (black) to ``vmax`` (pale yellow; default the map's own
+    scale, :func:`~restora.explain.noise_map.noise_map_scale`)."""
     from matplotlib import colormaps
 
+    vmax = noise_map_scale(sigma) if vmax is None else vmax
     rgba = colormaps["inferno"](np.clip(np.asarray(sigma, np.float32) / vmax, 0.0, 1.0))
     return np.rint(rgba[..., :3] * 255).astype(np.uint8)
 
@@ -85,9 +87,10 @@ def write_residual(path, noisy: np.ndarray, restored: np.ndarray) -> np.ndarray:
 
 def explain_outputs(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = None, model: str = "",
                     noise_map_path=None, residual_path=None,
-                    reliability: bool = True) -> tuple[Reliability | None, str | None]:
+                    reliability: bool = True, notes: list[str] | None = None) -> tuple[Reliability | None, str | None]:
     """Write the noise map and the residual where asked; return the reliability (when ``reliability``) and, when
     it was asked for but cannot be predicted (a photo too small to analyse), the one-line reason instead.
+    ``notes`` gets the noise-map view's colour scale (``noise map NAME: σ 0–S (0–255 scale)``).
 
     ``noisy``/``restored``: (H, W, 3) float in [0, 1]; ``sigma``: the σ the model ran with (``RestoreResult.sigma``);
     ``model``: its name, so the reliability says when the predictor was fitted for another one. The analysis
@@ -100,7 +103,10 @@ def explain_outputs(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray |
         except TooSmallToAnalyse as exc:
             why_not = str(exc)
     if noise_map_path is not None:
-        write_noise_map(noise_map_path, noisy, sigma_map=full_noise_map(noisy, analysis))
+        smap = write_noise_map(noise_map_path, noisy, sigma_map=full_noise_map(noisy, analysis))
+        if notes is not None and Path(noise_map_path).suffix.lower() not in EXACT_EXTENSIONS:
+            notes.append(f"noise map {Path(noise_map_path).name}: σ 0–{noise_map_scale(overall_sigma(smap)):g} "
+                         "(0–255 scale, black to pale yellow)")
     if residual_path is not None:
         write_residual(residual_path, noisy, restored)
     return (predict(analysis, model) if analysis is not None else None), why_not

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from restora.explain.core import Explanation
-from restora.explain.noise_map import overall_sigma
+from restora.explain.noise_map import noise_map_scale, overall_sigma
 from restora.explain.residual import luma, reading, residual_view
 from restora import __version__
 from restora.io import write_bytes
@@ -21,7 +21,6 @@ from restora.io import write_bytes
 OVERVIEW_SIDE = 900  # long side of the downscaled overview images (px)
 CROP = 160  # side of the 100% crops
 CROPS = 3
-NOISE_SCALE_MIN = 2.0  # the colour scale of the noise map reaches at least this σ
 RISK_SHOWN = 0.15  # risk below this is left transparent on the detail-at-risk map
 RISK_THRESHOLD_TEXT = "0.3"
 
@@ -100,7 +99,7 @@ def _noise_figure(ex: Explanation) -> str:
 
     a = ex.analysis
     overall = overall_sigma(a.sigma_map)
-    vmax = max(NOISE_SCALE_MIN, float(np.ceil(1.2 * np.percentile(overall, 99.5))))
+    vmax = noise_map_scale(overall)
     small = _downscale_float(overall)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [1.3, 1], "wspace": 0.45})
     im = axes[0].imshow(small, cmap="inferno", vmin=0, vmax=vmax, interpolation="nearest")

@@ -2,7 +2,8 @@
 
 The noise map and the residual are :mod:`restora.explain`'s, the same that ``restora denoise --noise-map``,
 ``--residual`` and ``restora explain`` write: the noise level function of the upload read at each pixel's
-brightness (RMS over channels), as an inferno heat map from σ 0 to ``HEAT_MAP_MAX_SIGMA``; the residual as
+brightness (RMS over channels), as an inferno heat map from σ 0 to the photo's own scale
+(:func:`restora.explain.noise_map.noise_map_scale`, given with the job); the residual as
 mid-grey + ``RESIDUAL_GAIN`` × (input − result).
 """
 
@@ -15,10 +16,10 @@ import cv2
 import numpy as np
 
 from restora.explain.noise_map import noise_map_overall, overall_sigma
-from restora.explain.outputs import HEAT_MAP_MAX_SIGMA, heat_map
+from restora.explain.outputs import heat_map
 from restora.explain.residual import RESIDUAL_GAIN, residual, residual_view
 
-__all__ = ["HEAT_MAP_MAX_SIGMA", "RESIDUAL_GAIN", "noise_map_rgb", "residual_rgb", "save_png_view", "to_uint8"]
+__all__ = ["RESIDUAL_GAIN", "noise_map_rgb", "residual_rgb", "save_png_view", "to_uint8"]
 
 PNG_VIEW_COMPRESSION = 1  # views are transient: fast encoding matters more than size
 

@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from restora.batch.options import KeepIfWorseOption, RealNoiseOption, RestoreArguments, takes_restore_arguments
+from restora.batch.options import (AdaptMinutesOption, AdaptOption, KeepIfWorseOption, RealNoiseOption, RestoreArguments,
+                                   takes_restore_arguments)
 from restora.cli import app
 from restora.tasks import RESTORE_TASKS
 
@@ -34,15 +35,25 @@ def _make_restore_command(task: str):
         arguments: RestoreArguments,
         real_noise: RealNoiseOption = "auto",
         keep_if_worse: KeepIfWorseOption = False,
+        adapt: AdaptOption = False,
+        adapt_minutes: AdaptMinutesOption = 3.0,
     ) -> None:
-        from restora.batch.jobs import ConsoleReporter, plan_jobs, resolve_model, run_local
+        from restora.batch.jobs import ConsoleReporter, UsageError, plan_jobs, resolve_model, run_local
 
+        if adapt and task != "denoise":
+            raise UsageError("--adapt is for denoising (restora denoise, or restore --task denoise)")
         name = resolve_model(task, arguments.model, arguments.device.value, arguments.runtime.value,
                               arguments.self_ensemble)
         plan = plan_jobs(arguments.inputs, arguments.output, recursive=arguments.recursive,
                          overwrite=arguments.overwrite, side_outputs=arguments.side_outputs())
         options = arguments.restore_options(task, name, real_noise=real_noise, keep_if_worse=keep_if_worse)
-        summary = run_local(plan, options, ConsoleReporter())
+        reporter = ConsoleReporter()
+        options_for = None
+        if adapt and plan.jobs:
+            from restora.batch.per_camera import per_camera_options
+
+            options_for = per_camera_options(plan, options, adapt_minutes, lambda line: reporter.out.print(line, markup=False))
+        summary = run_local(plan, options, reporter, options_for)
         raise typer.Exit(summary.exit_code)
 
     command.__name__ = task

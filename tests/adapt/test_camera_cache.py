@@ -91,3 +91,31 @@ def test_weights_that_failed_their_checks_fall_back_to_the_base(tmp_path, base, 
     second = model_for_camera(cam, shots, str(base), root=tmp_path / "cache")
     assert second.status == "base kept" and second.path == base and len(calls) == 1
     assert "did not pass" in second.describe(1)
+
+
+def test_denoise_adapt_uses_each_cameras_model_and_says_so(tmp_path, base, monkeypatch, invoke_cli):
+    from restora.settings import get_settings
+
+    monkeypatch.setenv("RESTORA_CACHE", str(tmp_path / "cache"))
+    get_settings.cache_clear()
+    calls = []
+    monkeypatch.setattr(camera_cache, "adapt", fake_adapt(calls, improved=True))
+    (tmp_path / "in").mkdir()
+    photo(tmp_path / "in" / "a.jpg", "Canon", "Canon EOS 5D Mark III", 3200)
+    photo(tmp_path / "in" / "b.jpg", "Canon", "Canon EOS 5D Mark III", 3200, seed=1)
+    photo(tmp_path / "in" / "c.jpg", seed=2)
+    try:
+        result = invoke_cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "--model", base, "--adapt",
+                            "--adapt-minutes", "0.5", "--no-reliability")
+        assert result.exit_code == 0, result.output
+        assert len(calls) == 1 and calls[0][1] == 0.5 and len(calls[0][0]) == 2  # one camera, both its photos
+        assert "adapt: Canon EOS 5D Mark III ISO 3200: 2 photo(s), newly adapted weights (cached)" in result.stdout
+        assert "adapt: 1 photo(s) without EXIF camera make and model: not adapted" in result.stdout
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg", "b.jpg", "c.jpg"]
+        again = invoke_cli("denoise", tmp_path / "in", "-o", tmp_path / "out2", "--model", base, "--adapt",
+                           "--no-reliability")
+        assert again.exit_code == 0 and len(calls) == 1 and "adapted weights from the cache" in again.stdout
+        wrong = invoke_cli("deblur", tmp_path / "in", "-o", tmp_path / "out3", "--adapt")
+        assert wrong.exit_code == 2 and "--adapt is for denoising" in wrong.output
+    finally:
+        get_settings.cache_clear()

@@ -675,14 +675,17 @@ class ConsoleReporter:
         return summary
 
 
-def run_local(plan: Plan, options: RestoreOptions, reporter: ConsoleReporter) -> BatchSummary:
+def run_local(plan: Plan, options: RestoreOptions, reporter: ConsoleReporter,
+              options_for: Callable[[Job], RestoreOptions] | None = None) -> BatchSummary:
     """Run a plan's jobs one after another in this process. Ctrl+C stops it: the reporter says how far it got
-    (:meth:`ConsoleReporter.interrupted`) and KeyboardInterrupt goes on up (the CLI exits 130)."""
+    (:meth:`ConsoleReporter.interrupted`) and KeyboardInterrupt goes on up (the CLI exits 130).
+    ``options_for``: each job's own options (``--adapt``: the model adapted to its camera)."""
     reporter.start(plan)
     try:
         for job in plan.jobs:
             reporter.job_started(job)
-            reporter.job_finished(run_job(job, options, on_tile=reporter.on_tile))
+            reporter.job_finished(run_job(job, options if options_for is None else options_for(job),
+                                          on_tile=reporter.on_tile))
     except KeyboardInterrupt:
         reporter.interrupted(len(plan.jobs))
         raise

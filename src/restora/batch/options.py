@@ -92,6 +92,12 @@ RealNoiseOption = Annotated[str, typer.Option(
 KeepIfWorseOption = Annotated[bool, typer.Option(
     "--keep-if-worse", help="Denoising: where the predicted gain is below zero, the confidence low or the photo out "
                             "of range, write the input unchanged instead of the output.")]
+AdaptOption = Annotated[bool, typer.Option(
+    "--adapt", help="Denoising: adapt the denoiser to each camera of the batch first (EXIF make, model and ISO "
+                    "band; self-supervised, as restora adapt), kept where its held-out checks pass and cached per "
+                    "camera, so the next batch from that camera starts at once.")]
+AdaptMinutesOption = Annotated[float, typer.Option(
+    "--adapt-minutes", min=0.1, metavar="MINUTES", help="--adapt: time budget per new camera.")]
 # restora.explain per photo (docs/explain.md).
 NoiseMapOption = Annotated[str | None, typer.Option(
     "--noise-map", metavar="PATH|PATTERN",

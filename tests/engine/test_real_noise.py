@@ -150,3 +150,13 @@ def test_bin_variance_reads_the_spread_of_noise_variance_from_low_quantiles():
     assert abs(est / sigma2 - 1) < 0.1 < abs(chi2_rule / sigma2 - 1), (est, chi2_rule)
     homogeneous = sigma2 * m * rng.chisquare(dof, 4000) / dof
     assert abs(_bin_noise_variance(homogeneous, m, dof, 0.2) / sigma2 - 1) < 0.05
+
+
+def test_estimator_survives_a_blown_out_photo():
+    # Two thirds of the frame at full scale: the brightness bins' quantile edges repeat and some bins are empty.
+    rng = np.random.default_rng(0)
+    x = np.ones((256, 256, 3), np.float32)
+    x[:, :80] = np.clip(0.5 + rng.normal(0, 12.75 / 255, (256, 80, 3)), 0, 1)
+    p = measure_noise(x)
+    assert np.all(np.isfinite(p.sigma)) and np.all(p.sigma > 3)
+    assert np.all(np.isfinite(p.level_sigma))

@@ -405,6 +405,12 @@ def measure_noise(pixels: np.ndarray, quantile: float = FLAT_QUANTILE) -> NoiseP
         bins = int(np.clip(len(var) // MIN_BIN_WINDOWS, 1, NOISE_BINS))
         edges = np.quantile(mean, np.linspace(0, 1, bins + 1))
         which = np.clip(np.searchsorted(edges, mean, side="right") - 1, 0, bins - 1)
+        counts = np.bincount(which, minlength=bins)
+        if np.any(counts == 0):  # many windows of one brightness (blown-out or flat areas) leave bins empty
+            keep = np.flatnonzero(counts)
+            which = (np.cumsum(counts > 0) - 1)[which]
+            edges = np.concatenate([edges[keep], edges[-1:]])
+            bins = len(keep)
         flat = np.zeros(len(var), bool)
         for b in range(bins):
             sel = np.flatnonzero(which == b)

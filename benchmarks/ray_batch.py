@@ -66,9 +66,9 @@ def make_inputs(folder: Path, files: int, size: int) -> None:
 
 def fast_model(folder: Path) -> str:
     sys.path.insert(0, str(Path(__file__).parent))
-    from onnx_speed import _fast_model_file
+    from onnx_speed import fast_model_file
 
-    return str(_fast_model_file(folder))
+    return str(fast_model_file(folder))
 
 
 def restora(args: list[str], **kwargs) -> subprocess.Popen:

@@ -38,7 +38,7 @@ FAST_CONFIG = dict(width=16, enc_blocks=[1, 1, 2], mid_blocks=2, dec_blocks=[1, 
 RUNTIMES = ("torch", "onnx")
 
 
-def _fast_model_file(folder: Path) -> Path:
+def fast_model_file(folder: Path) -> Path:
     import torch
 
     from restora.models.modelfile import save_model
@@ -53,7 +53,7 @@ def _fast_model_file(folder: Path) -> Path:
 
 def measure_child(model: str, sizes: list[int], threads: int, repeats: int) -> None:
     """In a fresh process: one JSON line per size with both runtimes' median MP/s."""
-    from restora.eval.speed import _MachineLoad, set_threads, speed_input
+    from restora.eval.speed import MachineLoad, set_threads, speed_input
 
     set_threads(threads)
     import numpy as np
@@ -69,7 +69,7 @@ def measure_child(model: str, sizes: list[int], threads: int, repeats: int) -> N
         for runtime in RUNTIMES:  # warm-up: loads (and for onnx exports) the model, starts thread pools
             run_restore(image[:256, :256], model=model, runtime=runtime)
         seconds = {r: [] for r in RUNTIMES}
-        load = _MachineLoad()
+        load = MachineLoad()
         load.start()
         for _ in range(repeats):
             for runtime in RUNTIMES:
@@ -117,7 +117,7 @@ def measure(model: list[str] = typer.Option([], help="fast, a .safetensors file 
         models += json.loads(earlier.read_text())["models"]
     with tempfile.TemporaryDirectory(prefix="restora-onnx-bench-") as tmp:
         for i, asked in enumerate(model):
-            path = str(_fast_model_file(Path(tmp))) if asked == "fast" else asked
+            path = str(fast_model_file(Path(tmp))) if asked == "fast" else asked
             label = name[i] if i < len(name) else ("fast" if asked == "fast" else Path(asked).stem)
             rows = []
             for count in thread_counts:

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import typer
 
-SUMMARY = re.compile(r"(\d+) done, (\d+) skipped, (\d+) failed in ([\d.]+) s \(([\d.]+) MP")
+SUMMARY = re.compile(r"(\d+) done, (\d+) skipped, (\d+) failed in ([\d.]+) s \(")
 WORKER_ROLE = "workers (restoring)"
 
 
@@ -66,9 +66,9 @@ def make_inputs(folder: Path, files: int, size: int) -> None:
 
 def fast_model(folder: Path) -> str:
     sys.path.insert(0, str(Path(__file__).parent))
-    from onnx_speed import _fast_model_file
+    from onnx_speed import fast_model_file
 
-    return str(_fast_model_file(folder))
+    return str(fast_model_file(folder))
 
 
 def restora(args: list[str], **kwargs) -> subprocess.Popen:
@@ -196,6 +196,18 @@ class SessionMonitor:
         return cpu, (round(statistics.mean(idle), 4) if idle else None)
 
 
+def batch_summary(stdout: str, megapixels_each: float) -> tuple[int, float, float] | None:
+    """(files done, seconds, megapixels) from ``restora batch``'s summary line; None when it has none.
+
+    The megapixels are the files done × each file's pixel count: the summary prints them to one decimal, which
+    is 0.0 for a batch of small images."""
+    match = SUMMARY.search(stdout)
+    if not match:
+        return None
+    done = int(match.group(1))
+    return done, float(match.group(4)), done * megapixels_each
+
+
 def throughput_run(inputs: Path, out: Path, model: str, engine: str, n: int, megapixels_each: float,
                    timeout: float, options: list[str]) -> dict:
     args = ["batch", str(inputs), "-o", str(out), "--model", model, "--engine", engine, *options]
@@ -213,11 +225,11 @@ def throughput_run(inputs: Path, out: Path, model: str, engine: str, n: int, meg
                 "load_average": round(os.getloadavg()[0], 1)}
     wall = time.perf_counter() - start
     monitor.stop()
-    match = SUMMARY.search(stdout)
-    if proc.returncode != 0 or not match:
+    summary = batch_summary(stdout, megapixels_each)
+    if proc.returncode != 0 or summary is None:
         print(f"{engine} run failed ({proc.returncode}):\n{stdout[-2000:]}\n{stderr[-3000:]}", file=sys.stderr)
         return {"engine": engine, "threads": n, "error": f"exit {proc.returncode}: {(stderr.strip().splitlines() or [''])[-1][:200]}"}
-    done, seconds, mp = int(match.group(1)), float(match.group(4)), float(match.group(5))
+    done, seconds, mp = summary
     times = sorted(p.stat().st_mtime for p in out.glob("*.png"))
     steady = (len(times) - 1) * megapixels_each / (times[-1] - times[0])
     steady_cpu, idle = monitor.window(times[0], times[-1], engine)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, overload
 
 from pydantic import BaseModel
 from restora.errors import RestoraError
@@ -47,6 +48,10 @@ def get_settings() -> Settings:
     return Settings(**kwargs)
 
 
+@overload
+def data_dir(required: Literal[True] = ...) -> Path: ...
+@overload
+def data_dir(required: bool) -> Path | None: ...
 def data_dir(required: bool = True) -> Path | None:
     """The image-set folder, or a clear error when it is needed and absent."""
     d = get_settings().data_dir

@@ -57,9 +57,8 @@ def test_threads_size_the_same_pools_in_the_local_engine_as_in_a_ray_worker(tmp_
         cv2.setNumThreads(before[1])
 
 
-def test_benchmark_tells_ray_processes_apart():
-    """benchmarks/ray_batch.py accounts CPU time per role: a worker is not the raylet though its command line
-    names it, and a worker that turns into the restoring actor counts as one."""
+def ray_batch_benchmark():
+    """benchmarks/ray_batch.py as a module."""
     import importlib.util
     from pathlib import Path
 
@@ -67,6 +66,13 @@ def test_benchmark_tells_ray_processes_apart():
     spec = importlib.util.spec_from_file_location("ray_batch_bench", script)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_benchmark_tells_ray_processes_apart():
+    """benchmarks/ray_batch.py accounts CPU time per role: a worker is not the raylet though its command line
+    names it, and a worker that turns into the restoring actor counts as one."""
+    bench = ray_batch_benchmark()
     worker = "/v/bin/python /v/ray/_private/workers/default_worker.py --raylet-name=/tmp/ray/s/sockets/raylet --node-ip-address=1"
     assert bench.role_of(11, 7, worker) == "idle Ray workers"
     assert bench.role_of(11, 7, "/v/ray/core/src/ray/raylet/raylet --raylet_socket_name=/tmp/ray/s/sockets/raylet") == "raylet"
@@ -75,6 +81,22 @@ def test_benchmark_tells_ray_processes_apart():
     assert bench.role_of(11, 7, "ray::DashboardAgent") == "agents"
     assert bench.role_of(7, 7, "python -c restora") == "driver"
     assert bench.role_of(11, 7, "") is None  # an exiting process: keeps the role it had
+
+
+def test_benchmark_megapixels_come_from_pixel_counts_for_small_images():
+    """At 64² the batch summary prints 0.0 MP: the benchmark counts the pixels itself, so the rates and the
+    Ray / local ratios stay defined."""
+    bench = ray_batch_benchmark()
+    each = 64 * 64 / 1e6
+    done, seconds, megapixels = bench.batch_summary("6 done, 0 skipped, 0 failed in 1.3 s (0.0 MP, 0.02 MP/s restoring)\n", each)
+    assert (done, seconds) == (6, 1.3) and megapixels == pytest.approx(6 * 64 * 64 / 1e6)
+    assert bench.batch_summary("no summary here", each) is None
+    row = {"files": 6, "megapixels": megapixels, "steady_mp_s": 0.02, "batch_mp_s": round(megapixels / seconds, 4),
+           "wall_mp_s": round(megapixels / 4.0, 4), "wall_s": 4.0, "first_output_s": 2.0, "worker_idle": None,
+           "cpu_seconds": {"driver": 1.0}}
+    table = bench.markdown([{**row, "engine": "local", "threads": 1}, {**row, "engine": "ray", "threads": 1}],
+                           None, 6, 64, "fast", 1)
+    assert "| ray | 1 | 0.020 |" in table and "100%, 100%" in table
 
 
 def test_ray_options_need_the_ray_engine(tmp_path, invoke_cli):

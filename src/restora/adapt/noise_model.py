@@ -151,7 +151,7 @@ def estimate_camera_noise(photos: list[np.ndarray], tile: int = TILE, bins: int 
         flatter = in_bin & (total <= np.quantile(total[in_bin], max(high_fraction, flat_fraction)))
         highs.append(np.maximum(np.sqrt(var[flatter].mean(axis=0)), sigmas[-1]))
     order = np.argsort(levels)
-    levels = np.asarray(levels)[order]
+    level_values = np.asarray(levels)[order]
     sigma = np.stack(sigmas, axis=1)[:, order]
     sigma_high = np.stack(highs, axis=1)[:, order]
     flat_res = res[chosen]
@@ -165,5 +165,5 @@ def estimate_camera_noise(photos: list[np.ndarray], tile: int = TILE, bins: int 
     spectrum = spec.mean(axis=0) / np.sum(window**2)
     spectrum[0, 0] = np.mean([spectrum[0, 1], spectrum[1, 0], spectrum[0, -1], spectrum[-1, 0]])  # plane removal emptied DC
     spectrum /= spectrum.mean()
-    return CameraNoise(levels.astype(np.float32), sigma.astype(np.float32), corr, spectrum.astype(np.float32),
+    return CameraNoise(level_values.astype(np.float32), sigma.astype(np.float32), corr, spectrum.astype(np.float32),
                        int(chosen.sum()), sigma_high.astype(np.float32))

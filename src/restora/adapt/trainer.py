@@ -191,7 +191,8 @@ def split_regions(photos: list[np.ndarray], cfg: AdaptConfig) -> tuple[list[Regi
     small = [i for i, ph in enumerate(photos) if min(ph.shape[:2]) < p]
     if small:
         raise BadInputError(f"photo {small[0] + 1} is smaller than the {p}-pixel training patch: adapt needs larger photos")
-    train, held = [], []
+    train: list[np.ndarray] = []  # regions of the photos (pixels), to train on and held out
+    held: list[np.ndarray] = []
     if len(photos) >= 4:
         order = rng.permutation(len(photos))
         n_held = max(1, int(round(0.25 * len(photos))))
@@ -237,7 +238,9 @@ class R2RBatches:
             h, w, _ = r.pixels.shape
             y0, x0 = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
             i, t, s = self.pair(r, y0, x0, p, rng)
-            inputs.append(i), targets.append(t), sigmas.append(s)
+            inputs.append(i)
+            targets.append(t)
+            sigmas.append(s)
         return tuple(_tensor(a) for a in (inputs, targets, sigmas))
 
     def fixed_set(self, regions: list[Region], crops: int = HELD_OUT_CROPS, draws: int = HELD_OUT_DRAWS,

@@ -12,7 +12,10 @@ def encode_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     """Round-trip through an 8-bit JPEG at ``quality`` (OpenCV/libjpeg, 4:2:0 chroma subsampling)."""
     u8 = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", u8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255.0
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+    if decoded is None:
+        raise RuntimeError(f"OpenCV could not round-trip a {u8.shape[1]}×{u8.shape[0]} image through JPEG")
+    return decoded[:, :, ::-1].astype(np.float32) / 255.0
 
 
 class JPEG(Degradation):

@@ -283,7 +283,7 @@ def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), k) > 0
 
 
-SEPIA = np.float32([1.0, 0.85, 0.65])
+SEPIA = np.array([1.0, 0.85, 0.65], np.float32)
 
 
 def damage_kind(holes: str) -> RandomDamage:
@@ -301,8 +301,8 @@ def age_photo(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     film grain of σ 0–8 (0–255 scale) on half of them. This is the photo the repair should return."""
     u = rng.random()
     if u < 0.7:
-        grey = clean @ np.float32([0.299, 0.587, 0.114])
-        clean = grey[..., None] * (SEPIA if u < 0.2 else np.float32([1, 1, 1]))
+        grey = clean @ np.array([0.299, 0.587, 0.114], np.float32)
+        clean = grey[..., None] * (SEPIA if u < 0.2 else np.ones(3, np.float32))
     if rng.random() < 0.5:
         clean = GaussianNoise(sigma=(0.0, 8.0))(clean, rng)
     return np.clip(clean, 0, 1).astype(np.float32)

@@ -54,7 +54,7 @@ def pseudo_depth(image: np.ndarray, rng: np.random.Generator, luminance_weight: 
     field = cv2.GaussianBlur(shaped_noise((h, w, 1), exponent, 0.01, rng)[:, :, 0], (0, 0), max(h, w) / 32.0,
                              borderType=cv2.BORDER_REFLECT)
     field = _unit_range(field)
-    luma = image.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    luma = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     luma = _unit_range(cv2.GaussianBlur(luma, (0, 0), max(h, w) / 16.0, borderType=cv2.BORDER_REFLECT))
     return ((1.0 - luminance_weight) * field + luminance_weight * luma).astype(np.float32)
 

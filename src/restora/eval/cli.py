@@ -410,8 +410,8 @@ def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, s
     from restora.errors import RestoraError
     from restora.eval.report import machine_info, plot_quality_vs_speed, write_crops, write_json, write_task_markdown
     from restora.eval.peers import check_methods, parse_methods
-    from restora.eval.task_bench import (DEFAULT_METHODS, PUBLISHED_RAIN100H, TaskRun, oracle_speed, protocol,
-                                         run_detection, run_task_quality)
+    from restora.eval.runner import TaskRun, run_detection, run_task_quality
+    from restora.eval.task_bench import DEFAULT_METHODS, PUBLISHED_RAIN100H, oracle_speed, protocol
     from restora.eval.task_sets import DEFAULT_SETS, find_task_set
 
     if limit is not None and limit <= 0:

@@ -98,7 +98,7 @@ def set_threads(threads: int) -> None:
 # In the measuring process
 
 
-class _MachineLoad:
+class MachineLoad:
     """Share of the machine's cores used by anything but this process between start() and stop()."""
 
     def __init__(self):
@@ -184,7 +184,7 @@ def measure_sizes(method: str, sizes: list[int], threads: int, repeats: int = 3,
     run_restore(speed_input(WARMUP_SIZE, image_path), model=method, sigma=sigma, device=device, runtime=runtime)
     gc.collect()
     base_rss = _status_mb("VmRSS") or _peak_rss_mb()  # resident after the warm-up: libraries, weights, pools
-    load, whole = _MachineLoad(), _MachineLoad()
+    load, whole = MachineLoad(), MachineLoad()
     whole.start()
     rows, last_speed = [], None
     for size in sorted(sizes):

@@ -1,10 +1,13 @@
-"""``restora bench --task deblur|derain|dehaze|lowlight|auto``: our models beside classical peers, same run.
+"""What is particular to ``restora bench --task deblur|derain|dehaze|lowlight|auto``: our models beside classical peers.
 
-Every method runs through :func:`restora.engine.run_restore` on the degraded image as a float array on [0, 1]
-with the engine's default tile, as users run it; the output is clipped and rounded to 8 bits and scored by
-:mod:`restora.eval.metrics` against the clean image (RGB PSNR, SSIM, detail; docs/conventions.md). Beside them,
-labelled, the protocols of published figures: Y-channel PSNR/SSIM for deraining, and Levin et al.'s aligned
-greyscale PSNR/SSIM (15-px border, best sub-pixel shift) on ``test/Levin``.
+The sets are run by the benchmark's one quality loop (:func:`restora.eval.runner.run_task_quality`, and
+:func:`restora.eval.runner.run_detection` for ``auto``): every method through :func:`restora.engine.run_restore`
+on the degraded image as a float array on [0, 1] with the engine's default tile, as users run it; the output is
+clipped and rounded to 8 bits and scored by :mod:`restora.eval.metrics` against the clean image (RGB PSNR, SSIM,
+detail; docs/conventions.md). This module holds what differs per task: beside the RGB scores, labelled, the
+protocols of published figures (:func:`task_score`: Y-channel PSNR/SSIM for deraining, Levin et al.'s aligned
+greyscale PSNR/SSIM (15-px border, best sub-pixel shift) on ``test/Levin``, GT-mean PSNR/SSIM for low light),
+the default methods, the peers' fingerprints, the speed of the kernel-given peers and the protocol text.
 
 Methods (``--methods``): ``ours`` (every registered model of ours for the task; for ``auto`` every all-in-one
 model), ``ours:NAME`` / a ``.safetensors`` path, a registered classical method of the task (``deconv-blind``,
@@ -26,23 +29,18 @@ import hashlib
 import inspect
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 
-from restora.eval.metrics import METRICS_VERSION, aligned_grey, gt_mean_psnr_ssim, psnr, psnr_ssim_y, score, to_uint8
-from restora.eval.peers import ORACLES, BenchMethod
-from restora.eval.runner import ScoreCache, score_samples
-from restora.eval.task_sets import AUTO_DEGRADATIONS, BLUR_NOISE_SIGMA, TASK_SEED, TaskSample, TaskSet, task_samples
+from restora.eval.metrics import aligned_grey, gt_mean_psnr_ssim, psnr_ssim_y, score
+from restora.eval.peers import ORACLES
+from restora.eval.task_sets import AUTO_DEGRADATIONS, BLUR_NOISE_SIGMA, TASK_SEED, TaskSample, TaskSet
 from restora.degrade.blur import shake_kernel
 from restora.engine import deblur, filters, methods, run_restore
 from restora.engine.catalogue import get_spec
 from restora.engine.deblur import KernelGivenMethod
 from restora.eval.speed import FAST_MP_PER_S, LARGE_SIZE, WARMUP_SIZE, speed_input
-from restora.tasks import RESTORE_TASKS
 
 DEFAULT_METHODS = {
     "deblur": "ours,deconv-blind,rl-oracle,wiener-oracle,identity",
@@ -68,21 +66,6 @@ PUBLISHED_RAIN100H = (
      "source": "Wang et al., 'A Model-Driven Deep Neural Network for Single Image Rain Removal', CVPR 2020 "
                "(arXiv:2005.01333), Rain100H row — not found in our reference corpus"},
 )
-
-
-@dataclass
-class TaskRun:
-    """What to run; ``crops`` images per set get side-by-side crop panels."""
-
-    task: str
-    sets: list[TaskSet]
-    methods: list[BenchMethod]
-    limit: int | None = None
-    device: str = "auto"
-    cache_dir: Path | None = None
-    crops: int = 2
-    log: Callable[[str], None] = print
-    crop_panels: dict = field(default_factory=dict)
 
 
 def oracle_method(name: str, kernel: np.ndarray):
@@ -112,15 +95,6 @@ def peer_version(engine_name: str) -> str:
 TASK_PROTOCOL = {"lowlight": 2}  # 2: GT-mean PSNR/SSIM
 
 
-def _sample_key(version: str, sample: TaskSample, task: str) -> str:
-    h = hashlib.sha256(f"{version}|{METRICS_VERSION}|task-protocol-{TASK_PROTOCOL.get(task, 1)}".encode())
-    h.update(sample.clean.tobytes())
-    h.update(np.ascontiguousarray(sample.degraded, np.float64).tobytes())
-    if sample.kernel is not None:
-        h.update(np.ascontiguousarray(sample.kernel, np.float32).tobytes())
-    return h.hexdigest()[:24]
-
-
 def task_score(task_set: TaskSet, sample: TaskSample, output: np.ndarray) -> dict:
     """RGB metrics plus the labelled protocols of published figures for this set."""
     row = score(sample.clean, output)
@@ -131,87 +105,6 @@ def task_score(task_set: TaskSet, sample: TaskSample, output: np.ndarray) -> dic
     if task_set.task == "lowlight":
         row.update(gt_mean_psnr_ssim(sample.clean, output))
     return row
-
-
-def evaluate_task(run: TaskRun, method: BenchMethod, task_set: TaskSet, items: list[TaskSample]) -> list[dict]:
-    """Per-image rows of one method on one set; uses and fills the cache for classical peers."""
-    use_cache = method.kind in ("peer", "oracle") and run.cache_dir is not None
-    cache = ScoreCache(run.cache_dir, method.label, task_set.name, run.task) if use_cache else None
-    version = peer_version(method.engine_name) if use_cache else ""
-
-    def restore(sample: TaskSample):
-        model = oracle_method(method.engine_name, sample.kernel) if method.kind == "oracle" else method.engine_name
-        result = run_restore(sample.degraded / 255.0, task=run.task, model=model, sigma="auto", device=run.device,
-                             self_ensemble=method.self_ensemble)
-        return to_uint8(result.image.pixels, scale=1.0), {"seconds": round(result.seconds, 4)}
-
-    return score_samples(items, method, cache, lambda s: _sample_key(version, s, run.task), restore,
-                         lambda s, out: task_score(task_set, s, out), run.crop_panels,
-                         (task_set.name, run.task), run.crops, input_label="input")
-
-
-def _entry(task_set: TaskSet, method: BenchMethod, rows: list[dict]) -> dict:
-    entry = {"set": task_set.name, "kind": task_set.kind, "sigma": None, "method": method.label,
-             "engine": method.engine_name, "mode": MODE[method.kind]}
-    for key in ("psnr", "ssim", "detail", "psnr_y", "ssim_y", "psnr_aligned", "ssim_aligned", "psnr_gtmean", "ssim_gtmean"):
-        if rows and key in rows[0]:
-            entry[key] = float(np.mean([r[key] for r in rows]))
-    entry["n_images"] = len(rows)
-    entry["images"] = rows
-    return entry
-
-
-def run_task_quality(run: TaskRun) -> list[dict]:
-    """All (set, method) entries of a restoration task; each holds means and the per-image rows."""
-    entries = []
-    for task_set in run.sets:
-        items = list(task_samples(task_set, run.limit))
-        for method in run.methods:
-            if method.kind == "oracle" and not task_set.has_kernels:
-                run.log(f"{task_set.name}: {method.label} skipped (no true kernel for this set)")
-                continue
-            run.log(f"{task_set.name} {run.task}: {method.label} ...")
-            entries.append(_entry(task_set, method, evaluate_task(run, method, task_set, items)))
-            e = entries[-1]
-            extra = "".join(f", {k} {e[k]:.2f}" for k in ("psnr_y", "psnr_aligned", "psnr_gtmean") if k in e)
-            run.log(f"  {method.label} ({e['mode']}): PSNR {e['psnr']:.2f} dB, SSIM {e['ssim']:.4f}, "
-                    f"detail {e['detail']:.4f}{extra}")
-    return entries
-
-
-def run_detection(run: TaskRun) -> list[dict]:
-    """``--task auto``: per all-in-one model, detection on the mixed set and the quality of its restorations."""
-    entries = []
-    items = [s for task_set in run.sets for s in task_samples(task_set, run.limit)]
-    labels = list(RESTORE_TASKS)
-    for method in run.methods:
-        run.log(f"auto: {method.label} on {len(items)} images ...")
-        rows = []
-        for sample in items:
-            result = run_restore(sample.degraded / 255.0, task="auto", model=method.engine_name, device=run.device)
-            d = result.detection
-            output = to_uint8(result.image.pixels, scale=1.0)
-            rows.append({"image": sample.name, "label": sample.label, "detected": d.task, "found": d.detected,
-                         "probabilities": {k: round(v, 4) for k, v in d.probabilities.items()},
-                         "strengths": {k: round(v, 4) for k, v in d.strengths.items()}, "model": result.model,
-                         "detect_seconds": round(d.seconds, 4), "input_psnr": psnr(sample.clean, to_uint8(sample.degraded)),
-                         **score(sample.clean, output)})
-        confusion = {a: {b: sum(1 for r in rows if r["label"] == a and r["detected"] == b) for b in labels} for a in labels}
-        per_label = {}
-        for a in labels:
-            mine = [r for r in rows if r["label"] == a]
-            if mine:
-                per_label[a] = {"n": len(mine), "accuracy": float(np.mean([r["detected"] == a for r in mine])),
-                                "input_psnr": float(np.mean([r["input_psnr"] for r in mine])),
-                                "psnr": float(np.mean([r["psnr"] for r in mine])),
-                                "ssim": float(np.mean([r["ssim"] for r in mine]))}
-        accuracy = float(np.mean([r["detected"] == r["label"] for r in rows])) if rows else 0.0
-        entries.append({"method": method.label, "engine": method.engine_name, "sets": [s.name for s in run.sets],
-                        "n_images": len(rows), "accuracy": accuracy, "labels": labels, "confusion": confusion,
-                        "per_label": per_label, "detect_seconds": float(np.mean([r["detect_seconds"] for r in rows])),
-                        "images": rows})
-        run.log(f"  {method.label}: detection accuracy {100 * accuracy:.1f}% on {len(rows)} images")
-    return entries
 
 
 def oracle_speed(name: str, sizes: list[int], threads: int, repeats: int, image_path: str | None, log=print) -> list[dict]:

@@ -95,6 +95,7 @@ DEFAULTS = {
     "dehaze": ("restora-dehaze", "restora-allinone", "dcp"),
     "lowlight": ("restora-lowlight", "restora-allinone", "gamma"),
     "auto": ("restora-allinone",),
+    "repair": ("restora-inpaint",),  # the fill; the damage detector (restora-damage) finds the mask
     "stylize": ("restora-style-mosaic",),
 }
 

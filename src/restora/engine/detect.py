@@ -18,6 +18,11 @@ Probabilities come from the routing head (:mod:`restora.engine.routing`) where o
 detector: it reads the model's embedding of each view together with the photo's own noise measurements, which
 tells real camera noise from blur. Without it, from the model's own classifier.
 
+Old photos: the damage detector (:mod:`restora.engine.repair_share`) also reads the downscaled copy; when the
+share of its pixels found damaged reaches the share threshold fitted on validation, the task is ``repair``
+(the detector's mask, then the fast inpainter, :data:`REPAIR_MODEL`) and the five-way choice below is reported
+but not used. ``extra["damaged_share"]`` (and ``extra["repair_share_threshold"]``) say what it read.
+
 A type is *detected* when its probability is at least :data:`DETECT_THRESHOLD`; the most probable type is
 always reported. Model choice: with one type detected, that task's specific model of ours (the first of
 ``DEFAULTS[task]`` that is a network and not an all-in-one model, e.g. ``restora-deblur``), or the all-in-one
@@ -36,7 +41,9 @@ import numpy as np
 import torch
 
 from restora.engine.catalogue import DEFAULTS, METHODS, all_methods, get_spec
+from restora.engine.inpaint import INPAINTERS
 from restora.engine.neural import describes_degradations
+from restora.engine.repair_share import repair_reading
 from restora.engine.routing import RoutingHead, noise_features, routing_head
 from restora.errors import ModelError
 
@@ -45,6 +52,7 @@ CROPS = 4  # full-resolution crops described besides the whole image, for large 
 CROP_SIDE = 256
 CROP_MIN_FACTOR = 1.5  # crops only when the whole-image copy is at least this many times smaller
 MAX_GRID = 16  # candidate cells per side at most (a grid of evenly spaced cells on very large photos)
+REPAIR_MODEL = INPAINTERS["fast"]  # what auto repairs old photos with (after the detector's mask)
 DEGRADATION_NAMES = {"denoise": "noise", "deblur": "blur", "derain": "rain", "dehaze": "haze", "lowlight": "low light"}
 
 
@@ -65,11 +73,16 @@ class Detection:
         return asdict(self)
 
     def summary(self) -> str:
-        """One line: ``rain 97% (strength 0.62)``, then the other detected types."""
+        """One line: ``rain 97% (strength 0.62)``, then the other detected types and the damaged share (old-photo
+        damage, when the damage detector read the photo); a repaired photo's damage comes first."""
         parts = []
+        share = self.extra.get("damaged_share")
+        damage = None if share is None else f"damage {100 * share:.1f}% of pixels"
         for task in self.detected:
             parts.append(f"{DEGRADATION_NAMES.get(task, task)} {100 * self.probabilities[task]:.0f}% "
                          f"(strength {self.strengths[task]:.2f})")
+        if damage is not None:
+            parts = [damage, *parts] if self.task == "repair" else [*parts, damage]
         return ", ".join(parts)
 
 
@@ -207,4 +220,9 @@ def detect(method, small: np.ndarray, detector: str, pixels: np.ndarray | None =
     found = detected_tasks(probs)
     task = found[0]
     model = detector if len(found) > 1 else (specific_model(task) or detector)
+    reading = repair_reading(small)
+    if reading is not None:
+        extra["damaged_share"], extra["repair_share_threshold"] = round(reading[0], 6), reading[1]
+        if reading[0] >= reading[1]:  # old-photo damage: a fill, whatever else the photo shows
+            task, model = "repair", REPAIR_MODEL
     return Detection(detector, probs, strengths, found, task, model, time.perf_counter() - start, extra)

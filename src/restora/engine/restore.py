@@ -19,6 +19,7 @@ from restora.engine.catalogue import default_method, get_spec, load_method
 from restora.tasks import TASKS
 from restora.engine.detect import Detection, detect, detector_name
 from restora.engine.neural import takes_whole_image_context
+from restora.engine.repair import DEFAULT_INPAINTER, repair_pixels
 from restora.engine.noise_type import classify_noise, method_for
 from restora.engine.onnx import load_onnx_method, pick_runtime
 from restora.io import read_image
@@ -143,6 +144,7 @@ def run_restore(
     self_ensemble: bool = False,
     in_place: bool = False,
     real_noise: str = "auto",
+    mask: np.ndarray | None = None,
 ) -> RestoreResult:
     """Restore and report what was done (model, σ, timing; for ``task="auto"`` the detection). See :func:`restore`.
 
@@ -151,6 +153,7 @@ def run_restore(
     (rows are written back once no later tile reads them), so a big photo needs one float copy, not two.
     ``real_noise``: denoising only, ``auto`` | ``on`` | ``off``: pixel-shuffle down-sampling for correlated
     (real camera) noise, see :func:`pd_stride_for`.
+    ``mask``: task ``repair`` only, (H, W) bool, True = fill; without it the damage detector finds the damage.
     """
     if task not in TASKS:
         raise RestoraError(f"unknown task '{task}' (one of {', '.join(TASKS)})")
@@ -166,6 +169,8 @@ def run_restore(
         small = detector_method.context_input(img.pixels)
         detection = detect(detector_method, small, detector, img.pixels)
         task, model = detection.task, detection.model
+    if task == "repair":  # old-photo damage: a mask and a fill, not a restoration network run in tiles
+        return _repaired(img, mask, None if detection is not None else model, start, detection)
     noise_type, routed = None, False
     if (task == "denoise" and model is None) or detection is not None:
         # Impulses and periodic patterns need their own methods, whatever the denoiser or the detector says.
@@ -249,14 +254,23 @@ def run_restore(
                          pd_stride=stride, noise_type=noise_type)
 
 
+def _repaired(img: Image, mask: np.ndarray | None, model, start: float, detection: Detection | None) -> RestoreResult:
+    """Task ``repair`` (asked for, or chosen by auto): see :mod:`restora.engine.repair`."""
+    name = None if model is None else str(model)
+    pixels, _ = repair_pixels(img.pixels, mask, name)
+    return RestoreResult(img.with_pixels(pixels), name or DEFAULT_INPAINTER, None, 1.0, time.perf_counter() - start, "repair", detection)
+
+
 def restore(image, task: str = "denoise", model: str | None = None, sigma="auto", strength: float = 1.0,
             tile: int | None = None, device: str = "auto", runtime: str = "auto", self_ensemble: bool = False,
             real_noise: str = "auto"):
     """Restore a photo.
 
     ``image``: a :class:`restora.io.Image`, a path, or an array (uint8/uint16/float (H, W[, C])).
-    ``task``: ``denoise``, ``deblur``, ``derain``, ``dehaze``, ``lowlight``, or ``auto``: detect the degradations
-    with the all-in-one model and apply the right model (see :mod:`restora.engine.detect`).
+    ``task``: ``denoise``, ``deblur``, ``derain``, ``dehaze``, ``lowlight``, ``repair`` (old-photo damage found by
+    the damage detector, then filled: :mod:`restora.engine.repair`), or ``auto``: detect the degradations with the
+    all-in-one model (and old-photo damage with the damage detector) and apply the right model (see
+    :mod:`restora.engine.detect`).
     ``model``: a registered name (``restora models``) or a ``.safetensors`` path; default per task (for
     ``auto``: the all-in-one model that detects). Denoising with the default model (and ``auto`` when it finds
     noise) first tells the noise kind (:mod:`restora.engine.noise_type`): salt-and-pepper specks go to the

@@ -26,7 +26,8 @@ def _numbers(text: str, what: str, kind=float) -> list:
 
 DENOISE_SETS = "CBSD68,Kodak24,McMaster"
 DENOISE_METHODS = "ours,bm3d,nlm,ffdnet,identity"
-BENCH_TASKS = (*RESTORE_TASKS, "auto", "noise-type", "classify", "classify-reliability", "repair")
+BENCH_TASKS = (*RESTORE_TASKS, "auto", "noise-type", "classify", "classify-reliability", "repair",
+               "repair-auto")
 
 
 @app.command()
@@ -99,6 +100,10 @@ def bench(
             _bench_classify_reliability(data, limit, out)
         elif task == "repair":
             _bench_repair(data, sets, methods, limit, threads, out)
+        elif task == "repair-auto":  # does --task auto send old-photo damage to repair (restora.eval.repair_bench)
+            from restora.eval.repair_bench import bench_repair_auto
+
+            bench_repair_auto(_data_folder(data), sets, limit, threads, out, _log)
         elif task == "denoise":
             _bench(data, sets or DENOISE_SETS, sigmas, methods or DENOISE_METHODS, out, limit, device, threads, speed,
                    sizes, repeats, cache if use_cache else None, oracle, crops, noise=noise, **speed_opts)

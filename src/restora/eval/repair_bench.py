@@ -8,6 +8,12 @@ Lite0 features at blocks :data:`FEATURE_BLOCKS`, squared error relative to the c
 blocks; lower is better). Automatic repair (the damage detector's mask, then the fast fill) is scored on the whole
 image against the clean one, beside the damaged input, with the detector's pixel F1. Speed: megapixels per second
 of each fill, measured in the same run (Telea is the peer).
+
+``restora bench --task repair-auto`` (:func:`bench_repair_auto`): whether ``--task auto`` sends old-photo damage
+to repair and nothing else. Each image (sorted order) gives a seeded :data:`ROUTE_CROP`² crop (seed
+``[0, set index, image index]``) and its routing samples (:func:`routing_samples`): aged and damaged once per
+hole kind (should go to repair), and clean, aged, and each of the auto set's five degradations (should not);
+each is routed by :func:`restora.engine.detect.detect` as ``restora restore --task auto`` routes it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ DEFAULT_METHODS = ("telea", "ns", "fast", "resshift")
 DEFAULT_SETS = ("test/Kodak24",)
 FEATURE_BLOCKS = (2, 4, 10)
 CROP = 384  # centre crop of each image (px): enough for large holes, quick on the CPU
+ROUTE_CROP = 512  # repair-auto: crop of each image (px), downscaled 2× for the detector as a larger photo is
+NOT_DAMAGED = ("clean", "aged", "denoise", "deblur", "derain", "dehaze", "lowlight")  # the auto set's five last
 
 
 def damage_of(kind: str):
@@ -45,6 +53,112 @@ def bench_cases(folder: Path, set_index: int, limit: int | None, crop: int = CRO
             clean = age_photo(base, rng)
             damaged, mask = damage_of(kind).damage(clean, rng)
             yield f.name, kind, clean, damaged, mask
+
+
+def stored(x: np.ndarray) -> np.ndarray:
+    """[0, 1] float → as an 8-bit photo, back on [0, 1]."""
+    return (np.clip(np.rint(np.asarray(x, np.float64) * 255), 0, 255) / 255).astype(np.float32)
+
+
+def routing_samples(clean: np.ndarray, rng: np.random.Generator):
+    """(kind, is damaged, photo) of one clean photo, stored as 8-bit: aged and damaged once per hole kind, then the
+    clean photo, the aged one and the auto set's five degradations (:data:`NOT_DAMAGED`)."""
+    from restora.degrade.damage import age_photo
+    from restora.eval.task_sets import auto_degradations
+
+    for kind in HOLE_KINDS:
+        damaged, _ = damage_of(kind).damage(age_photo(clean, rng), rng)
+        yield kind, True, stored(damaged)
+    yield "clean", False, stored(clean)
+    yield "aged", False, stored(age_photo(clean, rng))
+    for task, op in auto_degradations().items():
+        yield task, False, stored(op(clean, rng))
+
+
+def route_rates(rows: list[dict], key: str = "repair") -> dict:
+    """Per kind, the share routed correctly (damaged to repair, the others not), from each row's ``key``
+    (True: sent to repair); then ``damaged_to_repair``, ``others_not_to_repair`` and their mean."""
+    out = {}
+    for kind in (*HOLE_KINDS, *NOT_DAMAGED):
+        mine = [r[key] == r["damaged"] for r in rows if r["kind"] == kind]
+        if mine:
+            out[kind] = round(float(np.mean(mine)), 4)
+    out["damaged_to_repair"] = round(float(np.mean([r[key] for r in rows if r["damaged"]])), 4)
+    out["others_not_to_repair"] = round(float(np.mean([not r[key] for r in rows if not r["damaged"]])), 4)
+    out["balanced_accuracy"] = round((out["damaged_to_repair"] + out["others_not_to_repair"]) / 2, 4)
+    return out
+
+
+def run_repair_auto(data: Path, sets: list[str], limit: int | None, log=print) -> dict:
+    """``--task auto``'s routing of each routing sample of each set (module docstring)."""
+    from restora.engine.detect import detect, detector_name
+    from restora.engine.restore import get_method
+    from restora.eval.datasets import _images, read_rgb8
+
+    detector = detector_name()
+    method = get_method(detector, "cpu", "torch")
+    rows = []
+    for s, name in enumerate(sets):
+        for i, f in enumerate(_images(Path(data) / name)[:limit]):
+            rng = np.random.default_rng([0, s, i])
+            im = read_rgb8(f)
+            c = min(ROUTE_CROP, *im.shape[:2])
+            y, x = int(rng.integers(0, im.shape[0] - c + 1)), int(rng.integers(0, im.shape[1] - c + 1))
+            clean = np.ascontiguousarray(im[y:y + c, x:x + c], np.float32) / 255.0
+            for kind, damaged, photo in routing_samples(clean, rng):
+                found = detect(method, method.context_input(photo), detector, photo)
+                rows.append({"set": name, "image": f.name, "kind": kind, "damaged": damaged,
+                             "task": found.task, "repair": found.task == "repair",
+                             "damaged_share": found.extra.get("damaged_share")})
+            log(f"{name} {f.name}: " + ", ".join(f"{r['kind']} → {r['task']}" for r in rows[-len(HOLE_KINDS) - len(NOT_DAMAGED):]))
+    return {"detector": detector, "rows": rows, "rates": route_rates(rows), "photos": len(rows)}
+
+
+def write_repair_auto_markdown(path: Path, payload: dict) -> None:
+    """The repair-auto table as Markdown (command, machine, date and models first)."""
+    from restora.io.write import write_bytes
+
+    r = payload["result"]
+    lines = ["# restora bench --task repair-auto", "", f"- command: `{payload['command']}`",
+             f"- machine: {payload['machine']}", f"- date: {payload['date']}", f"- models: {payload['models']}",
+             f"- share threshold: {payload['share_threshold']}", "",
+             "| samples | photos | routed as they should |", "|---|---|---|"]
+    for kind, rate in r["rates"].items():
+        if kind in (*HOLE_KINDS, *NOT_DAMAGED):
+            what = f"{kind} (damaged → repair)" if kind in HOLE_KINDS else f"{kind} (→ not repair)"
+            lines.append(f"| {what} | {sum(row['kind'] == kind for row in r['rows'])} | {rate:.3f} |")
+    lines += ["", f"- damaged photos routed to repair: {r['rates']['damaged_to_repair']:.3f}",
+              f"- clean or otherwise degraded photos not routed to repair: {r['rates']['others_not_to_repair']:.3f}",
+              f"- balanced accuracy: {r['rates']['balanced_accuracy']:.3f}"]
+    write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+
+def bench_repair_auto(data: Path, sets: str | None, limit: int | None, threads: int | None, out: Path, log=print) -> None:
+    """``restora bench --task repair-auto``: runs :func:`run_repair_auto`, writes results.json and results.md."""
+    import datetime
+    import json
+    import platform
+
+    import torch
+
+    from restora.engine.inpaint import DETECTOR
+    from restora.engine.repair_share import share_threshold
+    from restora.io.write import write_bytes
+
+    torch.set_num_threads(threads or 2)
+    set_list = sets.split(",") if sets else list(DEFAULT_SETS)
+    fitted = share_threshold()
+    result = run_repair_auto(data, set_list, limit, log)
+    args = ["restora", "bench", "--task", "repair-auto", "--sets", ",".join(set_list), "--threads",
+            str(threads or 2), "--out", str(out)] + (["--limit", str(limit)] if limit else [])
+    payload = {"command": " ".join(args), "machine": f"{platform.processor() or platform.machine()}, "
+                                                      f"{threads or 2} threads",
+               "models": f"{result['detector']}, {DETECTOR}", "date": datetime.date.today().isoformat(),
+               "share_threshold": None if fitted is None else fitted.threshold, "result": result}
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes(out / "results.json", json.dumps(payload, indent=1).encode())
+    write_repair_auto_markdown(out / "results.md", payload)
+    log(f"wrote {out / 'results.md'}")
 
 
 class FeatureDistance:

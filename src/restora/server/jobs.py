@@ -29,7 +29,8 @@ from restora.explain.core import analyse_restoration, full_noise_map
 from restora.explain.features import TooSmallToAnalyse
 from restora.explain.reliability import predict
 from restora.io import read_image, write_image
-from restora.server.views import noise_map_rgb, residual_rgb, save_png_view, to_uint8
+from restora.engine.inpaint import read_mask
+from restora.server.views import noise_map_view, residual_rgb, save_png_view, to_uint8
 
 log = logging.getLogger("restora.server")
 
@@ -74,6 +75,8 @@ class Job:
     seconds: float | None = None
     reliability: dict | None = None  # restora.explain.Reliability.to_dict() of a denoising job
     detection: dict | None = None  # task auto: restora.engine.detect.Detection.as_dict()
+    noise_map_scale: float | None = None  # σ at the top of the noise-map view's colours, once done
+    mask_path: Path | None = None  # task repair: the uploaded mask (white = fill); None: the detector finds it
     model: str | None = None  # the model that ran, once done (task auto: the one the detection chose)
     result_path: Path | None = None
     finished_at: float | None = None
@@ -93,7 +96,7 @@ class Job:
             filename=self.filename, task=self.options.task, model=self.model or self.options.model or "",
             strength=self.options.strength, sigma=self.sigma, seconds=self.seconds,
             width=self.width, height=self.height, format=self.format, bit_depth=self.bit_depth,
-            reliability=self.reliability, detection=self.detection,
+            reliability=self.reliability, detection=self.detection, noise_map_scale=self.noise_map_scale,
         )
 
 
@@ -225,8 +228,9 @@ class JobManager:
 
         image = read_image(job.input_path, max_pixels=self.config.max_pixels)
         opts = job.options
+        mask = None if job.mask_path is None else read_mask(job.mask_path, (image.height, image.width))
         result = run_restore(image, opts.task, opts.model, opts.sigma, opts.strength,
-                             device=self.config.device, on_tile=on_tile)
+                             device=self.config.device, on_tile=on_tile, mask=mask)
         restored = result.image
         if result.sigma is not None:
             job.sigma = [round(float(s), 3) for s in np.ravel(result.sigma)]
@@ -239,7 +243,10 @@ class JobManager:
         save_png_view(job.view_path("residual"), residual_rgb(image.pixels, restored.pixels))
         job.model = result.model
         if result.detection is not None:
-            job.detection = result.detection.as_dict()
+            found = result.detection.as_dict()
+            for key in ("damaged_share", "repair_share_threshold"):  # the status gives the damage reading flat
+                found[key] = found["extra"].get(key)
+            job.detection = found
         analysis = None
         if result.task == "denoise":  # the reliability predictor is fitted for denoising (task auto: if detected)
             try:
@@ -248,7 +255,8 @@ class JobManager:
                 pass  # restored all the same; no reliability (JobStatus.reliability is null)
             else:
                 job.reliability = predict(analysis, result.model).to_dict()
-        save_png_view(job.view_path("noise-map"), noise_map_rgb(image.pixels, full_noise_map(image.pixels, analysis)))
+        view, job.noise_map_scale = noise_map_view(image.pixels, full_noise_map(image.pixels, analysis))
+        save_png_view(job.view_path("noise-map"), view)
         job.result_path = path
 
     def result_as(self, job: Job, fmt: str) -> Path:

@@ -15,18 +15,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from restora.explain.noise_map import noise_map_overall, overall_sigma
+from restora.explain.noise_map import noise_map_overall, noise_map_scale, overall_sigma
 from restora.explain.outputs import heat_map
 from restora.explain.residual import RESIDUAL_GAIN, residual, residual_view
 
-__all__ = ["RESIDUAL_GAIN", "noise_map_rgb", "residual_rgb", "save_png_view", "to_uint8"]
+__all__ = ["RESIDUAL_GAIN", "noise_map_rgb", "noise_map_view", "residual_rgb", "save_png_view", "to_uint8"]
 
 PNG_VIEW_COMPRESSION = 1  # views are transient: fast encoding matters more than size
 
 
 def noise_map_rgb(pixels: np.ndarray, sigma_map: np.ndarray | None = None) -> np.ndarray:
     """Heat map (H, W, 3) uint8 of the input's noise level; ``sigma_map``: its (H, W, 3) map when already made."""
-    return heat_map(noise_map_overall(pixels) if sigma_map is None else overall_sigma(sigma_map))
+    return noise_map_view(pixels, sigma_map)[0]
+
+
+def noise_map_view(pixels: np.ndarray, sigma_map: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """(heat map (H, W, 3) uint8, its scale): the view of :func:`noise_map_rgb` and the σ (0–255 scale) at the
+    top of its colours, :func:`~restora.explain.noise_map.noise_map_scale` as the CLI prints it."""
+    overall = noise_map_overall(pixels) if sigma_map is None else overall_sigma(sigma_map)
+    scale = noise_map_scale(overall)
+    return heat_map(overall, scale), scale
 
 
 def residual_rgb(before: np.ndarray, after: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ async function loadSettings() {
   // auto (detect the degradation) is offered when an all-in-one model is installed: such models list it.
   const tasks = [...new Set(state.models.flatMap((m) => m.tasks))];
   const taskSelect = $("task");
-  const TASK_LABELS = { auto: "auto (detect)", stylize: "stylize (a creative look)" };
+  const TASK_LABELS = { auto: "auto (detect)", repair: "repair (old-photo damage)", stylize: "stylize (a creative look)" };
   taskSelect.replaceChildren(...tasks.map((t) => new Option(TASK_LABELS[t] || t, t)));
   if (tasks.includes("denoise")) taskSelect.value = "denoise";
   fillModels();
@@ -40,6 +40,7 @@ function fillModels() {
   const options = [new Option(fallback ? `default (${fallback.name})` : "default", "")];
   for (const m of models) options.push(new Option(`${m.name} — ${m.description}`, m.name));
   $("model").replaceChildren(...options);
+  $("mask-label").hidden = task !== "repair";  // a mask goes with repair only
 }
 
 function settings() {
@@ -51,12 +52,18 @@ function settings() {
   };
 }
 
+// Task repair: the chosen mask file (white = fill), sent with the photos added while it is chosen.
+function chosenMask() {
+  const input = $("mask");
+  return $("task").value === "repair" && input.files.length ? input.files[0] : null;
+}
+
 // ---- files and jobs -----------------------------------------------------------------------------
 
 function addFiles(fileList) {
   for (const file of fileList) {
     const job = { file, name: file.name, id: null, status: "waiting", progress: 0, error: null, info: null,
-                  options: settings() };
+                  options: settings(), mask: chosenMask() };
     job.row = makeRow(job);
     state.jobs.push(job);
     state.pending.push(job);
@@ -146,6 +153,7 @@ function post(job) {
   return new Promise((resolve) => {
     const form = new FormData();
     form.append("file", job.file, job.file.name);
+    if (job.mask) form.append("mask", job.mask, job.mask.name);
     for (const [key, value] of Object.entries(job.options)) if (value !== "") form.append(key, value);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/jobs");
@@ -244,6 +252,8 @@ function show(job) {
   showLayer();
   showReliability(job);
   showDetection(job);
+  const scale = job.info && job.info.noise_map_scale;
+  $("noise-map-scale").textContent = scale ? `${scale}` : "the photo's own scale";
 }
 
 // Task auto: what was detected (every type's probability and strength) and which model restored the photo.
@@ -254,6 +264,9 @@ function showDetection(job) {
   if (!d) return;
   const found = d.detected.map((t) => `${degradation(t)} ${percent(d.probabilities[t])} ` +
     `(strength ${d.strengths[t].toFixed(2)})`);
+  if (d.damaged_share !== null && d.damaged_share !== undefined) {
+    found.push(`damage ${(100 * d.damaged_share).toFixed(1)}% of pixels`);
+  }
   $("detection-line").textContent = `Detected: ${found.join(", ")}; restored by ${d.model} (${d.task}).`;
   const order = Object.keys(d.probabilities).sort((a, b) => d.probabilities[b] - d.probabilities[a]);
   $("detection-rows").replaceChildren(...order.map((t) => {

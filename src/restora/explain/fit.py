@@ -2,11 +2,12 @@
 
     python -m restora.explain.fit --model restora-denoise [--out src/restora/explain/reliability.json]
 
-Data: the validation slice of the training set (the last 16 files of ``train/CBSD432``, as every training
-config holds them out), never ``test/`` or ``real/``. Each photo is degraded ``DRAWS`` times with the
-training degradations (Gaussian σ drawn in 1–55 and the ``camera``, ``poisson``, ``correlated`` and
-``practical`` pipelines of :mod:`restora.degrade`, seeded), restored with the model (σ estimated, as users
-run it), and measured: features from the input and output alone, and the true PSNR gain against the clean
+Data: the held-out slices of the training sets of ``configs/denoise-diverse.yaml`` (the last 16 of
+``train/CBSD432``, 16 of ``train/DreamBooth158`` and 10 of ``train/Urban100``; no training config trains on them),
+never ``test/`` or ``real/``. Each photo is degraded ``DRAWS`` times with the training degradations (Gaussian σ
+drawn in 1–55 and the ``camera``, ``camera-isp`` (demosaiced, denoised in camera, tone-mapped: correlated like
+real camera noise), ``poisson``, ``correlated`` and ``practical`` pipelines of :mod:`restora.degrade`, seeded),
+restored with the model as users run it (σ estimated, the real-noise path chosen automatically), and measured: features from the input and output alone, and the true PSNR gain against the clean
 photo. Then :func:`fit_predictor` fits the gain model, its error model and the flag limits
 (module docstring of :mod:`restora.explain.reliability`). Runs single-threaded; about 1–2 s per sample
 for the shipped model on one CPU core.
@@ -23,6 +24,7 @@ from typing import Annotated
 
 import numpy as np
 import typer
+import yaml
 
 from restora.explain.features import FEATURES, analyse
 from restora.explain.reliability import COVERAGE, DISTANCE_FEATURES, MODEL_PATH, design, flag_values
@@ -32,11 +34,13 @@ from restora.engine.catalogue import get_spec
 from restora.eval.metrics import psnr, to_uint8
 from restora.io import write_bytes
 from restora.models.modelfile import read_metadata
-from restora.train.config import DataConfig
+from restora.train.config import DataConfig, TrainConfig
 from restora.train.data import load_rgb, split_train_val
 
 # (pipeline name, count per photo); "gaussian" draws σ uniformly in GAUSSIAN_RANGE.
-DRAWS = (("gaussian", 4), ("camera", 3), ("poisson", 1), ("correlated", 1), ("practical", 2))
+DRAWS = (("gaussian", 4), ("camera", 3), ("camera-isp", 3), ("poisson", 1), ("correlated", 1), ("practical", 2))
+# The photos: the held-out slices of the diverse denoising recipe's sets (no file of them is trained on).
+SETS_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "denoise-diverse.yaml"
 GAUSSIAN_RANGE = (1.0, 55.0)
 RIDGE = 1.0  # in standardised units; a few hundred samples, eighteen features
 CLIP_Z = 4.0
@@ -51,7 +55,8 @@ SHRINK = 0.1  # covariance shrinkage toward the identity (standardised features)
 
 
 def validation_files() -> list[Path]:
-    return split_train_val(DataConfig())[1]
+    data = TrainConfig.model_validate(yaml.safe_load(SETS_CONFIG.read_text())).data if SETS_CONFIG.exists() else DataConfig()
+    return split_train_val(data)[1]
 
 
 def degrade(clean: np.ndarray, name: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
@@ -140,7 +145,7 @@ def fit_predictor(records: list[dict], model_info: dict | None = None) -> dict:
         "flags": flags,
         "fit": {
             "samples": len(records), "photos": int(len(np.unique(groups))),
-            "data": "last 16 of train/CBSD432 (the training validation slice)",
+            "data": "held-out slices of configs/denoise-diverse.yaml's sets (last 16 of train/CBSD432, 16 of DreamBooth158, 10 of Urban100)",
             "degradations": [f"{n} ×{c}" for n, c in DRAWS] + [f"gaussian σ uniform in {GAUSSIAN_RANGE}"],
             "ridge": RIDGE,
             "cv_spearman": round(float(spearmanr(cv, y).statistic), 4),

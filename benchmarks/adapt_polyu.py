@@ -26,13 +26,17 @@ adaptation = typer.Typer(add_completion=False)
 
 
 @adaptation.command()
-def adapt(model: str = typer.Option(..., help="base model (name or .safetensors)"),
-         minutes: float = typer.Option(2.0, help="adaptation budget per camera"),
-         steps: int | None = typer.Option(
-             None, help="fixed step budget per camera instead of minutes (reproducible comparisons on a busy machine)"),
-         threads: int = typer.Option(1), cameras: str = typer.Option("", help="comma-separated subset (default: all)"),
-         split: bool = typer.Option(False, "--split", help="adapt on half of each camera's photos, score on the rest"),
-         out: Path | None = typer.Option(None, help="write every number here (JSON)")) -> None:
+def adapt(
+    model: str = typer.Option(..., help="base model (name or .safetensors)"),
+    minutes: float = typer.Option(2.0, help="adaptation budget per camera"),
+    steps: int | None = typer.Option(
+        None, help="fixed step budget per camera instead of minutes (reproducible comparisons on a busy machine)"
+    ),
+    threads: int = typer.Option(1),
+    cameras: str = typer.Option("", help="comma-separated subset (default: all)"),
+    split: bool = typer.Option(False, "--split", help="adapt on half of each camera's photos, score on the rest"),
+    out: Path | None = typer.Option(None, help="write every number here (JSON)"),
+) -> None:
     """Adapt MODEL per PolyU50 camera and score it; optional JSON to --out."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     import torch
@@ -46,12 +50,21 @@ def adapt(model: str = typer.Option(..., help="base model (name or .safetensors)
 
     spec = get_spec(model)
     cfg = AdaptConfig(minutes=0.0, steps=steps) if steps else AdaptConfig(minutes=minutes)
-    summary = evaluate_adaptation(model, data_dir() / "real" / "PolyU50", cfg,
-                                  [c for c in cameras.split(",") if c] or None, split,
-                                  log=lambda line: print(line, flush=True))
-    summary.update(model=spec.name, model_steps=read_metadata(spec.path)["card"].get("steps") if spec.path else None,
-                   minutes_per_camera=None if steps else minutes, steps_per_camera=steps,
-                   threads=threads)
+    summary = evaluate_adaptation(
+        model,
+        data_dir() / "real" / "PolyU50",
+        cfg,
+        [c for c in cameras.split(",") if c] or None,
+        split,
+        log=lambda line: print(line, flush=True),
+    )
+    summary.update(
+        model=spec.name,
+        model_steps=read_metadata(spec.path)["card"].get("steps") if spec.path else None,
+        minutes_per_camera=None if steps else minutes,
+        steps_per_camera=steps,
+        threads=threads,
+    )
     if out:
         out.write_text(json.dumps(summary, indent=1))
     print()

@@ -43,8 +43,9 @@ def degraded_photos(config_path: Path) -> dict[str, list[tuple[np.ndarray, np.nd
     return out
 
 
-def main(config: Path = typer.Argument(...), models: list[str] = typer.Argument(...),
-         out: Path | None = typer.Option(None)) -> None:
+def main(
+    config: Path = typer.Argument(...), models: list[str] = typer.Argument(...), out: Path | None = typer.Option(None)
+) -> None:
     """Score each model on the degraded held-out photos of CONFIG; optional JSON to --out."""
     from restora.engine import run_restore
     from restora.eval.metrics import gt_mean_psnr_ssim, psnr, to_uint8

@@ -60,7 +60,9 @@ def clipped(pixels: np.ndarray) -> np.ndarray:
 def percentiles(name: str, values) -> None:
     v = np.asarray(values, np.float64)
     q = np.percentile(v, [1, 5, 50, 95, 99])
-    print(f"  {name:12s} p1 {q[0]:.3f}  p5 {q[1]:.3f}  median {q[2]:.3f}  p95 {q[3]:.3f}  p99 {q[4]:.3f}  max {v.max():.3f}")
+    print(
+        f"  {name:12s} p1 {q[0]:.3f}  p5 {q[1]:.3f}  median {q[2]:.3f}  p95 {q[3]:.3f}  p99 {q[4]:.3f}  max {v.max():.3f}"
+    )
 
 
 def main(root: Path) -> None:
@@ -90,9 +92,11 @@ def main(root: Path) -> None:
         over["jpeg-blocking"] += x.blocking > image_checks.BLOCKING
         over["clipped"] += x.clipped > image_checks.CLIPPED
     print("  over the thresholds:", dict(over), f"of {len(m)}")
-    print(f"single-image checks (read, measure, fingerprint; 1 process): {len(m) / single_s:.1f} images/s wall, "
-          f"{len(m) / single_cpu:.1f} images per CPU-second; peer in the same run, read_image alone: "
-          f"{len(m) / read_s:.1f} images/s wall, {len(m) / read_cpu:.1f} per CPU-second")
+    print(
+        f"single-image checks (read, measure, fingerprint; 1 process): {len(m) / single_s:.1f} images/s wall, "
+        f"{len(m) / single_cpu:.1f} images per CPU-second; peer in the same run, read_image alone: "
+        f"{len(m) / read_s:.1f} images/s wall, {len(m) / read_cpu:.1f} per CPU-second"
+    )
 
     prints = [e.prints[str(e.task.path)] for e in measured]
     for n in (len(prints) // 4, len(prints)):
@@ -176,7 +180,9 @@ def main(root: Path) -> None:
         t = time.perf_counter()
         result = run_audit([tmp / "refs", tmp / "other"], [(tmp / "pairs/noisy", tmp / "pairs/clean")], workers=1)
         audit_s = time.perf_counter() - t
-        print(f"planted audit: {images} images, {audit_s:.1f} s ({images / audit_s:.1f} images/s, 1 process, index included)")
+        print(
+            f"planted audit: {images} images, {audit_s:.1f} s ({images / audit_s:.1f} images/s, 1 process, index included)"
+        )
 
         by_file = defaultdict(set)
         for f in result.findings:

@@ -62,9 +62,22 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 def start_server(workers: int, queue: int, work_dir: Path, port: int, log) -> subprocess.Popen:
-    command = [sys.executable, "-c", "from restora.cli import main; main()", "serve", "--host", HOST,
-               "--port", str(port), "--workers", str(workers), "--queue", str(queue),
-               "--work-dir", str(work_dir)]
+    command = [
+        sys.executable,
+        "-c",
+        "from restora.cli import main; main()",
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--queue",
+        str(queue),
+        "--work-dir",
+        str(work_dir),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     # The log goes to a file, not a pipe: an unread pipe would fill up and stall the server.
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -103,11 +116,17 @@ def run(count: int, size: int, model: str, workers: int, queue: int, timeout: fl
                     barrier.wait()
                     start = time.perf_counter()
                     try:
-                        r = client.post(f"{base}/api/jobs", data=fields,
-                                        files={"file": (f"load-{i}.png", images[i % len(images)], "image/png")})
-                        answers[i] = {"code": r.status_code, "seconds": time.perf_counter() - start,
-                                      "id": r.json().get("id") if r.status_code == 200 else None,
-                                      "retry_after": r.headers.get("retry-after")}
+                        r = client.post(
+                            f"{base}/api/jobs",
+                            data=fields,
+                            files={"file": (f"load-{i}.png", images[i % len(images)], "image/png")},
+                        )
+                        answers[i] = {
+                            "code": r.status_code,
+                            "seconds": time.perf_counter() - start,
+                            "id": r.json().get("id") if r.status_code == 200 else None,
+                            "retry_after": r.headers.get("retry-after"),
+                        }
                     except httpx.HTTPError as exc:
                         answers[i] = {"code": None, "error": type(exc).__name__, "seconds": time.perf_counter() - start}
 
@@ -128,8 +147,11 @@ def run(count: int, size: int, model: str, workers: int, queue: int, timeout: fl
                             r = client.get(f"{base}/api/jobs/{job_id}")
                             states[job_id] = r.json()["status"] if r.status_code == 200 else f"http {r.status_code}"
                     time.sleep(0.2)
-                results_ok = sum(client.get(f"{base}/api/jobs/{j}/result").status_code == 200
-                                 for j, s in states.items() if s == "done")
+                results_ok = sum(
+                    client.get(f"{base}/api/jobs/{j}/result").status_code == 200
+                    for j, s in states.items()
+                    if s == "done"
+                )
             all_done_s = time.perf_counter() - started
             peak = peak_rss_mb(server.pid)
         finally:
@@ -144,17 +166,23 @@ def run(count: int, size: int, model: str, workers: int, queue: int, timeout: fl
     latencies = sorted(a["seconds"] for a in answers if "seconds" in a)
     ended = list(states.values())
     report = {
-        "uploads": count, "image": f"{size}x{size} PNG, sigma 25", "model": model or "default",
-        "workers": workers, "queue": queue,
-        "accepted_200": codes.count(200), "busy_503": codes.count(503),
+        "uploads": count,
+        "image": f"{size}x{size} PNG, sigma 25",
+        "model": model or "default",
+        "workers": workers,
+        "queue": queue,
+        "accepted_200": codes.count(200),
+        "busy_503": codes.count(503),
         "lost": sum(c not in (200, 503) for c in codes),
         "retry_after_present": all(a.get("retry_after") for a in answers if a.get("code") == 503),
-        "jobs_done": ended.count("done"), "jobs_failed": ended.count("failed"),
+        "jobs_done": ended.count("done"),
+        "jobs_failed": ended.count("failed"),
         "jobs_unfinished": sum(s not in ("done", "failed") for s in ended),
         "results_fetched": results_ok,
         "answer_seconds_median": round(float(np.median(latencies)), 3) if latencies else None,
         "answer_seconds_max": round(latencies[-1], 3) if latencies else None,
-        "all_answered_seconds": round(answered_s, 2), "all_jobs_ended_seconds": round(all_done_s, 2),
+        "all_answered_seconds": round(answered_s, 2),
+        "all_jobs_ended_seconds": round(all_done_s, 2),
         "server_peak_rss_mb": round(peak, 1) if peak is not None else None,
         "server_files_left_after_stop": len(leftovers),
     }
@@ -165,12 +193,15 @@ load_test = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
 
 
 @load_test.command()
-def load(count: int = typer.Option(50, help=f"uploads sent at once (at most {MAX_COUNT})"),
-         size: int = typer.Option(256, help="image side in pixels"),
-         model: str = typer.Option("nlm", help="model name ('' for the server's default)"),
-         workers: int = typer.Option(1), queue: int = typer.Option(16),
-         timeout: float = typer.Option(300.0, help="seconds for the whole run"),
-         json_out: Path | None = typer.Option(None, "--json", help="also write the report here")) -> None:
+def load(
+    count: int = typer.Option(50, help=f"uploads sent at once (at most {MAX_COUNT})"),
+    size: int = typer.Option(256, help="image side in pixels"),
+    model: str = typer.Option("nlm", help="model name ('' for the server's default)"),
+    workers: int = typer.Option(1),
+    queue: int = typer.Option(16),
+    timeout: float = typer.Option(300.0, help="seconds for the whole run"),
+    json_out: Path | None = typer.Option(None, "--json", help="also write the report here"),
+) -> None:
     report = run(count, size, model, workers, queue, timeout)
     for key, value in report.items():
         print(f"{key:32s} {value}")

@@ -42,9 +42,12 @@ def load(set_name: str, half: bool, limit: int | None):
     return images
 
 
-def main(sets: str = typer.Option("CBSD68"), limit: int | None = typer.Option(None),
-         half: bool = typer.Option(False, "--half", help="reduce the clean images 2× first (less noise of their own)"),
-         out: Path | None = typer.Option(None)) -> None:
+def main(
+    sets: str = typer.Option("CBSD68"),
+    limit: int | None = typer.Option(None),
+    half: bool = typer.Option(False, "--half", help="reduce the clean images 2× first (less noise of their own)"),
+    out: Path | None = typer.Option(None),
+) -> None:
     """Score the noise map on SETS; optional JSON to --out."""
     from restora.degrade import PoissonGaussianNoise
     from restora.explain import noise_map
@@ -73,9 +76,14 @@ def main(sets: str = typer.Option("CBSD68"), limit: int | None = typer.Option(No
                 truth = np.sqrt(shot * x + (read / 255.0) ** 2) * 255.0
                 m = noise_map(op(x, rng))
                 rel.append(float(np.mean(np.abs(m - truth) / truth)))
-            rows[f"shot a={shot:g}, read σ={read:g}"] = {"relative": float(np.mean(rel)), "worst_image": float(np.max(rel))}
+            rows[f"shot a={shot:g}, read σ={read:g}"] = {
+                "relative": float(np.mean(rel)),
+                "worst_image": float(np.max(rel)),
+            }
         rows["gaussian mean MAE"] = float(np.mean([rows[f"gaussian σ={s}"]["mae"] for s in GAUSSIAN]))
-        rows["signal-dependent mean relative"] = float(np.mean([v["relative"] for k, v in rows.items() if k.startswith("shot")]))
+        rows["signal-dependent mean relative"] = float(
+            np.mean([v["relative"] for k, v in rows.items() if k.startswith("shot")])
+        )
         rows["seconds per megapixel"] = seconds / (pixels / 1e6)
         results[set_name + (" (half size)" if half else "")] = rows
         print(f"\n{set_name}{' (half size)' if half else ''}: {len(images)} images")

@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/noise_std_eval.py CC52|PolyU50|white|corr|sigdep QUANTILES (e.g. 0.2).
 Synthetic sets: the held-out last 16 CBSD432 images with white, Gaussian-correlated or signal-dependent noise, σ 5-50."""
+
 import os
 import time
 
@@ -41,8 +42,10 @@ def noise_pairs(which):
     return pairs
 
 
-def main(which: str = typer.Argument(..., help="CC52|PolyU50|white|corr|sigdep"),
-         quantiles: str = typer.Argument(..., help="comma-separated quantiles, e.g. 0.2")):
+def main(
+    which: str = typer.Argument(..., help="CC52|PolyU50|white|corr|sigdep"),
+    quantiles: str = typer.Argument(..., help="comma-separated quantiles, e.g. 0.2"),
+):
     qs = [float(q) for q in quantiles.split(",")]
     pairs = noise_pairs(which)
     errs = {q: [] for q in qs}
@@ -57,13 +60,22 @@ def main(which: str = typer.Argument(..., help="CC52|PolyU50|white|corr|sigdep")
             e = p.sigma / truth - 1
             errs[q].append(e)
             out.append("%+.2f" % e.mean())
-        print(f[:34], "truth %.2f" % truth.mean(), " ".join(out),
-              "rho1 %.2f stride(.2) %d ratio %.2f" % (p.neighbour_correlation, p.decorrelating_stride(0.2),
-                                                       p.stride_ratio.mean()), flush=True)
+        print(
+            f[:34],
+            "truth %.2f" % truth.mean(),
+            " ".join(out),
+            "rho1 %.2f stride(.2) %d ratio %.2f"
+            % (p.neighbour_correlation, p.decorrelating_stride(0.2), p.stride_ratio.mean()),
+            flush=True,
+        )
     for q in qs:
         e = np.array(errs[q])
-        print("q", q, "median err %+.3f  max|err| %.3f  within20 %.3f within15 %.3f"
-              % (np.median(e), np.abs(e).max(), np.mean(np.abs(e) < 0.2), np.mean(np.abs(e) < 0.15)))
+        print(
+            "q",
+            q,
+            "median err %+.3f  max|err| %.3f  within20 %.3f within15 %.3f"
+            % (np.median(e), np.abs(e).max(), np.mean(np.abs(e) < 0.2), np.mean(np.abs(e) < 0.15)),
+        )
     print("sec per call %.3f" % (t / len(pairs) / len(qs)))
 
 

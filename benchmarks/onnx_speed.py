@@ -75,8 +75,16 @@ def measure_child(model: str, sizes: list[int], threads: int, repeats: int) -> N
             for runtime in RUNTIMES:
                 seconds[runtime].append(run_restore(image, model=model, runtime=runtime).seconds)
         megapixels = size * size / 1e6
-        row = {"arch": meta["arch"], "config": meta["config"], "size": size, "threads": threads,
-               "tile": 512, "repeats": repeats, "load_average": round(os.getloadavg()[0], 1), "other_cpu": load.stop()}
+        row = {
+            "arch": meta["arch"],
+            "config": meta["config"],
+            "size": size,
+            "threads": threads,
+            "tile": 512,
+            "repeats": repeats,
+            "load_average": round(os.getloadavg()[0], 1),
+            "other_cpu": load.stop(),
+        }
         for runtime in RUNTIMES:
             row[f"{runtime}_mp_s"] = round(megapixels / statistics.median(seconds[runtime]), 4)
         row["speedup"] = round(row["onnx_mp_s"] / row["torch_mp_s"], 3)
@@ -91,20 +99,28 @@ def _counts(text: str) -> list[int]:
 
 
 @measurement.command()
-def measure(model: list[str] = typer.Option([], help="fast, a .safetensors file or a model name (repeatable)"),
-            from_bench_file: Path | None = typer.Option(
-                None, "--from-bench", help="rows of `restora bench --speed-only --runtimes torch,onnx` (results.json) "
-                                           "instead of --model"),
-            include: list[Path] = typer.Option([], help="also the models of an earlier run's --out file (to record "
-                                                        "them together; repeatable)"),
-            name: list[str] = typer.Option([], help="label per --model (default: its file stem; repeatable)"),
-            sizes: str = typer.Option("1024,2048", help="comma-separated image sides"),
-            threads: str = typer.Option("1,2", help="comma-separated thread counts"),
-            repeats: int = typer.Option(3),
-            record: bool = typer.Option(False, "--record", help="write this machine's measurements for --runtime auto "
-                                                              "(~/.cache/restora/onnx_speed.json)"),
-            out: Path | None = typer.Option(None, help="also write all rows as JSON here"),
-            child: bool = typer.Option(False, "--child", hidden=True)) -> None:
+def measure(
+    model: list[str] = typer.Option([], help="fast, a .safetensors file or a model name (repeatable)"),
+    from_bench_file: Path | None = typer.Option(
+        None,
+        "--from-bench",
+        help="rows of `restora bench --speed-only --runtimes torch,onnx` (results.json) instead of --model",
+    ),
+    include: list[Path] = typer.Option(
+        [], help="also the models of an earlier run's --out file (to record them together; repeatable)"
+    ),
+    name: list[str] = typer.Option([], help="label per --model (default: its file stem; repeatable)"),
+    sizes: str = typer.Option("1024,2048", help="comma-separated image sides"),
+    threads: str = typer.Option("1,2", help="comma-separated thread counts"),
+    repeats: int = typer.Option(3),
+    record: bool = typer.Option(
+        False,
+        "--record",
+        help="write this machine's measurements for --runtime auto (~/.cache/restora/onnx_speed.json)",
+    ),
+    out: Path | None = typer.Option(None, help="also write all rows as JSON here"),
+    child: bool = typer.Option(False, "--child", hidden=True),
+) -> None:
     size_list, thread_counts = _counts(sizes), _counts(threads)
     if child:
         measure_child(model[0], size_list, thread_counts[0], repeats)
@@ -121,35 +137,70 @@ def measure(model: list[str] = typer.Option([], help="fast, a .safetensors file 
             label = name[i] if i < len(name) else ("fast" if asked == "fast" else Path(asked).stem)
             rows = []
             for count in thread_counts:
-                cmd = [sys.executable, __file__, "--child", "--model", path, "--threads", str(count),
-                       "--repeats", str(repeats), "--sizes", sizes]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--model",
+                    path,
+                    "--threads",
+                    str(count),
+                    "--repeats",
+                    str(repeats),
+                    "--sizes",
+                    sizes,
+                ]
                 start = time.perf_counter()
                 stdout = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
                 for line in stdout.splitlines():
                     if line.startswith("{"):
                         rows.append(json.loads(line))
                         r = rows[-1]
-                        print(f"{label:>14} {r['size']:>5}² {r['threads']} thr: torch {r['torch_mp_s']:.3f} MP/s, "
-                              f"onnx {r['onnx_mp_s']:.3f} MP/s, ×{r['speedup']:.2f} (load {r['load_average']})",
-                              flush=True)
+                        print(
+                            f"{label:>14} {r['size']:>5}² {r['threads']} thr: torch {r['torch_mp_s']:.3f} MP/s, "
+                            f"onnx {r['onnx_mp_s']:.3f} MP/s, ×{r['speedup']:.2f} (load {r['load_average']})",
+                            flush=True,
+                        )
                 print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
-            models.append({"name": label, "arch": rows[0]["arch"], "config": rows[0]["config"],
-                           "measurements": [{k: r[k] for k in ("size", "threads", "tile", "torch_mp_s", "onnx_mp_s",
-                                                               "speedup", "load_average", "other_cpu")} for r in rows]})
+            models.append(
+                {
+                    "name": label,
+                    "arch": rows[0]["arch"],
+                    "config": rows[0]["config"],
+                    "measurements": [
+                        {
+                            k: r[k]
+                            for k in (
+                                "size",
+                                "threads",
+                                "tile",
+                                "torch_mp_s",
+                                "onnx_mp_s",
+                                "speedup",
+                                "load_average",
+                                "other_cpu",
+                            )
+                        }
+                        for r in rows
+                    ],
+                }
+            )
 
     print("\n| model | size | threads | PyTorch MP/s | ONNX Runtime MP/s | ONNX / PyTorch | other CPU |")
     print("|---|---|---|---|---|---|---|")
     for m in models:
         for r in m["measurements"]:
             other = "—" if r.get("other_cpu") is None else f"{100 * r['other_cpu']:.0f}%"
-            print(f"| {m['name']} | {r['size']}² | {r['threads']} | {r['torch_mp_s']:.3f} | {r['onnx_mp_s']:.3f} | "
-                  f"×{r['speedup']:.2f} | {other} |")
+            print(
+                f"| {m['name']} | {r['size']}² | {r['threads']} | {r['torch_mp_s']:.3f} | {r['onnx_mp_s']:.3f} | "
+                f"×{r['speedup']:.2f} | {other} |"
+            )
     import onnxruntime
     import torch
 
     table = {
         "protocol": "MP/s of run_restore (sigma auto, tile 512), median of interleaved repeats after a warm-up; "
-                    "benchmarks/onnx_speed.py",
+        "benchmarks/onnx_speed.py",
         "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "cpu": _cpu_name(),
         "models": models,
@@ -161,9 +212,14 @@ def measure(model: list[str] = typer.Option([], help="fast, a .safetensors file 
         from restora.io import write_bytes
 
         if SPEED_FILE.exists():
-            measured = {m["name"] for m in models} | {(m["arch"], json.dumps(m["config"], sort_keys=True)) for m in models}
-            kept = [m for m in json.loads(SPEED_FILE.read_text()).get("models", [])
-                    if m["name"] not in measured and (m["arch"], json.dumps(m["config"], sort_keys=True)) not in measured]
+            measured = {m["name"] for m in models} | {
+                (m["arch"], json.dumps(m["config"], sort_keys=True)) for m in models
+            }
+            kept = [
+                m
+                for m in json.loads(SPEED_FILE.read_text()).get("models", [])
+                if m["name"] not in measured and (m["arch"], json.dumps(m["config"], sort_keys=True)) not in measured
+            ]
             table["models"] = kept + models
         SPEED_FILE.parent.mkdir(parents=True, exist_ok=True)
         write_bytes(SPEED_FILE, (json.dumps(table, indent=1) + "\n").encode())
@@ -179,7 +235,12 @@ def from_bench(path: Path, sizes: list[int]) -> list[dict]:
     engines = {m["label"]: m["engine"] for m in payload["methods"] if m["kind"] == "ours"}
     cells: dict[str, dict] = {}
     for row in payload["speed"]:
-        if row["method"] in engines and "error" not in row and row["size"] in sizes and row.get("runtime_asked") in RUNTIMES:
+        if (
+            row["method"] in engines
+            and "error" not in row
+            and row["size"] in sizes
+            and row.get("runtime_asked") in RUNTIMES
+        ):
             cells.setdefault(row["method"], {})[(row["size"], row["threads"], row["runtime_asked"])] = row
     models = []
     for label, rows in cells.items():
@@ -188,18 +249,35 @@ def from_bench(path: Path, sizes: list[int]) -> list[dict]:
             if runtime != "torch" or (size, threads, "onnx") not in rows:
                 continue
             torch_row, onnx_row = rows[(size, threads, "torch")], rows[(size, threads, "onnx")]
-            measurements.append({"size": size, "threads": threads, "tile": torch_row["tile"],
-                                 "torch_mp_s": round(torch_row["mp_per_s"], 4), "onnx_mp_s": round(onnx_row["mp_per_s"], 4),
-                                 "speedup": round(onnx_row["mp_per_s"] / torch_row["mp_per_s"], 3),
-                                 "load_average": round(torch_row["load_average"], 1),
-                                 "other_cpu": max(torch_row.get("other_cpu") or 0, onnx_row.get("other_cpu") or 0)})
+            measurements.append(
+                {
+                    "size": size,
+                    "threads": threads,
+                    "tile": torch_row["tile"],
+                    "torch_mp_s": round(torch_row["mp_per_s"], 4),
+                    "onnx_mp_s": round(onnx_row["mp_per_s"], 4),
+                    "speedup": round(onnx_row["mp_per_s"] / torch_row["mp_per_s"], 3),
+                    "load_average": round(torch_row["load_average"], 1),
+                    "other_cpu": max(torch_row.get("other_cpu") or 0, onnx_row.get("other_cpu") or 0),
+                }
+            )
         if measurements:
             meta = read_metadata(get_spec(engines[label]).path)
-            models.append({"name": label, "arch": meta["arch"], "config": meta["config"], "source": str(path),
-                           "measurements": measurements})
+            models.append(
+                {
+                    "name": label,
+                    "arch": meta["arch"],
+                    "config": meta["config"],
+                    "source": str(path),
+                    "measurements": measurements,
+                }
+            )
             for r in measurements:
-                print(f"{label:>14} {r['size']:>5}² {r['threads']} thr: torch {r['torch_mp_s']:.3f} MP/s, "
-                      f"onnx {r['onnx_mp_s']:.3f} MP/s, ×{r['speedup']:.2f} (from {path})", flush=True)
+                print(
+                    f"{label:>14} {r['size']:>5}² {r['threads']} thr: torch {r['torch_mp_s']:.3f} MP/s, "
+                    f"onnx {r['onnx_mp_s']:.3f} MP/s, ×{r['speedup']:.2f} (from {path})",
+                    flush=True,
+                )
     return models
 
 

@@ -73,14 +73,24 @@ def fast_model(folder: Path) -> str:
 
 def restora(args: list[str], **kwargs) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", "from restora.cli import main; main()", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-c", "from restora.cli import main; main()", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kwargs,
+    )
 
 
 def common_options() -> list[str]:
     """Options both engines get: only the restore (no per-photo reliability prediction), where it exists."""
-    help_text = subprocess.run([sys.executable, "-c", "from restora.cli import main; main()", "batch", "--help"],
-                               capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-c", "from restora.cli import main; main()", "batch", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    ).stdout
     return ["--runtime", "torch"] + (["--no-reliability"] if "--no-reliability" in help_text else [])
 
 
@@ -103,9 +113,14 @@ def role_of(pid: int, leader: int, cmdline: str) -> str | None:
         return "agents"
     if title.startswith("ray::"):
         return "Ray Data helper actors"  # _StatsActor, ActorLocationTracker, _AutoscalingCoordinatorActor
-    for marker, role in (("/raylet/raylet", "raylet"), ("/gcs/gcs_server", "gcs_server"),
-                         ("default_worker.py", "idle Ray workers"),  # a worker before it takes its title
-                         ("dashboard", "agents"), ("monitor.py", "agents"), ("log_monitor", "agents")):
+    for marker, role in (
+        ("/raylet/raylet", "raylet"),
+        ("/gcs/gcs_server", "gcs_server"),
+        ("default_worker.py", "idle Ray workers"),  # a worker before it takes its title
+        ("dashboard", "agents"),
+        ("monitor.py", "agents"),
+        ("log_monitor", "agents"),
+    ):
         if marker in cmdline:
             return role
     return "other"
@@ -175,15 +190,23 @@ class SessionMonitor:
         the others finishing their last file is the batch's tail, not the engine's dispatch)."""
         a, b = self._at(t0), self._at(t1)
         cpu = {k: round(v - a[1].get(k, 0.0), 1) for k, v in sorted(b[1].items()) if v - a[1].get(k, 0.0) >= 0.05}
-        restoring = [pid for pid in b[2] if self.roles.get(pid) == (WORKER_ROLE if engine == "ray" else "driver")
-                     and a[2].get(pid)]
+        restoring = [
+            pid
+            for pid in b[2]
+            if self.roles.get(pid) == (WORKER_ROLE if engine == "ray" else "driver") and a[2].get(pid)
+        ]
         # The thread that ran most in the window is the one restoring (the others are pools and I/O threads).
-        busiest = {pid: max(b[2][pid], key=lambda t: b[2][pid][t][0] - a[2][pid].get(t, (0, 0))[0]) for pid in restoring}
+        busiest = {
+            pid: max(b[2][pid], key=lambda t: b[2][pid][t][0] - a[2][pid].get(t, (0, 0))[0]) for pid in restoring
+        }
         inside = [e for e in self.timeline if a[0] <= e[0] <= b[0]]
         end = b
         for pid, tid in busiest.items():  # the last sample at which this worker's thread still ran
-            last = max((e for e in inside if e[2].get(pid, {}).get(tid, (0, 0))[0] > a[2][pid].get(tid, (0, 0))[0]),
-                       key=lambda e: e[0], default=b)
+            last = max(
+                (e for e in inside if e[2].get(pid, {}).get(tid, (0, 0))[0] > a[2][pid].get(tid, (0, 0))[0]),
+                key=lambda e: e[0],
+                default=b,
+            )
             end = min(end, last, key=lambda e: e[0])
         span = end[0] - a[0]
         idle = []
@@ -208,8 +231,9 @@ def batch_summary(stdout: str, megapixels_each: float) -> tuple[int, float, floa
     return done, float(match.group(4)), done * megapixels_each
 
 
-def throughput_run(inputs: Path, out: Path, model: str, engine: str, n: int, megapixels_each: float,
-                   timeout: float, options: list[str]) -> dict:
+def throughput_run(
+    inputs: Path, out: Path, model: str, engine: str, n: int, megapixels_each: float, timeout: float, options: list[str]
+) -> dict:
     args = ["batch", str(inputs), "-o", str(out), "--model", model, "--engine", engine, *options]
     args += ["--threads", str(n)] if engine == "local" else ["--workers", str(n), "--threads", "1"]
     start_wall, start = time.time(), time.perf_counter()
@@ -221,29 +245,63 @@ def throughput_run(inputs: Path, out: Path, model: str, engine: str, n: int, meg
         monitor.stop()
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        return {"engine": engine, "threads": n, "timed_out_s": timeout, "outputs": len(outputs(out)),
-                "load_average": round(os.getloadavg()[0], 1)}
+        return {
+            "engine": engine,
+            "threads": n,
+            "timed_out_s": timeout,
+            "outputs": len(outputs(out)),
+            "load_average": round(os.getloadavg()[0], 1),
+        }
     wall = time.perf_counter() - start
     monitor.stop()
     summary = batch_summary(stdout, megapixels_each)
     if proc.returncode != 0 or summary is None:
         print(f"{engine} run failed ({proc.returncode}):\n{stdout[-2000:]}\n{stderr[-3000:]}", file=sys.stderr)
-        return {"engine": engine, "threads": n, "error": f"exit {proc.returncode}: {(stderr.strip().splitlines() or [''])[-1][:200]}"}
+        return {
+            "engine": engine,
+            "threads": n,
+            "error": f"exit {proc.returncode}: {(stderr.strip().splitlines() or [''])[-1][:200]}",
+        }
     done, seconds, mp = summary
     times = sorted(p.stat().st_mtime for p in out.glob("*.png"))
     steady = (len(times) - 1) * megapixels_each / (times[-1] - times[0])
     steady_cpu, idle = monitor.window(times[0], times[-1], engine)
-    return {"engine": engine, "threads": n, "files": done, "megapixels": mp, "steady_mp_s": round(steady, 4),
-            "batch_mp_s": round(mp / seconds, 4), "wall_mp_s": round(mp / wall, 4), "wall_s": round(wall, 1),
-            "first_output_s": round(times[0] - start_wall, 1), "steady_s": round(times[-1] - times[0], 1),
-            "worker_idle": idle, "cpu_seconds": monitor.totals(), "steady_cpu_seconds": steady_cpu,
-            "load_average": round(os.getloadavg()[0], 1)}
+    return {
+        "engine": engine,
+        "threads": n,
+        "files": done,
+        "megapixels": mp,
+        "steady_mp_s": round(steady, 4),
+        "batch_mp_s": round(mp / seconds, 4),
+        "wall_mp_s": round(mp / wall, 4),
+        "wall_s": round(wall, 1),
+        "first_output_s": round(times[0] - start_wall, 1),
+        "steady_s": round(times[-1] - times[0], 1),
+        "worker_idle": idle,
+        "cpu_seconds": monitor.totals(),
+        "steady_cpu_seconds": steady_cpu,
+        "load_average": round(os.getloadavg()[0], 1),
+    }
 
 
-def kill_and_restart(inputs: Path, out: Path, model: str, workers: int, files: int, options: list[str],
-                     timeout: float) -> dict:
-    args = ["batch", str(inputs), "-o", str(out), "--model", model, "--engine", "ray", "--workers", str(workers),
-            "--threads", "1", *options]
+def kill_and_restart(
+    inputs: Path, out: Path, model: str, workers: int, files: int, options: list[str], timeout: float
+) -> dict:
+    args = [
+        "batch",
+        str(inputs),
+        "-o",
+        str(out),
+        "--model",
+        model,
+        "--engine",
+        "ray",
+        "--workers",
+        str(workers),
+        "--threads",
+        "1",
+        *options,
+    ]
     proc = restora(args, start_new_session=True)
     started = time.monotonic()
     while len(outputs(out)) < files // 2:
@@ -271,10 +329,15 @@ def kill_and_restart(inputs: Path, out: Path, model: str, workers: int, files: i
     written_again = int(match.group(1)) if match else -1
     manifest = json.loads((out / "restora-manifest.json").read_text())
     return {
-        "workers": workers, "files": files, "outputs_at_kill": len(at_kill), "temp_files_at_kill": leftovers_at_kill,
-        "restart_exit_code": second.returncode, "restart_done": written_again,
+        "workers": workers,
+        "files": files,
+        "outputs_at_kill": len(at_kill),
+        "temp_files_at_kill": leftovers_at_kill,
+        "restart_exit_code": second.returncode,
+        "restart_done": written_again,
         "restart_skipped": int(match.group(2)) if match else -1,
-        "lost": len(expected - set(final)), "unexpected": len(set(final) - expected),
+        "lost": len(expected - set(final)),
+        "unexpected": len(set(final) - expected),
         "duplicated": len(rewritten) + max(0, written_again - (files - len(at_kill))),
         "temp_files_after": len(list(out.glob(".*.tmp"))),
         "manifest_counts": manifest["counts"],
@@ -288,10 +351,13 @@ def _median_row(rows: list[dict]) -> dict:
 
 
 def markdown(rows: list[dict], kill: dict | None, files: int, size: int, model: str, rounds: int) -> str:
-    lines = [f"{files} files of {size}², model {model}, `--runtime torch`; rounds: {rounds} "
-             "(median run shown when more)", "",
-             "| engine | threads | steady MP/s | batch MP/s | wall MP/s | wall s | first output s | worker idle "
-             "| Ray / local (steady, wall) | CPU s by process (whole run) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{files} files of {size}², model {model}, `--runtime torch`; rounds: {rounds} (median run shown when more)",
+        "",
+        "| engine | threads | steady MP/s | batch MP/s | wall MP/s | wall s | first output s | worker idle "
+        "| Ray / local (steady, wall) | CPU s by process (whole run) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["threads"], r["engine"]), []).append(r)
@@ -301,8 +367,10 @@ def markdown(rows: list[dict], kill: dict | None, files: int, size: int, model: 
             lines.append(f"| {engine} | {threads} | failed: {row['error']} | | | | | | | |")
             continue
         if "timed_out_s" in row:
-            lines.append(f"| {engine} | {threads} | stopped after {row['timed_out_s']:.0f} s with {row['outputs']} "
-                         "outputs | | | | | | | |")
+            lines.append(
+                f"| {engine} | {threads} | stopped after {row['timed_out_s']:.0f} s with {row['outputs']} "
+                "outputs | | | | | | | |"
+            )
             continue
         local = groups.get((threads, "local"))
         local = _median_row(local) if local else None
@@ -310,17 +378,22 @@ def markdown(rows: list[dict], kill: dict | None, files: int, size: int, model: 
         if engine == "ray" and local and "steady_mp_s" in local:
             ratio = f"{row['steady_mp_s'] / local['steady_mp_s']:.0%}, {row['wall_mp_s'] / local['wall_mp_s']:.0%}"
         idle = "—" if row["worker_idle"] is None else f"{100 * row['worker_idle']:.1f}%"
-        lines.append(f"| {engine} | {threads} | {row['steady_mp_s']:.3f} | {row['batch_mp_s']:.3f} | "
-                     f"{row['wall_mp_s']:.3f} | {row['wall_s']} | {row['first_output_s']} | {idle} | {ratio} | "
-                     f"{', '.join(f'{k} {v:g}' for k, v in row['cpu_seconds'].items())} |")
+        lines.append(
+            f"| {engine} | {threads} | {row['steady_mp_s']:.3f} | {row['batch_mp_s']:.3f} | "
+            f"{row['wall_mp_s']:.3f} | {row['wall_s']} | {row['first_output_s']} | {idle} | {ratio} | "
+            f"{', '.join(f'{k} {v:g}' for k, v in row['cpu_seconds'].items())} |"
+        )
     if kill and "error" in kill:
         lines += ["", f"Kill and restart ({kill['workers']} workers): failed: {kill['error']}"]
     elif kill:
-        lines += ["", f"Kill and restart ({kill['workers']} workers): killed at {kill['outputs_at_kill']}/{kill['files']} "
-                  f"outputs ({kill['temp_files_at_kill']} temporary files); restart exit {kill['restart_exit_code']}, "
-                  f"{kill['restart_done']} done, {kill['restart_skipped']} skipped; **lost {kill['lost']}, duplicated "
-                  f"{kill['duplicated']}**, temporary files left {kill['temp_files_after']}; manifest "
-                  f"{kill['manifest_counts']}"]
+        lines += [
+            "",
+            f"Kill and restart ({kill['workers']} workers): killed at {kill['outputs_at_kill']}/{kill['files']} "
+            f"outputs ({kill['temp_files_at_kill']} temporary files); restart exit {kill['restart_exit_code']}, "
+            f"{kill['restart_done']} done, {kill['restart_skipped']} skipped; **lost {kill['lost']}, duplicated "
+            f"{kill['duplicated']}**, temporary files left {kill['temp_files_after']}; manifest "
+            f"{kill['manifest_counts']}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -328,13 +401,17 @@ comparison = typer.Typer(add_completion=False)
 
 
 @comparison.command()
-def compare(files: int = typer.Option(24), size: int = typer.Option(1024), model: str = typer.Option("fast"),
-            workers: str = typer.Option("1,2", help="comma-separated thread counts (workers for Ray)"),
-            rounds: int = typer.Option(1, help="interleaved local/ray pairs per thread count"),
-            no_kill: bool = typer.Option(False, "--no-kill", help="skip the kill-and-restart check"),
-            timeout: float = typer.Option(600, help="seconds before a run is stopped and reported so"),
-            out: Path | None = typer.Option(None, help="write every figure as JSON here"),
-            md: Path | None = typer.Option(None, help="write the table as markdown here")) -> None:
+def compare(
+    files: int = typer.Option(24),
+    size: int = typer.Option(1024),
+    model: str = typer.Option("fast"),
+    workers: str = typer.Option("1,2", help="comma-separated thread counts (workers for Ray)"),
+    rounds: int = typer.Option(1, help="interleaved local/ray pairs per thread count"),
+    no_kill: bool = typer.Option(False, "--no-kill", help="skip the kill-and-restart check"),
+    timeout: float = typer.Option(600, help="seconds before a run is stopped and reported so"),
+    out: Path | None = typer.Option(None, help="write every figure as JSON here"),
+    md: Path | None = typer.Option(None, help="write the table as markdown here"),
+) -> None:
     counts = [int(n) for n in workers.split(",")]
     options = common_options()
     with tempfile.TemporaryDirectory(prefix="restora-ray-bench-") as tmp:
@@ -346,8 +423,16 @@ def compare(files: int = typer.Option(24), size: int = typer.Option(1024), model
         for n in counts:
             for r in range(rounds):
                 for engine in ("local", "ray"):
-                    row = throughput_run(tmp / "in", tmp / f"out-{engine}-{n}-{r}", model_path, engine, n,
-                                         megapixels_each, timeout, options)
+                    row = throughput_run(
+                        tmp / "in",
+                        tmp / f"out-{engine}-{n}-{r}",
+                        model_path,
+                        engine,
+                        n,
+                        megapixels_each,
+                        timeout,
+                        options,
+                    )
                     row["round"] = r
                     rows.append(row)
                     print(json.dumps(row), flush=True)
@@ -362,8 +447,13 @@ def compare(files: int = typer.Option(24), size: int = typer.Option(1024), model
     table = markdown(rows, kill, files, size, model, rounds)
     print("\n" + table)
     if out:
-        out.write_text(json.dumps({"files": files, "size": size, "model": model, "options": options,
-                                   "throughput": rows, "kill": kill}, indent=1) + "\n")
+        out.write_text(
+            json.dumps(
+                {"files": files, "size": size, "model": model, "options": options, "throughput": rows, "kill": kill},
+                indent=1,
+            )
+            + "\n"
+        )
     if md:
         md.write_text(table)
 

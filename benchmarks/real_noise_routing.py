@@ -21,8 +21,10 @@ from restora.io import read_image
 from restora.settings import data_dir
 
 
-def main(folders: Annotated[list[str], typer.Argument(help="Folders under the data root.")],
-         out: Annotated[Path | None, typer.Option(help="Per-photo JSON lines.")] = None) -> None:
+def main(
+    folders: Annotated[list[str], typer.Argument(help="Folders under the data root.")],
+    out: Annotated[Path | None, typer.Option(help="Per-photo JSON lines.")] = None,
+) -> None:
     torch.set_num_threads(1)
     detector = detector_name()
     method = get_method(detector, "cpu", "torch")
@@ -41,9 +43,11 @@ def main(folders: Annotated[list[str], typer.Argument(help="Folders under the da
                 tasks[d.task] += 1
                 lines.append({"set": folder, "probabilities": label, "file": f.name, "task": d.task})
             detect_module.routing_head = own_head
-            print(f"{folder} ({len(files)} photos), {label}: {dict(tasks.most_common())}; "
-                  f"to denoise {tasks['denoise']}/{len(files)} = {tasks['denoise'] / len(files):.1%}; "
-                  f"{seconds / len(files):.2f} s per photo")
+            print(
+                f"{folder} ({len(files)} photos), {label}: {dict(tasks.most_common())}; "
+                f"to denoise {tasks['denoise']}/{len(files)} = {tasks['denoise'] / len(files):.1%}; "
+                f"{seconds / len(files):.2f} s per photo"
+            )
     if out is not None:
         out.write_text("".join(json.dumps(line) + "\n" for line in lines))
 

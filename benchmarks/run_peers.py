@@ -22,15 +22,53 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (what it measures, the options of `restora bench`)
 PEER_RUNS = (
-    ("synthetic Gaussian noise, σ=25, CBSD68, with speed and memory",
-     ["--sets", "CBSD68", "--sigmas", "25", "--methods", "bm3d,ffdnet,nlm,identity", "--threads", "1",
-      "--out", "benchmarks/results/cbsd68-s25"]),
-    ("real noise, PolyU50: peers at our estimated σ, and at the oracle σ",
-     ["--sets", "PolyU50", "--methods", "identity,nlm,ffdnet", "--oracle", "nlm,ffdnet", "--no-speed", "--threads", "1",
-      "--out", "benchmarks/results/polyu50"]),
-    ("BM3D at the estimated σ on PolyU50 (~25 CPU-s per pair; its oracle grid would be six more passes, left out)",
-     ["--sets", "PolyU50", "--methods", "identity,nlm,ffdnet,bm3d", "--oracle", "none", "--no-speed", "--threads", "1",
-      "--out", "benchmarks/results/polyu50-bm3d"]),
+    (
+        "synthetic Gaussian noise, σ=25, CBSD68, with speed and memory",
+        [
+            "--sets",
+            "CBSD68",
+            "--sigmas",
+            "25",
+            "--methods",
+            "bm3d,ffdnet,nlm,identity",
+            "--threads",
+            "1",
+            "--out",
+            "benchmarks/results/cbsd68-s25",
+        ],
+    ),
+    (
+        "real noise, PolyU50: peers at our estimated σ, and at the oracle σ",
+        [
+            "--sets",
+            "PolyU50",
+            "--methods",
+            "identity,nlm,ffdnet",
+            "--oracle",
+            "nlm,ffdnet",
+            "--no-speed",
+            "--threads",
+            "1",
+            "--out",
+            "benchmarks/results/polyu50",
+        ],
+    ),
+    (
+        "BM3D at the estimated σ on PolyU50 (~25 CPU-s per pair; its oracle grid would be six more passes, left out)",
+        [
+            "--sets",
+            "PolyU50",
+            "--methods",
+            "identity,nlm,ffdnet,bm3d",
+            "--oracle",
+            "none",
+            "--no-speed",
+            "--threads",
+            "1",
+            "--out",
+            "benchmarks/results/polyu50-bm3d",
+        ],
+    ),
 )
 
 

@@ -59,28 +59,69 @@ class Sizes:
 
 def window_sizes(quick: bool, out: Path, total: float | None) -> Sizes:
     if quick:  # the shared machine is busy: a quick run is slow, and not timed
-        return Sizes(("--files", "6", "--size", "192", "--timeout", "300"), ("--sizes", "128", "--repeats", "1"),
-                     ("--sizes", "64,128", "--repeats", "1", "--cache", str(out / "cache")), ("--sizes", "128"),
-                     1500 if total is None else total)
-    return Sizes(("--files", "24", "--size", "1024", "--timeout", "150"), ("--sizes", "1024,2048", "--repeats", "3"),
-                 ("--sizes", "512,1024,2048,4096", "--repeats", "3", "--speed-budget", "20", "--cache",
-                  "benchmarks/cache"), ("--sizes", "1024,2048", "--record"), 720 if total is None else total)
+        return Sizes(
+            ("--files", "6", "--size", "192", "--timeout", "300"),
+            ("--sizes", "128", "--repeats", "1"),
+            ("--sizes", "64,128", "--repeats", "1", "--cache", str(out / "cache")),
+            ("--sizes", "128"),
+            1500 if total is None else total,
+        )
+    return Sizes(
+        ("--files", "24", "--size", "1024", "--timeout", "150"),
+        ("--sizes", "1024,2048", "--repeats", "3"),
+        ("--sizes", "512,1024,2048,4096", "--repeats", "3", "--speed-budget", "20", "--cache", "benchmarks/cache"),
+        ("--sizes", "1024,2048", "--record"),
+        720 if total is None else total,
+    )
 
 
 def ray_command(sizes: Sizes, out: Path) -> list[str]:
-    return [sys.executable, str(BENCHMARKS / "ray_batch.py"), *sizes.ray, "--workers", "1,2",
-            "--out", str(out / "ray_batch.json"), "--md", str(out / "ray_batch.md")]
+    return [
+        sys.executable,
+        str(BENCHMARKS / "ray_batch.py"),
+        *sizes.ray,
+        "--workers",
+        "1,2",
+        "--out",
+        str(out / "ray_batch.json"),
+        "--md",
+        str(out / "ray_batch.md"),
+    ]
 
 
 def onnx_command(sizes: Sizes, out: Path) -> list[str]:
-    return [sys.executable, str(BENCHMARKS / "onnx_speed.py"), "--model", "fast", "--threads", "1,2", *sizes.onnx,
-            "--out", str(out / "onnx_fast.json")]
+    return [
+        sys.executable,
+        str(BENCHMARKS / "onnx_speed.py"),
+        "--model",
+        "fast",
+        "--threads",
+        "1,2",
+        *sizes.onnx,
+        "--out",
+        str(out / "onnx_fast.json"),
+    ]
 
 
 def bench_command(sizes: Sizes, out: Path, seconds_left: int) -> list[str]:
-    return [sys.executable, "-c", "from restora.cli import main; main()", "bench", "--speed-only",
-            "--methods", BENCH_METHODS, "--runtimes", "torch,onnx", "--speed-threads", "1,2", *sizes.bench,
-            "--speed-time-limit", str(seconds_left), "--out", str(out / "bench")]
+    return [
+        sys.executable,
+        "-c",
+        "from restora.cli import main; main()",
+        "bench",
+        "--speed-only",
+        "--methods",
+        BENCH_METHODS,
+        "--runtimes",
+        "torch,onnx",
+        "--speed-threads",
+        "1,2",
+        *sizes.bench,
+        "--speed-time-limit",
+        str(seconds_left),
+        "--out",
+        str(out / "bench"),
+    ]
 
 
 def record_command(sizes: Sizes, out: Path) -> list[str] | None:
@@ -92,15 +133,22 @@ def record_command(sizes: Sizes, out: Path) -> list[str] | None:
         sources += ["--include", str(out / "onnx_fast.json")]
     if not sources:
         return None
-    return [sys.executable, str(BENCHMARKS / "onnx_speed.py"), *sources, *sizes.record,
-            "--out", str(out / "onnx_speed.json")]
+    return [
+        sys.executable,
+        str(BENCHMARKS / "onnx_speed.py"),
+        *sources,
+        *sizes.record,
+        "--out",
+        str(out / "onnx_speed.json"),
+    ]
 
 
 def run_step(name: str, command: list[str], log: Path) -> bool:
     """Run one step from the repository root, its output into ``log``; False (and the log's end shown) on failure."""
     with log.open("w") as f:
-        code = subprocess.run(command, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
+        code = subprocess.run(
+            command, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        ).returncode
     if code != 0:
         print("\n".join(log.read_text().splitlines()[-20:]))
         print(f"{name} failed (log: {log})")
@@ -115,7 +163,7 @@ def speed_table(results_md: str) -> str:
     """The speed and memory table of ``restora bench --speed-only``'s results.md (up to the blank line after it)."""
     lines, inside = [], False
     for line in results_md.splitlines():
-        if line.startswith(SPEED_TABLE_HEADER) and line[len(SPEED_TABLE_HEADER):][:1].isdigit():
+        if line.startswith(SPEED_TABLE_HEADER) and line[len(SPEED_TABLE_HEADER) :][:1].isdigit():
             inside = True
         if inside:
             lines.append(line)
@@ -132,11 +180,25 @@ def machine_check(path: Path) -> dict:
     load.start()
     time.sleep(5)
     other = load.stop() or 0.0
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown")
-    top = subprocess.run(["ps", "-eo", "pcpu,pid,args", "--sort=-pcpu"], capture_output=True, text=True).stdout.splitlines()[:6]
-    info = {"cpu": cpu, "cores": os.cpu_count(), "busy_before": round(other, 3), "load_average": os.getloadavg(),
-            "top_processes": [line[:160] for line in top], "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    top = subprocess.run(
+        ["ps", "-eo", "pcpu,pid,args", "--sort=-pcpu"], capture_output=True, text=True
+    ).stdout.splitlines()[:6]
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "busy_before": round(other, 3),
+        "load_average": os.getloadavg(),
+        "top_processes": [line[:160] for line in top],
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
     path.write_text(json.dumps(info, indent=1) + "\n")
     return info
 
@@ -151,32 +213,49 @@ def summary(out: Path, stamp: str, quick: bool, seconds: int) -> str:
     ray = read(out / "ray_batch.md")
     onnx = table_lines(read(out / "onnx_speed.log") or "")
     bench = speed_table(read(out / "bench" / "results.md") or "")
-    return "\n".join([
-        f"# Speed window {stamp}", "",
-        f"Command: `python benchmarks/speed_window.py{' --quick' if quick else ''}` (total {seconds} s). "
-        "Machine: see machine.json.", "",
-        f"{machine['cpu']}, {machine['cores']} cores; CPU busy by other processes before the start: "
-        f"{100 * machine['busy_before']:.0f}%", "",
-        "## Ray batch against the in-process engine", "",
-        ray.rstrip("\n") if ray else "(failed: ray_batch.log)", "",
-        "## ONNX Runtime against PyTorch", "",
-        "\n".join(onnx) if onnx else "(failed: onnx_fast.log, onnx_speed.log)", "",
-        "## Speed and memory per method", "",
-        bench.rstrip("\n") if bench else "(failed: bench.log)",
-        "Every measurement: bench/results.md.", ""])
+    return "\n".join(
+        [
+            f"# Speed window {stamp}",
+            "",
+            f"Command: `python benchmarks/speed_window.py{' --quick' if quick else ''}` (total {seconds} s). "
+            "Machine: see machine.json.",
+            "",
+            f"{machine['cpu']}, {machine['cores']} cores; CPU busy by other processes before the start: "
+            f"{100 * machine['busy_before']:.0f}%",
+            "",
+            "## Ray batch against the in-process engine",
+            "",
+            ray.rstrip("\n") if ray else "(failed: ray_batch.log)",
+            "",
+            "## ONNX Runtime against PyTorch",
+            "",
+            "\n".join(onnx) if onnx else "(failed: onnx_fast.log, onnx_speed.log)",
+            "",
+            "## Speed and memory per method",
+            "",
+            bench.rstrip("\n") if bench else "(failed: bench.log)",
+            "Every measurement: bench/results.md.",
+            "",
+        ]
+    )
 
 
 window = typer.Typer(add_completion=False)
 
 
 @window.command()
-def measure(quick: bool = typer.Option(False, "--quick", help="tiny sizes, one repeat: checks every step works"),
-            total: float | None = typer.Option(None, help="seconds for the whole window (default 720; --quick 1500)"),
-            out: Path | None = typer.Option(None, help="results folder (default benchmarks/results/speed-<date>; "
-                                                       "--quick: /tmp/restora-speed-quick-<date>)")) -> None:
+def measure(
+    quick: bool = typer.Option(False, "--quick", help="tiny sizes, one repeat: checks every step works"),
+    total: float | None = typer.Option(None, help="seconds for the whole window (default 720; --quick 1500)"),
+    out: Path | None = typer.Option(
+        None, help="results folder (default benchmarks/results/speed-<date>; --quick: /tmp/restora-speed-quick-<date>)"
+    ),
+) -> None:
     """Every speed measurement of RESULTS.md in one window: Ray batch, ONNX Runtime, the speed table."""
     stamp = time.strftime("%Y-%m-%d-%H%M")
-    out = out or (Path(f"/tmp/restora-speed-quick-{stamp}") if quick else ROOT / "benchmarks" / "results" / f"speed-{stamp}")
+    out = out or (
+        Path(f"/tmp/restora-speed-quick-{stamp}") if quick else ROOT / "benchmarks" / "results" / f"speed-{stamp}"
+    )
     sizes = window_sizes(quick, out, total)
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
@@ -186,8 +265,10 @@ def measure(quick: bool = typer.Option(False, "--quick", help="tiny sizes, one r
 
     say(f"0. machine and quietness ({out})")
     info = machine_check(out / "machine.json")
-    print(f"{info['cpu']}, {info['cores']} cores; CPU busy over 5 s: {100 * info['busy_before']:.0f}%; "
-          f"load average {info['load_average'][0]:.1f}")
+    print(
+        f"{info['cpu']}, {info['cores']} cores; CPU busy over 5 s: {100 * info['busy_before']:.0f}%; "
+        f"load average {info['load_average'][0]:.1f}"
+    )
     if info["busy_before"] > QUIET_SHARE:
         print("WARNING: the machine is not quiet (other processes use the CPU); the figures will show it:")
         print("\n".join(info["top_processes"]))
@@ -204,8 +285,13 @@ def measure(quick: bool = typer.Option(False, "--quick", help="tiny sizes, one r
     say(f"3. speed and memory per method (time left for it: {left}s)")
     if left > 30:
         run_step("restora bench --speed-only", bench_command(sizes, out, left), out / "bench.log")
-        print("\n".join(line for line in (read(out / "bench.log") or "").splitlines()
-                        if line.startswith("speed") or "unavailable" in line))
+        print(
+            "\n".join(
+                line
+                for line in (read(out / "bench.log") or "").splitlines()
+                if line.startswith("speed") or "unavailable" in line
+            )
+        )
     else:
         print("no time left for the speed table")
 

@@ -28,8 +28,14 @@ import typer
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "style-mosaic.yaml"
 MODEL = "restora-style-mosaic"
-GALLERY = [("test/Kodak24", "kodim03.png"), ("test/Kodak24", "kodim05.png"), ("test/Kodak24", "kodim15.png"),
-           ("test/Kodak24", "kodim23.png"), ("oldphotos/old", "a.png"), ("oldphotos/old", "c.png")]
+GALLERY = [
+    ("test/Kodak24", "kodim03.png"),
+    ("test/Kodak24", "kodim05.png"),
+    ("test/Kodak24", "kodim15.png"),
+    ("test/Kodak24", "kodim23.png"),
+    ("oldphotos/old", "a.png"),
+    ("oldphotos/old", "c.png"),
+]
 
 
 def speed(threads: int, widths: list[int], size: int = 1024) -> None:
@@ -49,8 +55,13 @@ def speed(threads: int, widths: list[int], size: int = 1024) -> None:
         for w in widths:
             path = Path(tmp) / f"stylenet-w{w}.safetensors"
             save_model(StyleNet(width=w), path, {"name": path.stem, "task": "stylize", "tasks": ["stylize"]})
-            models.append((f"stylenet width {w} ({sum(p.numel() for p in StyleNet(width=w).parameters()) / 1e6:.2f} M)",
-                           "stylize", str(path)))
+            models.append(
+                (
+                    f"stylenet width {w} ({sum(p.numel() for p in StyleNet(width=w).parameters()) / 1e6:.2f} M)",
+                    "stylize",
+                    str(path),
+                )
+            )
         models.append(("restora-denoise-fast (peer)", "denoise", "restora-denoise-fast"))
         rows = []
         for label, task, name in models:
@@ -58,7 +69,10 @@ def speed(threads: int, widths: list[int], size: int = 1024) -> None:
             run_restore(x[:256, :256], task, name, device="cpu", runtime="torch", sigma=25.0)  # warm-up
             times = [run_restore(x, task, name, device="cpu", runtime="torch", sigma=25.0).seconds for _ in range(3)]
             rows.append((label, statistics.median(times)))
-            print(f"{label}: median {statistics.median(times):.2f} s, {size * size / 1e6 / statistics.median(times):.2f} MP/s", flush=True)
+            print(
+                f"{label}: median {statistics.median(times):.2f} s, {size * size / 1e6 / statistics.median(times):.2f} MP/s",
+                flush=True,
+            )
     peer = rows[-1][1]
     print(f"\n{size}² image, torch, {threads} threads, default tile 512, median of 3 after a warm-up")
     print("| network | s per image | MP/s | time / peer's |\n|---|---|---|---|")
@@ -84,7 +98,10 @@ def forward_speed(threads: int, widths: list[int], size: int = 1024) -> None:
                 net(x)
                 times.append(time.perf_counter() - start)
         n = sum(p.numel() for p in net.parameters()) / 1e6
-        print(f"width {w}: {n:.3f} M params, best {min(times):.3f} s, {size * size / 1e6 / min(times):.2f} MP/s", flush=True)
+        print(
+            f"width {w}: {n:.3f} M params, best {min(times):.3f} s, {size * size / 1e6 / min(times):.2f} MP/s",
+            flush=True,
+        )
 
 
 def losses() -> None:
@@ -107,11 +124,17 @@ def losses() -> None:
         x = load_rgb(f).astype(np.float32) / 255.0
         with torch.no_grad():
             for key, strength in (("input", 0.0), ("strength 1", 1.0), ("strength 0.5", 0.5)):
-                y = x if strength == 0 else run_restore(x, "stylize", MODEL, strength=strength, device="cpu", runtime="torch").image.pixels
+                y = (
+                    x
+                    if strength == 0
+                    else run_restore(x, "stylize", MODEL, strength=strength, device="cpu", runtime="torch").image.pixels
+                )
                 _, parts = loss(to_t(y), to_t(x))
                 results[key].append((parts["content"], parts["style"]))
-    print(f"held-out: last {cfg.data.val_count} of {cfg.data.train_dir}, whole photos; weights content "
-          f"{cfg.style.loss.content}, style {cfg.style.loss.style}")
+    print(
+        f"held-out: last {cfg.data.val_count} of {cfg.data.train_dir}, whole photos; weights content "
+        f"{cfg.style.loss.content}, style {cfg.style.loss.style}"
+    )
     print("| output | content loss | style loss | weighted |\n|---|---|---|---|")
     for key, vals in results.items():
         c, s = np.mean(vals, axis=0)
@@ -141,9 +164,11 @@ def gallery(out: Path) -> None:
         print(f"wrote {target.relative_to(ROOT)}")
 
 
-def main(what: Literal["speed", "forward", "losses", "gallery"] = typer.Argument(...),
-         threads: int = typer.Option(2),
-         widths: str = typer.Option("8,12,16,32", help="comma-separated widths")) -> None:
+def main(
+    what: Literal["speed", "forward", "losses", "gallery"] = typer.Argument(...),
+    threads: int = typer.Option(2),
+    widths: str = typer.Option("8,12,16,32", help="comma-separated widths"),
+) -> None:
     """Speed, forward speed, held-out losses or the gallery of the stylize model."""
     width_list = [int(w) for w in widths.split(",")]
     sys.path.insert(0, str(ROOT / "src"))

@@ -16,9 +16,13 @@ from pathlib import Path
 import typer
 
 
-def main(config: Path = typer.Argument(...), models: list[str] = typer.Argument(...),
-         labels: str | None = typer.Option(None, help="comma-separated, one per model (default: the file names)"),
-         threads: int = typer.Option(2), out: Path | None = typer.Option(None, help="plot (PNG); the table goes to stdout")) -> None:
+def main(
+    config: Path = typer.Argument(...),
+    models: list[str] = typer.Argument(...),
+    labels: str | None = typer.Option(None, help="comma-separated, one per model (default: the file names)"),
+    threads: int = typer.Option(2),
+    out: Path | None = typer.Option(None, help="plot (PNG); the table goes to stdout"),
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,7 +40,9 @@ def main(config: Path = typer.Argument(...), models: list[str] = typer.Argument(
 
     torch.set_num_threads(threads)
     cfg = TrainConfig.from_yaml(config)
-    cards = [read_metadata(get_spec(m).path)["card"] for m in models]  # the card only; validate_models loads the weights
+    cards = [
+        read_metadata(get_spec(m).path)["card"] for m in models
+    ]  # the card only; validate_models loads the weights
     hours = [float(c.get("total_cpu_hours", c.get("cpu_hours", 0.0))) for c in cards]
     steps = [int(c.get("total_steps", c.get("steps", 0))) for c in cards]
     results = validate_models(cfg, models)
@@ -45,7 +51,9 @@ def main(config: Path = typer.Argument(...), models: list[str] = typer.Argument(
     print("| model | steps | CPU-hours | " + " | ".join(columns) + f" | {cfg.select or 'val_psnr'} |")
     print("|---|---:|---:|" + "---:|" * (len(columns) + 1))
     for label, n, h, r in zip(labels, steps, hours, results):
-        print(f"| {label} | {n:,} | {h:.2f} | " + " | ".join(f"{r[c]:.3f}" for c in columns) + f" | {r['selected']:.3f} |")
+        print(
+            f"| {label} | {n:,} | {h:.2f} | " + " | ".join(f"{r[c]:.3f}" for c in columns) + f" | {r['selected']:.3f} |"
+        )
 
     if out:
         order = sorted(range(len(hours)), key=hours.__getitem__)
@@ -53,7 +61,9 @@ def main(config: Path = typer.Argument(...), models: list[str] = typer.Argument(
         for c in columns:
             ax.plot([hours[i] for i in order], [results[i][c] for i in order], marker="o", label=c)
         for i in order:
-            ax.annotate(labels[i], (hours[i], results[i][columns[0]]), textcoords="offset points", xytext=(3, 5), fontsize=7)
+            ax.annotate(
+                labels[i], (hours[i], results[i][columns[0]]), textcoords="offset points", xytext=(3, 5), fontsize=7
+            )
         ax.set_xlabel("training CPU-hours (total)")
         ax.set_ylabel("validation PSNR (dB)")
         ax.set_title(f"{cfg.name} validation (held-out CBSD432, seed {cfg.seed})", fontsize=9)

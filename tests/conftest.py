@@ -12,8 +12,15 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def pytest_collection_modifyitems(items):
@@ -32,7 +39,9 @@ def chromium():
     package (the test extra); without either the test is skipped with the reason.
     """
     if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: run .ci/install-browser.sh (apt-get install chromium) to run this test")
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: run .ci/install-browser.sh (apt-get install chromium) to run this test"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -58,8 +67,14 @@ def tiny_allinone(tmp_path_factory):
     def make(favour: str | None = None):
         if favour not in made:
             torch.manual_seed(0)
-            net = AllInOneNet(width=8, enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), bottom_dilations=(1,),
-                              embed_dim=16, encoder_widths=(8, 8, 8, 8))
+            net = AllInOneNet(
+                width=8,
+                enc_blocks=(1, 1, 1),
+                dec_blocks=(1, 1, 1),
+                bottom_dilations=(1,),
+                embed_dim=16,
+                encoder_widths=(8, 8, 8, 8),
+            )
             with torch.no_grad():
                 for p in net.parameters():
                     if not p.any():
@@ -89,7 +104,9 @@ def invoke_cli():
     def invoke(*args):
         result = runner.invoke(app, [str(a) for a in args])
         if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise AssertionError(f"command raised {result.exception!r}\n{result.stdout}\n{result.stderr}") from result.exception
+            raise AssertionError(
+                f"command raised {result.exception!r}\n{result.stdout}\n{result.stderr}"
+            ) from result.exception
         return result
 
     return invoke

@@ -31,6 +31,8 @@ def test_no_module_in_src_or_benchmarks_imports_argparse():
 
 def test_every_import_form_is_seen(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("import os, argparse as ap\nfrom argparse import ArgumentParser\n"
-                      "def f():\n    import argparse\n\nimport argparsed\nfrom .argparse import x\n")
+    module.write_text(
+        "import os, argparse as ap\nfrom argparse import ArgumentParser\n"
+        "def f():\n    import argparse\n\nimport argparsed\nfrom .argparse import x\n"
+    )
     assert sorted(argparse_imports(module)) == [1, 2, 4]

@@ -42,8 +42,13 @@ class RestoraGroup(TyperGroup):
 
 # Plain (click) help rather than rich's panels: at 80 columns rich squeezed option text into a narrow column
 # and showed flags as <bool>; click's layout keeps the options' text readable at any width.
-app = typer.Typer(cls=RestoraGroup, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
-                  help="Restora: restore degraded photographs.")
+app = typer.Typer(
+    cls=RestoraGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="Restora: restore degraded photographs.",
+)
 
 
 def _print_version(value: bool) -> None:
@@ -56,25 +61,27 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _options(
-    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
-                                 help="Print Restora's version and exit."),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print Restora's version and exit."
+    ),
 ) -> None:
     """Restora: restore degraded photographs."""
+
 
 # Modules that register commands on `app` when imported. Their imports of the rest of restora (torch, the
 # engine, the trainer) stay inside the commands, so `restora --help` and a usage error answer at once.
 COMMAND_MODULES = (
-    "restora.commands",        # denoise/deblur/derain/dehaze/lowlight, models, info
-    "restora.style_cli",       # stylize
-    "restora.inpaint_cli",     # inpaint
-    "restora.batch.cli",       # batch (--engine local|ray)
-    "restora.eval.cli",        # bench
-    "restora.train.cli",       # train, export
-    "restora.degrade.cli",     # degrade
-    "restora.server.cli",      # serve
-    "restora.explain.cli",     # explain
-    "restora.adapt.cli",       # adapt
-    "restora.audit.cli",       # audit
+    "restora.commands",  # denoise/deblur/derain/dehaze/lowlight, models, info
+    "restora.style_cli",  # stylize
+    "restora.inpaint_cli",  # inpaint
+    "restora.batch.cli",  # batch (--engine local|ray)
+    "restora.eval.cli",  # bench
+    "restora.train.cli",  # train, export
+    "restora.degrade.cli",  # degrade
+    "restora.server.cli",  # serve
+    "restora.explain.cli",  # explain
+    "restora.adapt.cli",  # adapt
+    "restora.audit.cli",  # audit
 )
 
 

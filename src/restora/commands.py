@@ -12,8 +12,14 @@ from typing import Annotated
 
 import typer
 
-from restora.batch.options import (AdaptMinutesOption, AdaptOption, KeepIfWorseOption, RealNoiseOption, RestoreArguments,
-                                   takes_restore_arguments)
+from restora.batch.options import (
+    AdaptMinutesOption,
+    AdaptOption,
+    KeepIfWorseOption,
+    RealNoiseOption,
+    RestoreArguments,
+    takes_restore_arguments,
+)
 from restora.cli import app
 from restora.tasks import RESTORE_TASKS
 
@@ -25,7 +31,7 @@ TASK_HELP = {
     "dehaze": "Remove haze and fog from photos.",
     "lowlight": "Brighten photos taken in low light.",
     "auto": "Detect what degrades each photo (noise, blur, rain, haze, low light), say how strongly, and apply the "
-            "right model.",
+    "right model.",
 }
 
 
@@ -42,17 +48,25 @@ def _make_restore_command(task: str):
 
         if adapt and task != "denoise":
             raise UsageError("--adapt is for denoising (restora denoise, or restore --task denoise)")
-        name = resolve_model(task, arguments.model, arguments.device.value, arguments.runtime.value,
-                              arguments.self_ensemble)
-        plan = plan_jobs(arguments.inputs, arguments.output, recursive=arguments.recursive,
-                         overwrite=arguments.overwrite, side_outputs=arguments.side_outputs())
+        name = resolve_model(
+            task, arguments.model, arguments.device.value, arguments.runtime.value, arguments.self_ensemble
+        )
+        plan = plan_jobs(
+            arguments.inputs,
+            arguments.output,
+            recursive=arguments.recursive,
+            overwrite=arguments.overwrite,
+            side_outputs=arguments.side_outputs(),
+        )
         options = arguments.restore_options(task, name, real_noise=real_noise, keep_if_worse=keep_if_worse)
         reporter = ConsoleReporter()
         options_for = None
         if adapt and plan.jobs:
             from restora.batch.per_camera import per_camera_options
 
-            options_for = per_camera_options(plan, options, adapt_minutes, lambda line: reporter.out.print(line, markup=False))
+            options_for = per_camera_options(
+                plan, options, adapt_minutes, lambda line: reporter.out.print(line, markup=False)
+            )
         summary = run_local(plan, options, reporter, options_for)
         raise typer.Exit(summary.exit_code)
 
@@ -94,8 +108,9 @@ def _make_task_command():
     inner = by_task["auto"]
     signature = inspect.signature(inner, eval_str=True)  # annotations resolved: typer reads them from here
     params = list(signature.parameters.values())
-    task_param = inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=TaskChoice.auto,
-                                   annotation=TaskOption)
+    task_param = inspect.Parameter(
+        "task", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=TaskChoice.auto, annotation=TaskOption
+    )
 
     def command(task: TaskChoice = TaskChoice.auto, **options) -> None:
         by_task[TaskChoice(task).value](**options)
@@ -136,8 +151,15 @@ def models_command() -> None:
     from restora.engine.catalogue import available_methods
 
     # A name is what users type into --model: never truncated or wrapped; the description wraps instead.
-    table = Table(Column("name", no_wrap=True, min_width=max(len(s.name) for s in available_methods())), "tasks",
-                  "kind", Column("size", no_wrap=True), "description", box=None, pad_edge=False)
+    table = Table(
+        Column("name", no_wrap=True, min_width=max(len(s.name) for s in available_methods())),
+        "tasks",
+        "kind",
+        Column("size", no_wrap=True),
+        "description",
+        box=None,
+        pad_edge=False,
+    )
     for spec in sorted(available_methods(), key=lambda s: (s.kind != "ours", s.name)):
         size = "built in" if spec.size_bytes is None else _human_bytes(spec.size_bytes)
         table.add_row(spec.name, ", ".join(spec.tasks), spec.kind, size, spec.description)
@@ -154,12 +176,35 @@ INFO_LABELS = {
     "date_taken": ("taken", "{}"),
 }
 # Keys shown in their own rows (or not at all: the file name heads the block).
-INFO_SHOWN_APART = {"file", "format", "raw_format", "width", "height", "megapixels", "bit_depth", "mode",
-                    "file_bytes", "colour_profile", "orientation", "camera_make", "camera_model", "warnings"}
+INFO_SHOWN_APART = {
+    "file",
+    "format",
+    "raw_format",
+    "width",
+    "height",
+    "megapixels",
+    "bit_depth",
+    "mode",
+    "file_bytes",
+    "colour_profile",
+    "orientation",
+    "camera_make",
+    "camera_model",
+    "warnings",
+}
 # Stored colour modes (Pillow's names) that are converted when read, as ``info`` names them.
-STORED_MODES = {"1": "black and white (1 bit)", "P": "palette", "PA": "palette + alpha", "CMYK": "CMYK",
-                "YCbCr": "YCbCr", "LAB": "Lab", "HSV": "HSV", "RGBX": "RGBX", "RGBa": "premultiplied RGBA",
-                "La": "premultiplied grey + alpha"}
+STORED_MODES = {
+    "1": "black and white (1 bit)",
+    "P": "palette",
+    "PA": "palette + alpha",
+    "CMYK": "CMYK",
+    "YCbCr": "YCbCr",
+    "LAB": "Lab",
+    "HSV": "HSV",
+    "RGBX": "RGBX",
+    "RGBa": "premultiplied RGBA",
+    "La": "premultiplied grey + alpha",
+}
 
 
 def _camera(info: dict) -> str | None:
@@ -212,17 +257,31 @@ def image_facts(path: Path) -> tuple[list[tuple[str, str]], dict]:
             rows.append((key.replace("_", " "), str(value)))
     rows += [("warning", line) for line in info.get("warnings", ())]
     facts = {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in info.items()}
-    facts.update(file=str(path), format=kind, width=image.width, height=image.height, bit_depth=image.bit_depth,
-                 channels=channels, noise=None)
+    facts.update(
+        file=str(path),
+        format=kind,
+        width=image.width,
+        height=image.height,
+        bit_depth=image.bit_depth,
+        channels=channels,
+        noise=None,
+    )
     if patch_count(image.height, image.width) < MIN_PATCHES:
-        rows.append(("noise σ (0–255)", f"too small to estimate ({image.width} × {image.height} px; 16 × 16 px is enough)"))
+        rows.append(
+            ("noise σ (0–255)", f"too small to estimate ({image.width} × {image.height} px; 16 × 16 px is enough)")
+        )
         return rows, facts
     profile = measure_noise(image.pixels)
     sigma = profile.sigma
     names, values = (("grey",), sigma[:1]) if image.grayscale else (("R", "G", "B"), sigma)
     rows.append(("noise σ (0–255)", "  ".join(f"{c} {s:.1f}" for c, s in zip(names, values)) + "  (estimated std)"))
-    rows.append(("noise correlation", f"{profile.neighbour_correlation:.2f} between neighbours, over "
-                                      f"{profile.correlation_length:.1f} px (white noise: 0, 1 px)"))
+    rows.append(
+        (
+            "noise correlation",
+            f"{profile.neighbour_correlation:.2f} between neighbours, over "
+            f"{profile.correlation_length:.1f} px (white noise: 0, 1 px)",
+        )
+    )
     rows.append(("noise vs brightness", f"σ varies {profile.signal_dependence:.1f}× across brightness"))
     facts["noise"] = profile.to_dict()
     return rows, facts

@@ -12,8 +12,16 @@ from typing import Annotated
 import typer
 
 from restora.cli import app
-from restora.batch.options import (BitDepthOption, InputsArgument, JpegQualityOption, OutputOption,
-                                   OverwriteOption, RecursiveOption, SubsamplingOption, TileOption)
+from restora.batch.options import (
+    BitDepthOption,
+    InputsArgument,
+    JpegQualityOption,
+    OutputOption,
+    OverwriteOption,
+    RecursiveOption,
+    SubsamplingOption,
+    TileOption,
+)
 
 
 class FillMethod(str, Enum):
@@ -61,33 +69,68 @@ def repair_job(job, options: RepairOptions):
         seconds = time.perf_counter() - began
         job.output.parent.mkdir(parents=True, exist_ok=True)
         model = {"fast": "restora-inpaint", "resshift": "restora-inpaint-resshift"}.get(options.method, options.method)
-        write_image(job.output, image.with_pixels(filled), bit_depth=options.bit_depth or job.bit_depth,
-                    jpeg_quality=options.jpeg_quality, subsampling=options.subsampling, software=provenance(model))
+        write_image(
+            job.output,
+            image.with_pixels(filled),
+            bit_depth=options.bit_depth or job.bit_depth,
+            jpeg_quality=options.jpeg_quality,
+            subsampling=options.subsampling,
+            software=provenance(model),
+        )
         if options.save_mask:
             path = side_output_path(job.output, options.save_mask)
             path.parent.mkdir(parents=True, exist_ok=True)
             white = Image.from_array(mask.astype("uint8") * 255)
             write_image(path, white)
     except (RestoraError, OSError, MemoryError, ValueError) as exc:
-        return JobResult(job, error=error_reason(exc, str(job.source), job.name, job.source.name),
-                         seconds=time.perf_counter() - start)
+        return JobResult(
+            job,
+            error=error_reason(exc, str(job.source), job.name, job.source.name),
+            seconds=time.perf_counter() - start,
+        )
     except Exception as exc:  # a bug: this file fails with its one line, the batch goes on
         detail = error_reason(exc, str(job.source), job.name, job.source.name)
-        return JobResult(job, error=f"internal error ({type(exc).__name__}: {detail}); please report it",
-                         seconds=time.perf_counter() - start)
-    return JobResult(job, model=model, megapixels=image.megapixels, restore_seconds=seconds,
-                     seconds=time.perf_counter() - start, notes=notes)
+        return JobResult(
+            job,
+            error=f"internal error ({type(exc).__name__}: {detail}); please report it",
+            seconds=time.perf_counter() - start,
+        )
+    return JobResult(
+        job,
+        model=model,
+        megapixels=image.megapixels,
+        restore_seconds=seconds,
+        seconds=time.perf_counter() - start,
+        notes=notes,
+    )
 
 
-MaskOption = Annotated[str | None, typer.Option(
-    "--mask", metavar="MASK", help="Mask image (white = fill), or a folder of masks matched by name (a.jpg → "
-                                   "a.png, a_mask.png). Default: find the damage.")]
-SaveMaskOption = Annotated[str | None, typer.Option(
-    "--save-mask", metavar="PATH|PATTERN", help="Also write the mask used (white = filled). Several inputs: a "
-                                                "pattern with {stem}, written beside each output, e.g. '{stem}.mask.png'.")]
-MethodOption = Annotated[FillMethod, typer.Option(
-    "--method", help="fast: restora-inpaint (one pass); resshift: restora-inpaint-resshift (large holes, --steps "
-                     "passes); telea, ns: OpenCV's inpainting.")]
+MaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mask",
+        metavar="MASK",
+        help="Mask image (white = fill), or a folder of masks matched by name (a.jpg → "
+        "a.png, a_mask.png). Default: find the damage.",
+    ),
+]
+SaveMaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--save-mask",
+        metavar="PATH|PATTERN",
+        help="Also write the mask used (white = filled). Several inputs: a "
+        "pattern with {stem}, written beside each output, e.g. '{stem}.mask.png'.",
+    ),
+]
+MethodOption = Annotated[
+    FillMethod,
+    typer.Option(
+        "--method",
+        help="fast: restora-inpaint (one pass); resshift: restora-inpaint-resshift (large holes, --steps "
+        "passes); telea, ns: OpenCV's inpainting.",
+    ),
+]
 
 
 @app.command("inpaint")
@@ -99,9 +142,16 @@ def inpaint_command(
     method: MethodOption = FillMethod.fast,
     steps: Annotated[int | None, typer.Option(min=1, help="resshift: sampling steps (default: all 4).")] = None,
     seed: Annotated[int, typer.Option(help="resshift: the seed of its sampling noise.")] = 0,
-    threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Damage detection: probability above "
-                                                                            "which a pixel is damaged (default: the "
-                                                                            "detector's, chosen on validation).")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Damage detection: probability above "
+            "which a pixel is damaged (default: the "
+            "detector's, chosen on validation).",
+        ),
+    ] = None,
     grow: Annotated[int, typer.Option(min=0, max=16, help="Damage detection: grow the found mask by N px.")] = 1,
     tile: TileOption = None,
     overwrite: OverwriteOption = False,
@@ -130,15 +180,32 @@ def inpaint_command(
     if mask is None:
         load_repair_model(DETECTOR, "damagenet")
     if method.value in INPAINTERS:
-        model = load_repair_model(INPAINTERS[method.value], "resshift" if method is FillMethod.resshift else "inpaintnet")
+        model = load_repair_model(
+            INPAINTERS[method.value], "resshift" if method is FillMethod.resshift else "inpaintnet"
+        )
         if steps is not None and steps > model.module.steps:
             raise UsageError(f"--steps must be 1 to {model.module.steps}")
     pattern = side_output_pattern(save_mask)
-    plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite,
-                     side_outputs={"--save-mask": pattern} if pattern else None)
-    options = RepairOptions(mask=None if mask is None else str(Path(mask).resolve()), save_mask=pattern,
-                            method=method.value, steps=steps, seed=seed, threshold=threshold, grow=grow, tile=tile,
-                            bit_depth=bit_depth, jpeg_quality=jpeg_quality, subsampling=subsampling)
+    plan = plan_jobs(
+        inputs,
+        output,
+        recursive=recursive,
+        overwrite=overwrite,
+        side_outputs={"--save-mask": pattern} if pattern else None,
+    )
+    options = RepairOptions(
+        mask=None if mask is None else str(Path(mask).resolve()),
+        save_mask=pattern,
+        method=method.value,
+        steps=steps,
+        seed=seed,
+        threshold=threshold,
+        grow=grow,
+        tile=tile,
+        bit_depth=bit_depth,
+        jpeg_quality=jpeg_quality,
+        subsampling=subsampling,
+    )
     reporter = ConsoleReporter()
     reporter.start(plan)
     try:

@@ -8,13 +8,28 @@ from typing import Annotated
 import typer
 
 from restora.cli import app
-from restora.batch.options import (BitDepthOption, Device, DeviceOption, InputsArgument, JpegQualityOption,
-                                   OutputOption, OverwriteOption, RecursiveOption, SubsamplingOption, TileOption)
+from restora.batch.options import (
+    BitDepthOption,
+    Device,
+    DeviceOption,
+    InputsArgument,
+    JpegQualityOption,
+    OutputOption,
+    OverwriteOption,
+    RecursiveOption,
+    SubsamplingOption,
+    TileOption,
+)
 
-StyleOption = Annotated[str, typer.Option("--style", "-s", metavar="NAME|PATH",
-                                          help="A shipped style (mosaic) or a style network's .safetensors file.")]
-StyleStrengthOption = Annotated[float, typer.Option(min=0.0, max=1.0, help="0–1: the share of the styled photo in a "
-                                                                           "blend with the original.")]
+StyleOption = Annotated[
+    str,
+    typer.Option(
+        "--style", "-s", metavar="NAME|PATH", help="A shipped style (mosaic) or a style network's .safetensors file."
+    ),
+]
+StyleStrengthOption = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="0–1: the share of the styled photo in a blend with the original.")
+]
 
 
 @app.command("stylize")
@@ -49,6 +64,15 @@ def stylize_command(
         raise UsageError(str(exc)) from None
     get_method(name, device.value, "torch")  # loaded once, before any file is touched
     plan = plan_jobs(inputs, output, recursive=recursive, overwrite=overwrite)
-    options = RestoreOptions(task="stylize", model=name, strength=strength, tile=tile, device=device.value,
-                             bit_depth=bit_depth, jpeg_quality=jpeg_quality, subsampling=subsampling, runtime="torch")
+    options = RestoreOptions(
+        task="stylize",
+        model=name,
+        strength=strength,
+        tile=tile,
+        device=device.value,
+        bit_depth=bit_depth,
+        jpeg_quality=jpeg_quality,
+        subsampling=subsampling,
+        runtime="torch",
+    )
     raise typer.Exit(run_local(plan, options, ConsoleReporter()).exit_code)

@@ -54,15 +54,27 @@ def base(tmp_path):
     with torch.no_grad():  # a poor denoiser (it adds a pattern of its own), so a short run has much to gain
         net.ending.weight.normal_(0, 0.05)
     path = tmp_path / "base.safetensors"
-    save_model(net, path, {"name": "base", "task": "denoise", "tasks": ["denoise"], "steps": 123, "summary": "tiny test net"})
+    save_model(
+        net, path, {"name": "base", "task": "denoise", "tasks": ["denoise"], "steps": 123, "summary": "tiny test net"}
+    )
     return path
 
 
 def quick(**kw) -> AdaptConfig:
     """A short run: tiny patches, a fast learning rate and a light pull to the base (the base is untrained), a
     short EMA, evaluations every few steps."""
-    settings = dict(minutes=5.0, steps=40, patch=32, batch=4, lr=2e-3, anchor=1.0, ema_decay=0.9, eval_every=10,
-                    patience=10, regions_per_photo=1)
+    settings = dict(
+        minutes=5.0,
+        steps=40,
+        patch=32,
+        batch=4,
+        lr=2e-3,
+        anchor=1.0,
+        ema_decay=0.9,
+        eval_every=10,
+        patience=10,
+        regions_per_photo=1,
+    )
     settings.update(kw)
     return AdaptConfig(**settings)
 
@@ -84,7 +96,11 @@ def test_short_adaptation_lowers_the_loss_writes_a_loadable_model_and_keeps_the_
     assert isinstance(module, NAFNet)
     card = meta["card"]
     assert card["adaptation"]["photos"] == 3 and card["adaptation"]["steps"] == 40
-    assert card["adaptation"]["minutes"] >= 0 and card["base_model"]["name"] == "base" and card["base_model"]["steps"] == 123
+    assert (
+        card["adaptation"]["minutes"] >= 0
+        and card["base_model"]["name"] == "base"
+        and card["base_model"]["steps"] == 123
+    )
     assert card["task"] == "denoise" and "adapted" in card["summary"]
     base_module, _ = load_module(base)
     changed = [k for k, v in module.state_dict().items() if not torch.equal(v, base_module.state_dict()[k])]
@@ -117,7 +133,9 @@ def test_an_interrupted_run_resumes(tmp_path, photos, base, monkeypatch):
         adapt(photos, out, base=str(base), cfg=quick(steps=20, eval_every=5), progress=False)
     resumed = adapt(photos, out, base=str(base), cfg=quick(steps=20, eval_every=5), resume=True, progress=False)
     assert resumed.steps == 20 and [h["step"] for h in resumed.history] == [5, 10, 15, 20]
-    straight = adapt(photos, tmp_path / "straight.safetensors", base=str(base), cfg=quick(steps=20, eval_every=5), progress=False)
+    straight = adapt(
+        photos, tmp_path / "straight.safetensors", base=str(base), cfg=quick(steps=20, eval_every=5), progress=False
+    )
     assert resumed.history[-1]["held_out"] == pytest.approx(straight.history[-1]["held_out"], rel=1e-4)
     assert not state.exists() and read_metadata(out)["card"]["adaptation"]["steps"] == 20
     with pytest.raises(OutputError, match="no interrupted run"):
@@ -180,8 +198,13 @@ def test_cli_minutes_zero_is_no_time_limit(tmp_path, photos, base, invoke_cli):
 
 def test_minutes_zero_without_steps_stops_when_the_held_out_loss_stops_improving(tmp_path, photos, base):
     out = tmp_path / "cam.safetensors"
-    result = adapt(photos, out, base=str(base), cfg=quick(minutes=0.0, steps=None, patience=1, eval_every=5, lr=0.0),
-                   progress=False)
+    result = adapt(
+        photos,
+        out,
+        base=str(base),
+        cfg=quick(minutes=0.0, steps=None, patience=1, eval_every=5, lr=0.0),
+        progress=False,
+    )
     assert out.is_file() and result.steps == 5  # lr 0: the first evaluation gains nothing, so the run stops
 
 
@@ -233,7 +256,9 @@ def test_evaluation_on_pairs_scores_every_camera(tmp_path, base):
             PILImage.fromarray(np.rint(clean * 255).astype(np.uint8)).save(tmp_path / "pairs" / "clean" / name)
             noisy = np.clip(clean + camera_noise(clean.shape, 10.0, rng), 0, 1)
             PILImage.fromarray(np.rint(noisy * 255).astype(np.uint8)).save(tmp_path / "pairs" / "noisy" / name)
-    summary = evaluate_adaptation(str(base), tmp_path / "pairs", quick(steps=4, eval_every=2), work_dir=tmp_path, log=lambda s: None)
+    summary = evaluate_adaptation(
+        str(base), tmp_path / "pairs", quick(steps=4, eval_every=2), work_dir=tmp_path, log=lambda s: None
+    )
     assert [r["camera"] for r in summary["cameras"]] == ["CamA", "CamB"]
     assert all(r["scored"] == 2 and len(r["per_image"]) == 2 for r in summary["cameras"])
     assert summary["gain"] == pytest.approx(summary["psnr_adapted"] - summary["psnr_base"])

@@ -30,8 +30,11 @@ def photo(path, make=None, model=None, iso=None, seed=0):
 def base(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "base.safetensors"
-    save_model(NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,), uses_sigma=True), path,
-               {"name": "base", "task": "denoise", "tasks": ["denoise"], "summary": "tiny test net"})
+    save_model(
+        NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,), uses_sigma=True),
+        path,
+        {"name": "base", "task": "denoise", "tasks": ["denoise"], "summary": "tiny test net"},
+    )
     return path
 
 
@@ -43,8 +46,12 @@ def test_photos_group_by_camera_and_iso_band(tmp_path):
     e = photo(tmp_path / "e.jpg", seed=4)  # no EXIF camera
     groups = group_by_camera([a, b, c, d, e])
     labels = {(cam.label if cam else None): paths for cam, paths in groups.items()}
-    assert labels == {"Canon EOS 5D Mark III ISO 3200": [a, b], "Canon EOS 5D Mark III ISO 800": [c],
-                      "NIKON CORPORATION NIKON D800 ISO 3200": [d], None: [e]}
+    assert labels == {
+        "Canon EOS 5D Mark III ISO 3200": [a, b],
+        "Canon EOS 5D Mark III ISO 800": [c],
+        "NIKON CORPORATION NIKON D800 ISO 3200": [d],
+        None: [e],
+    }
     assert camera_of({"camera_make": "Sony", "camera_model": "ILCE-7M3"}).label == "Sony ILCE-7M3 (ISO unknown)"
 
 
@@ -52,9 +59,13 @@ def fake_adapt(calls, improved):
     def run(photos, output, base, cfg, progress=True):
         calls.append((list(photos), cfg.minutes))
         torch.manual_seed(1)
-        save_model(NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,), uses_sigma=True), output,
-                   {"name": output.stem, "tasks": ["denoise"], "adaptation": {"improved": improved}})
+        save_model(
+            NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,), uses_sigma=True),
+            output,
+            {"name": output.stem, "tasks": ["denoise"], "adaptation": {"improved": improved}},
+        )
         return AdaptResult(output, 1, 0.1, 1.0, 0.9, 1, improved)
+
     return run
 
 
@@ -74,8 +85,11 @@ def test_a_miss_adapts_and_caches_and_a_hit_reuses(tmp_path, base, monkeypatch):
     assert other.status == "adapted" and other.path != first.path and len(calls) == 2
     torch.manual_seed(5)
     base2 = tmp_path / "base2.safetensors"
-    save_model(NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,), uses_sigma=True), base2,
-               {"name": "base2", "task": "denoise", "tasks": ["denoise"], "summary": "another tiny net"})
+    save_model(
+        NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,), uses_sigma=True),
+        base2,
+        {"name": "base2", "task": "denoise", "tasks": ["denoise"], "summary": "another tiny net"},
+    )
     newer = model_for_camera(cam, shots, str(base2), root=tmp_path / "cache")
     assert newer.status == "adapted" and newer.path != first.path and len(calls) == 3
 
@@ -105,15 +119,26 @@ def test_denoise_adapt_uses_each_cameras_model_and_says_so(tmp_path, base, monke
     photo(tmp_path / "in" / "b.jpg", "Canon", "Canon EOS 5D Mark III", 3200, seed=1)
     photo(tmp_path / "in" / "c.jpg", seed=2)
     try:
-        result = invoke_cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "--model", base, "--adapt",
-                            "--adapt-minutes", "0.5", "--no-reliability")
+        result = invoke_cli(
+            "denoise",
+            tmp_path / "in",
+            "-o",
+            tmp_path / "out",
+            "--model",
+            base,
+            "--adapt",
+            "--adapt-minutes",
+            "0.5",
+            "--no-reliability",
+        )
         assert result.exit_code == 0, result.output
         assert len(calls) == 1 and calls[0][1] == 0.5 and len(calls[0][0]) == 2  # one camera, both its photos
         assert "adapt: Canon EOS 5D Mark III ISO 3200: 2 photo(s), newly adapted weights (cached)" in result.stdout
         assert "adapt: 1 photo(s) without EXIF camera make and model: not adapted" in result.stdout
         assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg", "b.jpg", "c.jpg"]
-        again = invoke_cli("denoise", tmp_path / "in", "-o", tmp_path / "out2", "--model", base, "--adapt",
-                           "--no-reliability")
+        again = invoke_cli(
+            "denoise", tmp_path / "in", "-o", tmp_path / "out2", "--model", base, "--adapt", "--no-reliability"
+        )
         assert again.exit_code == 0 and len(calls) == 1 and "adapted weights from the cache" in again.stdout
         wrong = invoke_cli("deblur", tmp_path / "in", "-o", tmp_path / "out3", "--adapt")
         assert wrong.exit_code == 2 and "--adapt is for denoising" in wrong.output

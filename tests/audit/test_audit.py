@@ -66,8 +66,12 @@ def test_blurred_is_relative_to_its_set():
 
 def test_jpeg_blocking(tmp_path):
     x = scene()
-    high = image_checks.blocking(image_checks.luma(np.asarray(PILImage.open(save(tmp_path / "a.jpg", x, 95)), np.float32) / 255))
-    low = image_checks.blocking(image_checks.luma(np.asarray(PILImage.open(save(tmp_path / "b.jpg", x, 10)), np.float32) / 255))
+    high = image_checks.blocking(
+        image_checks.luma(np.asarray(PILImage.open(save(tmp_path / "a.jpg", x, 95)), np.float32) / 255)
+    )
+    low = image_checks.blocking(
+        image_checks.luma(np.asarray(PILImage.open(save(tmp_path / "b.jpg", x, 10)), np.float32) / 255)
+    )
     assert high < image_checks.BLOCKING < low
     # cropped off the grid: still found
     shifted = np.asarray(PILImage.open(tmp_path / "b.jpg"), np.float32)[3:, 5:] / 255
@@ -85,12 +89,15 @@ def test_clipped():
     assert image_checks.clipped_fraction(speckled) < 0.01
 
 
-@pytest.mark.parametrize("code, make", [
-    ("exposure-offset", lambda x: x * 0.85),
-    ("colour-cast", lambda x: x * np.array([1.08, 1.0, 0.92], np.float32)),
-    ("misaligned", lambda x: subpixel_shift(x, (0.9, 0.8, 0), order=3, mode="reflect")),
-    ("mismatched-pair", lambda x: scene(7)),
-])
+@pytest.mark.parametrize(
+    "code, make",
+    [
+        ("exposure-offset", lambda x: x * 0.85),
+        ("colour-cast", lambda x: x * np.array([1.08, 1.0, 0.92], np.float32)),
+        ("misaligned", lambda x: subpixel_shift(x, (0.9, 0.8, 0), order=3, mode="reflect")),
+        ("mismatched-pair", lambda x: scene(7)),
+    ],
+)
 def test_pair_checks(code, make):
     clean = scene()
     good = pair_checks.pair_findings("n", "c", pair_checks.measure_pair(noisy(clean), clean))
@@ -183,13 +190,16 @@ def test_cli_json_shape_and_exit_codes(tmp_path):
     assert "![](r_files/" in (tmp_path / "r.md").read_text()
 
 
-@pytest.mark.parametrize("args", [
-    ["audit"],
-    ["audit", "no-such-folder"],
-    ["audit", "--pairs", "only-one-folder"],
-    ["audit", ".", "--html", "report.pdf"],
-    ["audit", ".", "--json", "missing-folder/x.json"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit"],
+        ["audit", "no-such-folder"],
+        ["audit", "--pairs", "only-one-folder"],
+        ["audit", ".", "--html", "report.pdf"],
+        ["audit", ".", "--json", "missing-folder/x.json"],
+    ],
+)
 def test_cli_usage_errors_exit_2(args, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = _cli(args)

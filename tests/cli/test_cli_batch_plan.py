@@ -86,7 +86,9 @@ def test_reporter_with_progress_bars_counts_done_skipped_and_failed(tmp_path, mo
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "b.png").write_bytes(b"already there")
     plan = plan_jobs(["in"], "out")
-    summary = run_local(plan, RestoreOptions(task="denoise", model="identity", tile=80), ConsoleReporter(progress_bars=True))
+    summary = run_local(
+        plan, RestoreOptions(task="denoise", model="identity", tile=80), ConsoleReporter(progress_bars=True)
+    )
     assert (summary.done, summary.skipped, summary.failed, summary.exit_code) == (1, 1, 1, 1)
     assert summary.megapixels == pytest.approx(160 * 160 / 1e6)
     captured = capsys.readouterr()

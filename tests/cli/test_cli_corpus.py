@@ -46,8 +46,12 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def _png_claiming(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def make_corpus(root: Path) -> dict[str, str]:
@@ -81,8 +85,16 @@ def make_corpus(root: Path) -> dict[str, str]:
     put("named/empty.jpg", b"", "fails")
     put("bombs/png_100000x100000.png", _png_claiming(100_000, 100_000), "fails")
     put("bombs/png_3x100000.png", _png_claiming(3, 100_000), "fails")  # data cut short
-    put("bombs/gif_65535x65535.gif", b"GIF89a" + struct.pack("<HH", 65535, 65535) + b"\x00\x00\x00" +
-        b",\x00\x00\x00\x00" + struct.pack("<HH", 65535, 65535) + b"\x00\x02\x02\x44\x01\x00;", "fails")
+    put(
+        "bombs/gif_65535x65535.gif",
+        b"GIF89a"
+        + struct.pack("<HH", 65535, 65535)
+        + b"\x00\x00\x00"
+        + b",\x00\x00\x00\x00"
+        + struct.pack("<HH", 65535, 65535)
+        + b"\x00\x02\x02\x44\x01\x00;",
+        "fails",
+    )
     bmp = bytearray(_encoded(_picture("RGB"), "BMP"))
     bmp[18:26] = struct.pack("<ii", 60_000, 60_000)
     put("bombs/bmp_60000x60000.bmp", bytes(bmp), "fails")
@@ -117,4 +129,6 @@ def test_every_odd_file_ends_restored_or_as_one_line_and_the_batch_finishes(cli,
         assert "too large" in failed_lines[name], failed_lines[name]
     assert "truncated PNG" in failed_lines["bombs/png_3x100000.png"]
     for ext in ("gif", "png", "webp"):
-        assert "only the first of its 3 frames" in run.out.split(f"corpus/animated/three.{ext} →")[1].split("\n corpus")[0]
+        assert (
+            "only the first of its 3 frames" in run.out.split(f"corpus/animated/three.{ext} →")[1].split("\n corpus")[0]
+        )

@@ -11,9 +11,15 @@ from restora.explain.reliability import Reliability
 from .conftest import write_image_file
 
 
-@pytest.mark.parametrize("gain, confidence, flags, worse", [
-    (-0.6, "high", {}, True), (1.5, "low", {}, True), (1.5, "high", {"size": "tiny"}, True), (1.5, "medium", {}, False),
-])
+@pytest.mark.parametrize(
+    "gain, confidence, flags, worse",
+    [
+        (-0.6, "high", {}, True),
+        (1.5, "low", {}, True),
+        (1.5, "high", {"size": "tiny"}, True),
+        (1.5, "medium", {}, False),
+    ],
+)
 def test_warning_is_one_line_exactly_where_the_output_may_be_worse(gain, confidence, flags, worse):
     r = Reliability(gain, gain - 1, gain + 1, confidence, flags)
     assert r.may_be_worse is worse
@@ -26,6 +32,7 @@ def test_warning_is_one_line_exactly_where_the_output_may_be_worse(gain, confide
 def _fake_reliability(gain: float):
     def side_outputs(job, options, image, result, notes):
         return Reliability(gain, gain - 1, gain + 1, "high").to_dict()
+
     return side_outputs
 
 

@@ -15,9 +15,16 @@ def test_16_bit_tiff_keeps_depth_and_icc_and_is_written_upright(cli, tmp_path):
     rng = np.random.default_rng(3)
     stored = rng.integers(0, 65536, size=(24, 40, 3), dtype=np.uint16)
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    tifffile.imwrite(tmp_path / "scan.tif", stored, photometric="rgb",
-                     extratags=[(MAKE, "s", 0, "TestCam", True), (ORIENTATION, "H", 1, 6, True),
-                                (ICC_PROFILE, "B", len(icc), icc, True)])
+    tifffile.imwrite(
+        tmp_path / "scan.tif",
+        stored,
+        photometric="rgb",
+        extratags=[
+            (MAKE, "s", 0, "TestCam", True),
+            (ORIENTATION, "H", 1, 6, True),
+            (ICC_PROFILE, "B", len(icc), icc, True),
+        ],
+    )
 
     run = cli("denoise", "scan.tif", "-o", "out/scan.tif", "--model", "identity")
     assert run.code == 0, run

@@ -36,8 +36,9 @@ def test_a_bug_in_one_files_work_fails_that_file_alone(cli, tmp_path, monkeypatc
     write_image_file(tmp_path / "in" / "b.png", size=(20, 20))
     run = cli("denoise", "in", "-o", "out", "--model", "identity")
     assert run.code == 1, run
-    assert run.err.strip() == ("in/a.png: internal error (ZeroDivisionError: Weights sum to zero, can't be "
-                               "normalized); please report it")
+    assert run.err.strip() == (
+        "in/a.png: internal error (ZeroDivisionError: Weights sum to zero, can't be normalized); please report it"
+    )
     assert (tmp_path / "out" / "b.png").is_file() and not (tmp_path / "out" / "a.png").exists()
     assert "1 done, 0 skipped, 1 failed" in run.out
 

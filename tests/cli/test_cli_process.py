@@ -21,8 +21,15 @@ def restora(*args, cwd: Path, preexec_fn=None) -> subprocess.CompletedProcess:
     script = Path(sys.executable).with_name("restora")
     command = [str(script)] if script.exists() else [sys.executable, "-c", "from restora.cli import main; main()"]
     env = dict(os.environ, OMP_NUM_THREADS="1", COLUMNS="200")
-    return subprocess.run(command + [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300, preexec_fn=preexec_fn)
+    return subprocess.run(
+        command + [str(a) for a in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=preexec_fn,
+    )
 
 
 @pytest.mark.slow

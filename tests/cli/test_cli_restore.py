@@ -65,7 +65,9 @@ def test_folder_is_mirrored_only_with_recursive(cli, tmp_path):
 
     run = cli("denoise", "in", "-o", "flat", "--model", "identity")
     assert run.code == 0, run
-    assert sorted(p.relative_to(tmp_path / "flat").as_posix() for p in (tmp_path / "flat").rglob("*") if p.is_file()) == ["a.png"]
+    assert sorted(
+        p.relative_to(tmp_path / "flat").as_posix() for p in (tmp_path / "flat").rglob("*") if p.is_file()
+    ) == ["a.png"]
 
     run = cli("denoise", "in", "-o", "tree", "--model", "identity", "--recursive")
     assert run.code == 0, run
@@ -140,7 +142,9 @@ def test_empty_wrong_format_and_missing_inputs_are_reported_per_file(cli, tmp_pa
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "text.png").write_text("this is not a PNG")
     (tmp_path / "notes.txt").write_text("hello")
-    run = cli("denoise", "good.png", "empty.png", "text.png", "notes.txt", "gone.png", "-o", "out", "--model", "identity")
+    run = cli(
+        "denoise", "good.png", "empty.png", "text.png", "notes.txt", "gone.png", "-o", "out", "--model", "identity"
+    )
     assert run.code == 1, run
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.png"]
     lines = {line.split(":")[0]: line for line in run.err.splitlines() if line.strip()}
@@ -207,13 +211,23 @@ def test_output_folder_inside_the_input_tree_is_not_read_back(cli, tmp_path):
         run = cli("denoise", "**/*.png", "-o", "globbed", "--model", "identity")
         assert run.code == 0, run
     assert sorted(p.relative_to(tmp_path / "globbed").as_posix() for p in (tmp_path / "globbed").rglob("*.png")) == [
-        "a.png", "restored/a.png"]
+        "a.png",
+        "restored/a.png",
+    ]
 
 
 def test_bad_options_are_usage_errors(cli, tmp_path):
     write_image_file(tmp_path / "a.png")
-    for bad in (["--sigma", "loud"], ["--sigma", "-3"], ["--strength", "1.5"], ["--bit-depth", "12"],
-                ["--jpeg-quality", "0"], ["--subsampling", "4:1:1"], ["--device", "tpu"], ["--model", "no-such-model"]):
+    for bad in (
+        ["--sigma", "loud"],
+        ["--sigma", "-3"],
+        ["--strength", "1.5"],
+        ["--bit-depth", "12"],
+        ["--jpeg-quality", "0"],
+        ["--subsampling", "4:1:1"],
+        ["--device", "tpu"],
+        ["--model", "no-such-model"],
+    ):
         run = cli("denoise", "a.png", "-o", "b.png", *bad)
         assert run.code == 2, (bad, run)
         assert not (tmp_path / "b.png").exists()
@@ -253,7 +267,6 @@ def test_bit_depth_jpeg_quality_and_subsampling_reach_the_writer(cli, tmp_path):
     assert JpegImagePlugin.get_sampling(PILImage.open(tmp_path / "s420.jpg")) == 2
 
 
-
 def test_self_ensemble_option_runs_our_networks_and_refuses_others(cli, tmp_path):
     write_image_file(tmp_path / "photo.png")
     run = cli("denoise", "photo.png", "-o", "out.png", "--model", "restora-denoise-fast", "--self-ensemble")
@@ -261,5 +274,7 @@ def test_self_ensemble_option_runs_our_networks_and_refuses_others(cli, tmp_path
     assert pixels(tmp_path / "out.png").shape == (32, 48, 3)
     run = cli("denoise", "photo.png", "-o", "nlm.png", "--model", "nlm", "--self-ensemble")
     assert run.code == 2, run
-    assert run.err.strip().splitlines() == ["restora: error: --self-ensemble needs one of our networks; 'nlm' does not support it"]
+    assert run.err.strip().splitlines() == [
+        "restora: error: --self-ensemble needs one of our networks; 'nlm' does not support it"
+    ]
     assert not (tmp_path / "nlm.png").exists()

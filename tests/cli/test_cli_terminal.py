@@ -40,8 +40,18 @@ def _read_until(fd: int, pattern: str, seconds: float) -> str:
 def test_ctrl_c_mid_batch_says_how_far_it_got_restores_the_cursor_and_exits_130(tmp_path):
     for i in range(40):
         write_image_file(tmp_path / "in" / f"{i:02d}.png", seed=i, size=(96, 96))
-    command = [sys.executable, "-c", "from restora.cli import main; main()",
-               "denoise", "in", "-o", "out", "--model", "nlm", "--no-reliability"]
+    command = [
+        sys.executable,
+        "-c",
+        "from restora.cli import main; main()",
+        "denoise",
+        "in",
+        "-o",
+        "out",
+        "--model",
+        "nlm",
+        "--no-reliability",
+    ]
     source = str(Path(restora.__file__).resolve().parents[1])  # the code under test, wherever the child runs
     env = dict(os.environ, OMP_NUM_THREADS="1", COLUMNS="100", TERM="xterm", PYTHONPATH=source)
     env.pop("NO_COLOR", None)

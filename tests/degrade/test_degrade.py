@@ -2,8 +2,16 @@ import numpy as np
 import pytest
 
 from restora.degrade import (
-    JPEG, CameraPipeline, Compose, CorrelatedNoise, FilmGrain, GaussianNoise, LowLight, PIPELINES,
-    PoissonGaussianNoise, get_pipeline,
+    JPEG,
+    CameraPipeline,
+    Compose,
+    CorrelatedNoise,
+    FilmGrain,
+    GaussianNoise,
+    LowLight,
+    PIPELINES,
+    PoissonGaussianNoise,
+    get_pipeline,
 )
 from restora.degrade.camera import demosaic_rggb, linear_to_srgb, mosaic_rggb, srgb_to_linear
 from restora.errors import RestoraError

@@ -94,7 +94,9 @@ def test_levin_kernels_load_when_the_data_exists():
     for k in op.kernels:
         assert abs(float(k.sum()) - 1.0) < 1e-5
     y = op(texture(48), np.random.default_rng(0))
-    assert y.shape == (48, 48, 3) and high_frequency_fraction(y[:, :, 0]) < high_frequency_fraction(texture(48)[:, :, 0])
+    assert y.shape == (48, 48, 3) and high_frequency_fraction(y[:, :, 0]) < high_frequency_fraction(
+        texture(48)[:, :, 0]
+    )
 
 
 def test_levin_kernels_missing_file_is_a_clear_error(tmp_path):
@@ -123,8 +125,9 @@ def test_haze_transmission_is_smooth():
 def test_rain_layer_density_grows_with_the_density_parameter():
     coverage = []
     for density in (0.002, 0.01, 0.05):
-        layer = streak_layer((96, 96), np.random.default_rng(5), density=density, length=12, angle=10, width=1,
-                             blur=0.5, brightness=0.8)
+        layer = streak_layer(
+            (96, 96), np.random.default_rng(5), density=density, length=12, angle=10, width=1, blur=0.5, brightness=0.8
+        )
         assert 0.0 <= layer.min() and layer.max() <= 1.0
         coverage.append(float((layer > 0.05).mean()))
     assert coverage[0] < coverage[1] < coverage[2]

@@ -43,8 +43,10 @@ class StatsDescriber(torch.nn.Module):
         dark_channel = x.amin(1).mean((1, 2))
         contrast = x.std((1, 2, 3))
         zero = torch.zeros_like(mean)
-        logits = torch.stack([jitter - 0.05, zero - 0.5, zero - 0.5, dark_channel - 0.45 - contrast,
-                              0.2 - mean], 1) * self.scale
+        logits = (
+            torch.stack([jitter - 0.05, zero - 0.5, zero - 0.5, dark_channel - 0.45 - contrast, 0.2 - mean], 1)
+            * self.scale
+        )
         severity = torch.sigmoid(logits)
         gain = (0.5 / mean.clamp_min(0.05)).clamp(1.0, 8.0)
         return {"embedding": torch.stack([gain, mean], 1), "logits": logits, "severity": severity}
@@ -167,7 +169,11 @@ def test_restore_with_a_named_task_is_the_task_command(cli, tmp_path):
     assert cli("lowlight", "a.png", "-o", "l.png", "--model", "gamma").exit_code == 0
     assert cli("enhance", "a.png", "-o", "e.png", "--model", "gamma").exit_code == 0
     r, l, e = (np.asarray(PILImage.open(tmp_path / n)) for n in ("r.png", "l.png", "e.png"))
-    assert np.array_equal(r, l) and np.array_equal(e, l) and l.mean() > 2 * np.asarray(PILImage.open(tmp_path / "a.png")).mean()
+    assert (
+        np.array_equal(r, l)
+        and np.array_equal(e, l)
+        and l.mean() > 2 * np.asarray(PILImage.open(tmp_path / "a.png")).mean()
+    )
 
 
 def test_bad_inputs_get_the_same_one_line_errors_as_denoise(cli, tmp_path, describer):
@@ -175,10 +181,15 @@ def test_bad_inputs_get_the_same_one_line_errors_as_denoise(cli, tmp_path, descr
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (tmp_path / "empty.jpg").write_bytes(b"")
     runs = {}
-    for verb in (["denoise", "--model", "identity"], ["restore", "--task", "auto", "--model", describer],
-                 ["dehaze"], ["enhance"]):
-        runs[verb[0]] = run = cli(verb[0], "good.png", "broken.png", "empty.jpg", "missing.png", "-o", f"out-{verb[0]}",
-                                  *verb[1:])
+    for verb in (
+        ["denoise", "--model", "identity"],
+        ["restore", "--task", "auto", "--model", describer],
+        ["dehaze"],
+        ["enhance"],
+    ):
+        runs[verb[0]] = run = cli(
+            verb[0], "good.png", "broken.png", "empty.jpg", "missing.png", "-o", f"out-{verb[0]}", *verb[1:]
+        )
         assert run.exit_code == 1, run.output
         assert "Traceback" not in run.output
     errors = {verb: sorted(run.stderr.strip().splitlines()) for verb, run in runs.items()}
@@ -199,8 +210,9 @@ def test_usage_errors_of_task_auto(cli, tmp_path, monkeypatch):
     monkeypatch.setattr("restora.engine.catalogue.register_shipped_models", lambda folder: None)
     run = cli("restore", "a.png", "-o", "b.png")
     assert run.exit_code == 1, run.output
-    assert run.stderr.strip() == ("restora: error: --task auto needs an all-in-one model and none is installed "
-                                  "(give one with --model)")
+    assert run.stderr.strip() == (
+        "restora: error: --task auto needs an all-in-one model and none is installed (give one with --model)"
+    )
     assert not os.path.exists(tmp_path / "b.png")
 
 
@@ -211,7 +223,9 @@ def test_auto_routed_to_denoising_gets_the_reliability_line(cli, tmp_path, descr
     run = cli("restore", "noisy.png", "dark.png", "-o", "out", "--task", "auto", "--model", describer)
     assert run.exit_code == 0, run.output
     lines = run.stdout.splitlines()
-    after = {name: lines[next(i for i, line in enumerate(lines) if line.startswith(name)) + 1] for name in ("noisy", "dark")}
+    after = {
+        name: lines[next(i for i, line in enumerate(lines) if line.startswith(name)) + 1] for name in ("noisy", "dark")
+    }
     assert after["noisy"].startswith("  reliability: predicted gain ")
     assert after["dark"].startswith("  detected: low light") and "reliability" not in run.stdout.split("dark.png")[1]
 
@@ -247,7 +261,7 @@ def test_large_photo_detection_describes_textured_crops_deterministically(tiny_a
     t, l, _, _ = crops[0]
     assert t < 850 and t + 256 > 600 and l < 1300 and l + 256 > 900
     # Probabilities and strengths are the means over the whole-image copy and the crops.
-    views = [describe_image(method, small)] + [describe_image(method, x[t:t + h, l:l + w]) for t, l, h, w in crops]
+    views = [describe_image(method, small)] + [describe_image(method, x[t : t + h, l : l + w]) for t, l, h, w in crops]
     assert d.extra["whole_image"]["probabilities"] == views[0][0]
     for task in TASKS:
         assert d.probabilities[task] == pytest.approx(np.mean([p[task] for p, _ in views]), abs=1e-6)

@@ -6,8 +6,13 @@ import pytest
 from restora.degrade.blur import convolve, disk_kernel, shake_kernel
 from restora.degrade.haze import scatter
 from restora.engine import run_restore
-from restora.engine.deblur import (BlindDeconvolution, estimate_kernel, gaussian_kernel, richardson_lucy_deconvolve,
-                                   wiener_deconvolve)
+from restora.engine.deblur import (
+    BlindDeconvolution,
+    estimate_kernel,
+    gaussian_kernel,
+    richardson_lucy_deconvolve,
+    wiener_deconvolve,
+)
 from restora.engine.dehaze import estimate_airlight
 from restora.engine.filters import guided_filter
 
@@ -48,7 +53,9 @@ def test_blind_deconvolution_identifies_a_gaussian_blur_and_sharpens():
     import cv2
 
     rng = np.random.default_rng(0)
-    clean = cv2.resize(rng.uniform(0, 1, (48, 48, 3)).astype(np.float32), (192, 192), interpolation=cv2.INTER_NEAREST) ** 2
+    clean = (
+        cv2.resize(rng.uniform(0, 1, (48, 48, 3)).astype(np.float32), (192, 192), interpolation=cv2.INTER_NEAREST) ** 2
+    )
     blurred = convolve(clean, gaussian_kernel(2.0)) + rng.normal(0, 1 / 255, clean.shape)  # a stored photo:
     blurred = (np.rint(np.clip(blurred, 0, 1) * 255) / 255).astype(np.float32)  # a little noise, 8 bits
     name, kernel, _ = estimate_kernel(blurred)
@@ -83,8 +90,9 @@ def test_filters_take_thin_rain_streaks_away(model):
     from restora.degrade.rain import screen, streak_layer
 
     clean = patches(128, 128)
-    streaks = streak_layer((128, 128), np.random.default_rng(5), density=0.004, length=20, angle=10, width=1,
-                           blur=0.0, brightness=0.8)
+    streaks = streak_layer(
+        (128, 128), np.random.default_rng(5), density=0.004, length=20, angle=10, width=1, blur=0.0, brightness=0.8
+    )
     rainy = screen(clean, streaks[:, :, None])
     out = run_restore(rainy, task="derain", model=model).image.pixels
     assert mse(out, clean) < 0.7 * mse(rainy, clean)
@@ -103,8 +111,15 @@ def test_guided_filter_keeps_the_guides_edges_and_smooths_the_rest():
 def test_the_cli_runs_the_blind_classical_methods(tmp_path):
     from restora.engine.catalogue import available_methods, default_method
 
-    tasks = {t: {m.name for m in available_methods(t) if m.kind == "classical"} for t in ("deblur", "derain", "dehaze", "lowlight")}
-    assert tasks == {"deblur": {"deconv-blind"}, "derain": {"median", "guided"}, "dehaze": {"dcp"},
-                     "lowlight": {"clahe", "gamma", "retinex"}}
+    tasks = {
+        t: {m.name for m in available_methods(t) if m.kind == "classical"}
+        for t in ("deblur", "derain", "dehaze", "lowlight")
+    }
+    assert tasks == {
+        "deblur": {"deconv-blind"},
+        "derain": {"median", "guided"},
+        "dehaze": {"dcp"},
+        "lowlight": {"clahe", "gamma", "retinex"},
+    }
     assert "rl" not in {m.name for m in available_methods()}  # the kernel-given peers are benchmark-only
     assert default_method("dehaze") in ("restora-dehaze", "restora-allinone", "dcp")

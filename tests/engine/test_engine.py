@@ -73,8 +73,12 @@ def test_tiled_conv_network_equals_untiled():
     method = NeuralMethod(net, "tiny", "cpu")
     x = textured(130, 150)
     sig = np.full(3, 10.0, np.float32)
-    whole = process_tiled(x, lambda w, r: method.process(w, sig), tile=1000, overlap=0, halo=0, multiple=method.size_multiple)
-    tiled = process_tiled(x, lambda w, r: method.process(w, sig), tile=64, overlap=16, halo=method.halo, multiple=method.size_multiple)
+    whole = process_tiled(
+        x, lambda w, r: method.process(w, sig), tile=1000, overlap=0, halo=0, multiple=method.size_multiple
+    )
+    tiled = process_tiled(
+        x, lambda w, r: method.process(w, sig), tile=64, overlap=16, halo=method.halo, multiple=method.size_multiple
+    )
     assert np.abs(whole - tiled).max() < 1e-4
 
 

@@ -34,10 +34,12 @@ def test_the_mean_is_equivariant_even_when_the_method_is_not():
     single = _shift_right(x, None)
     assert not np.allclose(np.rot90(single), _shift_right(np.rot90(x), None))
     ensembled = dihedral_mean(_shift_right, x, None)
-    np.testing.assert_allclose(np.rot90(ensembled), dihedral_mean(_shift_right, np.ascontiguousarray(np.rot90(x)), None),
-                               atol=1e-6)
-    np.testing.assert_allclose(ensembled[:, ::-1], dihedral_mean(_shift_right, np.ascontiguousarray(x[:, ::-1]), None),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        np.rot90(ensembled), dihedral_mean(_shift_right, np.ascontiguousarray(np.rot90(x)), None), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        ensembled[:, ::-1], dihedral_mean(_shift_right, np.ascontiguousarray(x[:, ::-1]), None), atol=1e-6
+    )
 
 
 def test_a_sigma_map_turns_with_its_window_and_a_per_channel_sigma_is_passed_as_is():
@@ -90,7 +92,8 @@ def test_bench_methods_take_a_x8_suffix_for_our_networks():
     assert [(m.label, m.engine_name, m.self_ensemble) for m in chosen] == [
         ("restora-denoise-fast", "restora-denoise-fast", False),
         ("restora-denoise-fast ×8", "restora-denoise-fast", True),
-        ("identity", "identity", False)]
+        ("identity", "identity", False),
+    ]
     assert unavailable == {}
     with pytest.raises(ModelError, match="follows a network of ours"):
         parse_methods("nlm+x8")

@@ -50,8 +50,14 @@ def test_without_shared_context_tiles_disagree(allinone_file):
     method = NeuralMethod(module, "tiny", "cpu")
     x = gradient_image()
     prepared = method.prepare(method.context_input(x))
-    shared = process_tiled(x, lambda w, r: method.process(w, None, TileContext(prepared, r, x.shape[:2])), 96, 24,
-                           method.halo, method.size_multiple)
+    shared = process_tiled(
+        x,
+        lambda w, r: method.process(w, None, TileContext(prepared, r, x.shape[:2])),
+        96,
+        24,
+        method.halo,
+        method.size_multiple,
+    )
     alone = process_tiled(x, lambda w, r: method.process(w, None), 96, 24, method.halo, method.size_multiple)
     assert np.abs(shared - alone).max() > 1e-3
 
@@ -69,7 +75,9 @@ def test_classical_tiled_equals_untiled(model):
 
 def test_whole_image_methods_ignore_the_tile_size():
     x = gradient_image(150, 170, dark=True)
-    assert np.array_equal(run_restore(x, model="clahe", tile=64).image.pixels, run_restore(x, model="clahe", tile=0).image.pixels)
+    assert np.array_equal(
+        run_restore(x, model="clahe", tile=64).image.pixels, run_restore(x, model="clahe", tile=0).image.pixels
+    )
 
 
 def test_allinone_models_run_in_pytorch_only(allinone_file):
@@ -124,8 +132,14 @@ def test_lowlight_correction_is_one_curve_for_the_whole_image(tile):
     from restora.models.allinone import TASKS, AllInOneNet
 
     torch.manual_seed(0)
-    net = AllInOneNet(width=8, enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), bottom_dilations=(1,), embed_dim=16,
-                      encoder_widths=(8, 8, 8, 8))
+    net = AllInOneNet(
+        width=8,
+        enc_blocks=(1, 1, 1),
+        dec_blocks=(1, 1, 1),
+        bottom_dilations=(1,),
+        embed_dim=16,
+        encoder_widths=(8, 8, 8, 8),
+    )
     with torch.no_grad():  # the classifier calls every image low light
         net.classify.weight.zero_()
         net.classify.bias.copy_(torch.tensor([4.0 if t == "lowlight" else 0.0 for t in TASKS]))

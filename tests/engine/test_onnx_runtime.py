@@ -13,7 +13,9 @@ import torch
 from PIL import Image as PILImage
 from typer.testing import CliRunner
 
-pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'restora[onnx]'): ONNX tests skipped")
+pytest.importorskip(
+    "onnxruntime", reason="the onnx extra is not installed (pip install 'restora[onnx]'): ONNX tests skipped"
+)
 pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'restora[onnx]'): ONNX tests skipped")
 
 import restora.commands  # noqa: E402,F401  (registers the commands)
@@ -58,7 +60,12 @@ def test_export_matches_pytorch_on_odd_sizes_and_carries_the_metadata(tmp_path, 
     assert props["restora.arch"] == "nafnet"
     assert json.loads(props["restora.config"]) == meta["config"]
     assert json.loads(props["restora.card"])["summary"] == "tiny test net"
-    assert json.loads(props["restora.engine"]) == {"uses_sigma": uses_sigma, "size_multiple": 8, "context": 64, "channels": 3}
+    assert json.loads(props["restora.engine"]) == {
+        "uses_sigma": uses_sigma,
+        "size_multiple": 8,
+        "context": 64,
+        "channels": 3,
+    }
 
     # One graph, any size: sizes other than the traced one, not multiples of the network's 8.
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
@@ -105,7 +112,9 @@ def test_auto_takes_onnx_only_where_measured_faster(tmp_path, monkeypatch):
 
     def record(ratio):
         row = {"size": 1024, "threads": 1, "torch_mp_s": 1.0, "onnx_mp_s": ratio}
-        speed_file.write_text(json.dumps({"models": [{"arch": meta["arch"], "config": meta["config"], "measurements": [row]}]}))
+        speed_file.write_text(
+            json.dumps({"models": [{"arch": meta["arch"], "config": meta["config"], "measurements": [row]}]})
+        )
 
     record(1.02)
     assert ronnx.pick_runtime(spec, "cpu", "auto") == "torch"  # within noise
@@ -119,15 +128,22 @@ def test_auto_takes_onnx_only_where_measured_faster(tmp_path, monkeypatch):
 
 def test_auto_follows_the_measurements_at_the_process_thread_count(tmp_path, monkeypatch):
     spec, meta, speed_file = measured_model(tmp_path, monkeypatch)
-    rows = [{"size": size, "threads": threads, "torch_mp_s": 1.0, "onnx_mp_s": gain}
-            for size in (1024, 2048) for threads, gain in ((1, 1.4), (2, 0.9))]
+    rows = [
+        {"size": size, "threads": threads, "torch_mp_s": 1.0, "onnx_mp_s": gain}
+        for size in (1024, 2048)
+        for threads, gain in ((1, 1.4), (2, 0.9))
+    ]
     # An older entry for the same architecture and config comes second: the first match counts.
-    models = [{"arch": meta["arch"], "config": meta["config"], "measurements": rows},
-              {"arch": meta["arch"], "config": meta["config"], "measurements": [{**rows[0], "threads": 2, "onnx_mp_s": 2.0}]}]
+    models = [
+        {"arch": meta["arch"], "config": meta["config"], "measurements": rows},
+        {"arch": meta["arch"], "config": meta["config"], "measurements": [{**rows[0], "threads": 2, "onnx_mp_s": 2.0}]},
+    ]
     speed_file.write_text(json.dumps({"models": models}))
     assert ronnx.measured_speedup(meta["arch"], meta["config"], speed_file) == pytest.approx(0.9)  # all rows
     assert ronnx.measured_speedup(meta["arch"], meta["config"], speed_file, threads=1) == pytest.approx(1.4)
-    assert ronnx.measured_speedup(meta["arch"], meta["config"], speed_file, threads=8) == pytest.approx(0.9)  # nearest: 2
+    assert ronnx.measured_speedup(meta["arch"], meta["config"], speed_file, threads=8) == pytest.approx(
+        0.9
+    )  # nearest: 2
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -150,14 +166,30 @@ def test_onnx_speed_records_bench_rows_per_thread_count(tmp_path, monkeypatch):
     _, meta = load_module(path)
 
     def row(size, threads, runtime, mp_s):
-        return {"method": "tiny", "size": size, "threads": threads, "runtime_asked": runtime, "mp_per_s": mp_s,
-                "tile": 512, "load_average": 0.5, "other_cpu": 0.01}
+        return {
+            "method": "tiny",
+            "size": size,
+            "threads": threads,
+            "runtime_asked": runtime,
+            "mp_per_s": mp_s,
+            "tile": 512,
+            "load_average": 0.5,
+            "other_cpu": 0.01,
+        }
 
-    speed_rows = [row(1024, 1, "torch", 0.2), row(1024, 1, "onnx", 0.3), row(1024, 2, "torch", 0.4),
-                  row(1024, 2, "onnx", 0.36), row(512, 1, "torch", 0.2), row(512, 1, "onnx", 0.5),
-                  row(2048, 2, "torch", 0.4)]  # 512² is not asked for; 2048² has no ONNX row
+    speed_rows = [
+        row(1024, 1, "torch", 0.2),
+        row(1024, 1, "onnx", 0.3),
+        row(1024, 2, "torch", 0.4),
+        row(1024, 2, "onnx", 0.36),
+        row(512, 1, "torch", 0.2),
+        row(512, 1, "onnx", 0.5),
+        row(2048, 2, "torch", 0.4),
+    ]  # 512² is not asked for; 2048² has no ONNX row
     bench = tmp_path / "results.json"
-    bench.write_text(json.dumps({"methods": [{"label": "tiny", "engine": str(path), "kind": "ours"}], "speed": speed_rows}))
+    bench.write_text(
+        json.dumps({"methods": [{"label": "tiny", "engine": str(path), "kind": "ours"}], "speed": speed_rows})
+    )
     (entry,) = onnx_speed.from_bench(bench, [1024, 2048])
     assert entry["arch"] == meta["arch"] and entry["config"] == meta["config"]
     assert [(m["size"], m["threads"], m["speedup"]) for m in entry["measurements"]] == [(1024, 1, 1.5), (1024, 2, 0.9)]
@@ -172,7 +204,7 @@ def test_speed_measurements_are_this_machines_and_recorded_in_its_cache(tmp_path
     from restora.settings import get_settings
 
     assert ronnx.SPEED_FILE == get_settings().cache_dir / "onnx_speed.json"
-    assert not list(Path(ronnx.__file__).parent.glob("*.json"))  # no measurement ships with the engine
+    assert not list(Path(ronnx.__file__).parent.glob("*speed*.json"))  # no speed measurement ships with the engine
     monkeypatch.setenv("RESTORA_CACHE", str(tmp_path / "cache"))
     get_settings.cache_clear()
     try:
@@ -186,8 +218,16 @@ def test_speed_measurements_are_this_machines_and_recorded_in_its_cache(tmp_path
     module_spec.loader.exec_module(onnx_speed)
     speed_file = tmp_path / "cache" / "onnx_speed.json"
     monkeypatch.setattr(ronnx, "SPEED_FILE", speed_file)
-    row = {"size": 1024, "threads": 1, "tile": 512, "torch_mp_s": 1.0, "onnx_mp_s": 1.5, "speedup": 1.5,
-           "load_average": 0.1, "other_cpu": 0.0}
+    row = {
+        "size": 1024,
+        "threads": 1,
+        "tile": 512,
+        "torch_mp_s": 1.0,
+        "onnx_mp_s": 1.5,
+        "speedup": 1.5,
+        "load_average": 0.1,
+        "other_cpu": 0.0,
+    }
     older = {"name": "other", "arch": "unet", "config": {"width": 8}, "measurements": [row]}
     speed_file.parent.mkdir(parents=True)
     speed_file.write_text(json.dumps({"models": [older]}))
@@ -236,10 +276,17 @@ def test_cli_exports_a_training_run(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(4):
         PILImage.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    cfg = TrainConfig(name="t", steps=1, threads=1,
-                      data=DataConfig(train_dir=str(folder), val_count=1, val_crop=32, patch=32, batch=1, pipeline="gaussian"),
-                      model=ModelConfig(arch="nafnet", args=dict(width=4, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])),
-                      optim=OptimConfig(warmup_steps=1), log_every=1, val_every=1, ckpt_every=1)
+    cfg = TrainConfig(
+        name="t",
+        steps=1,
+        threads=1,
+        data=DataConfig(train_dir=str(folder), val_count=1, val_crop=32, patch=32, batch=1, pipeline="gaussian"),
+        model=ModelConfig(arch="nafnet", args=dict(width=4, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])),
+        optim=OptimConfig(warmup_steps=1),
+        log_every=1,
+        val_every=1,
+        ckpt_every=1,
+    )
     prepare_run(cfg, tmp_path / "run", resume=False)
     Trainer(cfg, tmp_path / "run").fit(progress=False)
     done = CliRunner().invoke(app, ["export", str(tmp_path / "run"), "--onnx", "-o", str(tmp_path / "run.onnx")])

@@ -92,8 +92,10 @@ def test_bench_runs_our_networks_plain_with_a_plain_suffix():
     from restora.eval.peers import parse_methods
 
     chosen, unavailable = parse_methods("restora-denoise-fast,restora-denoise-fast+plain")
-    assert [(m.label, m.real_noise) for m in chosen] == [("restora-denoise-fast", "auto"),
-                                                         ("restora-denoise-fast plain", "off")]
+    assert [(m.label, m.real_noise) for m in chosen] == [
+        ("restora-denoise-fast", "auto"),
+        ("restora-denoise-fast plain", "off"),
+    ]
     assert unavailable == {}
     with pytest.raises(ModelError, match="follows a network of ours"):
         parse_methods("nlm+plain")
@@ -102,8 +104,10 @@ def test_bench_runs_our_networks_plain_with_a_plain_suffix():
 def _textured(size: int = 192) -> np.ndarray:
     """The smooth scene plus gratings of periods 3–9 px, about 12 grey levels, everywhere (no flat areas left)."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    texture = sum(np.cos(2 * np.pi * (xx * np.cos(a) + yy * np.sin(a)) / period + a)
-                  for a, period in [(0.3, 3.1), (1.2, 4.7), (2.0, 6.3), (2.7, 9.0)])
+    texture = sum(
+        np.cos(2 * np.pi * (xx * np.cos(a) + yy * np.sin(a)) / period + a)
+        for a, period in [(0.3, 3.1), (1.2, 4.7), (2.0, 6.3), (2.7, 9.0)]
+    )
     return _scene(size) + (12 / 255 * texture / texture.std())[..., None]
 
 

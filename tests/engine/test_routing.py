@@ -87,8 +87,15 @@ def test_detection_reads_the_head_when_it_fits_the_detector(tiny_allinone, monke
     k = len(RESTORE_TASKS)
     bias = np.zeros(k)
     bias[RESTORE_TASKS.index("derain")] = 30.0
-    fitted = RoutingHead(tuple(RESTORE_TASKS), np.zeros(embed + 2), np.ones(embed + 2), np.zeros((k, embed + 2)),
-                         bias, file_sha256(path), {})
+    fitted = RoutingHead(
+        tuple(RESTORE_TASKS),
+        np.zeros(embed + 2),
+        np.ones(embed + 2),
+        np.zeros((k, embed + 2)),
+        bias,
+        file_sha256(path),
+        {},
+    )
     monkeypatch.setattr(detect_module, "routing_head", lambda p: fitted if p == path else None)
     d = detect_module.detect(method, method.context_input(x), str(path), x)
     assert d.task == "derain" and d.probabilities["derain"] > 0.99 and "routing" in d.extra

@@ -22,7 +22,7 @@ def photo(size=160, seed=0):
     x = 0.5 + 0.12 * shaped_noise((size, size, 3), 2.0, 0.01, rng)
     for _ in range(4):
         y0, x0 = rng.integers(0, size - 40, 2)
-        x[y0:y0 + rng.integers(15, 40), x0:x0 + rng.integers(15, 40)] = rng.uniform(0.1, 0.9, 3)
+        x[y0 : y0 + rng.integers(15, 40), x0 : x0 + rng.integers(15, 40)] = rng.uniform(0.1, 0.9, 3)
     return np.clip(x, 0.02, 0.98).astype(np.float32)
 
 
@@ -55,19 +55,23 @@ def test_notch_gains_on_a_photo_with_a_pattern_and_leaves_a_clean_photo_within_0
     noisy = PeriodicNoise(count=(2, 2), amplitude=(15, 15), frequency=(0.15, 0.4))(clean, np.random.default_rng(3))
     assert psnr(u8(clean), u8(remove_periodic(noisy))) > psnr(u8(clean), u8(noisy)) + 8
     assert pattern_peaks(clean) == []
-    assert psnr(u8(clean), u8(remove_periodic(clean))) == pytest.approx(float("inf")) or \
-        np.array_equal(u8(remove_periodic(clean)), u8(clean))
+    assert psnr(u8(clean), u8(remove_periodic(clean))) == pytest.approx(float("inf")) or np.array_equal(
+        u8(remove_periodic(clean)), u8(clean)
+    )
     grainy = np.clip(GaussianNoise(sigma=(10, 10))(clean, np.random.default_rng(4)), 0, 1)
     before, after = psnr(u8(clean), u8(grainy)), psnr(u8(clean), u8(remove_periodic(grainy)))
     assert abs(after - before) < 0.1
 
 
-@pytest.mark.parametrize("kind, make", [
-    ("gaussian", lambda x, rng: GaussianNoise(sigma=(25, 25))(x, rng)),
-    ("salt-pepper", lambda x, rng: SaltPepperNoise(amount=(0.05, 0.05))(x, rng)),
-    ("periodic", lambda x, rng: PeriodicNoise(count=(1, 1), amplitude=(20, 20), frequency=(0.15, 0.4))(x, rng)),
-    ("jpeg", lambda x, rng: JPEG(quality=(20, 20))(x, rng)),
-])
+@pytest.mark.parametrize(
+    "kind, make",
+    [
+        ("gaussian", lambda x, rng: GaussianNoise(sigma=(25, 25))(x, rng)),
+        ("salt-pepper", lambda x, rng: SaltPepperNoise(amount=(0.05, 0.05))(x, rng)),
+        ("periodic", lambda x, rng: PeriodicNoise(count=(1, 1), amplitude=(20, 20), frequency=(0.15, 0.4))(x, rng)),
+        ("jpeg", lambda x, rng: JPEG(quality=(20, 20))(x, rng)),
+    ],
+)
 def test_the_detector_tells_each_kind(kind, make):
     clean = photo(seed=5)
     degraded = np.clip(make(clean, np.random.default_rng(5)), 0, 1)

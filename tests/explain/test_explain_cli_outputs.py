@@ -51,8 +51,18 @@ def one_error_line(err: str) -> str:
 
 def test_exact_noise_map_and_residual_files(cli, photo, tmp_path):
     source = photo()
-    code, out, err = cli("denoise", source, "-o", "clean.png", "--model", "nlm", "--noise-map", "maps/noise.npy",
-                         "--residual", "maps/residual.tif")
+    code, out, err = cli(
+        "denoise",
+        source,
+        "-o",
+        "clean.png",
+        "--model",
+        "nlm",
+        "--noise-map",
+        "maps/noise.npy",
+        "--residual",
+        "maps/residual.tif",
+    )
     assert code == 0, err
     noise = np.load(tmp_path / "maps" / "noise.npy")
     assert noise.shape == (96, 128, 3) and noise.dtype == np.float32
@@ -68,8 +78,18 @@ def test_exact_noise_map_and_residual_files(cli, photo, tmp_path):
 
 def test_picture_formats_are_for_looking_at(cli, photo, tmp_path):
     photo()
-    code, out, err = cli("denoise", "photo.png", "-o", "clean.png", "--model", "identity", "--noise-map", "noise.png",
-                         "--residual", "residual.png")
+    code, out, err = cli(
+        "denoise",
+        "photo.png",
+        "-o",
+        "clean.png",
+        "--model",
+        "identity",
+        "--noise-map",
+        "noise.png",
+        "--residual",
+        "residual.png",
+    )
     assert code == 0, err
     view = rgb(tmp_path / "noise.png")
     assert view.shape == (96, 128, 3)
@@ -86,8 +106,19 @@ def test_picture_formats_are_for_looking_at(cli, photo, tmp_path):
 def test_folder_mode_writes_beside_each_output_from_a_pattern(cli, photo, tmp_path):
     photo("in/a.png")
     photo("in/sub/b.png", seed=1)
-    code, out, err = cli("denoise", "in", "-r", "-o", "out", "--model", "identity", "--noise-map", "{stem}.noise.png",
-                         "--residual", "residuals/{stem}.npy")
+    code, out, err = cli(
+        "denoise",
+        "in",
+        "-r",
+        "-o",
+        "out",
+        "--model",
+        "identity",
+        "--noise-map",
+        "{stem}.noise.png",
+        "--residual",
+        "residuals/{stem}.npy",
+    )
     assert code == 0, err
     found = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert found == ["a.noise.png", "a.png", "residuals/a.npy", "sub/b.noise.png", "sub/b.png", "sub/residuals/b.npy"]
@@ -103,8 +134,9 @@ def test_folder_mode_writes_beside_each_output_from_a_pattern(cli, photo, tmp_pa
 def test_batch_writes_side_outputs_too(cli, photo, tmp_path):
     photo("in/a.png")
     photo("in/b.png", seed=1)
-    code, out, err = cli("batch", "in", "-o", "out", "--model", "identity", "--noise-map", "{stem}-noise.npy",
-                         "--no-reliability")
+    code, out, err = cli(
+        "batch", "in", "-o", "out", "--model", "identity", "--noise-map", "{stem}-noise.npy", "--no-reliability"
+    )
     assert code == 0, err
     assert np.load(tmp_path / "out" / "b-noise.npy").shape == (96, 128, 3)
     assert "reliability:" not in out

@@ -91,8 +91,10 @@ def test_confidence_comes_with_its_reason(scene):
 
 
 def test_calibration_for_the_bench():
-    perfect = [{"predicted_gain": g, "measured_gain": g, "low_db": g - 1, "high_db": g + 1, "set": s}
-               for g, s in [(1.0, "a"), (2.0, "a"), (3.0, "a"), (5.0, "b"), (4.0, "b"), (9.0, "b")]]
+    perfect = [
+        {"predicted_gain": g, "measured_gain": g, "low_db": g - 1, "high_db": g + 1, "set": s}
+        for g, s in [(1.0, "a"), (2.0, "a"), (3.0, "a"), (5.0, "b"), (4.0, "b"), (9.0, "b")]
+    ]
     c = reliability_calibration(perfect)
     assert c["n"] == 6 and c["spearman"] == pytest.approx(1.0) and c["mae"] == 0 and c["coverage"] == 1.0
     assert set(c["sets"]) == {"a", "b"} and c["sets"]["a"]["n"] == 3
@@ -108,8 +110,14 @@ def test_fit_recovers_a_gain_that_follows_the_features():
     for i in range(120):
         f = {name: float(rng.normal()) for name in FEATURES}
         gain = 3.0 + 2.0 * f["log_sigma"] - 0.5 * f["risk_fraction"] + 0.05 * rng.normal()
-        records.append({"features": f, "gain": gain, "image": f"p{i % 8}",
-                        "flag_values": {"noise_beyond_range": 20.0, "heavy_jpeg": 0.1, "clipped_highlights": 0.0}})
+        records.append(
+            {
+                "features": f,
+                "gain": gain,
+                "image": f"p{i % 8}",
+                "flag_values": {"noise_beyond_range": 20.0, "heavy_jpeg": 0.1, "clipped_highlights": 0.0},
+            }
+        )
     p = fit_predictor(records)
     assert p["fit"]["cv_spearman"] > 0.98 and p["fit"]["cv_mae_db"] < 0.2
     assert 0.6 <= p["fit"]["cv_coverage"] <= 1.0

@@ -51,7 +51,14 @@ def test_report_is_one_file_with_embedded_images_and_no_external_url(report):
     assert len(links.urls) >= 8 and all(u.startswith("data:image/") for u in links.urls)
     outside_data = re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", "", text)
     assert not re.search(r"https?:|ftp:|//[a-z0-9]|url\(|@import", outside_data, re.IGNORECASE)
-    for anchor in ("Reliability", "Noise level map", "Estimated noise model", "Residual", "Detail at risk", "100% crop"):
+    for anchor in (
+        "Reliability",
+        "Noise level map",
+        "Estimated noise model",
+        "Residual",
+        "Detail at risk",
+        "100% crop",
+    ):
         assert anchor in text
     assert "σ (0–255 scale)" in text or "0–255" in text
     assert f"{ex.reliability.gain_db:+.1f} dB" in text
@@ -70,7 +77,8 @@ def test_report_renders_offline_in_headless_chromium(report, chromium):
     page.goto(path.as_uri())
     page.wait_for_load_state("load")
     images = page.eval_on_selector_all(
-        "img", "els => els.map(e => ({src: e.src.slice(0, 15), ok: e.complete && e.naturalWidth > 0}))")
+        "img", "els => els.map(e => ({src: e.src.slice(0, 15), ok: e.complete && e.naturalWidth > 0}))"
+    )
     ids = page.eval_on_selector_all("img[id]", "els => els.map(e => e.id)")
     assert problems == []
     assert all(u == path.as_uri() or u.startswith("data:") for u in requests)
@@ -82,7 +90,9 @@ def test_cli_writes_the_report_and_a_summary(tmp_path, scene, tiny_model, invoke
     photo = photo_file(tmp_path, scene)
     out = tmp_path / "out" / "report.html"
     out.parent.mkdir()
-    r = invoke_cli("explain", photo, "-o", out, "--model", tiny_model, "--device", "cpu", "--restored", tmp_path / "clean.png")
+    r = invoke_cli(
+        "explain", photo, "-o", out, "--model", tiny_model, "--device", "cpu", "--restored", tmp_path / "clean.png"
+    )
     assert r.exit_code == 0, r.stderr
     assert out.is_file() and (tmp_path / "clean.png").is_file()
     assert "predicted gain" in r.stdout and "confidence" in r.stdout

@@ -55,7 +55,9 @@ def test_spectrum_tells_white_from_correlated_noise():
     white = rng.normal(0, 0.05, (256, 256, 3)).astype(np.float32)
     s = power_spectrum(white)
     assert s.whiteness > 0.9 and 0.8 < s.low_high_ratio < 1.25
-    assert np.mean(s.power) == pytest.approx((0.05 * 255) ** 2 * np.sum([0.299, 0.587, 0.114] * np.array([0.299, 0.587, 0.114])), rel=0.15)
+    assert np.mean(s.power) == pytest.approx(
+        (0.05 * 255) ** 2 * np.sum([0.299, 0.587, 0.114] * np.array([0.299, 0.587, 0.114])), rel=0.15
+    )
     blotchy = cv2.GaussianBlur(white, (0, 0), 1.5)
     c = power_spectrum(blotchy)
     assert c.whiteness < 0.5 and c.low_high_ratio > 10
@@ -72,4 +74,6 @@ def test_detail_at_risk_separates_noise_from_removed_structure(scene):
     assert smoothing.risk.shape == clean.shape[:2] and 0 <= smoothing.risk.min() and smoothing.risk.max() <= 1
     # the reading says which is which
     assert reading(power_spectrum(residual(noisy, clean)), oracle).startswith("The residual is close to white noise")
-    assert reading(power_spectrum(residual(noisy, blurred)), smoothing).startswith("The residual contains image structure")
+    assert reading(power_spectrum(residual(noisy, blurred)), smoothing).startswith(
+        "The residual contains image structure"
+    )

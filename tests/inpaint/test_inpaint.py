@@ -144,8 +144,9 @@ def test_inpaint_command_keeps_exif_icc_and_pixels_outside_the_mask(cli, tmp_pat
     (tmp_path / "masks").mkdir()
     PILImage.fromarray(mask).save(tmp_path / "masks" / "old.png")
 
-    run = cli("inpaint", "old.png", "-o", "out/old.png", "--mask", "masks", "--method", "telea",
-              "--save-mask", "out/used.png")
+    run = cli(
+        "inpaint", "old.png", "-o", "out/old.png", "--mask", "masks", "--method", "telea", "--save-mask", "out/used.png"
+    )
     assert run.exit_code == 0, run.output
     with PILImage.open(tmp_path / "out" / "old.png") as im:
         out = np.asarray(im.convert("RGB"))
@@ -178,8 +179,11 @@ def test_repair_bench_on_a_tiny_case(tmp_path, monkeypatch):
 
     weights = tmp_path / "weights"
     weights.mkdir()
-    for name, module in (("restora-damage", DamageNet(width=4)), ("restora-inpaint", InpaintNet(width=4)),
-                         ("restora-inpaint-resshift", ResShiftNet(width=4))):
+    for name, module in (
+        ("restora-damage", DamageNet(width=4)),
+        ("restora-inpaint", InpaintNet(width=4)),
+        ("restora-inpaint-resshift", ResShiftNet(width=4)),
+    ):
         save_model(module, weights / f"{name}.safetensors", {"name": name, "tasks": ["repair"], "steps": 1})
     monkeypatch.setattr(registry, "WEIGHTS_DIR", weights)
     engine_inpaint.load_repair_model.cache_clear()
@@ -190,13 +194,15 @@ def test_repair_bench_on_a_tiny_case(tmp_path, monkeypatch):
         result = run_repair(tmp_path, ["set"], ["telea", "fast", "resshift"], limit=None, log=lambda *a: None)
     finally:
         engine_inpaint.load_repair_model.cache_clear()
-    assert {(r["holes"], r["method"]) for r in result["table"]} == {(k, m) for k in ("thin", "crease", "large")
-                                                                   for m in ("telea", "fast", "resshift")}
+    assert {(r["holes"], r["method"]) for r in result["table"]} == {
+        (k, m) for k in ("thin", "crease", "large") for m in ("telea", "fast", "resshift")
+    }
     for row in result["table"]:
         assert row["images"] == 2 and 5 < row["psnr_hole"] < 100 and 0 <= row["feature_distance"]
     for row in result["auto"]:
         assert row["psnr_damaged"] < row["psnr_true_mask"] and 0 <= row["detector_f1"] <= 1
     assert all(v > 0 for v in result["speed_mp_per_s"].values())
-    write_repair_markdown(tmp_path / "r.md", {"command": "c", "machine": "m", "date": "d", "models": "x",
-                                              "result": result})
+    write_repair_markdown(
+        tmp_path / "r.md", {"command": "c", "machine": "m", "date": "d", "models": "x", "result": result}
+    )
     assert "| set | crease | fast | 2 |" in (tmp_path / "r.md").read_text()

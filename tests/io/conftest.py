@@ -27,7 +27,15 @@ def _s15f16(values) -> bytes:
 def _tag_desc(text: str) -> bytes:
     ascii_text = text.encode("ascii") + b"\x00"
     # textDescriptionType (ICC v2): ASCII, then empty Unicode and ScriptCode parts.
-    return b"desc" + b"\x00" * 4 + struct.pack(">I", len(ascii_text)) + ascii_text + b"\x00" * 8 + b"\x00" * 3 + b"\x00" * 67
+    return (
+        b"desc"
+        + b"\x00" * 4
+        + struct.pack(">I", len(ascii_text))
+        + ascii_text
+        + b"\x00" * 8
+        + b"\x00" * 3
+        + b"\x00" * 67
+    )
 
 
 def naive_cmyk_profile(description: str = "Restora test CMYK") -> bytes:
@@ -44,7 +52,10 @@ def naive_cmyk_profile(description: str = "Restora test CMYK") -> bytes:
         xyz = _SRGB_TO_XYZ_D50 @ rgb
         clut += [min(65535, round(v * 32768)) for v in xyz]  # lut16 XYZ encoding: 1.0 = 0x8000
     lut = (
-        b"mft2" + b"\x00" * 4 + bytes([4, 3, 2, 0]) + _s15f16([1, 0, 0, 0, 1, 0, 0, 0, 1])
+        b"mft2"
+        + b"\x00" * 4
+        + bytes([4, 3, 2, 0])
+        + _s15f16([1, 0, 0, 0, 1, 0, 0, 0, 1])
         + struct.pack(">HH", 2, 2)
         + struct.pack(">8H", *([0, 65535] * 4))
         + struct.pack(f">{len(clut)}H", *clut)
@@ -60,8 +71,17 @@ def naive_cmyk_profile(description: str = "Restora test CMYK") -> bytes:
         body += data
     size = offset + len(body)
     header = (
-        struct.pack(">I", size) + b"\x00" * 4 + struct.pack(">I", 0x02100000) + b"prtr" + b"CMYK" + b"XYZ "
-        + b"\x00" * 12 + b"acsp" + b"\x00" * 24 + struct.pack(">I", 0) + _s15f16([0.9642, 1.0, 0.8249])
+        struct.pack(">I", size)
+        + b"\x00" * 4
+        + struct.pack(">I", 0x02100000)
+        + b"prtr"
+        + b"CMYK"
+        + b"XYZ "
+        + b"\x00" * 12
+        + b"acsp"
+        + b"\x00" * 24
+        + struct.pack(">I", 0)
+        + _s15f16([0.9642, 1.0, 0.8249])
     )
     header += b"\x00" * (128 - len(header))
     return header + table + body

@@ -147,7 +147,7 @@ def test_temporary_file_is_hidden_beside_the_target(tmp_path, photo, monkeypatch
 
     monkeypatch.setattr(write_module.os, "replace", spy)
     write_image(tmp_path / "out.png", photo)
-    (folder, name), = seen
+    ((folder, name),) = seen
     assert folder == str(tmp_path) and name.startswith(".") and name.endswith(".tmp")
     assert (tmp_path / "out.png").exists() and _leftovers(tmp_path) == []
 

@@ -23,8 +23,7 @@ def chunk(kind: bytes, data: bytes) -> bytes:
 def crafted_png(width: int, height: int, rows: bytes, interlace: int = 0) -> bytes:
     """An RGB PNG whose IDAT is a complete zlib stream of ``rows`` (filtered scanlines), then IEND."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, interlace)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def png_bytes(pixels: np.ndarray, **params) -> bytes:

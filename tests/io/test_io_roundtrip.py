@@ -8,7 +8,12 @@ from PIL import Image as PILImage
 from restora.io import Image, read_image, write_image
 
 LOSSLESS = [".png", ".tif", ".tiff", ".bmp"]
-LOSSY = {".jpg": 2.5 / 255, ".jpeg": 2.5 / 255, ".webp": 3.5 / 255, ".heic": 3.5 / 255}  # mean abs error allowed (WebP, HEIC: 4:2:0)
+LOSSY = {
+    ".jpg": 2.5 / 255,
+    ".jpeg": 2.5 / 255,
+    ".webp": 3.5 / 255,
+    ".heic": 3.5 / 255,
+}  # mean abs error allowed (WebP, HEIC: 4:2:0)
 
 
 @pytest.mark.parametrize("ext", LOSSLESS)
@@ -126,7 +131,9 @@ def test_grey_16bit_and_float(tmp_path, ext):
         assert back.grayscale and back.bit_depth == 32 and np.array_equal(back.pixels[..., 0], floats)
 
 
-@pytest.mark.parametrize("ext,depth", [(".png", 8), (".png", 16), (".tif", 8), (".tif", 16), (".webp", 8), (".heic", 8)])
+@pytest.mark.parametrize(
+    "ext,depth", [(".png", 8), (".png", 16), (".tif", 8), (".tif", 16), (".webp", 8), (".heic", 8)]
+)
 def test_alpha_carried_through(tmp_path, photo_u8, ext, depth):
     alpha = np.tile(np.linspace(0, 255, 32).astype(np.uint8), (24, 1))
     image = Image.from_array(np.dstack([photo_u8, alpha]))

@@ -116,10 +116,15 @@ def test_supervised_contrastive_prefers_embeddings_clustered_by_label():
 def test_aux_loss_reports_weighted_parts():
     from restora.losses import AuxLoss
 
-    aux = {"logits": torch.tensor([[4.0, 0.0], [0.0, 4.0]]), "severity": torch.tensor([[0.5, 0.0], [0.0, 0.5]]),
-           "embedding": torch.randn(2, 4)}
+    aux = {
+        "logits": torch.tensor([[4.0, 0.0], [0.0, 4.0]]),
+        "severity": torch.tensor([[0.5, 0.0], [0.0, 0.5]]),
+        "embedding": torch.randn(2, 4),
+    }
     labels = torch.tensor([0, 0])
-    total, parts = AuxLoss(LossWeights(classify=1.0, severity=2.0, contrastive=0.0))(aux, labels, torch.tensor([27.5, 27.5]))
+    total, parts = AuxLoss(LossWeights(classify=1.0, severity=2.0, contrastive=0.0))(
+        aux, labels, torch.tensor([27.5, 27.5])
+    )
     assert parts["accuracy"] == 0.5
     assert float(total) == pytest.approx(parts["classify"] + 2.0 * parts["severity"], rel=1e-6)
     assert "contrastive" not in parts

@@ -7,8 +7,14 @@ from restora.models.mimounet import receptive_radius
 
 
 def tiny():
-    return AllInOneNet(width=8, enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), bottom_dilations=(1, 2), embed_dim=8,
-                       encoder_widths=(4, 8, 8, 8))
+    return AllInOneNet(
+        width=8,
+        enc_blocks=(1, 1, 1),
+        dec_blocks=(1, 1, 1),
+        bottom_dilations=(1, 2),
+        embed_dim=8,
+        encoder_widths=(4, 8, 8, 8),
+    )
 
 
 def randomised():

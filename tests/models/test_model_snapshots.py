@@ -29,7 +29,8 @@ def test_shipped_model_output_matches_its_snapshot(name):
     entry = json.loads(INDEX.read_text()).get(name)
     assert entry is not None, f"{name} has no snapshot: {REGENERATE} {name}"
     assert entry["weights_sha256"] == weights_sha256(name), (
-        f"{name} was re-shipped (its weights changed): make its reference with {REGENERATE} {name}")
+        f"{name} was re-shipped (its weights changed): make its reference with {REGENERATE} {name}"
+    )
     reference = np.load(REFERENCES / f"{name}.npy", allow_pickle=False)
     output = snapshot_output(name)
     assert output.shape == reference.shape == tuple(entry["shape"])

@@ -14,7 +14,9 @@ DENOISERS = sorted(name for name, card in SHIPPED.items() if card.get("tasks") =
 
 def scene() -> np.ndarray:
     yy, xx = np.mgrid[0:96, 0:96].astype(np.float32)
-    return np.dstack([0.5 + 0.3 * np.sin(xx / 6.0) * np.cos(yy / 9.0), 0.4 + 0.2 * np.cos(xx / 11.0), 0.5 + 0.2 * np.sin(yy / 7.0)])
+    return np.dstack(
+        [0.5 + 0.3 * np.sin(xx / 6.0) * np.cos(yy / 9.0), 0.4 + 0.2 * np.cos(xx / 11.0), 0.5 + 0.2 * np.sin(yy / 7.0)]
+    )
 
 
 def mse(a: np.ndarray, b: np.ndarray) -> float:

@@ -48,7 +48,9 @@ def test_threads_size_the_same_pools_in_the_local_engine_as_in_a_ray_worker(tmp_
     try:
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
-        result = invoke_cli("batch", tmp_path / "in" / "a.png", "-o", tmp_path / "a.png", "--model", "identity", "--threads", "2")
+        result = invoke_cli(
+            "batch", tmp_path / "in" / "a.png", "-o", tmp_path / "a.png", "--model", "identity", "--threads", "2"
+        )
         assert result.exit_code == 0, result.stdout + result.stderr
         # What RestoreWorker sets in each actor (restora.batch.ray_engine.limit_threads): PyTorch's and OpenCV's pools.
         assert (torch.get_num_threads(), cv2.getNumThreads()) == (2, 2)
@@ -75,7 +77,10 @@ def test_benchmark_tells_ray_processes_apart():
     bench = ray_batch_benchmark()
     worker = "/v/bin/python /v/ray/_private/workers/default_worker.py --raylet-name=/tmp/ray/s/sockets/raylet --node-ip-address=1"
     assert bench.role_of(11, 7, worker) == "idle Ray workers"
-    assert bench.role_of(11, 7, "/v/ray/core/src/ray/raylet/raylet --raylet_socket_name=/tmp/ray/s/sockets/raylet") == "raylet"
+    assert (
+        bench.role_of(11, 7, "/v/ray/core/src/ray/raylet/raylet --raylet_socket_name=/tmp/ray/s/sockets/raylet")
+        == "raylet"
+    )
     assert bench.role_of(11, 7, "ray::MapWorker(MapBatches(RestoreWorker)).submit") == bench.WORKER_ROLE
     assert bench.role_of(11, 7, "ray::_StatsActor") == "Ray Data helper actors"
     assert bench.role_of(11, 7, "ray::DashboardAgent") == "agents"
@@ -88,14 +93,25 @@ def test_benchmark_megapixels_come_from_pixel_counts_for_small_images():
     Ray / local ratios stay defined."""
     bench = ray_batch_benchmark()
     each = 64 * 64 / 1e6
-    done, seconds, megapixels = bench.batch_summary("6 done, 0 skipped, 0 failed in 1.3 s (0.0 MP, 0.02 MP/s restoring)\n", each)
+    done, seconds, megapixels = bench.batch_summary(
+        "6 done, 0 skipped, 0 failed in 1.3 s (0.0 MP, 0.02 MP/s restoring)\n", each
+    )
     assert (done, seconds) == (6, 1.3) and megapixels == pytest.approx(6 * 64 * 64 / 1e6)
     assert bench.batch_summary("no summary here", each) is None
-    row = {"files": 6, "megapixels": megapixels, "steady_mp_s": 0.02, "batch_mp_s": round(megapixels / seconds, 4),
-           "wall_mp_s": round(megapixels / 4.0, 4), "wall_s": 4.0, "first_output_s": 2.0, "worker_idle": None,
-           "cpu_seconds": {"driver": 1.0}}
-    table = bench.markdown([{**row, "engine": "local", "threads": 1}, {**row, "engine": "ray", "threads": 1}],
-                           None, 6, 64, "fast", 1)
+    row = {
+        "files": 6,
+        "megapixels": megapixels,
+        "steady_mp_s": 0.02,
+        "batch_mp_s": round(megapixels / seconds, 4),
+        "wall_mp_s": round(megapixels / 4.0, 4),
+        "wall_s": 4.0,
+        "first_output_s": 2.0,
+        "worker_idle": None,
+        "cpu_seconds": {"driver": 1.0},
+    }
+    table = bench.markdown(
+        [{**row, "engine": "local", "threads": 1}, {**row, "engine": "ray", "threads": 1}], None, 6, 64, "fast", 1
+    )
     assert "| ray | 1 | 0.020 |" in table and "100%, 100%" in table
 
 
@@ -145,12 +161,26 @@ def test_a_result_travels_and_is_kept_whole(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     job = Job(Path("/in/a.png"), out / "a.png", "a.png")
-    detection = {"detector": "tiny", "probabilities": {"lowlight": 0.9, "dehaze": 0.1},
-                 "strengths": {"lowlight": 0.61, "dehaze": 0.02}, "detected": ["lowlight"], "task": "lowlight",
-                 "model": "tiny", "seconds": 0.01, "extra": {}}
-    result = JobResult(job, model="tiny", megapixels=0.25, restore_seconds=0.5, seconds=0.75,
-                       sigma=np.array([3.0, 4.5, 6.25], np.float32), reliability={"gain_db": 1.5},
-                       detection=detection)
+    detection = {
+        "detector": "tiny",
+        "probabilities": {"lowlight": 0.9, "dehaze": 0.1},
+        "strengths": {"lowlight": 0.61, "dehaze": 0.02},
+        "detected": ["lowlight"],
+        "task": "lowlight",
+        "model": "tiny",
+        "seconds": 0.01,
+        "extra": {},
+    }
+    result = JobResult(
+        job,
+        model="tiny",
+        megapixels=0.25,
+        restore_seconds=0.5,
+        seconds=0.75,
+        sigma=np.array([3.0, 4.5, 6.25], np.float32),
+        reliability={"gain_db": 1.5},
+        detection=detection,
+    )
     back = JobResult.from_record(job, json.loads(json.dumps(result.to_record())))
     assert np.array_equal(back.sigma, result.sigma) and back.sigma.dtype == result.sigma.dtype
     assert {**vars(back), "sigma": None} == {**vars(result), "sigma": None}
@@ -191,15 +221,27 @@ def test_manifest_waits_longer_between_costly_saves(tmp_path, monkeypatch):
 def test_an_unreachable_cluster_is_a_usage_error(tmp_path, invoke_cli):
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'restora[ray]')")
     make_tree(tmp_path / "in")
-    result = invoke_cli("batch", tmp_path / "in", "-o", tmp_path / "out", "--engine", "ray", "--address", "127.0.0.1:1",
-                 "--model", "identity")
+    result = invoke_cli(
+        "batch",
+        tmp_path / "in",
+        "-o",
+        tmp_path / "out",
+        "--engine",
+        "ray",
+        "--address",
+        "127.0.0.1:1",
+        "--model",
+        "identity",
+    )
     assert result.exit_code == 2 and "cannot reach the Ray cluster" in result.stderr
 
 
 # ---------------------------------------------------------------------------------------------------
 # Ray (one local instance for the module: starting Ray takes seconds)
 
-ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'restora[ray]'): Ray batch tests skipped")
+ray = pytest.importorskip(
+    "ray", reason="the ray extra is not installed (pip install 'restora[ray]'): Ray batch tests skipped"
+)
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +260,9 @@ def local_ray():
 def test_ray_two_workers_corrupt_file_manifest_and_rerun(tmp_path, local_ray, invoke_cli):
     names = make_tree(tmp_path / "in")
     out = tmp_path / "out"
-    first = invoke_cli("batch", tmp_path / "in", "-o", out, "-r", "--engine", "ray", "--workers", "2", "--model", "identity")
+    first = invoke_cli(
+        "batch", tmp_path / "in", "-o", out, "-r", "--engine", "ray", "--workers", "2", "--model", "identity"
+    )
     assert first.exit_code == 1, first.stdout + first.stderr
     assert all((out / n).is_file() for n in names)  # mirrored tree, formats kept
     assert not (out / "sub" / "broken.png").exists()
@@ -227,17 +271,24 @@ def test_ray_two_workers_corrupt_file_manifest_and_rerun(tmp_path, local_ray, in
     assert "Ray: 2 workers" in first.stdout
 
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert {k: v["status"] for k, v in manifest["files"].items()} == {**{n: "done" for n in names}, "sub/broken.png": "failed"}
+    assert {k: v["status"] for k, v in manifest["files"].items()} == {
+        **{n: "done" for n in names},
+        "sub/broken.png": "failed",
+    }
     assert manifest["files"]["sub/broken.png"]["reason"]
     assert manifest["counts"] == {"done": 5, "failed": 1, "skipped": 0}
     # Outputs are the identity's: same pixels as the inputs (lossless formats).
-    assert np.array_equal(np.asarray(PILImage.open(out / "sub/c.png")), np.asarray(PILImage.open(tmp_path / "in/sub/c.png")))
+    assert np.array_equal(
+        np.asarray(PILImage.open(out / "sub/c.png")), np.asarray(PILImage.open(tmp_path / "in/sub/c.png"))
+    )
 
     # As after a kill: one output missing and a half-written temporary file beside it.
     stamps = {n: (out / n).stat().st_mtime_ns for n in names}
     (out / "a.png").unlink()
     (out / ".a.png.k1ll3d.tmp").write_bytes(b"partial")
-    second = invoke_cli("batch", tmp_path / "in", "-o", out, "-r", "--engine", "ray", "--workers", "2", "--model", "identity")
+    second = invoke_cli(
+        "batch", tmp_path / "in", "-o", out, "-r", "--engine", "ray", "--workers", "2", "--model", "identity"
+    )
     assert second.exit_code == 1  # the corrupt file fails again
     assert "1 done, 4 skipped, 1 failed" in second.stdout
     assert (out / "a.png").is_file() and not (out / ".a.png.k1ll3d.tmp").exists()
@@ -259,8 +310,9 @@ def detection_lines(stdout: str) -> dict[str, str]:
     return found
 
 
-def test_ray_reports_task_auto_detections_as_the_local_engine_does(tmp_path, monkeypatch, local_ray, invoke_cli,
-                                                                   tiny_allinone):
+def test_ray_reports_task_auto_detections_as_the_local_engine_does(
+    tmp_path, monkeypatch, local_ray, invoke_cli, tiny_allinone
+):
     names = make_tree(tmp_path / "in")
     monkeypatch.chdir(tmp_path)  # files are shown as in/NAME
     model = tiny_allinone("lowlight")  # detects low light in any image and restores it itself
@@ -272,7 +324,9 @@ def test_ray_reports_task_auto_detections_as_the_local_engine_does(tmp_path, mon
     expected = detection_lines(local.stdout.replace(os.sep, "/"))
     assert set(expected) == {"", *(f"in/{n}" for n in names)} and expected[""] == "detected: lowlight 5"
     assert "restored by tiny-allinone-lowlight (lowlight)" in expected["in/a.png"]
-    assert detection_lines(on_ray.stdout.replace(os.sep, "/")) == expected  # same types, probabilities, strengths, model, counts
+    assert (
+        detection_lines(on_ray.stdout.replace(os.sep, "/")) == expected
+    )  # same types, probabilities, strengths, model, counts
 
     manifest = json.loads((tmp_path / "ray" / MANIFEST_NAME).read_text())["files"]
     for name in names:

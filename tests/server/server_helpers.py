@@ -11,7 +11,9 @@ from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
 
-def noisy_pixels(height: int = 40, width: int = 48, sigma: float = 20.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def noisy_pixels(
+    height: int = 40, width: int = 48, sigma: float = 20.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(clean, noisy) uint8 RGB: smooth gradients plus Gaussian noise of σ (0–255 scale)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -49,5 +51,8 @@ def wait_done(client: TestClient, job_id: str, timeout: float = 60.0) -> dict:
 
 
 def submit(client: TestClient, data: bytes, filename: str = "photo.png", **fields) -> httpx.Response:
-    return client.post("/api/jobs", files={"file": (filename, data, "application/octet-stream")},
-                       data={k: str(v) for k, v in fields.items()})
+    return client.post(
+        "/api/jobs",
+        files={"file": (filename, data, "application/octet-stream")},
+        data={k: str(v) for k, v in fields.items()},
+    )

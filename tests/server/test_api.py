@@ -134,8 +134,17 @@ def test_denoising_status_has_reliability(client):
     _, noisy = noisy_pixels(64, 64, sigma=20)
     status = run_job(client, encode(noisy, "PNG"), model="nlm")
     r = status["reliability"]
-    assert set(r) == {"gain_db", "low_db", "high_db", "confidence", "out_of_range", "flags", "calibrated_for", "model",
-                      "reason"}
+    assert set(r) == {
+        "gain_db",
+        "low_db",
+        "high_db",
+        "confidence",
+        "out_of_range",
+        "flags",
+        "calibrated_for",
+        "model",
+        "reason",
+    }
     assert r["low_db"] <= r["gain_db"] <= r["high_db"] and r["confidence"] in ("high", "medium", "low")
     assert r["out_of_range"] == bool(r["flags"]) and r["model"] == "nlm"
     assert r["calibrated_for"] == load_predictor()["model"]["name"]
@@ -271,11 +280,14 @@ def test_image_over_pixel_limit_is_422(make_client):
     assert "photo.png" in detail and "pixel" in detail.lower()
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"this is not an image at all", "text"),
-    (b"", "empty"),
-    (None, "truncated"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"this is not an image at all", "text"),
+        (b"", "empty"),
+        (None, "truncated"),
+    ],
+)
 def test_bad_files_are_422_with_a_reason(client, data, reason):
     if data is None:
         _, noisy = noisy_pixels()
@@ -287,17 +299,20 @@ def test_bad_files_are_422_with_a_reason(client, data, reason):
     assert "\n" not in detail
 
 
-@pytest.mark.parametrize("fields, words", [
-    ({"strength": 2}, "strength"),
-    ({"strength": "strong"}, "strength"),
-    ({"strength": "nan"}, "strength"),
-    ({"sigma": -3}, "sigma: Value error, must be 'auto' or a number from 0 to 255"),
-    ({"sigma": "loud"}, "sigma: Value error, must be 'auto' or a number from 0 to 255"),
-    ({"task": "sharpen"}, "task"),
-    ({"model": "no-such-model"}, "unknown model"),
-    ({"model": "/etc/passwd"}, "unknown model"),
-    ({"colour": "blue"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"strength": 2}, "strength"),
+        ({"strength": "strong"}, "strength"),
+        ({"strength": "nan"}, "strength"),
+        ({"sigma": -3}, "sigma: Value error, must be 'auto' or a number from 0 to 255"),
+        ({"sigma": "loud"}, "sigma: Value error, must be 'auto' or a number from 0 to 255"),
+        ({"task": "sharpen"}, "task"),
+        ({"model": "no-such-model"}, "unknown model"),
+        ({"model": "/etc/passwd"}, "unknown model"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
 def test_bad_fields_are_422(client, fields, words):
     _, noisy = noisy_pixels()
     response = submit(client, encode(noisy, "PNG"), **fields)
@@ -371,9 +386,17 @@ def test_healthz(client):
 def test_openapi_describes_the_api(client):
     schema = client.get("/openapi.json").json()
     paths = schema["paths"]
-    for path in ("/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/result", "/api/jobs/{job_id}/noise-map",
-                 "/api/jobs/{job_id}/residual", "/api/jobs/{job_id}/preview", "/api/jobs/zip", "/api/models",
-                 "/healthz"):
+    for path in (
+        "/api/jobs",
+        "/api/jobs/{job_id}",
+        "/api/jobs/{job_id}/result",
+        "/api/jobs/{job_id}/noise-map",
+        "/api/jobs/{job_id}/residual",
+        "/api/jobs/{job_id}/preview",
+        "/api/jobs/zip",
+        "/api/models",
+        "/healthz",
+    ):
         assert path in paths, path
     form = paths["/api/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"

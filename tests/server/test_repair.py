@@ -57,10 +57,13 @@ def test_a_mask_of_another_size_is_a_clear_422(client):
     assert list(client.app.state.jobs.root.iterdir()) == []  # nothing kept of the refused upload
 
 
-@pytest.mark.parametrize("mask, fields, words", [
-    (b"not an image", {"task": "repair"}, "mask: "),
-    (None, {"task": "denoise"}, "a mask is for task 'repair', not 'denoise'"),
-])
+@pytest.mark.parametrize(
+    "mask, fields, words",
+    [
+        (b"not an image", {"task": "repair"}, "mask: "),
+        (None, {"task": "denoise"}, "a mask is for task 'repair', not 'denoise'"),
+    ],
+)
 def test_bad_masks_are_422_with_one_line(client, mask, fields, words):
     damaged, good = photo_and_mask()
     response = post(client, encode(damaged, "PNG"), encode(good, "PNG") if mask is None else mask, **fields)

@@ -159,13 +159,21 @@ def test_a_style_run_trains_validates_and_exports(tmp_path):
     for i in range(4):
         PILImage.fromarray((photo_like(48, 56, seed=i) * 255).astype(np.uint8)).save(photos / f"{i}.png")
     PILImage.fromarray((photo_like(64, 64, seed=9) * 255).astype(np.uint8)).save(tmp_path / "style.png")
-    cfg = TrainConfig.model_validate({
-        "name": "tiny-style", "steps": 2, "threads": 1,
-        "data": {"train_dir": str(photos), "val_count": 1, "val_crop": 32, "patch": 32, "batch": 2},
-        "model": {"arch": "stylenet", "args": {"width": 4, "blocks": 1}},
-        "style": {"image": str(tmp_path / "style.png"), "side": 64, "loss": {"content": 1.0, "style": 1.0}},
-        "select": "val_loss", "log_every": 1, "val_every": 1, "ckpt_every": 1, "card": {"tasks": ["stylize"]},
-    })
+    cfg = TrainConfig.model_validate(
+        {
+            "name": "tiny-style",
+            "steps": 2,
+            "threads": 1,
+            "data": {"train_dir": str(photos), "val_count": 1, "val_crop": 32, "patch": 32, "batch": 2},
+            "model": {"arch": "stylenet", "args": {"width": 4, "blocks": 1}},
+            "style": {"image": str(tmp_path / "style.png"), "side": 64, "loss": {"content": 1.0, "style": 1.0}},
+            "select": "val_loss",
+            "log_every": 1,
+            "val_every": 1,
+            "ckpt_every": 1,
+            "card": {"tasks": ["stylize"]},
+        }
+    )
     run = tmp_path / "run"
     run.mkdir()
     trainer = StyleTrainer(cfg, run, "cpu")

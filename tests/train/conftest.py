@@ -24,11 +24,21 @@ def tiny_config(tiny_data):
     from restora.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
 
     def make(steps=20, **fields):
-        return TrainConfig(**{
-            "name": "tiny", "steps": steps, "threads": 1,
-            "data": DataConfig(train_dir=str(tiny_data), val_count=2, val_crop=32, patch=32, batch=4, pipeline="gaussian"),
-            "model": ModelConfig(arch="nafnet", args=dict(width=8, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])),
-            "optim": OptimConfig(lr=5e-3, warmup_steps=2, grad_clip=0.0), "log_every": 5, "val_every": 10, "ckpt_every": 5,
-            **fields})
+        return TrainConfig(
+            **{
+                "name": "tiny",
+                "steps": steps,
+                "threads": 1,
+                "data": DataConfig(
+                    train_dir=str(tiny_data), val_count=2, val_crop=32, patch=32, batch=4, pipeline="gaussian"
+                ),
+                "model": ModelConfig(arch="nafnet", args=dict(width=8, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])),
+                "optim": OptimConfig(lr=5e-3, warmup_steps=2, grad_clip=0.0),
+                "log_every": 5,
+                "val_every": 10,
+                "ckpt_every": 5,
+                **fields,
+            }
+        )
 
     return make

@@ -22,10 +22,16 @@ HALF = 4
 def tiny_config(folder):
     # grad_clip on: clipping uses the averaged gradient, so it must match too.
     return TrainConfig(
-        name="tiny-ddp", steps=STEPS, threads=2, seed=3,
+        name="tiny-ddp",
+        steps=STEPS,
+        threads=2,
+        seed=3,
         data=DataConfig(train_dir=str(folder), val_count=2, val_crop=32, patch=32, batch=8, pipeline="gaussian"),
         model=ModelConfig(arch="nafnet", args=dict(width=8, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])),
-        optim=OptimConfig(lr=5e-3, warmup_steps=2, grad_clip=0.5), log_every=1, val_every=HALF, ckpt_every=2,
+        optim=OptimConfig(lr=5e-3, warmup_steps=2, grad_clip=0.5),
+        log_every=1,
+        val_every=HALF,
+        ckpt_every=2,
     )
 
 
@@ -41,8 +47,24 @@ def test_two_processes_equal_one_with_the_whole_batch_and_resume_with_one(tmp_pa
     # Two processes, global batch 8 = 4 patches per rank, first half of the schedule.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     two = tmp_path / "two"
-    done = subprocess.run([sys.executable, "-m", "restora.train", str(config_file), "--run-dir", str(two),
-                           "--max-steps", str(HALF), "--nproc", "2"], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "restora.train",
+            str(config_file),
+            "--run-dir",
+            str(two),
+            "--max-steps",
+            str(HALF),
+            "--nproc",
+            "2",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("step=4") == 1  # rank 0 alone reports
     after_two = torch.load(two / "checkpoint.pt", weights_only=True)

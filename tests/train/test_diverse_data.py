@@ -33,8 +33,13 @@ def two_sets(tmp_path):
 
 
 def sets_config(a, b, **kw):
-    args = dict(sets=[TrainSet(dir=str(a), weight=3, val_count=1), TrainSet(dir=str(b), weight=1, val_count=2)],
-                val_crop=32, patch=32, batch=4, pipeline="gaussian")
+    args = dict(
+        sets=[TrainSet(dir=str(a), weight=3, val_count=1), TrainSet(dir=str(b), weight=1, val_count=2)],
+        val_crop=32,
+        patch=32,
+        batch=4,
+        pipeline="gaussian",
+    )
     args.update(kw)
     return DataConfig(**args)
 
@@ -102,8 +107,11 @@ def test_colour_jitter_scales_saturation_and_contrast_and_turns_hue_about_grey()
     assert np.isclose((con @ LUMA).mean(), (x @ LUMA).mean(), atol=1e-5)  # contrast turns about the mean luma
     hue = jitter_colour(x, np.random.default_rng(0), saturation=(1, 1), contrast=(1, 1), hue_degrees=90)
     assert np.allclose(hue.sum(-1), x.sum(-1), atol=1e-5)  # rotation about (1, 1, 1) keeps R + G + B
-    assert np.allclose(np.linalg.norm(hue - hue.mean(-1, keepdims=True), axis=-1),
-                       np.linalg.norm(x - x.mean(-1, keepdims=True), axis=-1), atol=1e-5)
+    assert np.allclose(
+        np.linalg.norm(hue - hue.mean(-1, keepdims=True), axis=-1),
+        np.linalg.norm(x - x.mean(-1, keepdims=True), axis=-1),
+        atol=1e-5,
+    )
     assert not np.allclose(hue, x, atol=1e-3)
 
 
@@ -131,8 +139,14 @@ def test_clipped_noise_stays_in_range_and_biases_dark_pixels_up(tmp_path):
 
 def test_quantisation_puts_noisy_pixels_on_the_8_and_16_bit_grids(tiny_data):
     for bits, field in ((8, "quantize8_prob"), (16, "quantize16_prob")):
-        cfg = DataConfig(train_dir=str(tiny_data), val_count=2, patch=32, batch=4, pipeline="gaussian",
-                         augment=AugmentConfig(**{field: 1.0}))
+        cfg = DataConfig(
+            train_dir=str(tiny_data),
+            val_count=2,
+            patch=32,
+            batch=4,
+            pipeline="gaussian",
+            augment=AugmentConfig(**{field: 1.0}),
+        )
         noisy = PatchSampler(cfg, split_train_val(cfg)[0], seed=0, hint=False).sample(0).noisy.double().numpy()
         levels = noisy * (2**bits - 1)
         assert np.abs(levels - np.rint(levels)).max() < 1e-3 * 2 ** (bits - 8)
@@ -140,7 +154,9 @@ def test_quantisation_puts_noisy_pixels_on_the_8_and_16_bit_grids(tiny_data):
 
 def test_augmented_batches_are_a_function_of_seed_and_step(two_sets):
     a, b = two_sets
-    aug = AugmentConfig(downscale_prob=0.5, colour_prob=0.5, channel_shuffle_prob=0.5, clip_prob=0.5, quantize8_prob=0.5)
+    aug = AugmentConfig(
+        downscale_prob=0.5, colour_prob=0.5, channel_shuffle_prob=0.5, clip_prob=0.5, quantize8_prob=0.5
+    )
     cfg = sets_config(a, b, augment=aug)
     train = split_train_val(cfg)[0]
     x, y = PatchSampler(cfg, train, seed=3).sample(5), PatchSampler(cfg, train, seed=3).sample(5)
@@ -173,12 +189,28 @@ def test_real_pairs_match_by_name_and_a_missing_reference_is_an_error(tmp_path):
 
 def test_a_multi_set_run_logs_each_set_and_the_real_pairs_and_selects_by_their_mean(tmp_path, two_sets):
     a, b = two_sets
-    data = sets_config(a, b, val_extra=["camera"], val_real=str(real_folder(tmp_path)), val_sigma=15.0,
-                       augment=AugmentConfig(downscale_prob=0.5, clip_prob=0.5))
-    cfg = TrainConfig(name="multi", steps=4, threads=1, data=data, select="mean", log_every=2, val_every=4, ckpt_every=4,
-                      model=ModelConfig(arch="nafnet", args=dict(width=8, enc_blocks=[1], mid_blocks=1, dec_blocks=[1],
-                                                                  uses_sigma=True)),
-                      optim=OptimConfig(lr=1e-3, warmup_steps=1))
+    data = sets_config(
+        a,
+        b,
+        val_extra=["camera"],
+        val_real=str(real_folder(tmp_path)),
+        val_sigma=15.0,
+        augment=AugmentConfig(downscale_prob=0.5, clip_prob=0.5),
+    )
+    cfg = TrainConfig(
+        name="multi",
+        steps=4,
+        threads=1,
+        data=data,
+        select="mean",
+        log_every=2,
+        val_every=4,
+        ckpt_every=4,
+        model=ModelConfig(
+            arch="nafnet", args=dict(width=8, enc_blocks=[1], mid_blocks=1, dec_blocks=[1], uses_sigma=True)
+        ),
+        optim=OptimConfig(lr=1e-3, warmup_steps=1),
+    )
     run = tmp_path / "run"
     run.mkdir()
     Trainer(cfg, run).fit(progress=False)

@@ -29,12 +29,28 @@ def textured_set(folder, n, size=64, seed=0):
 @pytest.fixture
 def tiny_sets_config(tmp_path):
     a, b = textured_set(tmp_path / "data" / "setA", 6), textured_set(tmp_path / "data" / "setB", 5, seed=1)
-    cfg = {"name": "tiny-gpu", "steps": 50, "threads": 1,
-           "data": {"sets": [{"dir": str(a), "weight": 2, "val_count": 1}, {"dir": str(b), "weight": 1, "val_count": 1}],
-                    "patch": 32, "batch": 2, "val_crop": 32, "pipeline": "gaussian", "augment": {"clip_prob": 0.5}},
-           "model": {"arch": "nafnet", "args": {"width": 8, "enc_blocks": [1], "mid_blocks": 1, "dec_blocks": [1],
-                                                "uses_sigma": True}},
-           "optim": {"lr": 1e-3, "warmup_steps": 1}, "select": "mean", "log_every": 1, "val_every": 2, "ckpt_every": 2}
+    cfg = {
+        "name": "tiny-gpu",
+        "steps": 50,
+        "threads": 1,
+        "data": {
+            "sets": [{"dir": str(a), "weight": 2, "val_count": 1}, {"dir": str(b), "weight": 1, "val_count": 1}],
+            "patch": 32,
+            "batch": 2,
+            "val_crop": 32,
+            "pipeline": "gaussian",
+            "augment": {"clip_prob": 0.5},
+        },
+        "model": {
+            "arch": "nafnet",
+            "args": {"width": 8, "enc_blocks": [1], "mid_blocks": 1, "dec_blocks": [1], "uses_sigma": True},
+        },
+        "optim": {"lr": 1e-3, "warmup_steps": 1},
+        "select": "mean",
+        "log_every": 1,
+        "val_every": 2,
+        "ckpt_every": 2,
+    }
     path = tmp_path / "tiny-gpu.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -58,8 +74,11 @@ def test_pack_keeps_the_held_out_slices_whole_and_fills_sets_by_weight(tmp_path,
 
 
 def test_usage_errors_exit_2_with_one_line():
-    for args, words in (((), "usage"), (("run", "soon", "/tmp/x"), "MINUTES must be a number"),
-                        (("pack", "no-such.yaml"), "no config")):
+    for args, words in (
+        ((), "usage"),
+        (("run", "soon", "/tmp/x"), "MINUTES must be a number"),
+        (("pack", "no-such.yaml"), "no config"),
+    ):
         done = script(*args)
         assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
 

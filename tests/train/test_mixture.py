@@ -1,6 +1,5 @@
 """Task mixtures, multi-scale and all-in-one training (restora.train with mimounet / allinone)."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -15,7 +14,10 @@ from restora.train.checkpoint import prepare_run
 from restora.train.runlog import read_log
 from restora.train.trainer import Trainer
 
-MIX = [MixtureItem(task="denoise", pipeline="gaussian", weight=3), MixtureItem(task="deblur", pipeline="defocus", weight=1)]
+MIX = [
+    MixtureItem(task="denoise", pipeline="gaussian", weight=3),
+    MixtureItem(task="deblur", pipeline="defocus", weight=1),
+]
 TINY_ALLINONE = dict(width=8, enc_blocks=[1, 1, 1], dec_blocks=[1, 1, 1], embed_dim=8, encoder_widths=[4, 8, 8, 8])
 TINY_MIMO = dict(width=8, enc_blocks=[1, 1, 1], dec_blocks=[1, 1, 1])
 
@@ -88,13 +90,25 @@ def test_validation_groups_are_fixed_per_task_or_pipeline(tiny_data):
 
 def allinone_config(folder, steps=16):
     return TrainConfig(
-        name="tiny-aio", steps=steps, threads=1, seed=0,
-        data=data_config(folder, mixture=[MixtureItem(task="denoise", pipeline="gaussian"),
-                                          MixtureItem(task="deblur", pipeline="defocus"),
-                                          MixtureItem(task="dehaze", pipeline="haze")], describe_shrink=(1.0, 2.0)),
+        name="tiny-aio",
+        steps=steps,
+        threads=1,
+        seed=0,
+        data=data_config(
+            folder,
+            mixture=[
+                MixtureItem(task="denoise", pipeline="gaussian"),
+                MixtureItem(task="deblur", pipeline="defocus"),
+                MixtureItem(task="dehaze", pipeline="haze"),
+            ],
+            describe_shrink=(1.0, 2.0),
+        ),
         model=ModelConfig(arch="allinone", args=TINY_ALLINONE),
         loss=dict(charbonnier=1.0, fft=0.1, classify=0.1, severity=0.5, contrastive=0.05),
-        optim=OptimConfig(lr=3e-3, warmup_steps=2, grad_clip=0.0), log_every=4, val_every=8, ckpt_every=4,
+        optim=OptimConfig(lr=3e-3, warmup_steps=2, grad_clip=0.0),
+        log_every=4,
+        val_every=8,
+        ckpt_every=4,
         card={"tasks": ["denoise", "deblur", "dehaze"]},
     )
 
@@ -115,10 +129,21 @@ def test_allinone_training_lowers_the_loss_resumes_bit_exactly_and_exports(tmp_p
     assert fixed_batch_loss(straight.model, probe) < 0.9 * before
 
     rows = read_log(tmp_path / "a" / "log.csv")
-    for col in ("classify", "severity", "contrastive", "accuracy", "val_denoise", "val_deblur", "val_dehaze", "val_acc"):
+    for col in (
+        "classify",
+        "severity",
+        "contrastive",
+        "accuracy",
+        "val_denoise",
+        "val_deblur",
+        "val_dehaze",
+        "val_acc",
+    ):
         assert col in rows[0], col
     last = rows[-1]
-    assert float(last["val_psnr"]) == pytest.approx(np.mean([float(last[f"val_{t}"]) for t in ("denoise", "deblur", "dehaze")]), abs=1e-3)
+    assert float(last["val_psnr"]) == pytest.approx(
+        np.mean([float(last[f"val_{t}"]) for t in ("denoise", "deblur", "dehaze")]), abs=1e-3
+    )
     assert 0.0 <= float(last["val_acc"]) <= 1.0
 
     prepare_run(cfg, tmp_path / "b", resume=False)
@@ -141,10 +166,15 @@ def test_allinone_training_lowers_the_loss_resumes_bit_exactly_and_exports(tmp_p
 @pytest.mark.slow
 def test_mimounet_multiscale_training_with_bf16_lowers_the_loss_and_exports(tmp_path, tiny_data):
     cfg = TrainConfig(
-        name="tiny-mimo", steps=16, threads=1,
+        name="tiny-mimo",
+        steps=16,
+        threads=1,
         data=data_config(tiny_data, pipeline="gaussian", val_pipeline="defocus"),  # noise: learnable in 16 steps
         model=ModelConfig(arch="mimounet", args=TINY_MIMO),
-        optim=OptimConfig(lr=3e-3, warmup_steps=2, grad_clip=0.5, cpu_bf16=True), log_every=4, val_every=8, ckpt_every=8,
+        optim=OptimConfig(lr=3e-3, warmup_steps=2, grad_clip=0.5, cpu_bf16=True),
+        log_every=4,
+        val_every=8,
+        ckpt_every=8,
         card={"tasks": ["deblur"]},
     )
     probe = PatchSampler(cfg.data, split_train_val(cfg.data)[0], seed=99, hint=False).sample(0)
@@ -213,15 +243,20 @@ def test_gt_mean_psnr_forgives_a_global_gain_and_nothing_else():
 @pytest.mark.slow
 def test_whole_photo_validation_and_the_low_light_gt_mean_column(tmp_path, tiny_data):
     mixture = [MixtureItem(task="denoise", pipeline="gaussian"), MixtureItem(task="lowlight", pipeline="lowlight-dark")]
-    cfg = allinone_config(tiny_data, steps=8).model_copy(update=dict(
-        data=data_config(tiny_data, mixture=mixture, describe_shrink=(1.0, 2.0), val_crop=0),
-        card={"tasks": ["denoise", "lowlight"]}))
+    cfg = allinone_config(tiny_data, steps=8).model_copy(
+        update=dict(
+            data=data_config(tiny_data, mixture=mixture, describe_shrink=(1.0, 2.0), val_crop=0),
+            card={"tasks": ["denoise", "lowlight"]},
+        )
+    )
     groups = validation_groups(cfg.data, split_train_val(cfg.data)[1], seed=0)
     assert all(noisy.shape[-2:] == (48, 48) for g in groups for noisy, _, _ in g.pairs)  # whole 48² photos
     prepare_run(cfg, tmp_path / "run", resume=False)
     Trainer(cfg, tmp_path / "run").fit(progress=False)
     last = read_log(tmp_path / "run" / "log.csv")[-1]
     assert float(last["val_lowlight_gtmean"]) > 0 and last["val_lowlight"]
-    assert float(last["val_psnr"]) == pytest.approx((float(last["val_denoise"]) + float(last["val_lowlight"])) / 2, abs=1e-3)
+    assert float(last["val_psnr"]) == pytest.approx(
+        (float(last["val_denoise"]) + float(last["val_lowlight"])) / 2, abs=1e-3
+    )
     card = export_run(tmp_path / "run", tmp_path / "aio.safetensors")
     assert card["validation"]["set"].endswith("whole photos") and "lowlight_gtmean" in card["validation"]["per_task"]

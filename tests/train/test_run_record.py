@@ -26,7 +26,9 @@ def test_cpu_time_is_the_process_time_not_wall_clock_times_threads(tmp_path, tin
     """A pause (SIGSTOP) adds wall time but no CPU time: fake clocks where each step costs 1 s of CPU and of
     wall time, and the process is stopped for 1000 s after step 3."""
     clock = SimpleNamespace(cpu=0.0, wall=0.0)
-    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(process_time=lambda: clock.cpu, perf_counter=lambda: clock.wall))
+    monkeypatch.setattr(
+        trainer_module, "time", SimpleNamespace(process_time=lambda: clock.cpu, perf_counter=lambda: clock.wall)
+    )
     monkeypatch.setattr(torch, "get_num_threads", lambda: 8)  # what the old wall × threads estimate multiplied by
     cfg = tiny_config(steps=10)
 
@@ -50,7 +52,10 @@ def test_cpu_time_is_the_process_time_not_wall_clock_times_threads(tmp_path, tin
     assert (resumed.cpu_seconds, resumed.wall_seconds) == (10.0, 1010.0)
     rows = read_log(tmp_path / "run" / "log.csv")
     assert [(r["step"], r["seconds"], r["wall_seconds"]) for r in rows] == [
-        ("5", "5.0", "1005.0"), ("6", "6.0", "1006.0"), ("10", "10.0", "1010.0")]
+        ("5", "5.0", "1005.0"),
+        ("6", "6.0", "1006.0"),
+        ("10", "10.0", "1010.0"),
+    ]
     card = export_run(tmp_path / "run", tmp_path / "m.safetensors")
     assert card["cpu_hours"] == round(10 / 3600, 2) and card["wall_hours"] == round(1010 / 3600, 2)
     assert "cpu_hours_note" not in card
@@ -63,17 +68,36 @@ def test_init_from_is_recorded_and_the_card_continues_its_base(tmp_path, tiny_co
     config_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     base = Trainer(cfg, tmp_path / "unused").model
     torch.nn.init.normal_(base.ending.weight, std=0.05)
-    save_model(base, tmp_path / "base.safetensors", {"task": "denoise", "name": "base-model", "run": "base", "steps": 100,
-                                                     "cpu_hours": 1.5, "validation": {"last": 20.0}, "config": {}})
+    save_model(
+        base,
+        tmp_path / "base.safetensors",
+        {
+            "task": "denoise",
+            "name": "base-model",
+            "run": "base",
+            "steps": 100,
+            "cpu_hours": 1.5,
+            "validation": {"last": 20.0},
+            "config": {},
+        },
+    )
 
     first = run_training(config_file, tmp_path / "a", init_from=tmp_path / "base.safetensors", max_steps=2)
-    assert yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["init_from"] == str(tmp_path / "base.safetensors")
+    assert yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["init_from"] == str(
+        tmp_path / "base.safetensors"
+    )
     # Resumed without the flag: the run keeps its warm start (config and checkpoint).
     run_training(config_file, tmp_path / "a", resume=True)
-    assert yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["init_from"] == str(tmp_path / "base.safetensors")
+    assert yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["init_from"] == str(
+        tmp_path / "base.safetensors"
+    )
     card = export_run(tmp_path / "a", tmp_path / "a.safetensors")
     assert card["continues"]["name"] == "base-model" and card["continues"]["run"] == "base"
-    assert (card["continues"]["steps"], card["continues"]["cpu_hours"], card["continues"]["validation"]) == (100, 1.5, 20.0)
+    assert (card["continues"]["steps"], card["continues"]["cpu_hours"], card["continues"]["validation"]) == (
+        100,
+        1.5,
+        20.0,
+    )
     assert card["steps"] == 4 and card["total_steps"] == 104
     assert card["total_cpu_hours"] == round(1.5 + card["cpu_hours"], 2)
     assert first.init_card["name"] == "base-model"
@@ -86,7 +110,9 @@ def test_init_from_is_recorded_and_the_card_continues_its_base(tmp_path, tiny_co
     assert card2["total_steps"] == 108
 
     # Weights of another architecture or size: a one-line error, not a traceback.
-    small = tiny_config(steps=4, model={"arch": "nafnet", "args": dict(width=4, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])})
+    small = tiny_config(
+        steps=4, model={"arch": "nafnet", "args": dict(width=4, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])}
+    )
     with pytest.raises(RestoraError, match="do not fit"):
         Trainer(small, tmp_path / "c").init_from(tmp_path / "base.safetensors")
 
@@ -96,14 +122,20 @@ def test_init_from_on_the_command_line(tmp_path, tiny_config, invoke_cli):
     cfg = tiny_config(steps=2)
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
-    save_model(Trainer(cfg, tmp_path / "x").model, tmp_path / "base.safetensors", {"task": "denoise", "steps": 7, "cpu_hours": 0.25})
+    save_model(
+        Trainer(cfg, tmp_path / "x").model,
+        tmp_path / "base.safetensors",
+        {"task": "denoise", "steps": 7, "cpu_hours": 0.25},
+    )
     done = invoke_cli("train", config_file, "--run-dir", tmp_path / "run", "--init-from", tmp_path / "base.safetensors")
     assert done.exit_code == 0, done.output
     done = invoke_cli("export", tmp_path / "run", "-o", tmp_path / "m.safetensors")
     assert done.exit_code == 0, done.output
     card = load_module(tmp_path / "m.safetensors")[1]["card"]
     assert card["continues"]["name"] == "base" and card["total_steps"] == 9
-    missing = invoke_cli("train", config_file, "--run-dir", tmp_path / "run2", "--init-from", tmp_path / "nope.safetensors")
+    missing = invoke_cli(
+        "train", config_file, "--run-dir", tmp_path / "run2", "--init-from", tmp_path / "nope.safetensors"
+    )
     assert missing.exit_code != 0 and "nope.safetensors" in missing.output
 
 
@@ -141,7 +173,9 @@ def test_extra_validation_is_its_own_column_and_can_select_the_exported_checkpoi
     assert card["validation"]["select"]["best"] == pytest.approx(means[best_step], abs=1e-4)
     last = export_run(tmp_path / "extra", tmp_path / "last.safetensors", pick="last")
     assert last["steps"] == 20 and "selected" not in last
-    assert "selected" not in export_run(tmp_path / "plain", tmp_path / "plain.safetensors")  # default: the last, as before
+    assert "selected" not in export_run(
+        tmp_path / "plain", tmp_path / "plain.safetensors"
+    )  # default: the last, as before
 
     with pytest.raises(ValueError, match="select"):
         TrainConfig(name="x", select="val_psnr_camera")  # not a figure of this run

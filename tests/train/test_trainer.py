@@ -109,8 +109,18 @@ def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_config
     torch.manual_seed(0)
     teacher = NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,))
     torch.nn.init.normal_(teacher.ending.weight, std=0.01)
-    save_model(teacher, tmp_path / "teacher.safetensors",
-               {"task": "denoise", "name": "big-teacher", "run": "big", "steps": 50, "cpu_hours": 0.5, "validation": {"last": 22.0}})
+    save_model(
+        teacher,
+        tmp_path / "teacher.safetensors",
+        {
+            "task": "denoise",
+            "name": "big-teacher",
+            "run": "big",
+            "steps": 50,
+            "cpu_hours": 0.5,
+            "validation": {"last": 22.0},
+        },
+    )
     cfg = tiny_config(steps=6)
     cfg.model.args = dict(width=4, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])
     cfg.distill = DistillConfig(teacher=str(tmp_path / "teacher.safetensors"))
@@ -128,7 +138,13 @@ def test_distillation_trains_a_student_from_a_teacher_file(tmp_path, tiny_config
     assert torch.equal(resumed.generator.net[0].weight, trainer.generator.net[0].weight)
     card = export_run(tmp_path / "student", tmp_path / "student.safetensors")
     assert card["teacher"] == str(tmp_path / "teacher.safetensors")
-    assert card["teacher_model"] == {"name": "big-teacher", "run": "big", "steps": 50, "cpu_hours": 0.5, "validation": 22.0}
+    assert card["teacher_model"] == {
+        "name": "big-teacher",
+        "run": "big",
+        "steps": 50,
+        "cpu_hours": 0.5,
+        "validation": 22.0,
+    }
 
 
 @pytest.mark.slow
@@ -139,8 +155,11 @@ def test_distillation_resumes_bit_exactly(tmp_path, tiny_config):
     from restora.train.config import DistillConfig
 
     torch.manual_seed(0)
-    save_model(NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,)), tmp_path / "teacher.safetensors",
-               {"task": "denoise", "name": "t"})
+    save_model(
+        NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,)),
+        tmp_path / "teacher.safetensors",
+        {"task": "denoise", "name": "t"},
+    )
     cfg = tiny_config(steps=6)
     cfg.model.args = dict(width=4, enc_blocks=[1], mid_blocks=1, dec_blocks=[1])
     cfg.distill = DistillConfig(teacher=str(tmp_path / "teacher.safetensors"), feature_noise=0.5)
@@ -157,7 +176,9 @@ def test_distillation_resumes_bit_exactly(tmp_path, tiny_config):
         assert torch.equal(a, b), k
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name
+)
 def test_every_shipped_config_is_valid_and_runnable(path):
     """A config under configs/ is the record that reproduces a run: it must parse, build its network, and name
     pipelines and a teacher that exist, so a typo fails here and not hours into a training."""
@@ -197,7 +218,9 @@ def test_validate_reproduces_the_runs_own_validation_figures(tmp_path, tiny_conf
 
     untrained = tmp_path / "untrained.safetensors"  # the run's step-0 weights: what training must beat
     torch.manual_seed(cfg.seed)
-    save_model(build_module(cfg.model.arch, cfg.model.args), untrained, load_module(tmp_path / "last.safetensors")[1]["card"])
+    save_model(
+        build_module(cfg.model.arch, cfg.model.args), untrained, load_module(tmp_path / "last.safetensors")[1]["card"]
+    )
 
     trained, fresh = validate_models(cfg, [str(tmp_path / "last.safetensors"), str(untrained)])
     for key in ("val_psnr", "val_psnr_camera"):

@@ -87,8 +87,11 @@ class CameraModel:
     status: str  # "cached", "adapted" or "base kept"
 
     def describe(self, photos: int) -> str:
-        what = {"cached": "adapted weights from the cache", "adapted": "newly adapted weights (cached)",
-                "base kept": "the base model: adapted weights did not pass the held-out checks"}[self.status]
+        what = {
+            "cached": "adapted weights from the cache",
+            "adapted": "newly adapted weights (cached)",
+            "base kept": "the base model: adapted weights did not pass the held-out checks",
+        }[self.status]
         return f"{self.camera.label}: {photos} photo(s), {what} ({self.path.name})"
 
 
@@ -96,8 +99,14 @@ def improved(path: Path) -> bool:
     return bool(read_metadata(path)["card"].get("adaptation", {}).get("improved"))
 
 
-def model_for_camera(camera: Camera, photos: list[Path], base: str | None = None, minutes: float = 3.0,
-                     root: Path | None = None, cfg: AdaptConfig | None = None) -> CameraModel:
+def model_for_camera(
+    camera: Camera,
+    photos: list[Path],
+    base: str | None = None,
+    minutes: float = 3.0,
+    root: Path | None = None,
+    cfg: AdaptConfig | None = None,
+) -> CameraModel:
     """The cached adaptation for ``camera``, or a new one made from ``photos`` within ``minutes`` and cached.
     Where the cached or new weights did not improve on the base, the base model file itself is returned."""
     _, _, base_path = load_base(base)

@@ -21,17 +21,40 @@ ADAPT_HELP = (
 
 @app.command(help=ADAPT_HELP)
 def adapt(
-    photos: Annotated[list[str], typer.Argument(metavar="PHOTOS...", show_default=False,
-                                                help="Noisy photos from one camera (no clean versions needed): "
-                                                     "files, folders or globs.")],
-    output: Annotated[Path, typer.Option("--output", "-o", metavar="MODEL.safetensors", show_default=False,
-                                         help="Where to write the adapted model.")],
-    minutes: Annotated[float, typer.Option(min=0.0, help="Time budget (wall clock) for the fine-tuning; 0: no time "
-                                                         "limit (stop at --steps or when the held-out loss stops improving).")] = 10.0,
-    base: Annotated[str | None, typer.Option("--from", metavar="MODEL",
-                                             help="Model to start from: registered name or .safetensors (default: the shipped denoiser).")] = None,
+    photos: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PHOTOS...",
+            show_default=False,
+            help="Noisy photos from one camera (no clean versions needed): files, folders or globs.",
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", metavar="MODEL.safetensors", show_default=False, help="Where to write the adapted model."
+        ),
+    ],
+    minutes: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Time budget (wall clock) for the fine-tuning; 0: no time "
+            "limit (stop at --steps or when the held-out loss stops improving).",
+        ),
+    ] = 10.0,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="MODEL",
+            help="Model to start from: registered name or .safetensors (default: the shipped denoiser).",
+        ),
+    ] = None,
     steps: Annotated[int | None, typer.Option(min=1, help="Also stop after this many steps.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (its state is saved beside the output).")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run (its state is saved beside the output).")
+    ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Also take photos from subfolders.")] = False,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all cores).")] = None,
@@ -71,7 +94,12 @@ def adapt(
         torch.set_num_threads(threads)
     cfg = AdaptConfig(minutes=minutes, steps=steps, seed=seed)
     result = run_adapt(paths, output, base=base, cfg=cfg, resume=resume, progress=True)
-    verdict = (f"held-out loss {result.base_loss:.3e} → {result.best_loss:.3e} (best at step {result.best_step})"
-               if result.improved else "no weights passed the held-out criterion: wrote the base weights unchanged")
-    typer.echo(f"wrote {output}: {len(paths)} photo{'s' if len(paths) != 1 else ''}, {result.steps} steps in {result.seconds / 60:.1f} min; {verdict}")
+    verdict = (
+        f"held-out loss {result.base_loss:.3e} → {result.best_loss:.3e} (best at step {result.best_step})"
+        if result.improved
+        else "no weights passed the held-out criterion: wrote the base weights unchanged"
+    )
+    typer.echo(
+        f"wrote {output}: {len(paths)} photo{'s' if len(paths) != 1 else ''}, {result.steps} steps in {result.seconds / 60:.1f} min; {verdict}"
+    )
     typer.echo(f"use it with: restora denoise PHOTO -o OUT --model {output}")

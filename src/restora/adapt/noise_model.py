@@ -114,15 +114,23 @@ class CameraNoise:
         """Summary for a model card (JSON)."""
         corr_len = float(np.fft.ifft2(self.spectrum).real[0, 1] / max(np.fft.ifft2(self.spectrum).real[0, 0], 1e-9))
         high = self.sigma if self.sigma_high is None else self.sigma_high
-        return {"brightness": [round(float(v), 3) for v in self.levels],
-                "sigma": [[round(float(v), 2) for v in row] for row in self.sigma],
-                "sigma_high": [[round(float(v), 2) for v in row] for row in high],
-                "channel_correlation": [[round(float(v), 3) for v in row] for row in self.correlation],
-                "neighbour_correlation": round(corr_len, 3), "tiles": self.tiles}
+        return {
+            "brightness": [round(float(v), 3) for v in self.levels],
+            "sigma": [[round(float(v), 2) for v in row] for row in self.sigma],
+            "sigma_high": [[round(float(v), 2) for v in row] for row in high],
+            "channel_correlation": [[round(float(v), 3) for v in row] for row in self.correlation],
+            "neighbour_correlation": round(corr_len, 3),
+            "tiles": self.tiles,
+        }
 
 
-def estimate_camera_noise(photos: list[np.ndarray], tile: int = TILE, bins: int = BINS,
-                          flat_fraction: float = FLAT_FRACTION, high_fraction: float = HIGH_FRACTION) -> CameraNoise:
+def estimate_camera_noise(
+    photos: list[np.ndarray],
+    tile: int = TILE,
+    bins: int = BINS,
+    flat_fraction: float = FLAT_FRACTION,
+    high_fraction: float = HIGH_FRACTION,
+) -> CameraNoise:
     """Estimate the noise model from (H, W, 3) float photos in [0, 1] of one camera (module docstring)."""
     project = _plane_basis(tile)
     residuals, brightness = [], []
@@ -163,7 +171,15 @@ def estimate_camera_noise(photos: list[np.ndarray], tile: int = TILE, bins: int 
     normalised = flat_res / (d[None, :, None])
     spec = np.abs(np.fft.fft2(normalised.reshape(-1, tile, tile) * window)) ** 2
     spectrum = spec.mean(axis=0) / np.sum(window**2)
-    spectrum[0, 0] = np.mean([spectrum[0, 1], spectrum[1, 0], spectrum[0, -1], spectrum[-1, 0]])  # plane removal emptied DC
+    spectrum[0, 0] = np.mean(
+        [spectrum[0, 1], spectrum[1, 0], spectrum[0, -1], spectrum[-1, 0]]
+    )  # plane removal emptied DC
     spectrum /= spectrum.mean()
-    return CameraNoise(level_values.astype(np.float32), sigma.astype(np.float32), corr, spectrum.astype(np.float32),
-                       int(chosen.sum()), sigma_high.astype(np.float32))
+    return CameraNoise(
+        level_values.astype(np.float32),
+        sigma.astype(np.float32),
+        corr,
+        spectrum.astype(np.float32),
+        int(chosen.sum()),
+        sigma_high.astype(np.float32),
+    )

@@ -114,7 +114,9 @@ class AdaptResult:
     best_loss: float  # held-out R2R loss of the written model (low end of the noise level range)
     best_step: int
     improved: bool
-    history: list[dict] = field(default_factory=list)  # {"step", "train_loss", "held_out", "held_out_high", "improvement", "structure"}
+    history: list[dict] = field(
+        default_factory=list
+    )  # {"step", "train_loss", "held_out", "held_out_high", "improvement", "structure"}
     card: dict = field(default_factory=dict)
     improvement: float = 0.0  # the R2R score of the written weights (worst-case relative fall; 0 for the base)
 
@@ -190,7 +192,9 @@ def split_regions(photos: list[np.ndarray], cfg: AdaptConfig) -> tuple[list[Regi
     p = cfg.patch
     small = [i for i, ph in enumerate(photos) if min(ph.shape[:2]) < p]
     if small:
-        raise BadInputError(f"photo {small[0] + 1} is smaller than the {p}-pixel training patch: adapt needs larger photos")
+        raise BadInputError(
+            f"photo {small[0] + 1} is smaller than the {p}-pixel training patch: adapt needs larger photos"
+        )
     train: list[np.ndarray] = []  # regions of the photos (pixels), to train on and held out
     held: list[np.ndarray] = []
     if len(photos) >= 4:
@@ -204,7 +208,9 @@ def split_regions(photos: list[np.ndarray], cfg: AdaptConfig) -> tuple[list[Regi
             h = ph.shape[0]
             cut = min(h - p, int(round(0.75 * h)))
             if cut < p:
-                raise BadInputError(f"photos must be at least {2 * p} pixels tall to hold a part out (or give four or more)")
+                raise BadInputError(
+                    f"photos must be at least {2 * p} pixels tall to hold a part out (or give four or more)"
+                )
             train.extend(_regions(ph[:cut], cfg.regions_per_photo, rng))
             held.extend(_regions(ph[cut:], cfg.regions_per_photo, rng))
     make = lambda px: Region(np.ascontiguousarray(px, np.float32), estimate_sigma(px))  # noqa: E731
@@ -243,8 +249,13 @@ class R2RBatches:
             sigmas.append(s)
         return tuple(_tensor(a) for a in (inputs, targets, sigmas))
 
-    def fixed_set(self, regions: list[Region], crops: int = HELD_OUT_CROPS, draws: int = HELD_OUT_DRAWS,
-                  levels: tuple[float, ...] = CRITERION_LEVELS) -> dict[float, list]:
+    def fixed_set(
+        self,
+        regions: list[Region],
+        crops: int = HELD_OUT_CROPS,
+        draws: int = HELD_OUT_DRAWS,
+        levels: tuple[float, ...] = CRITERION_LEVELS,
+    ) -> dict[float, list]:
         """Held-out pairs with fixed crops and noise draws (the same for every evaluation), one set per noise
         level of the criterion; the levels share the draws (only σ differs), so they differ by the level alone."""
         rng = np.random.default_rng([self.cfg.seed, 3])
@@ -259,8 +270,13 @@ class R2RBatches:
                 unit = self.noise.unit_noise(p, p, rng)
                 for lv in levels:
                     out[lv].append(self._recorrupt(r, crop, unit * self.noise.level_map(crop, lv)))
-        return {lv: [tuple(_tensor(list(a)) for a in zip(*pairs[i : i + HELD_OUT_BATCH]))
-                     for i in range(0, len(pairs), HELD_OUT_BATCH)] for lv, pairs in out.items()}
+        return {
+            lv: [
+                tuple(_tensor(list(a)) for a in zip(*pairs[i : i + HELD_OUT_BATCH]))
+                for i in range(0, len(pairs), HELD_OUT_BATCH)
+            ]
+            for lv, pairs in out.items()
+        }
 
 
 def _tensor(arrays) -> torch.Tensor:
@@ -282,8 +298,9 @@ def held_out_loss(module, batches) -> float:
     return total / count
 
 
-def structure_set(regions: list[Region], noise: CameraNoise, count: int = STRUCTURE_REGIONS,
-                  crop: int = STRUCTURE_CROP, seed: int = 0) -> list[tuple]:
+def structure_set(
+    regions: list[Region], noise: CameraNoise, count: int = STRUCTURE_REGIONS, crop: int = STRUCTURE_CROP, seed: int = 0
+) -> list[tuple]:
     """Centre crops of held-out regions as the model will see them (the real noisy pixels, σ map as at
     inference), with the noise σ map (0–255, high end of the range) that sets what counts as texture and a
     fixed sample of the camera's noise (the null: what removing noise alone looks like)."""
@@ -349,8 +366,14 @@ def state_path(output: Path) -> Path:
     return output.with_name(output.name + ".adapt-state.pt")
 
 
-def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: AdaptConfig | None = None,
-          resume: bool = False, progress: bool = True) -> AdaptResult:
+def adapt(
+    photo_paths: list[Path],
+    output: Path,
+    base: str | None = None,
+    cfg: AdaptConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> AdaptResult:
     """Adapt ``base`` (default: the shipped denoiser) to the photos and write ``output`` (.safetensors)."""
     entered = time.perf_counter()  # the budget covers reading and preparing the photos too
     cfg = cfg or AdaptConfig()
@@ -394,7 +417,9 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
     if sp.exists():
         s = torch.load(sp, map_location="cpu", weights_only=True)
         if s.get("key") != key:
-            raise OutputError(f"{sp} belongs to another run (other photos, base model or settings): delete it to start afresh")
+            raise OutputError(
+                f"{sp} belongs to another run (other photos, base model or settings): delete it to start afresh"
+            )
         model.load_state_dict(s["model"]), ema.load_state_dict(s["ema"]), optimizer.load_state_dict(s["optimizer"])
         step, seconds = int(s["step"]), float(s["seconds"])
         levels = lambda text: {float(k): v for k, v in json.loads(text).items()}  # noqa: E731
@@ -406,11 +431,21 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
 
     def save_state():
         tmp = sp.with_name(f".{sp.name}.tmp")
-        state = {"key": key, "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-                 "step": step, "seconds": seconds, "base_losses": json.dumps(base_losses),
-                 "best_losses": json.dumps(best_losses), "best_gain": best_gain, "best_step": best_step,
-                 "best_structure": best_structure,
-                 "stale": stale, "history": json.dumps(history)}
+        state = {
+            "key": key,
+            "model": model.state_dict(),
+            "ema": ema.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "seconds": seconds,
+            "base_losses": json.dumps(base_losses),
+            "best_losses": json.dumps(best_losses),
+            "best_gain": best_gain,
+            "best_step": best_step,
+            "best_structure": best_structure,
+            "stale": stale,
+            "history": json.dumps(history),
+        }
         if best_state is not None:
             state["best"] = best_state
         torch.save(state, tmp)
@@ -444,22 +479,38 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
             if step % cfg.eval_every == 0:
                 current = held_out_losses(ema, held)
                 gain = improvement(current, base_losses)
-                entry = {"step": step, "train_loss": float(np.mean(window)), "held_out": current[LOW],
-                         "held_out_high": current[HIGH], "improvement": gain, "structure": None}
+                entry = {
+                    "step": step,
+                    "train_loss": float(np.mean(window)),
+                    "held_out": current[LOW],
+                    "held_out_high": current[HIGH],
+                    "improvement": gain,
+                    "structure": None,
+                }
                 history.append(entry)
                 window = []
                 if gain > best_gain:  # a candidate: checked for removed structure (only then, it costs a pass)
                     entry["structure"] = removed_structure(ema, crops)
                 if entry["structure"] is not None and entry["structure"] <= limit:
-                    best_losses, best_gain, best_structure, best_step, stale = current, gain, entry["structure"], step, 0
+                    best_losses, best_gain, best_structure, best_step, stale = (
+                        current,
+                        gain,
+                        entry["structure"],
+                        step,
+                        0,
+                    )
                     best_state = {k: v.detach().clone() for k, v in ema.state_dict().items()}
                 else:
                     stale += 1
                 seconds = time.perf_counter() - started
                 save_state()
             if bar is not None:
-                bar.update(seconds if math.isfinite(budget) else step, step=step, loss=last_loss,
-                           held=history[-1]["held_out"] if history else base_losses[LOW])
+                bar.update(
+                    seconds if math.isfinite(budget) else step,
+                    step=step,
+                    loss=last_loss,
+                    held=history[-1]["held_out"] if history else base_losses[LOW],
+                )
     except KeyboardInterrupt:
         seconds = time.perf_counter() - started
         save_state()
@@ -472,16 +523,58 @@ def adapt(photo_paths: list[Path], output: Path, base: str | None = None, cfg: A
     improved = best_state is not None
     final = copy.deepcopy(ema)
     final.load_state_dict(best_state if improved else base_state)
-    card = _card(meta, base_path, base_digest, len(photos), len(held_regions), seconds, step, best_step,
-                 base_losses, best_losses, best_gain, (base_structure, best_structure, null_structure, limit), improved, noise, cfg, output)
+    card = _card(
+        meta,
+        base_path,
+        base_digest,
+        len(photos),
+        len(held_regions),
+        seconds,
+        step,
+        best_step,
+        base_losses,
+        best_losses,
+        best_gain,
+        (base_structure, best_structure, null_structure, limit),
+        improved,
+        noise,
+        cfg,
+        output,
+    )
     save_model(final, output, card)
     sp.unlink(missing_ok=True)
-    return AdaptResult(output, step, seconds, base_losses[LOW], best_losses[LOW], best_step, improved, history, card,
-                       improvement=best_gain)
+    return AdaptResult(
+        output,
+        step,
+        seconds,
+        base_losses[LOW],
+        best_losses[LOW],
+        best_step,
+        improved,
+        history,
+        card,
+        improvement=best_gain,
+    )
 
 
-def _card(meta, base_path, digest, photos, held, seconds, steps, best_step, base_losses, best_losses, best_gain,
-          structure, improved, noise, cfg, output) -> dict:
+def _card(
+    meta,
+    base_path,
+    digest,
+    photos,
+    held,
+    seconds,
+    steps,
+    best_step,
+    base_losses,
+    best_losses,
+    best_gain,
+    structure,
+    improved,
+    noise,
+    cfg,
+    output,
+) -> dict:
     base_card = meta.get("card", {})
     card = {k: v for k, v in base_card.items() if k not in ("validation", "config", "name")}
     card.update(
@@ -489,8 +582,12 @@ def _card(meta, base_path, digest, photos, held, seconds, steps, best_step, base
         task="denoise",
         tasks=base_card.get("tasks", ["denoise"]),
         summary=f"{base_card.get('summary', 'denoiser')} — adapted by restora adapt to {photos} photo(s) of one camera",
-        base_model={"name": base_card.get("name", base_path.stem), "file": base_path.name, "sha256": digest[:16],
-                    "steps": base_card.get("steps")},
+        base_model={
+            "name": base_card.get("name", base_path.stem),
+            "file": base_path.name,
+            "sha256": digest[:16],
+            "steps": base_card.get("steps"),
+        },
         adaptation={
             "photos": photos,
             "held_out": f"{held} region(s)",
@@ -498,23 +595,36 @@ def _card(meta, base_path, digest, photos, held, seconds, steps, best_step, base
             "steps": steps,
             "best_step": best_step,
             "improved": improved,
-            "objective": (f"recorrupted-to-recorrupted with the photos' own noise model (α={cfg.alpha}, noise level "
-                          f"{cfg.train_level:g} of its range), weights pulled "
-                          f"toward the base (anchor {cfg.anchor}), EMA {cfg.ema_decay}, best held-out loss kept"),
+            "objective": (
+                f"recorrupted-to-recorrupted with the photos' own noise model (α={cfg.alpha}, noise level "
+                f"{cfg.train_level:g} of its range), weights pulled "
+                f"toward the base (anchor {cfg.anchor}), EMA {cfg.ema_decay}, best held-out loss kept"
+            ),
             "held_out_r2r_loss": {"base": round(base_losses[LOW], 8), "adapted": round(best_losses[LOW], 8)},
-            "held_out_r2r_loss_high_noise": {"base": round(base_losses[HIGH], 8), "adapted": round(best_losses[HIGH], 8)},
-            "criterion": ("held-out R2R loss lower than the base model's at both ends of the noise level range "
-                          f"(worst-case relative fall {best_gain:.4f}), and no more image structure in what it removes "
-                          "from the held-out photos than allowed"),
-            "removed_structure": {"base": round(structure[0], 4), "adapted": round(structure[1], 4),
-                                  "noise_alone": round(structure[2], 4), "limit": round(structure[3], 4)},
+            "held_out_r2r_loss_high_noise": {
+                "base": round(base_losses[HIGH], 8),
+                "adapted": round(best_losses[HIGH], 8),
+            },
+            "criterion": (
+                "held-out R2R loss lower than the base model's at both ends of the noise level range "
+                f"(worst-case relative fall {best_gain:.4f}), and no more image structure in what it removes "
+                "from the held-out photos than allowed"
+            ),
+            "removed_structure": {
+                "base": round(structure[0], 4),
+                "adapted": round(structure[1], 4),
+                "noise_alone": round(structure[2], 4),
+                "limit": round(structure[3], 4),
+            },
             "noise_model": noise.to_dict(),
             "settings": {"lr": cfg.lr, "batch": cfg.batch, "patch": cfg.patch, "seed": cfg.seed},
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         },
     )
     if not improved:
-        card["adaptation"]["note"] = "no weights beat the base model on the held-out photos: the base weights are written unchanged"
+        card["adaptation"]["note"] = (
+            "no weights beat the base model on the held-out photos: the base weights are written unchanged"
+        )
     return card
 
 
@@ -522,9 +632,13 @@ class _Bar:
     def __init__(self, total: float | None):  # None: no time or step limit, an open-ended bar
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(TextColumn("adapting"), BarColumn(), TimeElapsedColumn(),
-                                 TextColumn("step {task.fields[step]} · loss {task.fields[loss]:.2e} · held-out {task.fields[held]:.2e}"),
-                                 transient=False)
+        self.progress = Progress(
+            TextColumn("adapting"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("step {task.fields[step]} · loss {task.fields[loss]:.2e} · held-out {task.fields[held]:.2e}"),
+            transient=False,
+        )
         self.progress.start()
         self.task = self.progress.add_task("adapt", total=total, step=0, loss=0.0, held=0.0)
 

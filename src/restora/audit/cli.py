@@ -19,13 +19,24 @@ AUDIT_HELP = (
 
 @app.command(help=AUDIT_HELP)
 def audit(
-    dirs: Annotated[list[Path] | None, typer.Argument(metavar="DIR...", show_default=False,
-                                                      help="Folders of reference images.")] = None,
-    pairs: Annotated[list[str] | None, typer.Option("--pairs", metavar="NOISY_DIR:CLEAN_DIR",
-                                                    help="A folder of noisy inputs and the folder of their references.")] = None,
-    json_file: Annotated[Path | None, typer.Option("--json", metavar="FILE", help="Write the findings as JSON.")] = None,
-    report: Annotated[Path | None, typer.Option("--html", metavar="FILE",
-                                                help="Write a report with thumbnails (.html, or .md for Markdown).")] = None,
+    dirs: Annotated[
+        list[Path] | None, typer.Argument(metavar="DIR...", show_default=False, help="Folders of reference images.")
+    ] = None,
+    pairs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pairs",
+            metavar="NOISY_DIR:CLEAN_DIR",
+            help="A folder of noisy inputs and the folder of their references.",
+        ),
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", metavar="FILE", help="Write the findings as JSON.")
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--html", metavar="FILE", help="Write a report with thumbnails (.html, or .md for Markdown)."),
+    ] = None,
     workers: Annotated[int, typer.Option(min=0, help="Processes reading and checking images; 0: one per CPU.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no list of findings.")] = False,
 ) -> None:
@@ -58,8 +69,14 @@ def audit(
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        progress_bar = Progress(TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                console=Console(stderr=True), transient=True)
+        progress_bar = Progress(
+            TextColumn("auditing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
     task_id = None
 
     def progress(done: int, total: int) -> None:

@@ -6,17 +6,17 @@ from dataclasses import asdict, dataclass
 
 # Every code the audit can report, in the order the report lists them.
 CODES = (
-    "unreadable",       # the file cannot be read as an image
-    "residual-noise",   # the reference is noisy
-    "blurred",          # low sharpness for its content, relative to its set
-    "jpeg-blocking",    # 8×8 block artefacts
-    "clipped",          # large saturated areas
+    "unreadable",  # the file cannot be read as an image
+    "residual-noise",  # the reference is noisy
+    "blurred",  # low sharpness for its content, relative to its set
+    "jpeg-blocking",  # 8×8 block artefacts
+    "clipped",  # large saturated areas
     "exposure-offset",  # pair: gain between noisy and clean
-    "colour-cast",      # pair: colour balance differs between noisy and clean
-    "misaligned",       # pair: sub-pixel shift
+    "colour-cast",  # pair: colour balance differs between noisy and clean
+    "misaligned",  # pair: sub-pixel shift
     "mismatched-pair",  # pair: the two files show different scenes
-    "duplicate",        # the same picture twice in one folder
-    "leak",             # the same picture in two folders (also cropped, scaled or re-encoded)
+    "duplicate",  # the same picture twice in one folder
+    "leak",  # the same picture in two folders (also cropped, scaled or re-encoded)
 )
 
 

@@ -31,11 +31,11 @@ import cv2
 from restora.audit.findings import Finding
 from restora.engine.noise import estimate_sigma
 
-WORK = 512           # side of the centre crop that noise, blur and blocking are measured on
+WORK = 512  # side of the centre crop that noise, blur and blocking are measured on
 NOISE_PATCHES = 2000  # patches per channel for the noise estimate (bounds its cost; see docs/data-audit.md)
 REBLUR_SIGMA = 1.0
 BLOCK = 8
-STEP_CAP = 20.0     # luma steps are capped so that a few strong object edges cannot make a phase stand out
+STEP_CAP = 20.0  # luma steps are capped so that a few strong object edges cannot make a phase stand out
 
 # Thresholds, calibrated on train/CBSD432, train/DreamBooth158 and train/Urban100 (docs/data-audit.md).
 NOISE_SIGMA = 12.0
@@ -133,15 +133,43 @@ def image_findings(path: str, m: ImageMeasures, sharpness_below: float = SHARPNE
     """The findings for one image's measures; ``sharpness_below`` from :func:`sharpness_limit` of its set."""
     out = []
     if m.sigma > NOISE_SIGMA:
-        out.append(Finding("residual-noise", path, None, m.sigma,
-                           f"noise σ {m.sigma:.1f} (0–255) in the reference, above {NOISE_SIGMA}"))
+        out.append(
+            Finding(
+                "residual-noise",
+                path,
+                None,
+                m.sigma,
+                f"noise σ {m.sigma:.1f} (0–255) in the reference, above {NOISE_SIGMA}",
+            )
+        )
     if m.sharpness < sharpness_below:
-        out.append(Finding("blurred", path, None, m.sharpness,
-                           f"sharpness {m.sharpness:.2f}, below {sharpness_below:.2f} for its set"))
+        out.append(
+            Finding(
+                "blurred",
+                path,
+                None,
+                m.sharpness,
+                f"sharpness {m.sharpness:.2f}, below {sharpness_below:.2f} for its set",
+            )
+        )
     if m.blocking > BLOCKING:
-        out.append(Finding("jpeg-blocking", path, None, m.blocking,
-                           f"8×8 block edges {m.blocking:.2f}× the strongest other phase, above {BLOCKING}"))
+        out.append(
+            Finding(
+                "jpeg-blocking",
+                path,
+                None,
+                m.blocking,
+                f"8×8 block edges {m.blocking:.2f}× the strongest other phase, above {BLOCKING}",
+            )
+        )
     if m.clipped > CLIPPED:
-        out.append(Finding("clipped", path, None, m.clipped,
-                           f"{100 * m.clipped:.0f}% of the image saturated or crushed, above {100 * CLIPPED:.0f}%"))
+        out.append(
+            Finding(
+                "clipped",
+                path,
+                None,
+                m.clipped,
+                f"{100 * m.clipped:.0f}% of the image saturated or crushed, above {100 * CLIPPED:.0f}%",
+            )
+        )
     return out

@@ -25,11 +25,13 @@ ORB_LEVELS = 12
 MAX_HAMMING = 40
 MIN_VOTES = 10
 MIN_INLIERS = 15
-LSH_TABLES = 4        # hash tables of the LSH index; 4 × 24-bit keys found every Rain100H background that 8 × 20 did, 13× faster
+LSH_TABLES = (
+    4  # hash tables of the LSH index; 4 × 24-bit keys found every Rain100H background that 8 × 20 did, 13× faster
+)
 LSH_KEY_BITS = 24
-MIN_OVERLAP = 0.15    # each image must lie at least this much inside the other (a whole photo as a 4% speck is chance)
-RANSAC_PX = 3.0        # reprojection tolerance at the fingerprint's scale
-HASH_BITS_APART = 6    # difference hashes this close are the same picture (flat photos without features)
+MIN_OVERLAP = 0.15  # each image must lie at least this much inside the other (a whole photo as a 4% speck is chance)
+RANSAC_PX = 3.0  # reprojection tolerance at the fingerprint's scale
+HASH_BITS_APART = 6  # difference hashes this close are the same picture (flat photos without features)
 HASH_MIN_FEATURES = 30  # photos with fewer features are matched by hash alone
 
 
@@ -37,7 +39,7 @@ HASH_MIN_FEATURES = 30  # photos with fewer features are matched by hash alone
 class Fingerprint:
     """What the index keeps of one image: keypoints (x, y in the image's own pixels), descriptors, hash, size."""
 
-    points: np.ndarray       # (n, 2) float32
+    points: np.ndarray  # (n, 2) float32
     descriptors: np.ndarray  # (n, 32) uint8
     dhash: int
     width: int
@@ -83,7 +85,7 @@ def fingerprint(luma8: np.ndarray, orb: cv2.ORB | None = None) -> Fingerprint:
 
 def _coverage(points: np.ndarray, width: int, height: int, transform: np.ndarray, other_w: int, other_h: int) -> float:
     """Share of a width × height image that ``transform`` maps inside an other_w × other_h image (grid sample)."""
-    ys, xs = np.mgrid[0:height:complex(0, 16), 0:width:complex(0, 16)]
+    ys, xs = np.mgrid[0 : height : complex(0, 16), 0 : width : complex(0, 16)]
     grid = np.stack([xs.ravel(), ys.ravel()], axis=1)
     mapped = grid @ transform[:, :2].T + transform[:, 2]
     inside = (mapped[:, 0] >= -1) & (mapped[:, 0] <= other_w + 1) & (mapped[:, 1] >= -1) & (mapped[:, 1] <= other_h + 1)
@@ -129,13 +131,17 @@ def _hash_candidates(hashes: list[int]) -> set[tuple[int, int]]:
 
 def find_matches(prints: list[Fingerprint], skip: set[tuple[int, int]] = frozenset()) -> list[Match]:
     """Every pair of images (a < b) that show the same picture, except the pairs in ``skip``."""
-    owners = np.concatenate([np.full(len(p.descriptors), i, np.int32) for i, p in enumerate(prints)] or [np.zeros(0, np.int32)])
+    owners = np.concatenate(
+        [np.full(len(p.descriptors), i, np.int32) for i, p in enumerate(prints)] or [np.zeros(0, np.int32)]
+    )
     local = np.concatenate([np.arange(len(p.descriptors), dtype=np.int32) for p in prints] or [np.zeros(0, np.int32)])
     matches: dict[tuple[int, int], Match] = {}
     if len(owners) > 0:
         descriptors = np.concatenate([p.descriptors for p in prints])
         cv2.setRNGSeed(0)
-        flann = cv2.FlannBasedMatcher(dict(algorithm=6, table_number=LSH_TABLES, key_size=LSH_KEY_BITS, multi_probe_level=0), dict(checks=32))
+        flann = cv2.FlannBasedMatcher(
+            dict(algorithm=6, table_number=LSH_TABLES, key_size=LSH_KEY_BITS, multi_probe_level=0), dict(checks=32)
+        )
         flann.add([descriptors])
         flann.train()
         pairs = defaultdict(list)  # (a, b) -> list of (descriptor of a, descriptor of b)

@@ -77,8 +77,15 @@ def measure_pair(noisy: np.ndarray, clean: np.ndarray) -> PairMeasures:
     ratios = channels / max(gain, 1e-6)
     worst = int(np.argmax(np.abs(ratios - 1)))
     shift, _, _ = phase_cross_correlation(yc, yn, upsample_factor=UPSAMPLE, normalization=None)
-    return PairMeasures(True, correlation, gain, float(ratios[worst] - 1), "RGB"[worst],
-                        float(np.hypot(*shift)), (float(shift[0]), float(shift[1])))
+    return PairMeasures(
+        True,
+        correlation,
+        gain,
+        float(ratios[worst] - 1),
+        "RGB"[worst],
+        float(np.hypot(*shift)),
+        (float(shift[0]), float(shift[1])),
+    )
 
 
 def pair_findings(noisy_path: str, clean_path: str, m: PairMeasures) -> list[Finding]:
@@ -86,18 +93,46 @@ def pair_findings(noisy_path: str, clean_path: str, m: PairMeasures) -> list[Fin
     if not m.same_size:
         return [Finding("mismatched-pair", clean_path, noisy_path, None, "the two files of the pair differ in size")]
     if m.correlation < MATCH_CORRELATION:
-        return [Finding("mismatched-pair", clean_path, noisy_path, m.correlation,
-                        f"the pair shows different scenes (correlation {m.correlation:.2f}, below {MATCH_CORRELATION})")]
+        return [
+            Finding(
+                "mismatched-pair",
+                clean_path,
+                noisy_path,
+                m.correlation,
+                f"the pair shows different scenes (correlation {m.correlation:.2f}, below {MATCH_CORRELATION})",
+            )
+        ]
     out = []
     if abs(m.gain - 1) > EXPOSURE:
-        out.append(Finding("exposure-offset", clean_path, noisy_path, m.gain,
-                           f"the noisy image is {m.gain:.3f}× as bright as the reference (limit ±{EXPOSURE:.0%})"))
+        out.append(
+            Finding(
+                "exposure-offset",
+                clean_path,
+                noisy_path,
+                m.gain,
+                f"the noisy image is {m.gain:.3f}× as bright as the reference (limit ±{EXPOSURE:.0%})",
+            )
+        )
     if abs(m.cast) > CAST:
-        out.append(Finding("colour-cast", clean_path, noisy_path, m.cast,
-                           f"channel {m.cast_channel} of the noisy image is {m.cast:+.1%} against the reference's "
-                           f"balance (limit ±{CAST:.0%})"))
+        out.append(
+            Finding(
+                "colour-cast",
+                clean_path,
+                noisy_path,
+                m.cast,
+                f"channel {m.cast_channel} of the noisy image is {m.cast:+.1%} against the reference's "
+                f"balance (limit ±{CAST:.0%})",
+            )
+        )
     if m.shift > SHIFT_PX:
         dy, dx = m.shift_yx
-        out.append(Finding("misaligned", clean_path, noisy_path, m.shift,
-                           f"the noisy image is shifted by {m.shift:.2f} px (dy {dy:+.2f}, dx {dx:+.2f}) against the reference"))
+        out.append(
+            Finding(
+                "misaligned",
+                clean_path,
+                noisy_path,
+                m.shift,
+                f"the noisy image is shifted by {m.shift:.2f} px (dy {dy:+.2f}, dx {dx:+.2f}) against the reference",
+            )
+        )
     return out

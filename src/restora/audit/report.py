@@ -64,15 +64,19 @@ def write_html(path: Path, findings: list[Finding], images: int) -> None:
 
     rows = []
     for f in findings:
-        rows.append(f"<tr><td><b>{html.escape(f.code)}</b></td>{img(f.path)}{img(f.other)}"
-                    f"<td>{html.escape(f.path)}<br><small>{html.escape(f.other or '')}</small></td>"
-                    f"<td>{'' if f.value is None else f'{f.value:.4g}'}</td><td>{html.escape(f.message)}</td></tr>")
+        rows.append(
+            f"<tr><td><b>{html.escape(f.code)}</b></td>{img(f.path)}{img(f.other)}"
+            f"<td>{html.escape(f.path)}<br><small>{html.escape(f.other or '')}</small></td>"
+            f"<td>{'' if f.value is None else f'{f.value:.4g}'}</td><td>{html.escape(f.message)}</td></tr>"
+        )
     summary = "".join(f"<li>{html.escape(s)}</li>" for s in _summary(findings, images))
-    page = ("<!doctype html><meta charset='utf-8'><title>Restora audit</title>"
-            "<style>body{font-family:sans-serif}td{vertical-align:top;padding:4px;border-bottom:1px solid #ddd}"
-            "img{max-width:160px}</style><h1>Restora audit</h1>"
-            f"<ul>{summary}</ul><table><tr><th>code</th><th>file</th><th>partner</th><th>paths</th><th>value</th>"
-            f"<th>message</th></tr>{''.join(rows)}</table>\n")
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>Restora audit</title>"
+        "<style>body{font-family:sans-serif}td{vertical-align:top;padding:4px;border-bottom:1px solid #ddd}"
+        "img{max-width:160px}</style><h1>Restora audit</h1>"
+        f"<ul>{summary}</ul><table><tr><th>code</th><th>file</th><th>partner</th><th>paths</th><th>value</th>"
+        f"<th>message</th></tr>{''.join(rows)}</table>\n"
+    )
     write_bytes(path, page.encode())
 
 

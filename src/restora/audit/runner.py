@@ -67,8 +67,11 @@ class AuditResult:
 
 def list_images(folder: Path) -> list[Path]:
     """The image files directly in ``folder`` (by extension, hidden files left out), sorted by name."""
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_READ_EXTENSIONS)
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_READ_EXTENSIONS
+    )
 
 
 def plan(dirs: list[Path], pairs: list[tuple[Path, Path]]) -> tuple[list[Folder], list[AuditItem], list[Finding]]:
@@ -101,11 +104,15 @@ def plan(dirs: list[Path], pairs: list[tuple[Path, Path]]) -> tuple[list[Folder]
                 tasks.append(AuditItem(c, i_clean, True, noisy[stem], i_noisy))
             else:
                 tasks.append(AuditItem(c, i_clean, True))
-                findings.append(Finding("mismatched-pair", str(c), None, None, f"no file named {stem}.* in {noisy_dir}"))
+                findings.append(
+                    Finding("mismatched-pair", str(c), None, None, f"no file named {stem}.* in {noisy_dir}")
+                )
         for stem, p in noisy.items():
             if stem not in clean:
                 tasks.append(AuditItem(p, i_noisy, False))
-                findings.append(Finding("mismatched-pair", str(p), None, None, f"no file named {stem}.* in {clean_dir}"))
+                findings.append(
+                    Finding("mismatched-pair", str(p), None, None, f"no file named {stem}.* in {clean_dir}")
+                )
     return folders, tasks, findings
 
 
@@ -149,8 +156,13 @@ def _match_finding(a: str, b: str, m: Match, folder_a: Folder, folder_b: Folder)
     return Finding("leak", a, b, m.coverage_a, f"same picture as {b} in {folder_b.path} ({how})")
 
 
-def run_audit(dirs: list[Path], pairs: list[tuple[Path, Path]], *, workers: int = 1,
-              progress: Callable[[int, int], None] | None = None) -> AuditResult:
+def run_audit(
+    dirs: list[Path],
+    pairs: list[tuple[Path, Path]],
+    *,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> AuditResult:
     """Audit the images of ``dirs`` and of each (noisy, clean) pair of folders; findings sorted by code and path.
 
     Leak findings name the file of the folder given first (list the training folder first: its files are

@@ -27,16 +27,35 @@ class BatchEngine(str, Enum):
 @app.command("batch")
 @takes_restore_arguments
 def batch_command(
-    engine: Annotated[BatchEngine, typer.Option(help="local: in this process; ray: a Ray cluster (local instance "
-                                                "without --address; needs the ray extra).")] = BatchEngine.local,
-    address: Annotated[str | None, typer.Option(metavar="ADDR", help="Ray cluster to join ('auto' or HOST:PORT); "
-                                                                     "default: start one on this machine.")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, metavar="N", help="Ray workers, each loading the model once "
-                                                                         "(default: one per GPU, else one per CPU).")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, metavar="N", help="CPU threads per worker (local engine: "
-                                                                         "of this process).")] = None,
-    task: Annotated[str, typer.Option(metavar="|".join(BATCH_TASKS), help="What to restore; auto: detect it per "
-                                                                         "photo (as restora restore).")] = "denoise",
+    engine: Annotated[
+        BatchEngine,
+        typer.Option(
+            help="local: in this process; ray: a Ray cluster (local instance without --address; needs the ray extra)."
+        ),
+    ] = BatchEngine.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDR", help="Ray cluster to join ('auto' or HOST:PORT); default: start one on this machine."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Ray workers, each loading the model once (default: one per GPU, else one per CPU).",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="CPU threads per worker (local engine: of this process).")
+    ] = None,
+    task: Annotated[
+        str,
+        typer.Option(
+            metavar="|".join(BATCH_TASKS), help="What to restore; auto: detect it per photo (as restora restore)."
+        ),
+    ] = "denoise",
     arguments: RestoreArguments = None,
 ) -> None:
     from restora.batch.jobs import ConsoleReporter, UsageError, plan_jobs, resolve_model, run_local
@@ -53,8 +72,13 @@ def batch_command(
     # The driver of a Ray run may have no GPU: it checks the model on the CPU, the workers load it where they run.
     check_device = arguments.device.value if engine is BatchEngine.local else "cpu"
     name = resolve_model(task, arguments.model, check_device, arguments.runtime.value, arguments.self_ensemble)
-    plan = plan_jobs(arguments.inputs, arguments.output, recursive=arguments.recursive, overwrite=arguments.overwrite,
-                     side_outputs=arguments.side_outputs())
+    plan = plan_jobs(
+        arguments.inputs,
+        arguments.output,
+        recursive=arguments.recursive,
+        overwrite=arguments.overwrite,
+        side_outputs=arguments.side_outputs(),
+    )
     options = arguments.restore_options(task, name)
     if engine is BatchEngine.local:
         summary = run_local(plan, options, ConsoleReporter())

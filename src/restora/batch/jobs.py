@@ -143,23 +143,36 @@ class JobResult:
         """Everything the file's result reports, as plain JSON values (the job aside): what a Ray worker sends
         back and what the manifest keeps, so every engine reports the same. Inverse: :meth:`from_record`."""
         return {
-            "error": self.error, "model": self.model, "megapixels": float(self.megapixels),
-            "restore_seconds": float(self.restore_seconds), "seconds": float(self.seconds),
+            "error": self.error,
+            "model": self.model,
+            "megapixels": float(self.megapixels),
+            "restore_seconds": float(self.restore_seconds),
+            "seconds": float(self.seconds),
             "sigma": None if self.sigma is None else [float(s) for s in np.ravel(self.sigma)],
-            "reliability": self.reliability, "detection": self.detection, "notes": list(self.notes),
-            "pd_stride": int(self.pd_stride), "kept_input": bool(self.kept_input),
+            "reliability": self.reliability,
+            "detection": self.detection,
+            "notes": list(self.notes),
+            "pd_stride": int(self.pd_stride),
+            "kept_input": bool(self.kept_input),
         }
 
     @classmethod
     def from_record(cls, job: Job, record: dict) -> JobResult:
         sigma = record.get("sigma")
-        return cls(job, error=record.get("error"), model=record.get("model"),
-                   megapixels=float(record.get("megapixels", 0.0)),
-                   restore_seconds=float(record.get("restore_seconds", 0.0)), seconds=float(record.get("seconds", 0.0)),
-                   sigma=None if sigma is None else np.asarray(sigma, np.float32),
-                   reliability=record.get("reliability"), detection=record.get("detection"),
-                   notes=[str(n) for n in record.get("notes") or ()],
-                   pd_stride=int(record.get("pd_stride", 1)), kept_input=bool(record.get("kept_input", False)))
+        return cls(
+            job,
+            error=record.get("error"),
+            model=record.get("model"),
+            megapixels=float(record.get("megapixels", 0.0)),
+            restore_seconds=float(record.get("restore_seconds", 0.0)),
+            seconds=float(record.get("seconds", 0.0)),
+            sigma=None if sigma is None else np.asarray(sigma, np.float32),
+            reliability=record.get("reliability"),
+            detection=record.get("detection"),
+            notes=[str(n) for n in record.get("notes") or ()],
+            pd_stride=int(record.get("pd_stride", 1)),
+            kept_input=bool(record.get("kept_input", False)),
+        )
 
 
 @dataclass
@@ -219,12 +232,16 @@ class _Source:
     name: str  # as shown to the user
 
 
-def _walk_folder(folder: Path, shown: str, recursive: bool, readable: frozenset[str], prune: Path | None) -> list[_Source]:
+def _walk_folder(
+    folder: Path, shown: str, recursive: bool, readable: frozenset[str], prune: Path | None
+) -> list[_Source]:
     found = []
     for root, dirs, files in os.walk(folder):
         root_path = Path(root)
         # Never descend into hidden folders or into the output folder (it would restore its own outputs).
-        dirs[:] = sorted(d for d in dirs if not d.startswith(HIDDEN_PREFIX) and (prune is None or root_path / d != prune))
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(HIDDEN_PREFIX) and (prune is None or root_path / d != prune)
+        )
         for f in sorted(files):
             if f.startswith(HIDDEN_PREFIX) or Path(f).suffix.lower() not in readable:
                 continue
@@ -339,8 +356,14 @@ def _folder_output_name(source: Path, writable: frozenset[str], raw: frozenset[s
     return source.stem + ".tif", None
 
 
-def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = False, overwrite: bool = False,
-              side_outputs: dict[str, str | None] | None = None) -> Plan:
+def plan_jobs(
+    inputs: Sequence[str],
+    output: str | Path,
+    *,
+    recursive: bool = False,
+    overwrite: bool = False,
+    side_outputs: dict[str, str | None] | None = None,
+) -> Plan:
     """Map INPUT... to output paths and check the whole batch before anything is written.
 
     Raises :class:`UsageError` (nothing found, output not writable, an output that is an input, escapes
@@ -367,8 +390,10 @@ def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = Fa
     if single_file and not into_folder:
         if out.suffix.lower() not in writable:
             kinds = " ".join(sorted(writable))
-            raise UsageError(f"cannot write '{out.suffix}' files: name the output with one of {kinds} "
-                             "(or end it with / for a folder)")
+            raise UsageError(
+                f"cannot write '{out.suffix}' files: name the output with one of {kinds} "
+                "(or end it with / for a folder)"
+            )
         _ensure_writable_folder(out.parent)
         pairs.append((sources[0], out, None))
     else:
@@ -377,8 +402,10 @@ def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = Fa
         readable, _, _ = _io_extensions()
         if not out.exists() and not output_str.endswith((os.sep, "/")) and out.suffix.lower() in readable | writable:
             what = f"{len(sources)} inputs" if len(sources) > 1 else "a folder or glob input"
-            raise UsageError(f"-o '{output}' names an image file, but there are {what}: -o must be a folder "
-                             f"(end it with / to make a folder of that name)")
+            raise UsageError(
+                f"-o '{output}' names an image file, but there are {what}: -o must be a folder "
+                f"(end it with / to make a folder of that name)"
+            )
         _ensure_writable_folder(out)
         plan.output_root = out
         root = Path(os.path.commonpath([s.base for s in sources]))
@@ -391,8 +418,10 @@ def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = Fa
     side_extensions = _side_extensions() if sides else frozenset()
     for option, pattern in sides.items():
         if STEM not in pattern and len(pairs) > 1:
-            raise UsageError(f"{option} names one file but there are {len(pairs)} inputs: give a name pattern with "
-                             f"{STEM}, e.g. '{STEM}{Path(pattern).suffix or '.png'}' (written beside each output)")
+            raise UsageError(
+                f"{option} names one file but there are {len(pairs)} inputs: give a name pattern with "
+                f"{STEM}, e.g. '{STEM}{Path(pattern).suffix or '.png'}' (written beside each output)"
+            )
         if STEM not in pattern:
             _ensure_writable_folder(Path(pattern).parent)
     inputs_resolved = {s.path.resolve() for s in sources}
@@ -405,15 +434,27 @@ def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = Fa
         if resolved in inputs_resolved or (target.exists() and _file_id(target) in input_ids):
             raise UsageError(f"refusing to write over the input '{_shown(target)}': choose another output")
         if out_root_resolved is not None and not _is_within(resolved, out_root_resolved):
-            raise UsageError(f"output path '{_shown(target)}' escapes the output folder '{output}' (through a symlink?)")
+            raise UsageError(
+                f"output path '{_shown(target)}' escapes the output folder '{output}' (through a symlink?)"
+            )
         if resolved in claimed:
             raise UsageError(f"'{claimed[resolved]}' and '{s.name}' would both be written to '{_shown(target)}'")
         claimed[resolved] = s.name
         job = Job(source=s.path, output=target, name=s.name, bit_depth=bit_depth)
         skipped = target.exists() and not overwrite
         for option, pattern in sides.items():
-            _check_side_output(side_output_path(target, pattern), option, pattern, s.name, side_extensions,
-                               inputs_resolved, input_ids, claimed, side_root, replace=overwrite or skipped)
+            _check_side_output(
+                side_output_path(target, pattern),
+                option,
+                pattern,
+                s.name,
+                side_extensions,
+                inputs_resolved,
+                input_ids,
+                claimed,
+                side_root,
+                replace=overwrite or skipped,
+            )
         if skipped:
             plan.skipped.append(job)
         else:
@@ -421,9 +462,18 @@ def plan_jobs(inputs: Sequence[str], output: str | Path, *, recursive: bool = Fa
     return plan
 
 
-def _check_side_output(path: Path, option: str, pattern: str, name: str, extensions: frozenset[str],
-                       inputs_resolved: set[Path], input_ids: set, claimed: dict[Path, str], root: Path,
-                       replace: bool) -> None:
+def _check_side_output(
+    path: Path,
+    option: str,
+    pattern: str,
+    name: str,
+    extensions: frozenset[str],
+    inputs_resolved: set[Path],
+    input_ids: set,
+    claimed: dict[Path, str],
+    root: Path,
+    replace: bool,
+) -> None:
     """The checks of an output, for one photo's ``--noise-map``/``--residual`` file (module docstring)."""
     if path.suffix.lower() not in extensions:
         kinds = " ".join(sorted(extensions))
@@ -483,29 +533,59 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
         # the reliability analysis reads only a centred window of it, kept aside first.
         in_place = not (options.noise_map or options.residual or options.keep_if_worse)  # kept: the input is written
         kept = _analysis_window(image.pixels) if in_place and options.reliability else image.pixels
-        result = run_restore(image, options.task, options.model, options.sigma, options.strength, options.tile,
-                             options.device, on_tile=on_tile, runtime=options.runtime,
-                             self_ensemble=options.self_ensemble, in_place=in_place, real_noise=options.real_noise)
+        result = run_restore(
+            image,
+            options.task,
+            options.model,
+            options.sigma,
+            options.strength,
+            options.tile,
+            options.device,
+            on_tile=on_tile,
+            runtime=options.runtime,
+            self_ensemble=options.self_ensemble,
+            in_place=in_place,
+            real_noise=options.real_noise,
+        )
         reliability = _side_outputs(job, options, kept, result, notes)
-        keep = bool(options.keep_if_worse and reliability is not None and Reliability.from_dict(reliability).may_be_worse)
+        keep = bool(
+            options.keep_if_worse and reliability is not None and Reliability.from_dict(reliability).may_be_worse
+        )
         written = image if keep else result.image
         del image, kept  # the input's pixels are not needed while writing
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        write_image(job.output, written, bit_depth=options.bit_depth or job.bit_depth,
-                    jpeg_quality=options.jpeg_quality, subsampling=options.subsampling,
-                    software=provenance(result.model))
+        write_image(
+            job.output,
+            written,
+            bit_depth=options.bit_depth or job.bit_depth,
+            jpeg_quality=options.jpeg_quality,
+            subsampling=options.subsampling,
+            software=provenance(result.model),
+        )
     except (RestoraError, OSError, MemoryError) as exc:
         reason = error_reason(exc, str(job.source), job.name, job.source.name)
         return JobResult(job, error=reason, seconds=time.perf_counter() - start)
     except Exception as exc:  # a bug: this file fails with its one line, the batch goes on
         detail = error_reason(exc, str(job.source), job.name, job.source.name)
-        return JobResult(job, error=f"internal error ({type(exc).__name__}: {detail}); please report it",
-                         seconds=time.perf_counter() - start)
+        return JobResult(
+            job,
+            error=f"internal error ({type(exc).__name__}: {detail}); please report it",
+            seconds=time.perf_counter() - start,
+        )
     estimated = result.sigma if options.sigma == "auto" else None
-    return JobResult(job, model=result.model, megapixels=result.image.megapixels, restore_seconds=result.seconds,
-                     seconds=time.perf_counter() - start, sigma=estimated, reliability=reliability,
-                     detection=result.detection.as_dict() if result.detection is not None else None, notes=notes,
-                     pd_stride=result.pd_stride, kept_input=keep)
+    return JobResult(
+        job,
+        model=result.model,
+        megapixels=result.image.megapixels,
+        restore_seconds=result.seconds,
+        seconds=time.perf_counter() - start,
+        sigma=estimated,
+        reliability=reliability,
+        detection=result.detection.as_dict() if result.detection is not None else None,
+        notes=notes,
+        pd_stride=result.pd_stride,
+        kept_input=keep,
+    )
 
 
 def _analysis_window(pixels: np.ndarray) -> np.ndarray:
@@ -543,8 +623,9 @@ def _side_outputs(job: Job, options: RestoreOptions, noisy: np.ndarray, result, 
         from restora.explain.core import centre_window
 
         restored = restored[centre_window(*restored.shape[:2])]
-    r, why_not = explain_outputs(noisy, restored, result.sigma, result.model, *paths, reliability=want_reliability,
-                                 notes=notes)
+    r, why_not = explain_outputs(
+        noisy, restored, result.sigma, result.model, *paths, reliability=want_reliability, notes=notes
+    )
     if why_not:
         notes.append(f"reliability not predicted: {why_not}")
     return r.to_dict() if r is not None else None
@@ -591,7 +672,9 @@ class ConsoleReporter:
     def start(self, plan: Plan) -> None:
         self._start = time.perf_counter()
         for job in plan.skipped:
-            self.out.print(f"{job.name}: skipped, {_shown(job.output)} exists (--overwrite to replace it)", markup=False)
+            self.out.print(
+                f"{job.name}: skipped, {_shown(job.output)} exists (--overwrite to replace it)", markup=False
+            )
         self.skipped = len(plan.skipped)
         for name in plan.missing:
             self.err.print(f"{name}: no such file or folder", markup=False)
@@ -599,8 +682,14 @@ class ConsoleReporter:
         if self.show_bars and plan.jobs:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), console=self.err, transient=True)
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.err,
+                transient=True,
+            )
             self._progress.start()
             self._files_task = self._progress.add_task("files", total=len(plan.jobs))
 
@@ -632,13 +721,17 @@ class ConsoleReporter:
             line = f"{result.job.name} → {_shown(result.job.output)}  {result.seconds:.1f} s{sigma}"
             self.out.print(line, markup=False)
             if result.pd_stride > 1:
-                self.out.print(f"  real noise: spatially correlated, denoised by pixel-shuffle (stride {result.pd_stride})",
-                               markup=False)
+                self.out.print(
+                    f"  real noise: spatially correlated, denoised by pixel-shuffle (stride {result.pd_stride})",
+                    markup=False,
+                )
             if result.reliability is not None:
                 r = Reliability.from_dict(result.reliability)
                 self.out.print(f"  reliability: {r.summary()}", markup=False)
                 if result.kept_input:
-                    self.out.print("  kept the input unchanged (--keep-if-worse): the output may be worse", markup=False)
+                    self.out.print(
+                        "  kept the input unchanged (--keep-if-worse): the output may be worse", markup=False
+                    )
                 elif (warning := r.warning()) is not None:
                     self.out.print(f"  {warning}", markup=False)
             if result.detection is not None:
@@ -658,8 +751,11 @@ class ConsoleReporter:
         done = sum(r.ok for r in self.results)
         failed = len(self.results) - done
         failures = f", {failed} failed" if failed else ""
-        self.err.print(f"interrupted: {done} done{failures}, {planned - len(self.results)} left — run the same "
-                       "command again to resume", markup=False)
+        self.err.print(
+            f"interrupted: {done} done{failures}, {planned - len(self.results)} left — run the same "
+            "command again to resume",
+            markup=False,
+        )
 
     def finish(self) -> BatchSummary:
         if self._progress is not None:
@@ -670,13 +766,20 @@ class ConsoleReporter:
             counts = ", ".join(f"{t} {tasks.count(t)}" for t in sorted(set(tasks), key=lambda t: -tasks.count(t)))
             self.out.print(f"detected: {counts}", markup=False)
         speed = f", {summary.megapixels_per_second:.2f} MP/s restoring" if summary.done else ""
-        self.out.print(f"{summary.done} done, {summary.skipped} skipped, {summary.failed} failed "
-                       f"in {summary.seconds:.1f} s ({summary.megapixels:.1f} MP{speed})", markup=False)
+        self.out.print(
+            f"{summary.done} done, {summary.skipped} skipped, {summary.failed} failed "
+            f"in {summary.seconds:.1f} s ({summary.megapixels:.1f} MP{speed})",
+            markup=False,
+        )
         return summary
 
 
-def run_local(plan: Plan, options: RestoreOptions, reporter: ConsoleReporter,
-              options_for: Callable[[Job], RestoreOptions] | None = None) -> BatchSummary:
+def run_local(
+    plan: Plan,
+    options: RestoreOptions,
+    reporter: ConsoleReporter,
+    options_for: Callable[[Job], RestoreOptions] | None = None,
+) -> BatchSummary:
     """Run a plan's jobs one after another in this process. Ctrl+C stops it: the reporter says how far it got
     (:meth:`ConsoleReporter.interrupted`) and KeyboardInterrupt goes on up (the CLI exits 130).
     ``options_for``: each job's own options (``--adapt``: the model adapted to its camera)."""
@@ -684,8 +787,9 @@ def run_local(plan: Plan, options: RestoreOptions, reporter: ConsoleReporter,
     try:
         for job in plan.jobs:
             reporter.job_started(job)
-            reporter.job_finished(run_job(job, options if options_for is None else options_for(job),
-                                          on_tile=reporter.on_tile))
+            reporter.job_finished(
+                run_job(job, options if options_for is None else options_for(job), on_tile=reporter.on_tile)
+            )
     except KeyboardInterrupt:
         reporter.interrupted(len(plan.jobs))
         raise

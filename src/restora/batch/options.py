@@ -62,56 +62,120 @@ def _check_subsampling(value: str) -> str:
 
 
 # The options of every restore command (restora.commands), `restora batch` and the other commands that restore files.
-InputsArgument = Annotated[list[str], typer.Argument(metavar="INPUT", show_default=False,
-                                                     help="Image files, folders or globs ('photos/**/*.jpg').")]
-OutputOption = Annotated[str, typer.Option("--output", "-o", metavar="OUTPUT", show_default=False,
-                                           help="Output file (one input) or folder (mirrors the input tree).")]
-ModelOption = Annotated[str | None, typer.Option("--model", "-m", metavar="NAME|PATH",
-                                                 help="Registered model (restora models) or .safetensors file.")]
-SigmaOption = Annotated[str, typer.Option(metavar="auto|N", callback=_check_sigma,
-                                          help="Noise level on the 0–255 scale, or 'auto' to estimate it.")]
-StrengthOption = Annotated[float, typer.Option(min=0.0, max=1.0, metavar="0–1", help="0–1: how much of the effect to apply.")]
-TileOption = Annotated[int | None, typer.Option(min=0, metavar="N", help="Tile size in pixels (bounds memory); 0: whole image.")]
+InputsArgument = Annotated[
+    list[str],
+    typer.Argument(metavar="INPUT", show_default=False, help="Image files, folders or globs ('photos/**/*.jpg')."),
+]
+OutputOption = Annotated[
+    str,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="OUTPUT",
+        show_default=False,
+        help="Output file (one input) or folder (mirrors the input tree).",
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", metavar="NAME|PATH", help="Registered model (restora models) or .safetensors file."),
+]
+SigmaOption = Annotated[
+    str,
+    typer.Option(
+        metavar="auto|N", callback=_check_sigma, help="Noise level on the 0–255 scale, or 'auto' to estimate it."
+    ),
+]
+StrengthOption = Annotated[
+    float, typer.Option(min=0.0, max=1.0, metavar="0–1", help="0–1: how much of the effect to apply.")
+]
+TileOption = Annotated[
+    int | None, typer.Option(min=0, metavar="N", help="Tile size in pixels (bounds memory); 0: whole image.")
+]
 DeviceOption = Annotated[Device, typer.Option(help="Where to run neural models.")]
-RuntimeOption = Annotated[Runtime, typer.Option(help="Neural models' runtime: PyTorch, ONNX Runtime (CPU; the onnx extra) "
-                                                "or auto: ONNX where measured faster.")]
+RuntimeOption = Annotated[
+    Runtime,
+    typer.Option(
+        help="Neural models' runtime: PyTorch, ONNX Runtime (CPU; the onnx extra) or auto: ONNX where measured faster."
+    ),
+]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")]
 RecursiveOption = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subfolders of folder inputs.")]
-BitDepthOption = Annotated[int | None, typer.Option(metavar="8|16", callback=_check_bit_depth,
-                                                    help="Bits per channel of outputs (default: the input's).")]
-SelfEnsembleOption = Annotated[bool, typer.Option(
-    "--self-ensemble", help="Average each tile's result over its 8 flips and quarter turns: a little more quality "
-                            "(+0.09 dB on CBSD68 with restora-denoise) at 8× the time. Our networks only.")]
+BitDepthOption = Annotated[
+    int | None,
+    typer.Option(metavar="8|16", callback=_check_bit_depth, help="Bits per channel of outputs (default: the input's)."),
+]
+SelfEnsembleOption = Annotated[
+    bool,
+    typer.Option(
+        "--self-ensemble",
+        help="Average each tile's result over its 8 flips and quarter turns: a little more quality "
+        "(+0.09 dB on CBSD68 with restora-denoise) at 8× the time. Our networks only.",
+    ),
+]
 JpegQualityOption = Annotated[int, typer.Option(min=1, max=100, metavar="1–100", help="Quality of JPEG outputs.")]
-SubsamplingOption = Annotated[str, typer.Option(metavar="4:4:4|4:2:2|4:2:0", callback=_check_subsampling,
-                                                help="Chroma subsampling of JPEG outputs.")]
-RealNoiseOption = Annotated[str, typer.Option(
-    "--real-noise", metavar="auto|on|off", callback=lambda v: _check_choice(v, ("auto", "on", "off")),
-    help="Denoising: pixel-shuffle down-sampling for spatially correlated noise (camera photos): auto uses it where "
-         "the measured noise is correlated, on always, off never.")]
-KeepIfWorseOption = Annotated[bool, typer.Option(
-    "--keep-if-worse", help="Denoising: where the predicted gain is below zero, the confidence low or the photo out "
-                            "of range, write the input unchanged instead of the output.")]
-AdaptOption = Annotated[bool, typer.Option(
-    "--adapt", help="Denoising: adapt the denoiser to each camera of the batch first (EXIF make, model and ISO "
-                    "band; self-supervised, as restora adapt), kept where its held-out checks pass and cached per "
-                    "camera, so the next batch from that camera starts at once.")]
-AdaptMinutesOption = Annotated[float, typer.Option(
-    "--adapt-minutes", min=0.1, metavar="MINUTES", help="--adapt: time budget per new camera.")]
+SubsamplingOption = Annotated[
+    str,
+    typer.Option(metavar="4:4:4|4:2:2|4:2:0", callback=_check_subsampling, help="Chroma subsampling of JPEG outputs."),
+]
+RealNoiseOption = Annotated[
+    str,
+    typer.Option(
+        "--real-noise",
+        metavar="auto|on|off",
+        callback=lambda v: _check_choice(v, ("auto", "on", "off")),
+        help="Denoising: pixel-shuffle down-sampling for spatially correlated noise (camera photos): auto uses it where "
+        "the measured noise is correlated, on always, off never.",
+    ),
+]
+KeepIfWorseOption = Annotated[
+    bool,
+    typer.Option(
+        "--keep-if-worse",
+        help="Denoising: where the predicted gain is below zero, the confidence low or the photo out "
+        "of range, write the input unchanged instead of the output.",
+    ),
+]
+AdaptOption = Annotated[
+    bool,
+    typer.Option(
+        "--adapt",
+        help="Denoising: adapt the denoiser to each camera of the batch first (EXIF make, model and ISO "
+        "band; self-supervised, as restora adapt), kept where its held-out checks pass and cached per "
+        "camera, so the next batch from that camera starts at once.",
+    ),
+]
+AdaptMinutesOption = Annotated[
+    float, typer.Option("--adapt-minutes", min=0.1, metavar="MINUTES", help="--adapt: time budget per new camera.")
+]
 # restora.explain per photo (docs/explain.md).
-NoiseMapOption = Annotated[str | None, typer.Option(
-    "--noise-map", metavar="PATH|PATTERN",
-    help="Also write the input's per-pixel noise level σ (0–255): .npy/.tif hold the values, other image types a "
-         "heat map (σ 0–50). Several inputs: a name pattern with {stem}, written beside each output, e.g. "
-         "'{stem}.noise.png'.")]
-ResidualOption = Annotated[str | None, typer.Option(
-    "--residual", metavar="PATH|PATTERN",
-    help="Also write input − output: .npy/.tif exact, other image types mid-grey + 4× the difference. "
-         "Several inputs: a {stem} pattern, as for --noise-map.")]
-ReliabilityOption = Annotated[bool, typer.Option(
-    "--reliability/--no-reliability",
-    help="Denoising: print each photo's predicted quality gain with its confidence, and a warning when the photo "
-         "is unlike what the model was trained on.")]
+NoiseMapOption = Annotated[
+    str | None,
+    typer.Option(
+        "--noise-map",
+        metavar="PATH|PATTERN",
+        help="Also write the input's per-pixel noise level σ (0–255): .npy/.tif hold the values, other image types a "
+        "heat map (σ 0–50). Several inputs: a name pattern with {stem}, written beside each output, e.g. "
+        "'{stem}.noise.png'.",
+    ),
+]
+ResidualOption = Annotated[
+    str | None,
+    typer.Option(
+        "--residual",
+        metavar="PATH|PATTERN",
+        help="Also write input − output: .npy/.tif exact, other image types mid-grey + 4× the difference. "
+        "Several inputs: a {stem} pattern, as for --noise-map.",
+    ),
+]
+ReliabilityOption = Annotated[
+    bool,
+    typer.Option(
+        "--reliability/--no-reliability",
+        help="Denoising: print each photo's predicted quality gain with its confidence, and a warning when the photo "
+        "is unlike what the model was trained on.",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -173,12 +237,23 @@ class RestoreArguments:
         """The values every file's restore gets, with ``model`` resolved; ``more``: the options a command adds
         (``real_noise``, ``keep_if_worse``)."""
         sides = self.side_outputs()
-        return RestoreOptions(task=task, model=model, sigma=self.sigma, strength=self.strength, tile=self.tile,
-                              device=self.device.value, bit_depth=self.bit_depth,
-                              jpeg_quality=self.jpeg_quality, subsampling=self.subsampling,
-                              runtime=self.runtime.value, self_ensemble=self.self_ensemble,
-                              noise_map=sides["--noise-map"], residual=sides["--residual"],
-                              reliability=self.reliability, **more)
+        return RestoreOptions(
+            task=task,
+            model=model,
+            sigma=self.sigma,
+            strength=self.strength,
+            tile=self.tile,
+            device=self.device.value,
+            bit_depth=self.bit_depth,
+            jpeg_quality=self.jpeg_quality,
+            subsampling=self.subsampling,
+            runtime=self.runtime.value,
+            self_ensemble=self.self_ensemble,
+            noise_map=sides["--noise-map"],
+            residual=sides["--residual"],
+            reliability=self.reliability,
+            **more,
+        )
 
 
 def takes_restore_arguments(command: Callable) -> Callable:
@@ -187,9 +262,15 @@ def takes_restore_arguments(command: Callable) -> Callable:
     The command line shows INPUT... and ``-o`` first, then the command's own parameters declared before
     ``arguments``, then the shared options, then its parameters declared after."""
     shared = get_type_hints(RestoreArguments, include_extras=True)
-    params = [inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=shared[f.name],
-                                default=inspect.Parameter.empty if f.default is MISSING else f.default)
-              for f in fields(RestoreArguments)]
+    params = [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=shared[f.name],
+            default=inspect.Parameter.empty if f.default is MISSING else f.default,
+        )
+        for f in fields(RestoreArguments)
+    ]
     required = [p for p in params if p.default is inspect.Parameter.empty]
     optional = [p for p in params if p.default is not inspect.Parameter.empty]
     own = list(inspect.signature(command, eval_str=True).parameters.values())

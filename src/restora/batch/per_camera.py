@@ -19,8 +19,9 @@ from restora.errors import RestoraError
 ADAPT_PHOTOS = 8  # photos of one camera an adaptation reads at most (evenly spread over the batch)
 
 
-def per_camera_options(plan: Plan, options: RestoreOptions, minutes: float,
-                       say: Callable[[str], None]) -> Callable[[Job], RestoreOptions]:
+def per_camera_options(
+    plan: Plan, options: RestoreOptions, minutes: float, say: Callable[[str], None]
+) -> Callable[[Job], RestoreOptions]:
     """Each job's options: ``options`` with the model chosen for its photo's camera."""
     chosen: dict = {}
     for camera, paths in group_by_camera([job.source for job in plan.jobs]).items():

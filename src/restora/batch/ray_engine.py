@@ -77,8 +77,12 @@ class Manifest:
         entry = {"source": str(job.source)}
         if result.ok:
             record = result.to_record()  # the worker's report (JobResult.to_record), rounded for reading
-            entry.update(status="done", model=record["model"], megapixels=round(record["megapixels"], 4),
-                         seconds=round(record["seconds"], 3))
+            entry.update(
+                status="done",
+                model=record["model"],
+                megapixels=round(record["megapixels"], 4),
+                seconds=round(record["seconds"], 3),
+            )
             if record["sigma"] is not None:
                 entry["sigma"] = [round(s, 2) for s in record["sigma"]]
             entry.update({k: record[k] for k in ("reliability", "detection") if record[k] is not None})
@@ -168,8 +172,9 @@ class RestoreWorker:
         from restora.batch.jobs import Job, run_job
 
         out = {"index": [], "record": []}
-        for index, source, output, name, bit_depth in zip(batch["index"], batch["source"], batch["output"],
-                                                          batch["name"], batch["bit_depth"]):
+        for index, source, output, name, bit_depth in zip(
+            batch["index"], batch["source"], batch["output"], batch["name"], batch["bit_depth"]
+        ):
             job = Job(Path(str(source)), Path(str(output)), str(name), int(bit_depth) or None)
             out["index"].append(int(index))
             # The whole result as JobResult.to_record (detection, reliability, σ ...): the driver rebuilds it.
@@ -198,8 +203,9 @@ def _plan_workers(ray, options, workers: int | None, threads: int | None) -> tup
     return workers or max(1, cpus // threads), threads, 0
 
 
-def run_ray(plan, options, reporter, address: str | None = None, workers: int | None = None,
-            threads: int | None = None):
+def run_ray(
+    plan, options, reporter, address: str | None = None, workers: int | None = None, threads: int | None = None
+):
     """Run a plan's jobs on Ray (a local instance without ``address``); returns the BatchSummary."""
     from restora.batch.jobs import JobResult
     from restora.errors import RestoraError
@@ -235,13 +241,17 @@ def run_ray(plan, options, reporter, address: str | None = None, workers: int | 
                     reporter.status(f"{n_workers} workers, {done_mp / (time.perf_counter() - first):.2f} MP/s")
             except ray.exceptions.RayError as exc:
                 reporter.finish()
-                raise RestoraError(f"Ray failed: {_one_line(exc)} (outputs written so far are kept; run again "
-                                   "to do the rest)") from None
+                raise RestoraError(
+                    f"Ray failed: {_one_line(exc)} (outputs written so far are kept; run again to do the rest)"
+                ) from None
         summary = reporter.finish()
         speed = summary.megapixels / summary.seconds if summary.seconds > 0 else 0.0
         unit = f"{gpus_each} GPU" if gpus_each else f"{cpus_each} thread{'s' if cpus_each > 1 else ''}"
-        reporter.out.print(f"Ray: {n_workers} worker{'s' if n_workers > 1 else ''} × {unit}, {speed:.2f} MP/s overall; "
-                           f"manifest {manifest.path}", markup=False)
+        reporter.out.print(
+            f"Ray: {n_workers} worker{'s' if n_workers > 1 else ''} × {unit}, {speed:.2f} MP/s overall; "
+            f"manifest {manifest.path}",
+            markup=False,
+        )
         return summary
     finally:
         manifest.save()
@@ -260,8 +270,7 @@ def _init_ray(ray, address: str | None, num_cpus: int | None = None) -> None:
 
     from restora.batch.jobs import UsageError
 
-    kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, configure_logging=True,
-                  log_to_driver=False)
+    kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, configure_logging=True, log_to_driver=False)
     if address not in (None, "auto", "local"):
         _check_reachable(address)
     if address is None:
@@ -295,8 +304,10 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
 
 
 def _dataset(ray, jobs, options, workers: int, cpus_each: int, gpus_each: int):
-    rows = [{"index": i, "source": str(j.source), "output": str(j.output), "name": j.name, "bit_depth": j.bit_depth or 0}
-            for i, j in enumerate(jobs)]
+    rows = [
+        {"index": i, "source": str(j.source), "output": str(j.output), "name": j.name, "bit_depth": j.bit_depth or 0}
+        for i, j in enumerate(jobs)
+    ]
     dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), MAX_BLOCKS))
     # Ray sets OMP_NUM_THREADS to an actor's CPUs; RestoreWorker sizes torch's and OpenCV's pools too.
     return dataset.map_batches(

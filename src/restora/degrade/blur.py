@@ -29,8 +29,9 @@ def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return cv2.filter2D(image.astype(np.float32), -1, flipped, borderType=cv2.BORDER_REFLECT).astype(np.float32)
 
 
-def shake_kernel(size: int, rng: np.random.Generator, inertia: float = 0.8, jerk_prob: float = 0.05,
-                 steps: int = 64) -> np.ndarray:
+def shake_kernel(
+    size: int, rng: np.random.Generator, inertia: float = 0.8, jerk_prob: float = 0.05, steps: int = 64
+) -> np.ndarray:
     r"""A camera-shake kernel of ``size`` × ``size`` px from a random trajectory (after Boracchi & Foi 2012).
 
     The camera's image-plane position follows a random walk with inertia,
@@ -144,7 +145,9 @@ class LevinKernels(KernelBlur):
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path is not None else data_dir() / "kernels" / "levin09.npz"
         if not self.path.is_file():
-            raise RestoraError(f"Levin kernels not found at {self.path} (see shared/data/MANIFEST.md, kernels/levin09.npz)")
+            raise RestoraError(
+                f"Levin kernels not found at {self.path} (see shared/data/MANIFEST.md, kernels/levin09.npz)"
+            )
         with np.load(self.path) as data:
             names = sorted(data.files, key=lambda n: (len(n), n))  # k1 … k8 in numeric order
             self.kernels = [(data[n] / data[n].sum()).astype(np.float32) for n in names]

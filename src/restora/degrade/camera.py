@@ -26,7 +26,9 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     x = np.clip(np.asarray(x, np.float32), 0.0, None)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055).astype(np.float32)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055).astype(
+        np.float32
+    )
 
 
 def random_colour_matrix(rng: np.random.Generator, spread: float = 0.25) -> np.ndarray:
@@ -99,7 +101,9 @@ class CameraPipeline(Degradation):
         log_a = uniform(rng, tuple(np.log(self.shot)))
         a = np.exp(log_a)
         read = np.exp(2.18 * log_a + 1.2 + rng.normal(0, 0.26))  # variance, Brooks et al.'s fit
-        noisy = raw + rng.standard_normal(raw.shape, dtype=np.float32) * np.sqrt(a * np.clip(raw, 0, None) + read).astype(np.float32)
+        noisy = raw + rng.standard_normal(raw.shape, dtype=np.float32) * np.sqrt(
+            a * np.clip(raw, 0, None) + read
+        ).astype(np.float32)
         method = "ea" if rng.random() < 0.5 else "bilinear"
 
         def develop(mosaic):

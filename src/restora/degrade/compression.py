@@ -43,7 +43,9 @@ class GaussianBlur(Degradation):
         self.sigma = tuple(sigma)
 
     def __call__(self, image, rng):
-        return cv2.GaussianBlur(image, (0, 0), uniform(rng, self.sigma), borderType=cv2.BORDER_REFLECT).astype(np.float32)
+        return cv2.GaussianBlur(image, (0, 0), uniform(rng, self.sigma), borderType=cv2.BORDER_REFLECT).astype(
+            np.float32
+        )
 
 
 class Downscale(Degradation):
@@ -59,4 +61,6 @@ class Downscale(Degradation):
         small = (max(1, round(w / f)), max(1, round(h / f)))
         interp = [cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC][rng.integers(3)]
         down = cv2.resize(image, small, interpolation=interp)
-        return cv2.resize(down, (w, h), interpolation=[cv2.INTER_LINEAR, cv2.INTER_CUBIC][rng.integers(2)]).astype(np.float32)
+        return cv2.resize(down, (w, h), interpolation=[cv2.INTER_LINEAR, cv2.INTER_CUBIC][rng.integers(2)]).astype(
+            np.float32
+        )

@@ -35,7 +35,9 @@ SUPERSAMPLE = 4  # curves are drawn at 4× and area-averaged down: sub-pixel wid
 class Damage(Degradation):
     """Base class: :meth:`matte` draws the damage's coverage and colour; :meth:`damage` composites them."""
 
-    def matte(self, shape: tuple[int, int], image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def matte(
+        self, shape: tuple[int, int], image: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(coverage ``a`` (H, W) float32 in [0, 1], colour ``v`` (H, W, 3) or (3,) float32)."""
         raise NotImplementedError  # pragma: no cover
 
@@ -86,10 +88,17 @@ class Scratches(Damage):
     (True, True)
     """
 
-    def __init__(self, count=(1, 6), width=(0.7, 3.0), blur=(0.0, 1.0), length=(0.2, 0.9), bend=0.3,
-                 bright: float = 0.8):
+    def __init__(
+        self, count=(1, 6), width=(0.7, 3.0), blur=(0.0, 1.0), length=(0.2, 0.9), bend=0.3, bright: float = 0.8
+    ):
         self.count, self.width, self.blur, self.length, self.bend, self.bright = (
-            tuple(count), tuple(width), tuple(blur), tuple(length), bend, bright)
+            tuple(count),
+            tuple(width),
+            tuple(blur),
+            tuple(length),
+            bend,
+            bright,
+        )
 
     def matte(self, shape, image, rng):
         h, w = shape
@@ -209,14 +218,26 @@ class Crease(Damage):
         pts = pts - centre + np.array([rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h])  # crosses the photo
         pts += np.cumsum(rng.normal(0, 0.3, pts.shape), axis=0)  # a fold is never quite straight
         width = uniform(rng, self.width)
-        cv2.polylines(crack, [np.round(pts * SUPERSAMPLE).astype(np.int32)], False, 255,
-                      max(1, int(width * SUPERSAMPLE)), cv2.LINE_AA)
+        cv2.polylines(
+            crack,
+            [np.round(pts * SUPERSAMPLE).astype(np.int32)],
+            False,
+            255,
+            max(1, int(width * SUPERSAMPLE)),
+            cv2.LINE_AA,
+        )
         for _ in range(int(round(uniform(rng, self.branches)))):
             start = pts[rng.integers(len(pts))]
             branch = _curve(rng, h, w, (0.02, 0.1), 0.5)
             branch += start - branch[0]
-            cv2.polylines(crack, [np.round(branch * SUPERSAMPLE).astype(np.int32)], False, 255,
-                          max(1, int(width * SUPERSAMPLE / 3)), cv2.LINE_AA)
+            cv2.polylines(
+                crack,
+                [np.round(branch * SUPERSAMPLE).astype(np.int32)],
+                False,
+                255,
+                max(1, int(width * SUPERSAMPLE / 3)),
+                cv2.LINE_AA,
+            )
         a_crack = _downsample(crack.astype(np.float32) / 255, shape)
         shift = np.float32([[1, 0, rng.uniform(-1, 1) * width * 1.5], [0, 1, rng.uniform(-1, 1) * width * 1.5]])
         shadow = cv2.GaussianBlur(cv2.warpAffine(a_crack, shift, (w, h)), (0, 0), width) * 0.3

@@ -40,8 +40,9 @@ def _unit_range(field: np.ndarray) -> np.ndarray:
     return (field - lo) / (hi - lo) if hi > lo else np.zeros_like(field)
 
 
-def pseudo_depth(image: np.ndarray, rng: np.random.Generator, luminance_weight: float,
-                 exponent: float = 3.0) -> np.ndarray:
+def pseudo_depth(
+    image: np.ndarray, rng: np.random.Generator, luminance_weight: float, exponent: float = 3.0
+) -> np.ndarray:
     r"""A smooth pseudo-depth map in [0, 1] (H, W): a mix of a smooth random field and blurred luminance.
 
     The random field has power spectrum :math:`P(f) \propto (f^2 + f_c^2)^{-\alpha/2}` with α = ``exponent``
@@ -51,8 +52,9 @@ def pseudo_depth(image: np.ndarray, rng: np.random.Generator, luminance_weight: 
     """
     h, w, _ = image.shape
     # The 1/f^α field alone is rough at pixel scale; a light blur (1/32 of the size) keeps t smooth.
-    field = cv2.GaussianBlur(shaped_noise((h, w, 1), exponent, 0.01, rng)[:, :, 0], (0, 0), max(h, w) / 32.0,
-                             borderType=cv2.BORDER_REFLECT)
+    field = cv2.GaussianBlur(
+        shaped_noise((h, w, 1), exponent, 0.01, rng)[:, :, 0], (0, 0), max(h, w) / 32.0, borderType=cv2.BORDER_REFLECT
+    )
     field = _unit_range(field)
     luma = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     luma = _unit_range(cv2.GaussianBlur(luma, (0, 0), max(h, w) / 16.0, borderType=cv2.BORDER_REFLECT))
@@ -71,8 +73,9 @@ class Haze(Degradation):
     in exactly this way. Output stays in [0, 1] when the input does.
     """
 
-    def __init__(self, near=(0.6, 0.95), far=(0.2, 0.6), airlight=(0.7, 1.0), tint: float = 0.05,
-                 luminance_weight=(0.0, 0.7)):
+    def __init__(
+        self, near=(0.6, 0.95), far=(0.2, 0.6), airlight=(0.7, 1.0), tint: float = 0.05, luminance_weight=(0.0, 0.7)
+    ):
         self.near, self.far, self.airlight, self.tint = tuple(near), tuple(far), tuple(airlight), tint
         self.luminance_weight = tuple(luminance_weight)
 

@@ -32,7 +32,11 @@ class GaussianNoise(Degradation):
         if rng.random() < self.gray_prob:
             n = rng.standard_normal((h, w, 1), dtype=np.float32) * s
         else:
-            scale = 1.0 + rng.uniform(-self.channel_spread, self.channel_spread, size=c) if self.channel_spread else np.ones(c)
+            scale = (
+                1.0 + rng.uniform(-self.channel_spread, self.channel_spread, size=c)
+                if self.channel_spread
+                else np.ones(c)
+            )
             n = rng.standard_normal((h, w, c), dtype=np.float32) * (s * scale).astype(np.float32)
         return (image + n).astype(np.float32)
 
@@ -91,7 +95,12 @@ class CorrelatedNoise(Degradation):
     """
 
     def __init__(self, sigma=(1.0, 20.0), exponent=(0.5, 2.0), cutoff=(0.02, 0.2), chroma=(0.0, 1.0)):
-        self.sigma, self.exponent, self.cutoff, self.chroma = tuple(sigma), tuple(exponent), tuple(cutoff), tuple(chroma)
+        self.sigma, self.exponent, self.cutoff, self.chroma = (
+            tuple(sigma),
+            tuple(exponent),
+            tuple(cutoff),
+            tuple(chroma),
+        )
 
     def __call__(self, image, rng):
         h, w, _ = image.shape

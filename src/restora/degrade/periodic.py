@@ -27,7 +27,12 @@ class PeriodicNoise(Degradation):
     """
 
     def __init__(self, count=(1, 3), amplitude=(8.0, 30.0), frequency=(0.04, 0.45), colour: float = 0.2):
-        self.count, self.amplitude, self.frequency, self.colour = tuple(count), tuple(amplitude), tuple(frequency), colour
+        self.count, self.amplitude, self.frequency, self.colour = (
+            tuple(count),
+            tuple(amplitude),
+            tuple(frequency),
+            colour,
+        )
 
     def __call__(self, image, rng):
         h, w, c = image.shape

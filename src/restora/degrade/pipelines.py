@@ -87,15 +87,22 @@ def jpeg() -> Degradation:
 @register_pipeline("practical")
 def practical() -> Degradation:
     noise = OneOf(
-        [GaussianNoise(sigma=(1, 40), gray_prob=0.3, channel_spread=0.3), PoissonGaussianNoise(),
-         CorrelatedNoise(), FilmGrain(), CameraPipeline(jpeg_prob=0.0)],
+        [
+            GaussianNoise(sigma=(1, 40), gray_prob=0.3, channel_spread=0.3),
+            PoissonGaussianNoise(),
+            CorrelatedNoise(),
+            FilmGrain(),
+            CameraPipeline(jpeg_prob=0.0),
+        ],
         weights=[2, 2, 2, 1, 3],
     )
-    return Compose([
-        RandomOrder([Maybe(GaussianBlur(sigma=(0.3, 1.0)), 0.2), Maybe(Downscale(factor=(1.0, 1.5)), 0.2), noise]),
-        Maybe(JPEG(quality=(50, 95)), 0.5),
-        Clip(),
-    ])
+    return Compose(
+        [
+            RandomOrder([Maybe(GaussianBlur(sigma=(0.3, 1.0)), 0.2), Maybe(Downscale(factor=(1.0, 1.5)), 0.2), noise]),
+            Maybe(JPEG(quality=(50, 95)), 0.5),
+            Clip(),
+        ]
+    )
 
 
 @register_pipeline("denoise-mix")
@@ -106,8 +113,10 @@ def denoise_mix() -> Degradation:
 @register_pipeline("denoise-mix-isp")
 def denoise_mix_isp() -> Degradation:
     """``denoise-mix`` with a share of its camera noise after in-camera noise reduction (``camera-isp``)."""
-    return OneOf([gaussian(), camera(), camera_isp(), poisson(), correlated(), practical()],
-                 weights=[0.5, 0.15, 0.15, 0.07, 0.07, 0.06])
+    return OneOf(
+        [gaussian(), camera(), camera_isp(), poisson(), correlated(), practical()],
+        weights=[0.5, 0.15, 0.15, 0.07, 0.07, 0.06],
+    )
 
 
 def light_sensor_noise() -> Degradation:
@@ -124,7 +133,9 @@ def motion_blur() -> Degradation:
 @register_pipeline("defocus")
 def defocus() -> Degradation:
     """Defocus disk (radius 1–6 px) or Gaussian blur (σ 0.5–3 px), plus a little sensor noise."""
-    return Compose([OneOf([DefocusBlur(), GaussianBlur(sigma=(0.5, 3.0))], weights=[3, 1]), light_sensor_noise(), Clip()])
+    return Compose(
+        [OneOf([DefocusBlur(), GaussianBlur(sigma=(0.5, 3.0))], weights=[3, 1]), light_sensor_noise(), Clip()]
+    )
 
 
 @register_pipeline("rain")
@@ -154,7 +165,9 @@ def all_in_one() -> Degradation:
 @register_pipeline("salt-pepper")
 def salt_pepper() -> Degradation:
     """Salt-and-pepper specks on 1–30 % of the pixels, a quarter of the images with colour (per-channel) specks."""
-    return OneOf([SaltPepperNoise(amount=(0.01, 0.3)), SaltPepperNoise(amount=(0.01, 0.3), independent=True)], weights=[3, 1])
+    return OneOf(
+        [SaltPepperNoise(amount=(0.01, 0.3)), SaltPepperNoise(amount=(0.01, 0.3), independent=True)], weights=[3, 1]
+    )
 
 
 def _salt_pepper_at(fraction: float):

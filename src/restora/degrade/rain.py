@@ -51,8 +51,16 @@ def line_kernel(length: float, angle: float, width: int) -> np.ndarray:
     return canvas.astype(np.float32) / 255.0
 
 
-def streak_layer(shape: tuple[int, int], rng: np.random.Generator, density: float, length: float, angle: float,
-                 width: int, blur: float, brightness: float) -> np.ndarray:
+def streak_layer(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    density: float,
+    length: float,
+    angle: float,
+    width: int,
+    blur: float,
+    brightness: float,
+) -> np.ndarray:
     """One rain layer (H, W) in [0, 1]: a fraction ``density`` of pixels seeds a drop of brightness
     ``brightness`` × U[0.5, 1], smeared by :func:`line_kernel` and softened by a Gaussian of std ``blur`` px."""
     h, w = shape
@@ -78,11 +86,28 @@ class Rain(Degradation):
     output stays in [0, 1].
     """
 
-    def __init__(self, layers=(1, 3), density=(0.0003, 0.008), length=(10.0, 200.0), angle=(-30.0, 30.0),
-                 spread=15.0, width=(1, 2), blur=(0.3, 1.0), brightness=(0.3, 0.8), additive=0.5,
-                 veil_prob=0.5, veil=(0.75, 1.0), airlight=(0.7, 1.0)):
+    def __init__(
+        self,
+        layers=(1, 3),
+        density=(0.0003, 0.008),
+        length=(10.0, 200.0),
+        angle=(-30.0, 30.0),
+        spread=15.0,
+        width=(1, 2),
+        blur=(0.3, 1.0),
+        brightness=(0.3, 0.8),
+        additive=0.5,
+        veil_prob=0.5,
+        veil=(0.75, 1.0),
+        airlight=(0.7, 1.0),
+    ):
         self.layers, self.density, self.length, self.angle = tuple(layers), tuple(density), tuple(length), tuple(angle)
-        self.spread, self.width, self.blur, self.brightness = float(spread), tuple(width), tuple(blur), tuple(brightness)
+        self.spread, self.width, self.blur, self.brightness = (
+            float(spread),
+            tuple(width),
+            tuple(blur),
+            tuple(brightness),
+        )
         self.additive, self.veil_prob = float(additive), float(veil_prob)
         self.veil, self.airlight = tuple(veil), tuple(airlight)
 
@@ -93,7 +118,8 @@ class Rain(Degradation):
         streaks = np.zeros((h, w), np.float32)
         for k in range(1, int(rng.integers(self.layers[0], self.layers[1] + 1)) + 1):
             layer = streak_layer(
-                (h, w), rng,
+                (h, w),
+                rng,
                 density=float(np.exp(uniform(rng, tuple(np.log(self.density))))),
                 length=uniform(rng, self.length) / np.sqrt(k),
                 angle=base_angle + uniform(rng, (-self.spread, self.spread)),
@@ -107,6 +133,9 @@ class Rain(Degradation):
         else:
             out = screen(out, streaks[:, :, None])
         if rng.random() < self.veil_prob:
-            out = scatter(out, np.full((h, w), uniform(rng, self.veil), np.float32),
-                          np.full(3, uniform(rng, self.airlight), np.float32))
+            out = scatter(
+                out,
+                np.full((h, w), uniform(rng, self.veil), np.float32),
+                np.full(3, uniform(rng, self.airlight), np.float32),
+            )
         return out.astype(np.float32)

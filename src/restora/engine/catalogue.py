@@ -22,27 +22,81 @@ from restora.errors import ModelError
 from restora.models.registry import WEIGHTS_DIR
 
 CLASSICAL = (
-    MethodSpec("bm3d", ("denoise",), "CBM3D (classical, slow, strong on Gaussian noise)", "classical", lambda device: BM3DMethod()),
-    MethodSpec("nlm", ("denoise",), "OpenCV non-local means (classical, fast)", "classical", lambda device: NLMMethod()),
-    MethodSpec("identity", ("denoise",), "no-op baseline (returns the input)", "baseline", lambda device: IdentityMethod()),
-    MethodSpec("switching-median", ("denoise",), "adaptive switching median (salt-and-pepper specks)", "classical",
-               lambda device: SwitchingMedianMethod()),
-    MethodSpec("impulse", ("denoise",), "switching median, then the denoiser (salt-and-pepper specks)", "classical",
-               lambda device: ImpulseMethod(device)),
-    MethodSpec("notch", ("denoise",), "spectral notch filter (periodic patterns: scanner, moiré)", "classical",
-               lambda device: NotchMethod()),
-    MethodSpec("deconv-blind", ("deblur",), "parametric blind deconvolution: GCV blur identification + Wiener (classical)",
-               "classical", lambda device: BlindDeconvolution()),
-    MethodSpec("dcp", ("dehaze",), "dark channel prior dehazing, He et al. (classical)", "classical",
-               lambda device: DarkChannelPrior()),
-    MethodSpec("median", ("derain",), "median filter rain removal (classical)", "classical", lambda device: MedianDerain()),
-    MethodSpec("guided", ("derain",), "guided filter with a median guide, rain removal (classical)",
-               "classical", lambda device: GuidedDerain()),
-    MethodSpec("clahe", ("lowlight",), "CLAHE on CIELAB lightness (classical)", "classical", lambda device: CLAHEMethod()),
-    MethodSpec("gamma", ("lowlight",), "adaptive gamma: mean brought to mid-grey (classical)", "classical",
-               lambda device: GammaMethod()),
-    MethodSpec("retinex", ("lowlight",), "multi-scale Retinex, colour preserved (classical)", "classical",
-               lambda device: RetinexMethod()),
+    MethodSpec(
+        "bm3d",
+        ("denoise",),
+        "CBM3D (classical, slow, strong on Gaussian noise)",
+        "classical",
+        lambda device: BM3DMethod(),
+    ),
+    MethodSpec(
+        "nlm", ("denoise",), "OpenCV non-local means (classical, fast)", "classical", lambda device: NLMMethod()
+    ),
+    MethodSpec(
+        "identity", ("denoise",), "no-op baseline (returns the input)", "baseline", lambda device: IdentityMethod()
+    ),
+    MethodSpec(
+        "switching-median",
+        ("denoise",),
+        "adaptive switching median (salt-and-pepper specks)",
+        "classical",
+        lambda device: SwitchingMedianMethod(),
+    ),
+    MethodSpec(
+        "impulse",
+        ("denoise",),
+        "switching median, then the denoiser (salt-and-pepper specks)",
+        "classical",
+        lambda device: ImpulseMethod(device),
+    ),
+    MethodSpec(
+        "notch",
+        ("denoise",),
+        "spectral notch filter (periodic patterns: scanner, moiré)",
+        "classical",
+        lambda device: NotchMethod(),
+    ),
+    MethodSpec(
+        "deconv-blind",
+        ("deblur",),
+        "parametric blind deconvolution: GCV blur identification + Wiener (classical)",
+        "classical",
+        lambda device: BlindDeconvolution(),
+    ),
+    MethodSpec(
+        "dcp",
+        ("dehaze",),
+        "dark channel prior dehazing, He et al. (classical)",
+        "classical",
+        lambda device: DarkChannelPrior(),
+    ),
+    MethodSpec(
+        "median", ("derain",), "median filter rain removal (classical)", "classical", lambda device: MedianDerain()
+    ),
+    MethodSpec(
+        "guided",
+        ("derain",),
+        "guided filter with a median guide, rain removal (classical)",
+        "classical",
+        lambda device: GuidedDerain(),
+    ),
+    MethodSpec(
+        "clahe", ("lowlight",), "CLAHE on CIELAB lightness (classical)", "classical", lambda device: CLAHEMethod()
+    ),
+    MethodSpec(
+        "gamma",
+        ("lowlight",),
+        "adaptive gamma: mean brought to mid-grey (classical)",
+        "classical",
+        lambda device: GammaMethod(),
+    ),
+    MethodSpec(
+        "retinex",
+        ("lowlight",),
+        "multi-scale Retinex, colour preserved (classical)",
+        "classical",
+        lambda device: RetinexMethod(),
+    ),
 )
 
 METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in CLASSICAL}

@@ -43,5 +43,7 @@ class NLMMethod(Method):
         if s <= 0:
             return tile.copy()
         u8 = np.clip(np.rint(tile * 255.0), 0, 255).astype(np.uint8)
-        out = cv2.fastNlMeansDenoisingColored(u8, None, h=0.7 * s, hColor=0.9 * s, templateWindowSize=7, searchWindowSize=21)
+        out = cv2.fastNlMeansDenoisingColored(
+            u8, None, h=0.7 * s, hColor=0.9 * s, templateWindowSize=7, searchWindowSize=21
+        )
         return out.astype(np.float32) / 255.0

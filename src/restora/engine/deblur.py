@@ -58,7 +58,11 @@ def _pad(image: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _channels_equal(image: np.ndarray) -> bool:
-    return image.ndim == 3 and np.array_equal(image[:, :, 0], image[:, :, 1]) and np.array_equal(image[:, :, 0], image[:, :, 2])
+    return (
+        image.ndim == 3
+        and np.array_equal(image[:, :, 0], image[:, :, 1])
+        and np.array_equal(image[:, :, 0], image[:, :, 2])
+    )
 
 
 def _per_channel(fn, image: np.ndarray) -> np.ndarray:

@@ -79,8 +79,10 @@ class Detection:
         share = self.extra.get("damaged_share")
         damage = None if share is None else f"damage {100 * share:.1f}% of pixels"
         for task in self.detected:
-            parts.append(f"{DEGRADATION_NAMES.get(task, task)} {100 * self.probabilities[task]:.0f}% "
-                         f"(strength {self.strengths[task]:.2f})")
+            parts.append(
+                f"{DEGRADATION_NAMES.get(task, task)} {100 * self.probabilities[task]:.0f}% "
+                f"(strength {self.strengths[task]:.2f})"
+            )
         if damage is not None:
             parts = [damage, *parts] if self.task == "repair" else [*parts, damage]
         return ", ".join(parts)
@@ -93,8 +95,9 @@ def probabilities(logits: torch.Tensor, multilabel: bool = False) -> np.ndarray:
     return p.cpu().numpy()
 
 
-def describe_image(method, small: np.ndarray, head: RoutingHead | None = None, noise: np.ndarray | None = None
-                   ) -> tuple[dict[str, float], dict[str, float]]:
+def describe_image(
+    method, small: np.ndarray, head: RoutingHead | None = None, noise: np.ndarray | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
     """(probabilities, strengths) per task of one downscaled image, from an all-in-one method; with a routing
     ``head`` (:mod:`restora.engine.routing`) the probabilities are its reading of the view's embedding and the
     photo's ``noise`` features instead of the model's own classifier."""
@@ -145,8 +148,9 @@ def detector_name(model: str | None = None) -> str:
     raise ModelError("--task auto needs an all-in-one model and none is installed (give one with --model)")
 
 
-def crop_windows(small: np.ndarray, shape: tuple[int, int], count: int = CROPS,
-                 side: int = CROP_SIDE) -> list[tuple[int, int, int, int]]:
+def crop_windows(
+    small: np.ndarray, shape: tuple[int, int], count: int = CROPS, side: int = CROP_SIDE
+) -> list[tuple[int, int, int, int]]:
     """(top, left, height, width) of the ``count`` most textured ``side``² cells of an image of ``shape``.
 
     Candidates: an even grid of cells that covers the image (as few per side as cover it, overlapping where the
@@ -180,8 +184,9 @@ def view_windows(small: np.ndarray, pixels: np.ndarray | None) -> list[tuple[int
     return crop_windows(small, pixels.shape[:2])
 
 
-def describe_views(method, small: np.ndarray, pixels: np.ndarray | None = None, head: RoutingHead | None = None
-                   ) -> tuple[dict[str, float], dict[str, float], dict]:
+def describe_views(
+    method, small: np.ndarray, pixels: np.ndarray | None = None, head: RoutingHead | None = None
+) -> tuple[dict[str, float], dict[str, float], dict]:
     """(probabilities, strengths, extra) of a photo: of its downscaled copy ``small`` alone, or, for a photo
     ``pixels`` at least :data:`CROP_MIN_FACTOR` times larger, the means over the copy and :data:`CROPS`
     full-resolution crops (:func:`view_windows`). ``head``: the routing head, which also reads the photo's
@@ -191,8 +196,10 @@ def describe_views(method, small: np.ndarray, pixels: np.ndarray | None = None, 
     windows = view_windows(small, pixels)
     if not windows:
         return probs, strengths, {}
-    views = [(probs, strengths)] + [describe_image(method, np.ascontiguousarray(pixels[t:t + h, l:l + w]), head, noise)
-                                    for t, l, h, w in windows]
+    views = [(probs, strengths)] + [
+        describe_image(method, np.ascontiguousarray(pixels[t : t + h, l : l + w]), head, noise)
+        for t, l, h, w in windows
+    ]
     mean_p = {k: float(np.mean([p[k] for p, _ in views])) for k in probs}
     mean_s = {k: float(np.mean([s[k] for _, s in views])) for k in strengths}
     extra = {"crops": [list(c) for c in windows], "whole_image": {"probabilities": probs, "strengths": strengths}}

@@ -35,8 +35,9 @@ def _unorient(a: np.ndarray, turns: int, flip: bool) -> np.ndarray:
     return a[:, ::-1] if flip else a
 
 
-def dihedral_mean(process: Callable[[np.ndarray, np.ndarray | None], np.ndarray], window: np.ndarray,
-                  sigma: np.ndarray | None) -> np.ndarray:
+def dihedral_mean(
+    process: Callable[[np.ndarray, np.ndarray | None], np.ndarray], window: np.ndarray, sigma: np.ndarray | None
+) -> np.ndarray:
     """Mean over the 8 orientations of ``process(window, sigma)``, each result turned back; a σ map (h, w, 3)
     is turned with its window (edge-padded first if the window was padded to the model's size multiple), a
     per-channel σ is passed as is. float32, the window's shape."""

@@ -67,7 +67,9 @@ def fill_from_neighbours(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         x[ys[idx], xs[idx], cs[idx]] = values
         if last and not done.all():  # no good pixel in the largest window: the plain median
             rest = ~done
-            x[ys[todo[rest]], xs[todo[rest]], cs[todo[rest]]] = np.median(plain[rows[rest], cols[rest], cs[todo[rest], None]], axis=1)
+            x[ys[todo[rest]], xs[todo[rest]], cs[todo[rest]]] = np.median(
+                plain[rows[rest], cols[rest], cs[todo[rest], None]], axis=1
+            )
         todo = todo[~done]
     return x
 
@@ -122,4 +124,3 @@ class ImpulseMethod(Method):
     def process(self, tile, sigma, context=None):
         filled = switching_median(tile)
         return self.denoiser.process(filled, np.full(3, POLISH_SIGMA, np.float32))
-

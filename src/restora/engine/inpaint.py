@@ -112,8 +112,13 @@ def detection_threshold(model: str = DETECTOR) -> float:
     return float(load_repair_model(model, "damagenet").card.get("threshold", DEFAULT_THRESHOLD))
 
 
-def detect_damage(pixels: np.ndarray, model: str = DETECTOR, threshold: float | None = None,
-                  grow: int = DEFAULT_GROW, tile: int | None = None) -> np.ndarray:
+def detect_damage(
+    pixels: np.ndarray,
+    model: str = DETECTOR,
+    threshold: float | None = None,
+    grow: int = DEFAULT_GROW,
+    tile: int | None = None,
+) -> np.ndarray:
     """The damage mask (H, W) bool that the detector finds, grown by ``grow`` px."""
     from restora.degrade.damage import dilate
 
@@ -129,8 +134,14 @@ def _classical(pixels: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
     return cv2.inpaint(eight, mask.astype(np.uint8), CLASSICAL_RADIUS, flag).astype(np.float32) / 255.0
 
 
-def inpaint(pixels: np.ndarray, mask: np.ndarray, method: str = "fast", steps: int | None = None, seed: int = 0,
-            tile: int | None = None) -> np.ndarray:
+def inpaint(
+    pixels: np.ndarray,
+    mask: np.ndarray,
+    method: str = "fast",
+    steps: int | None = None,
+    seed: int = 0,
+    tile: int | None = None,
+) -> np.ndarray:
     """``pixels`` (H, W, 3) float in [0, 1] with the pixels of ``mask`` (H, W) bool filled; every other pixel
     is returned exactly as given.
 
@@ -142,7 +153,9 @@ def inpaint(pixels: np.ndarray, mask: np.ndarray, method: str = "fast", steps: i
     pixels = np.asarray(pixels, np.float32)
     mask = np.asarray(mask, bool)
     if mask.shape != pixels.shape[:2]:
-        raise RestoraError(f"mask is {mask.shape[1]} × {mask.shape[0]}, the photo {pixels.shape[1]} × {pixels.shape[0]}")
+        raise RestoraError(
+            f"mask is {mask.shape[1]} × {mask.shape[0]}, the photo {pixels.shape[1]} × {pixels.shape[0]}"
+        )
     if not mask.any():
         return pixels.copy()
     if method in CLASSICAL:
@@ -152,8 +165,11 @@ def inpaint(pixels: np.ndarray, mask: np.ndarray, method: str = "fast", steps: i
         from restora.models.modelfile import read_metadata
 
         path = Path(name) if name.endswith(".safetensors") else None
-        arch = read_metadata(path)["arch"] if path is not None and path.is_file() else (
-            "resshift" if method == "resshift" else "inpaintnet")
+        arch = (
+            read_metadata(path)["arch"]
+            if path is not None and path.is_file()
+            else ("resshift" if method == "resshift" else "inpaintnet")
+        )
         net = load_repair_model(name, arch).module
         if arch == "resshift" and steps is not None and not 1 <= steps <= net.steps:
             raise RestoraError(f"--steps must be 1 to {net.steps} for {name}")
@@ -184,7 +200,13 @@ def damage_fraction(pixels: np.ndarray, model: str = DETECTOR, size: int = 384) 
 
     h, w = pixels.shape[:2]
     scale = min(1.0, size / max(h, w))
-    small = pixels if scale == 1.0 else cv2.resize(np.asarray(pixels, np.float32), (max(1, round(w * scale)),
-                                                                                    max(1, round(h * scale))),
-                                                   interpolation=cv2.INTER_AREA)
+    small = (
+        pixels
+        if scale == 1.0
+        else cv2.resize(
+            np.asarray(pixels, np.float32),
+            (max(1, round(w * scale)), max(1, round(h * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
+    )
     return float(detect_damage(small, model, grow=0, tile=0).mean())

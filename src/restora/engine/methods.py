@@ -81,7 +81,9 @@ class Method:
         method downscales its own way (a network that was trained on another downscaling)."""
         return context_image(pixels)
 
-    def process(self, tile: np.ndarray, sigma: np.ndarray | None, context: TileContext | None = None) -> np.ndarray:  # pragma: no cover
+    def process(
+        self, tile: np.ndarray, sigma: np.ndarray | None, context: TileContext | None = None
+    ) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
 

@@ -96,7 +96,9 @@ def _pca_sigma(p: np.ndarray) -> float:
     return float(sigma)
 
 
-def estimate_sigma(pixels: np.ndarray, seed: int = 0, max_patches: int = MAX_PATCHES, iterative: bool = False) -> np.ndarray:
+def estimate_sigma(
+    pixels: np.ndarray, seed: int = 0, max_patches: int = MAX_PATCHES, iterative: bool = False
+) -> np.ndarray:
     """Per-channel noise σ (0–255 scale) of an (H, W, C) float image in [0, 1]; shape (C,).
 
     ``max_patches`` bounds the work per channel (fewer patches: faster, noisier estimate). ``iterative``: the
@@ -247,8 +249,9 @@ def stride_ratio(pixels: np.ndarray) -> np.ndarray:
     if min(x.shape[:2]) < 4 * PATCH:
         return np.ones(x.shape[2], np.float32)
     whole = estimate_sigma(x, max_patches=STRIDE_PATCHES, iterative=True)
-    subs = np.median([estimate_sigma(x[i::2, j::2], max_patches=STRIDE_PATCHES, iterative=True)
-                      for i in (0, 1) for j in (0, 1)], 0)
+    subs = np.median(
+        [estimate_sigma(x[i::2, j::2], max_patches=STRIDE_PATCHES, iterative=True) for i in (0, 1) for j in (0, 1)], 0
+    )
     return (subs / np.maximum(whole, 0.05)).astype(np.float32)
 
 
@@ -259,8 +262,17 @@ def _window_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     suu = BLOCK * np.sum(u * u)  # Σ over the window of the centred coordinate squared
     cols = np.broadcast_to(np.arange(w, dtype=np.float64), (h, w))
     rows = np.broadcast_to(np.arange(h, dtype=np.float64)[:, None], (h, w))
-    box = lambda a: cv2.boxFilter(np.ascontiguousarray(a), cv2.CV_64F, (BLOCK, BLOCK), normalize=False,  # noqa: E731
-                                  anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+
+    def box(a: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(
+            np.ascontiguousarray(a),
+            cv2.CV_64F,
+            (BLOCK, BLOCK),
+            normalize=False,
+            anchor=(0, 0),
+            borderType=cv2.BORDER_CONSTANT,
+        )
+
     x = x.astype(np.float64)
     s, s2, sx, sy = box(x), box(x * x), box(x * cols), box(x * rows)
     top = np.arange(0, h - BLOCK + 1, BLOCK_STEP)
@@ -284,7 +296,10 @@ def _plane_projection() -> np.ndarray:
 
 def _autocorrelation(x: np.ndarray, tops: np.ndarray, lefts: np.ndarray, proj: np.ndarray) -> np.ndarray:
     """ρ(dy, dx) for |dy|, |dx| ≤ MAX_LAG, shape (2·MAX_LAG+1,)², from the plane residuals of the given windows."""
-    idx = (tops[:, None, None] + np.arange(BLOCK)[None, :, None], lefts[:, None, None] + np.arange(BLOCK)[None, None, :])
+    idx = (
+        tops[:, None, None] + np.arange(BLOCK)[None, :, None],
+        lefts[:, None, None] + np.arange(BLOCK)[None, None, :],
+    )
     r = (x[idx].reshape(len(tops), -1) @ proj).reshape(-1, BLOCK, BLOCK)
     k = MAX_LAG
     acf = np.zeros((2 * k + 1, 2 * k + 1))
@@ -389,8 +404,13 @@ def measure_noise(pixels: np.ndarray, quantile: float = FLAT_QUANTILE) -> NoiseP
         zeros = np.zeros((channels, 1), np.float32)
         acf = np.zeros((channels, MAX_LAG + 1), np.float32)
         acf[:, 0] = 1
-        return NoiseProfile(np.zeros(channels, np.float32), np.full((channels, 1), 0.5, np.float32), zeros, acf,
-                            np.ones(channels, np.float32))
+        return NoiseProfile(
+            np.zeros(channels, np.float32),
+            np.full((channels, 1), 0.5, np.float32),
+            zeros,
+            acf,
+            np.ones(channels, np.float32),
+        )
     step = max(1, int(np.sqrt(x.shape[0] * x.shape[1] / 4e6)))
     if step > 1:
         x = _strided_blocks(x, step)

@@ -100,7 +100,7 @@ def _crop(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     top = ((h - min(h, MAX_SIDE)) // 2) // 8 * 8
     left = ((w - min(w, MAX_SIDE)) // 2) // 8 * 8
-    return np.asarray(image[top:top + MAX_SIDE, left:left + MAX_SIDE], np.float32)
+    return np.asarray(image[top : top + MAX_SIDE, left : left + MAX_SIDE], np.float32)
 
 
 def decide(impulse: float, periodic_score: float, step: int) -> str:

@@ -104,8 +104,17 @@ def export_onnx(module: torch.nn.Module, meta: dict) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer and deprecation warnings about the legacy exporter
-        torch.onnx.export(export_form(module), tuple(example), buffer, dynamo=False, opset_version=OPSET, input_names=names,
-                          output_names=["restored"], dynamic_axes=axes, do_constant_folding=True)
+        torch.onnx.export(
+            export_form(module),
+            tuple(example),
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=names,
+            output_names=["restored"],
+            dynamic_axes=axes,
+            do_constant_folding=True,
+        )
     graph = onnx.load_from_string(buffer.getvalue())
     props = {
         "restora.arch": meta["arch"],
@@ -194,7 +203,9 @@ def _session(graph: bytes | str | Path, threads: int | None = None):
     try:
         return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for bad files
-        raise ModelError(f"not a valid ONNX model ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})") from None
+        raise ModelError(
+            f"not a valid ONNX model ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None
 
 
 class OnnxMethod(Method):
@@ -228,7 +239,9 @@ class OnnxMethod(Method):
 # Choosing the runtime
 
 
-def measured_speedup(arch: str, config: dict, speed_file: Path | None = None, threads: int | None = None) -> float | None:
+def measured_speedup(
+    arch: str, config: dict, speed_file: Path | None = None, threads: int | None = None
+) -> float | None:
     """The smallest ONNX-over-PyTorch throughput ratio measured for this architecture and config, if any.
 
     With ``threads``, only the rows measured at that thread count count, or, where it was not measured, at

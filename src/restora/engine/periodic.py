@@ -47,7 +47,7 @@ def peak_prominence(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
     y = luma(image)
     h, w = y.shape
-    y = y[(h - min(h, MAX_SIDE)) // 2:][:min(h, MAX_SIDE), (w - min(w, MAX_SIDE)) // 2:][:, :min(w, MAX_SIDE)]
+    y = y[(h - min(h, MAX_SIDE)) // 2 :][: min(h, MAX_SIDE), (w - min(w, MAX_SIDE)) // 2 :][:, : min(w, MAX_SIDE)]
     h, w = y.shape
     window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
     spectrum = np.fft.fftshift(np.abs(np.fft.fft2((y - y.mean()) * window)))
@@ -169,4 +169,3 @@ class NotchMethod(Method):
 
     def process(self, tile, sigma, context=None):
         return remove_periodic(tile)
-

@@ -21,14 +21,17 @@ def inpainter_method(model: str | None) -> str:
     raise ModelError(f"model '{name}' does not repair (repair models: {', '.join(INPAINTERS.values())})")
 
 
-def repair_pixels(pixels: np.ndarray, mask: np.ndarray | None = None, model: str | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def repair_pixels(
+    pixels: np.ndarray, mask: np.ndarray | None = None, model: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(repaired pixels, the mask filled): ``mask`` (H, W) bool, white = fill, or None for the detector's."""
     pixels = np.asarray(pixels, np.float32)
     method = inpainter_method(model)
     if mask is None:
         mask = detect_damage(pixels)
     elif mask.shape != pixels.shape[:2]:
-        raise BadInputError(f"the mask is {mask.shape[1]} × {mask.shape[0]}, the photo "
-                            f"{pixels.shape[1]} × {pixels.shape[0]}: they must be the same size")
+        raise BadInputError(
+            f"the mask is {mask.shape[1]} × {mask.shape[0]}, the photo "
+            f"{pixels.shape[1]} × {pixels.shape[0]}: they must be the same size"
+        )
     return inpaint(pixels, mask, method), mask

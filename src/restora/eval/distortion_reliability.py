@@ -38,8 +38,9 @@ def image_features(image: np.ndarray) -> np.ndarray:
     d = np.abs(np.diff(grey * 255, axis=1))
     on_grid = d[:, 7::8].mean() if d.shape[1] > 8 else 0.0
     blockiness = float(np.log((on_grid + 1e-3) / (d.mean() + 1e-3)))
-    return np.array([float(np.mean(estimate_sigma(x, max_patches=2000))), saturated, sharpness,
-                     float(grey.mean()), blockiness])
+    return np.array(
+        [float(np.mean(estimate_sigma(x, max_patches=2000))), saturated, sharpness, float(grey.mean()), blockiness]
+    )
 
 
 def level_features(images: list[np.ndarray]) -> np.ndarray:
@@ -55,7 +56,7 @@ class GaussianProcess:
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
-        return np.exp(-0.5 * d2 / self.length ** 2)
+        return np.exp(-0.5 * d2 / self.length**2)
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> GaussianProcess:
         self.x = np.asarray(x, float)
@@ -69,7 +70,7 @@ class GaussianProcess:
         """Posterior mean and standard deviation at ``x``."""
         ks = self._kernel(np.asarray(x, float), self.x)
         v = np.linalg.solve(self.chol, ks.T)
-        var = np.clip(1.0 - (v ** 2).sum(0), 1e-12, None)
+        var = np.clip(1.0 - (v**2).sum(0), 1e-12, None)
         return self.mean + ks @ self.alpha, np.sqrt(var)
 
 
@@ -77,8 +78,9 @@ def _standardise(x: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.nda
     return (x - centre) / scale
 
 
-def gp_rebalance(x: np.ndarray, accuracy: np.ndarray, threshold: float, z: float = 1.0, seed: int = 0,
-                 tries: int = 50) -> tuple[np.ndarray, np.ndarray]:
+def gp_rebalance(
+    x: np.ndarray, accuracy: np.ndarray, threshold: float, z: float = 1.0, seed: int = 0, tries: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
     """(features, reliable labels) with minority levels added until the classes balance (or ``tries`` × the
     shortfall candidates are spent). ``x``: (N, F) level features, ``accuracy``: (N,) measured accuracies."""
     x = np.asarray(x, float)
@@ -152,7 +154,7 @@ def classify_like(image: np.ndarray) -> np.ndarray:
     s = 224 / min(h, w)
     x = cv2.resize(x, (max(224, round(w * s)), max(224, round(h * s))), interpolation=cv2.INTER_AREA)
     top, left = (x.shape[0] - 224) // 2, (x.shape[1] - 224) // 2
-    x = np.ascontiguousarray(x[top:top + 224, left:left + 224])
+    x = np.ascontiguousarray(x[top : top + 224, left : left + 224])
     ok, data = cv2.imencode(".jpg", x[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 75])
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255.0
 
@@ -177,9 +179,14 @@ def agreement_levels(classifier, clean: list[np.ndarray], levels, classes=None, 
     for name, op in levels:
         rng = np.random.default_rng(0)
         images = [np.rint(np.clip(op(x, rng), 0, 1) * 255).astype(np.float32) / 255.0 for x in clean]
-        predicted = np.concatenate([classifier.predict(images[i:i + 25], classes) for i in range(0, len(images), 25)])
-        rows.append({"level": name, "features": level_features(images).tolist(),
-                     "accuracy": float(np.mean(predicted == reference))})
+        predicted = np.concatenate([classifier.predict(images[i : i + 25], classes) for i in range(0, len(images), 25)])
+        rows.append(
+            {
+                "level": name,
+                "features": level_features(images).tolist(),
+                "accuracy": float(np.mean(predicted == reference)),
+            }
+        )
         log(f"  {name}: agreement {rows[-1]['accuracy']:.3f}")
     return rows
 
@@ -214,21 +221,40 @@ def run_distortion_reliability(data, threshold: float, per_set: int, limit: int,
     truth = np.array([r["accuracy"] >= threshold for r in report])
     for r, p0, p1 in zip(report, plain.predict(xr), rebalanced.predict(xr)):
         r.update(reliable=bool(r["accuracy"] >= threshold), plain=bool(p0), rebalanced=bool(p1))
-    return {"threshold": threshold, "train_images": len(files), "train_levels": len(train),
-            "train_reliable": int(np.sum(acc >= threshold)), "added_by_rebalancing": int(len(yb) - len(acc)),
-            "train": train, "report_images": len(paths), "report": report,
-            "balanced_accuracy": {"plain": balanced_accuracy(truth, plain.predict(xr)),
-                                  "rebalanced": balanced_accuracy(truth, rebalanced.predict(xr))}}
+    return {
+        "threshold": threshold,
+        "train_images": len(files),
+        "train_levels": len(train),
+        "train_reliable": int(np.sum(acc >= threshold)),
+        "added_by_rebalancing": int(len(yb) - len(acc)),
+        "train": train,
+        "report_images": len(paths),
+        "report": report,
+        "balanced_accuracy": {
+            "plain": balanced_accuracy(truth, plain.predict(xr)),
+            "rebalanced": balanced_accuracy(truth, rebalanced.predict(xr)),
+        },
+    }
 
 
 def write_reliability_markdown(path, payload: dict) -> None:
-    lines = [f"# Distortion classifier: is the classifier's agreement with its clean prediction ≥ "
-             f"{payload['threshold']:.2f}?", "", f"`{payload['command']}`", "", f"{payload['date']}, {payload['machine']}", "",
-             f"Fitted on {payload['train_levels']} levels × {payload['train_images']} held-out train/ photos "
-             f"({payload['train_reliable']} reliable); rebalancing added {payload['added_by_rebalancing']} levels.", "",
-             f"Reported on {payload['report_images']} classify images: balanced accuracy plain "
-             f"{payload['balanced_accuracy']['plain']:.2f}, GP-rebalanced {payload['balanced_accuracy']['rebalanced']:.2f}.",
-             "", "| level | agreement | reliable | plain | rebalanced |", "|---|---:|---|---|---|"]
+    lines = [
+        f"# Distortion classifier: is the classifier's agreement with its clean prediction ≥ "
+        f"{payload['threshold']:.2f}?",
+        "",
+        f"`{payload['command']}`",
+        "",
+        f"{payload['date']}, {payload['machine']}",
+        "",
+        f"Fitted on {payload['train_levels']} levels × {payload['train_images']} held-out train/ photos "
+        f"({payload['train_reliable']} reliable); rebalancing added {payload['added_by_rebalancing']} levels.",
+        "",
+        f"Reported on {payload['report_images']} classify images: balanced accuracy plain "
+        f"{payload['balanced_accuracy']['plain']:.2f}, GP-rebalanced {payload['balanced_accuracy']['rebalanced']:.2f}.",
+        "",
+        "| level | agreement | reliable | plain | rebalanced |",
+        "|---|---:|---|---|---|",
+    ]
     for r in payload["report"]:
         lines.append(f"| {r['level']} | {r['accuracy']:.3f} | {r['reliable']} | {r['plain']} | {r['rebalanced']} |")
     tmp = path.with_name(f".{path.name}.tmp")

@@ -63,8 +63,13 @@ def measure(args: list[str]) -> dict:
     return {"peak_rss_mb": usage.ru_maxrss / 1024, "seconds": seconds}  # ru_maxrss: kilobytes on Linux
 
 
-def bench_memory(megapixels: list[float], model: str | None = None, fmt: str = ".jpg", task: str = "denoise",
-                 folder: Path | None = None) -> list[dict]:
+def bench_memory(
+    megapixels: list[float],
+    model: str | None = None,
+    fmt: str = ".jpg",
+    task: str = "denoise",
+    folder: Path | None = None,
+) -> list[dict]:
     """One row per size: peak RSS of ``restora TASK photo -o out [--model MODEL]`` on a synthetic photo."""
     rows = []
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
@@ -74,19 +79,34 @@ def bench_memory(megapixels: list[float], model: str | None = None, fmt: str = "
             args = [task, str(photo), "-o", str(Path(tmp) / f"out{fmt}")] + (["--model", model] if model else [])
             result = measure(args)
             photo_mb = height * width * 3 * 4 / 2**20
-            rows.append({"megapixels": round(height * width / 1e6, 2), "height": height, "width": width,
-                         "format": fmt, "model": model or "default", "task": task,
-                         "peak_rss_mb": round(result["peak_rss_mb"], 1), "seconds": round(result["seconds"], 1),
-                         "photo_mb": round(photo_mb, 1), "ratio": round(result["peak_rss_mb"] / photo_mb, 2)})
+            rows.append(
+                {
+                    "megapixels": round(height * width / 1e6, 2),
+                    "height": height,
+                    "width": width,
+                    "format": fmt,
+                    "model": model or "default",
+                    "task": task,
+                    "peak_rss_mb": round(result["peak_rss_mb"], 1),
+                    "seconds": round(result["seconds"], 1),
+                    "photo_mb": round(photo_mb, 1),
+                    "ratio": round(result["peak_rss_mb"] / photo_mb, 2),
+                }
+            )
             photo.unlink()
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| photo | format | model | peak RSS | photo as float32 | peak / photo | time |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| photo | format | model | peak RSS | photo as float32 | peak / photo | time |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['width']}×{r['height']} ({r['megapixels']:g} MP) | {r['format']} | {r['model']} | "
-                     f"{r['peak_rss_mb'] / 1024:.2f} GB | {r['photo_mb'] / 1024:.2f} GB | {r['ratio']:.2f}× | {r['seconds']:.0f} s |")
+        lines.append(
+            f"| {r['width']}×{r['height']} ({r['megapixels']:g} MP) | {r['format']} | {r['model']} | "
+            f"{r['peak_rss_mb'] / 1024:.2f} GB | {r['photo_mb'] / 1024:.2f} GB | {r['ratio']:.2f}× | {r['seconds']:.0f} s |"
+        )
     return "\n".join(lines)
 
 

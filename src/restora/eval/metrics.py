@@ -67,8 +67,13 @@ def ssim(clean: np.ndarray, output: np.ndarray) -> float:
     """Gaussian-window SSIM (Wang et al. 2004) of two uint8 RGB images, mean over channels."""
     return float(
         structural_similarity(
-            clean.astype(np.float64), output.astype(np.float64), channel_axis=2, data_range=255,
-            gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+            clean.astype(np.float64),
+            output.astype(np.float64),
+            channel_axis=2,
+            data_range=255,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
         )
     )
 
@@ -177,8 +182,13 @@ def _shifted(image: np.ndarray, dy: float, dx: float, y0: int, x0: int, h: int, 
     return (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * c + fx * d)
 
 
-def aligned_grey(clean: np.ndarray, output: np.ndarray, max_shift: int = LEVIN_MAX_SHIFT,
-                 step: float = LEVIN_SHIFT_STEP, crop: int = LEVIN_CROP) -> dict[str, float]:
+def aligned_grey(
+    clean: np.ndarray,
+    output: np.ndarray,
+    max_shift: int = LEVIN_MAX_SHIFT,
+    step: float = LEVIN_SHIFT_STEP,
+    crop: int = LEVIN_CROP,
+) -> dict[str, float]:
     """Levin et al.'s deblurring protocol (``comp_upto_shift.m``, as used by SelfDeblur and most blind-deblurring papers).
 
     Greyscale (BT.601 luma of the 8-bit images, 0–255, not rounded), ``crop`` px cut from every border of the
@@ -212,7 +222,9 @@ def aligned_grey(clean: np.ndarray, output: np.ndarray, max_shift: int = LEVIN_M
     sse, dy, dx, shifted = search((y + fine, x + fine))
     mse = sse / target.size
     value = PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse))
-    s = structural_similarity(target, shifted, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    s = structural_similarity(
+        target, shifted, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
     return {"psnr_aligned": float(value), "ssim_aligned": float(s), "shift": [dy, dx]}
 
 
@@ -230,9 +242,16 @@ def masked_ssim(clean: np.ndarray, output: np.ndarray, mask: np.ndarray) -> floa
     """Mean of the SSIM map (as :func:`ssim`) over the pixels where ``mask`` is true; NaN for an empty mask."""
     if not mask.any():
         return float("nan")
-    _, full = structural_similarity(clean.astype(np.float64), output.astype(np.float64), channel_axis=2,
-                                    data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                    full=True)
+    _, full = structural_similarity(
+        clean.astype(np.float64),
+        output.astype(np.float64),
+        channel_axis=2,
+        data_range=255,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        full=True,
+    )
     return float(full.mean(axis=2)[mask].mean())
 
 
@@ -261,6 +280,7 @@ def psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
 def gt_mean_psnr_8bit(pred: torch.Tensor, target: torch.Tensor) -> float:
     """:func:`psnr_8bit` of ``pred`` brought to the target's mean grey by the low-light bench's own GT-mean
     protocol (:func:`restora.eval.metrics.gt_mean_scaled`), on (B, 3, H, W) in [0, 1]."""
+
     def as_uint8(x: torch.Tensor) -> np.ndarray:
         return to_uint8(x.detach().float().cpu().permute(0, 2, 3, 1).numpy(), scale=1.0)
 

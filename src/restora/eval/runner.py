@@ -149,8 +149,15 @@ def sample_key(version: str, given: str, sample) -> str:
 
 def restore_input(method: BenchMethod, sample, task: str, device: str, model=None, sigma="auto", **options):
     """One method on one input (0–255 scale) through the engine: the uint8 output and the engine's result."""
-    result = run_restore(sample.input / 255.0, task=task, model=method.engine_name if model is None else model,
-                         sigma=sigma, device=device, self_ensemble=method.self_ensemble, **options)
+    result = run_restore(
+        sample.input / 255.0,
+        task=task,
+        model=method.engine_name if model is None else model,
+        sigma=sigma,
+        device=device,
+        self_ensemble=method.self_ensemble,
+        **options,
+    )
     return to_uint8(result.image.pixels, scale=1.0), result
 
 
@@ -163,25 +170,59 @@ def _write_png(path: Path, pixels: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def evaluate(run: QualityRun | TaskRun, method: BenchMethod, set_name: str, tag: str, items, restore_fn, score_fn,
-             crop_key: tuple | None, fingerprint: Callable[[str], str], given: Callable[[], str],
-             cached_kinds: tuple[str, ...] = ("peer",), input_label: str = "noisy") -> list[dict]:
+def evaluate(
+    run: QualityRun | TaskRun,
+    method: BenchMethod,
+    set_name: str,
+    tag: str,
+    items,
+    restore_fn,
+    score_fn,
+    crop_key: tuple | None,
+    fingerprint: Callable[[str], str],
+    given: Callable[[], str],
+    cached_kinds: tuple[str, ...] = ("peer",),
+    input_label: str = "noisy",
+) -> list[dict]:
     """Per-image rows of ``method`` on ``items``, the inputs of one set; uses and fills the cache for the
     methods of ``cached_kinds`` (keyed by :func:`sample_key` of ``fingerprint(engine name)`` and ``given()``)."""
     use_cache = method.kind in cached_kinds and run.cache_dir is not None
     cache = ScoreCache(run.cache_dir, method.label, set_name, tag) if use_cache else None
     version, what = (fingerprint(method.engine_name), given()) if use_cache else ("", "")
-    return score_samples(items, method, cache, lambda sample: sample_key(version, what, sample), restore_fn, score_fn,
-                         run.crop_panels, crop_key, run.crops, input_label)
+    return score_samples(
+        items,
+        method,
+        cache,
+        lambda sample: sample_key(version, what, sample),
+        restore_fn,
+        score_fn,
+        run.crop_panels,
+        crop_key,
+        run.crops,
+        input_label,
+    )
 
 
-def evaluate_denoise(run: QualityRun, method: BenchMethod, bench_set: BenchSet, sigma: float | None, sigma_arg,
-                     tag: str, crop_key: tuple | None) -> list[dict]:
+def evaluate_denoise(
+    run: QualityRun,
+    method: BenchMethod,
+    bench_set: BenchSet,
+    sigma: float | None,
+    sigma_arg,
+    tag: str,
+    crop_key: tuple | None,
+) -> list[dict]:
     """Per-image scores of ``method`` on ``bench_set`` given ``sigma_arg``; uses and fills the cache."""
 
     def restore(sample):
-        output, result = restore_input(method, sample, "denoise", run.device, sigma=sigma_arg,
-                                       real_noise=method.real_noise if method.kind == "ours" else "off")
+        output, result = restore_input(
+            method,
+            sample,
+            "denoise",
+            run.device,
+            sigma=sigma_arg,
+            real_noise=method.real_noise if method.kind == "ours" else "off",
+        )
         used = None if result.sigma is None else [round(float(v), 4) for v in np.ravel(result.sigma)]
         extra = {"sigma_used": used}
         if method.kind == "ours" and run.image_reliability is not None:  # predicted gain beside the measured one
@@ -189,9 +230,18 @@ def evaluate_denoise(run: QualityRun, method: BenchMethod, bench_set: BenchSet, 
         return output, extra
 
     noise = run.noise if bench_set.kind == "synthetic" else "gaussian"
-    return evaluate(run, method, bench_set.name, tag, samples(bench_set, sigma, run.limit, noise), restore,
-                    lambda sample, output: score(sample.clean, output), crop_key, method_version,
-                    lambda: sigma_given(sigma_arg))
+    return evaluate(
+        run,
+        method,
+        bench_set.name,
+        tag,
+        samples(bench_set, sigma, run.limit, noise),
+        restore,
+        lambda sample, output: score(sample.clean, output),
+        crop_key,
+        method_version,
+        lambda: sigma_given(sigma_arg),
+    )
 
 
 def evaluate_task(run: TaskRun, method: BenchMethod, task_set: TaskSet, items: list) -> list[dict]:
@@ -202,14 +252,34 @@ def evaluate_task(run: TaskRun, method: BenchMethod, task_set: TaskSet, items: l
         output, result = restore_input(method, sample, run.task, run.device, model=model)
         return output, {"seconds": round(result.seconds, 4)}
 
-    return evaluate(run, method, task_set.name, run.task, items, restore,
-                    lambda sample, output: task_score(task_set, sample, output), (task_set.name, run.task),
-                    peer_version, lambda: f"task-protocol-{TASK_PROTOCOL.get(run.task, 1)}",
-                    cached_kinds=("peer", "oracle"), input_label="input")
+    return evaluate(
+        run,
+        method,
+        task_set.name,
+        run.task,
+        items,
+        restore,
+        lambda sample, output: task_score(task_set, sample, output),
+        (task_set.name, run.task),
+        peer_version,
+        lambda: f"task-protocol-{TASK_PROTOCOL.get(run.task, 1)}",
+        cached_kinds=("peer", "oracle"),
+        input_label="input",
+    )
 
 
-def score_samples(items, method: BenchMethod, cache: ScoreCache | None, key_fn, restore_fn, score_fn, crop_panels: dict,
-                  crop_key: tuple | None, crops: int, input_label: str = "noisy") -> list[dict]:
+def score_samples(
+    items,
+    method: BenchMethod,
+    cache: ScoreCache | None,
+    key_fn,
+    restore_fn,
+    score_fn,
+    crop_panels: dict,
+    crop_key: tuple | None,
+    crops: int,
+    input_label: str = "noisy",
+) -> list[dict]:
     """Score ``method`` on each sample of ``items`` (anything with ``name``, ``clean`` and ``input``).
 
     ``restore_fn(sample) -> (uint8 output, extra row fields)``; ``score_fn(sample, output) -> metrics``. With a
@@ -249,14 +319,29 @@ def score_samples(items, method: BenchMethod, cache: ScoreCache | None, key_fn, 
 
 
 # Means an entry holds: RGB scores always, a published protocol's where its rows have them.
-ENTRY_METRICS = ("psnr", "ssim", "detail", "psnr_y", "ssim_y", "psnr_aligned", "ssim_aligned", "psnr_gtmean",
-                 "ssim_gtmean")
+ENTRY_METRICS = (
+    "psnr",
+    "ssim",
+    "detail",
+    "psnr_y",
+    "ssim_y",
+    "psnr_aligned",
+    "ssim_aligned",
+    "psnr_gtmean",
+    "ssim_gtmean",
+)
 
 
 def mean_entry(set_name: str, kind: str, sigma: float | None, method: BenchMethod, mode: str, rows: list[dict]) -> dict:
     """One (set, σ, method, mode) entry: the means over the images, then the per-image rows."""
-    entry = {"set": set_name, "kind": kind, "sigma": sigma, "method": method.label, "engine": method.engine_name,
-             "mode": mode}
+    entry = {
+        "set": set_name,
+        "kind": kind,
+        "sigma": sigma,
+        "method": method.label,
+        "engine": method.engine_name,
+        "mode": mode,
+    }
     for key in ENTRY_METRICS:
         if key in ("psnr", "ssim", "detail") or (rows and key in rows[0]):
             entry[key] = float(np.mean([r[key] for r in rows]))
@@ -267,14 +352,19 @@ def mean_entry(set_name: str, kind: str, sigma: float | None, method: BenchMetho
 
 def log_entry(log: Callable[[str], None], entry: dict) -> None:
     extra = "".join(f", {k} {entry[k]:.2f}" for k in ("psnr_y", "psnr_aligned", "psnr_gtmean") if k in entry)
-    log(f"  {entry['method']} ({entry['mode']}): PSNR {entry['psnr']:.2f} dB, SSIM {entry['ssim']:.4f}, "
-        f"detail {entry['detail']:.4f}{extra}")
+    log(
+        f"  {entry['method']} ({entry['mode']}): PSNR {entry['psnr']:.2f} dB, SSIM {entry['ssim']:.4f}, "
+        f"detail {entry['detail']:.4f}{extra}"
+    )
 
 
-def _denoise_entry(run: QualityRun, bench_set: BenchSet, sigma: float | None, method: BenchMethod, mode: str,
-                   rows: list[dict]) -> dict:
+def _denoise_entry(
+    run: QualityRun, bench_set: BenchSet, sigma: float | None, method: BenchMethod, mode: str, rows: list[dict]
+) -> dict:
     entry = mean_entry(bench_set.name, bench_set.kind, sigma, method, mode, rows)
-    calibration = run.entry_reliability(rows) if run.entry_reliability is not None else None  # images with a predicted gain (our models): how well it ranks and fits
+    calibration = (
+        run.entry_reliability(rows) if run.entry_reliability is not None else None
+    )  # images with a predicted gain (our models): how well it ranks and fits
     if calibration is not None:
         entry["reliability"] = calibration
     return entry
@@ -348,24 +438,48 @@ def run_detection(run: TaskRun) -> list[dict]:
             result = run_restore(sample.degraded / 255.0, task="auto", model=method.engine_name, device=run.device)
             d = result.detection
             output = to_uint8(result.image.pixels, scale=1.0)
-            rows.append({"image": sample.name, "label": sample.label, "detected": d.task, "found": d.detected,
-                         "probabilities": {k: round(v, 4) for k, v in d.probabilities.items()},
-                         "strengths": {k: round(v, 4) for k, v in d.strengths.items()}, "model": result.model,
-                         "detect_seconds": round(d.seconds, 4), "input_psnr": psnr(sample.clean, to_uint8(sample.degraded)),
-                         **score(sample.clean, output)})
-        confusion = {a: {b: sum(1 for r in rows if r["label"] == a and r["detected"] == b) for b in labels} for a in labels}
+            rows.append(
+                {
+                    "image": sample.name,
+                    "label": sample.label,
+                    "detected": d.task,
+                    "found": d.detected,
+                    "probabilities": {k: round(v, 4) for k, v in d.probabilities.items()},
+                    "strengths": {k: round(v, 4) for k, v in d.strengths.items()},
+                    "model": result.model,
+                    "detect_seconds": round(d.seconds, 4),
+                    "input_psnr": psnr(sample.clean, to_uint8(sample.degraded)),
+                    **score(sample.clean, output),
+                }
+            )
+        confusion = {
+            a: {b: sum(1 for r in rows if r["label"] == a and r["detected"] == b) for b in labels} for a in labels
+        }
         per_label = {}
         for a in labels:
             mine = [r for r in rows if r["label"] == a]
             if mine:
-                per_label[a] = {"n": len(mine), "accuracy": float(np.mean([r["detected"] == a for r in mine])),
-                                "input_psnr": float(np.mean([r["input_psnr"] for r in mine])),
-                                "psnr": float(np.mean([r["psnr"] for r in mine])),
-                                "ssim": float(np.mean([r["ssim"] for r in mine]))}
+                per_label[a] = {
+                    "n": len(mine),
+                    "accuracy": float(np.mean([r["detected"] == a for r in mine])),
+                    "input_psnr": float(np.mean([r["input_psnr"] for r in mine])),
+                    "psnr": float(np.mean([r["psnr"] for r in mine])),
+                    "ssim": float(np.mean([r["ssim"] for r in mine])),
+                }
         accuracy = float(np.mean([r["detected"] == r["label"] for r in rows])) if rows else 0.0
-        entries.append({"method": method.label, "engine": method.engine_name, "sets": [s.name for s in run.sets],
-                        "n_images": len(rows), "accuracy": accuracy, "labels": labels, "confusion": confusion,
-                        "per_label": per_label, "detect_seconds": float(np.mean([r["detect_seconds"] for r in rows])),
-                        "images": rows})
+        entries.append(
+            {
+                "method": method.label,
+                "engine": method.engine_name,
+                "sets": [s.name for s in run.sets],
+                "n_images": len(rows),
+                "accuracy": accuracy,
+                "labels": labels,
+                "confusion": confusion,
+                "per_label": per_label,
+                "detect_seconds": float(np.mean([r["detect_seconds"] for r in rows])),
+                "images": rows,
+            }
+        )
         run.log(f"  {method.label}: detection accuracy {100 * accuracy:.1f}% on {len(rows)} images")
     return entries

@@ -73,7 +73,9 @@ def speed_input(size: int, image_path: str | None):
     if image_path:
         clean = cv2.resize(read_rgb8(image_path), (size, size), interpolation=cv2.INTER_CUBIC).astype(np.float64)
     else:
-        clean = cv2.resize(rng.uniform(0, 255, (size // 16 + 2, size // 16 + 2, 3)), (size, size), interpolation=cv2.INTER_CUBIC)
+        clean = cv2.resize(
+            rng.uniform(0, 255, (size // 16 + 2, size // 16 + 2, 3)), (size, size), interpolation=cv2.INTER_CUBIC
+        )
     return (clean + rng.normal(0.0, SPEED_SIGMA, clean.shape)) / 255.0
 
 
@@ -166,9 +168,18 @@ def runtime_label(engine_name: str, runtime: str) -> str:
         return runtime
 
 
-def measure_sizes(method: str, sizes: list[int], threads: int, repeats: int = 3, device: str = "cpu",
-                  image_path: str | None = None, blind: bool = False, runtime: str = "auto",
-                  budget: float | None = None, emit=None) -> list[dict]:
+def measure_sizes(
+    method: str,
+    sizes: list[int],
+    threads: int,
+    repeats: int = 3,
+    device: str = "cpu",
+    image_path: str | None = None,
+    blind: bool = False,
+    runtime: str = "auto",
+    budget: float | None = None,
+    emit=None,
+) -> list[dict]:
     """Time ``method`` at each size (increasing) in this process; one row per size (see the module doc).
 
     Sizes ≥ LARGE_SIZE are skipped unless the size before ran faster than FAST_MP_PER_S. ``emit`` is
@@ -203,7 +214,9 @@ def measure_sizes(method: str, sizes: list[int], threads: int, repeats: int = 3,
             cpu_seconds.append(time.process_time() - cpu_start)
             if budget is not None and len(seconds) >= min_runs and sum(seconds) >= budget:
                 break
-        other = load.stop() if sum(seconds) >= 1.0 else whole.stop()  # ticks are 10 ms: short runs read the process's life
+        other = (
+            load.stop() if sum(seconds) >= 1.0 else whole.stop()
+        )  # ticks are 10 ms: short runs read the process's life
         median, cpu_median = statistics.median(seconds), statistics.median(cpu_seconds)
         megapixels = size * size / 1e6
         last_speed = megapixels / median
@@ -317,8 +330,18 @@ class SpeedCache:
     @staticmethod
     def key(engine_name: str, runtime: str, threads: int, size: int, repeats: int) -> str:
         machine = machine_info()
-        text = json.dumps([method_version(engine_name), runtime, threads, size, repeats, machine["cpu"],
-                           machine["cores"], machine["numpy"]])
+        text = json.dumps(
+            [
+                method_version(engine_name),
+                runtime,
+                threads,
+                size,
+                repeats,
+                machine["cpu"],
+                machine["cores"],
+                machine["numpy"],
+            ]
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def get(self, key: str) -> dict | None:
@@ -355,9 +378,20 @@ def _run_process(cmd: list[str], timeout: float) -> tuple[list[dict], str | None
     return rows, reason
 
 
-def run_speed(methods, sizes: list[int], threads, repeats: int, device: str, image_path: str | None,
-              log=print, timeout: float = 1800.0, runtimes=("auto",), budget: float | None = None,
-              cache_dir: Path | None = None, deadline: float | None = None) -> list[dict]:
+def run_speed(
+    methods,
+    sizes: list[int],
+    threads,
+    repeats: int,
+    device: str,
+    image_path: str | None,
+    log=print,
+    timeout: float = 1800.0,
+    runtimes=("auto",),
+    budget: float | None = None,
+    cache_dir: Path | None = None,
+    deadline: float | None = None,
+) -> list[dict]:
     """Measure every method (one process per method, runtime and thread count); failures are rows with ``error``.
 
     ``threads``: one count or a list. ``runtimes``: for our networks (others run in their own). ``deadline``
@@ -387,9 +421,23 @@ def run_speed(methods, sizes: list[int], threads, repeats: int, device: str, ima
             results += [{**base, "size": s, "error": "not measured (out of time)"} for s in chosen]
             log(f"speed {tag}: not measured (out of time)")
             continue
-        cmd = [sys.executable, "-m", "restora.eval.speed", "--method", method.engine_name, "--sizes",
-               ",".join(map(str, chosen)), "--threads", str(t), "--repeats", str(repeats), "--device", device,
-               "--runtime", runtime]
+        cmd = [
+            sys.executable,
+            "-m",
+            "restora.eval.speed",
+            "--method",
+            method.engine_name,
+            "--sizes",
+            ",".join(map(str, chosen)),
+            "--threads",
+            str(t),
+            "--repeats",
+            str(repeats),
+            "--device",
+            device,
+            "--runtime",
+            runtime,
+        ]
         if budget is not None:
             cmd += ["--budget", str(budget)]
         if image_path:
@@ -403,8 +451,10 @@ def run_speed(methods, sizes: list[int], threads, repeats: int, device: str, ima
             results.append(row)
             if row["size"] in keys:
                 cache.put(keys[row["size"]], row)
-            log(f"speed {tag} {row['size']}²: {row['mp_per_s']:.3g} MP/s ({len(row['runs'])} runs), "
-                f"peak RSS {row['peak_rss_mb']:.0f} MB, other CPU {format_share(row.get('other_cpu'))}")
+            log(
+                f"speed {tag} {row['size']}²: {row['mp_per_s']:.3g} MP/s ({len(row['runs'])} runs), "
+                f"peak RSS {row['peak_rss_mb']:.0f} MB, other CPU {format_share(row.get('other_cpu'))}"
+            )
         done = {row["size"] for row in rows}
         missing = [s for s in chosen if s not in done]
         if reason is not None and missing:

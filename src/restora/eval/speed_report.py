@@ -45,29 +45,37 @@ def pivot_table(rows: list[dict]) -> list[str]:
 
 def long_table(rows: list[dict]) -> list[str]:
     """Every measurement: runs, CPU time, memory, tile and how busy the machine was."""
-    lines = ["| method | runtime | threads | size | MP/s | s / image | runs | MP per CPU-s | peak RSS (MB) | "
-             "after warm-up (MB) | tile | other CPU |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| method | runtime | threads | size | MP/s | s / image | runs | MP per CPU-s | peak RSS (MB) | "
+        "after warm-up (MB) | tile | other CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['method']} | {_runtime_cell(r)} | {r['threads']} | {r['size']}² | — | {r['error']} "
-                         "| | | | | | |")
+            lines.append(
+                f"| {r['method']} | {_runtime_cell(r)} | {r['threads']} | {r['size']}² | — | {r['error']} | | | | | | |"
+            )
             continue
         cached = " (cached)" if r.get("cached") else ""
-        lines.append(f"| {r['method']} | {_runtime_cell(r)} | {r['threads']} | {r['size']}² | {r['mp_per_s']:.3g}"
-                     f"{cached} | {r['seconds']:.2f} | {len(r['runs'])} | {r['mp_per_cpu_s']:.3g} | "
-                     f"{r['peak_rss_mb']:.0f} | {r['base_rss_mb']:.0f} | {r['tile'] or 'whole'} | "
-                     f"{format_share(r.get('other_cpu'))} |")
+        lines.append(
+            f"| {r['method']} | {_runtime_cell(r)} | {r['threads']} | {r['size']}² | {r['mp_per_s']:.3g}"
+            f"{cached} | {r['seconds']:.2f} | {len(r['runs'])} | {r['mp_per_cpu_s']:.3g} | "
+            f"{r['peak_rss_mb']:.0f} | {r['base_rss_mb']:.0f} | {r['tile'] or 'whole'} | "
+            f"{format_share(r.get('other_cpu'))} |"
+        )
     return lines
 
 
 def speed_markdown(payload: dict) -> str:
     m = payload["machine"]
     lines = [
-        "# Restora speed and memory", "",
+        "# Restora speed and memory",
+        "",
         f"Command: `{payload['command']}`  ",
         f"Date: {payload['date']}  ",
         f"Machine: {m['cpu']}, {m['cores']} cores; torch {m['torch']}, numpy {m['numpy']}, OpenCV {m['opencv']}.  ",
-        f"Input: {payload['input']}.", "",
+        f"Input: {payload['input']}.",
+        "",
         "MP/s of the whole `run_restore` call (read and write excluded), median of up to "
         f"{payload['repeats']} runs after a warm-up"
         + (f" (fewer once {payload['budget']:g} s of runs were timed at a size)" if payload.get("budget") else "")
@@ -75,7 +83,8 @@ def speed_markdown(payload: dict) -> str:
         "in its own process; peak RSS = that process's high-water mark at the size (interpreter, libraries and "
         f"weights included). BM3D at 512² only; {LARGE_SIZE}² only for methods faster than {FAST_MP_PER_S} MP/s, "
         "at the largest thread count. *other CPU*: share of the machine's cores used by other work while the "
-        "runs were timed (0% = quiet machine).", "",
+        "runs were timed (0% = quiet machine).",
+        "",
     ]
     if payload.get("unavailable"):
         lines += ["Unavailable: " + "; ".join(f"{k}: {v}" for k, v in payload["unavailable"].items()), ""]
@@ -87,9 +96,21 @@ def speed_markdown(payload: dict) -> str:
 # restora bench --speed-only
 
 
-def bench_speed(methods: str, out: Path, sizes: list[int], threads: list[int], repeats: int, runtimes: list[str],
-                device: str, data: Path | None, cache_dir: Path | None, budget: float | None,
-                time_limit: float | None, command: str, log=print) -> dict:
+def bench_speed(
+    methods: str,
+    out: Path,
+    sizes: list[int],
+    threads: list[int],
+    repeats: int,
+    runtimes: list[str],
+    device: str,
+    data: Path | None,
+    cache_dir: Path | None,
+    budget: float | None,
+    time_limit: float | None,
+    command: str,
+    log=print,
+) -> dict:
     """The speed table alone (no data needed): results.json and results.md in ``out``; returns the payload."""
     from datetime import datetime
 
@@ -101,14 +122,28 @@ def bench_speed(methods: str, out: Path, sizes: list[int], threads: list[int], r
     image = _speed_photo(data)
     out.mkdir(parents=True, exist_ok=True)
     deadline = None if time_limit is None else time.monotonic() + time_limit
-    rows = run_speed(chosen, sizes, threads, repeats, device, str(image) if image else None, log, runtimes=runtimes,
-                     budget=budget, cache_dir=cache_dir, deadline=deadline)
+    rows = run_speed(
+        chosen,
+        sizes,
+        threads,
+        repeats,
+        device,
+        str(image) if image else None,
+        log,
+        runtimes=runtimes,
+        budget=budget,
+        cache_dir=cache_dir,
+        deadline=deadline,
+    )
     payload = {
         "command": command,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "input": (f"{image.name} of {image.parent.name} resized, plus Gaussian noise σ = 25 (seed 0)" if image
-                  else "smooth random texture plus Gaussian noise σ = 25 (seed 0)"),
+        "input": (
+            f"{image.name} of {image.parent.name} resized, plus Gaussian noise σ = 25 (seed 0)"
+            if image
+            else "smooth random texture plus Gaussian noise σ = 25 (seed 0)"
+        ),
         "threads": threads,
         "runtimes": runtimes,
         "repeats": repeats,

@@ -53,18 +53,30 @@ MODE = {"ours": "blind", "peer": "blind", "oracle": "true kernel", "baseline": "
 # Published Rain100H figures (Y channel; all 100 test images; trained on real Rain100H training pairs, which we
 # do not have). Only figures we could check against a public source are given a number.
 PUBLISHED_RAIN100H = (
-    {"method": "PReNet", "psnr_y": 29.46, "ssim_y": 0.899,
-     "training": "RainTrainH: 1,254 of the 1,800 Rain100H training pairs (546 sharing backgrounds with the test set removed)",
-     "source": "Ren et al., 'Progressive Image Deraining Networks: A Better and Simpler Baseline', CVPR 2019; "
-               "github.com/csdwren/PReNet (figure as quoted in github.com/Algolzw/image-restoration-sde)"},
-    {"method": "MSPFN", "psnr_y": None, "ssim_y": None,
-     "training": "13,712 synthetic pairs from several sets",
-     "source": "Jiang et al., 'Multi-Scale Progressive Fusion Network for Single Image Deraining', CVPR 2020 "
-               "(arXiv:2003.10985), Rain100H row of its comparison table — not found in our reference corpus"},
-    {"method": "RCDNet", "psnr_y": None, "ssim_y": None,
-     "training": "Rain100H training pairs",
-     "source": "Wang et al., 'A Model-Driven Deep Neural Network for Single Image Rain Removal', CVPR 2020 "
-               "(arXiv:2005.01333), Rain100H row — not found in our reference corpus"},
+    {
+        "method": "PReNet",
+        "psnr_y": 29.46,
+        "ssim_y": 0.899,
+        "training": "RainTrainH: 1,254 of the 1,800 Rain100H training pairs (546 sharing backgrounds with the test set removed)",
+        "source": "Ren et al., 'Progressive Image Deraining Networks: A Better and Simpler Baseline', CVPR 2019; "
+        "github.com/csdwren/PReNet (figure as quoted in github.com/Algolzw/image-restoration-sde)",
+    },
+    {
+        "method": "MSPFN",
+        "psnr_y": None,
+        "ssim_y": None,
+        "training": "13,712 synthetic pairs from several sets",
+        "source": "Jiang et al., 'Multi-Scale Progressive Fusion Network for Single Image Deraining', CVPR 2020 "
+        "(arXiv:2003.10985), Rain100H row of its comparison table — not found in our reference corpus",
+    },
+    {
+        "method": "RCDNet",
+        "psnr_y": None,
+        "ssim_y": None,
+        "training": "Rain100H training pairs",
+        "source": "Wang et al., 'A Model-Driven Deep Neural Network for Single Image Rain Removal', CVPR 2020 "
+        "(arXiv:2005.01333), Rain100H row — not found in our reference corpus",
+    },
 )
 
 
@@ -107,7 +119,9 @@ def task_score(task_set: TaskSet, sample: TaskSample, output: np.ndarray) -> dic
     return row
 
 
-def oracle_speed(name: str, sizes: list[int], threads: int, repeats: int, image_path: str | None, log=print) -> list[dict]:
+def oracle_speed(
+    name: str, sizes: list[int], threads: int, repeats: int, image_path: str | None, log=print
+) -> list[dict]:
     """Speed of a kernel-given peer, timed in this process (it cannot be loaded by name in a fresh one)."""
     import os
     import statistics
@@ -128,11 +142,27 @@ def oracle_speed(name: str, sizes: list[int], threads: int, repeats: int, image_
             cpu.append(time.process_time() - cpu_start)
         median, cpu_median = statistics.median(seconds), statistics.median(cpu)
         last = size * size / 1e6 / median
-        rows.append({"method": name, "size": size, "megapixels": size * size / 1e6, "seconds": median, "mp_per_s": last,
-                     "runs": seconds, "cpu_seconds": cpu_median, "mp_per_cpu_s": size * size / 1e6 / max(cpu_median, 1e-9),
-                     "peak_rss_mb": None, "base_rss_mb": None, "runtime": "numpy/scipy (scikit-image)",
-                     "threads": threads, "device": "cpu", "tile": 0, "sigma": None,
-                     "kernel": "19×19 camera shake (seed 0)", "load_average": os.getloadavg()[0]})
+        rows.append(
+            {
+                "method": name,
+                "size": size,
+                "megapixels": size * size / 1e6,
+                "seconds": median,
+                "mp_per_s": last,
+                "runs": seconds,
+                "cpu_seconds": cpu_median,
+                "mp_per_cpu_s": size * size / 1e6 / max(cpu_median, 1e-9),
+                "peak_rss_mb": None,
+                "base_rss_mb": None,
+                "runtime": "numpy/scipy (scikit-image)",
+                "threads": threads,
+                "device": "cpu",
+                "tile": 0,
+                "sigma": None,
+                "kernel": "19×19 camera shake (seed 0)",
+                "load_average": os.getloadavg()[0],
+            }
+        )
         log(f"speed {name} {size}²: {last:.3f} MP/s (in-process, 19×19 kernel)")
     return rows
 
@@ -140,7 +170,7 @@ def oracle_speed(name: str, sizes: list[int], threads: int, repeats: int, image_
 def protocol(task: str, limit: int | None) -> dict:
     generators = {
         "deblur": f"MotionBlur() kernel (random camera-shake trajectory, 7–31 px), true convolution with reflected "
-                  f"borders, then Gaussian noise σ={BLUR_NOISE_SIGMA} (0–255 scale)",
+        f"borders, then Gaussian noise σ={BLUR_NOISE_SIGMA} (0–255 scale)",
         "derain": "the 'rain' pipeline: Rain() streak layers and veil, JPEG with probability 0.3",
         "dehaze": "Haze(): I = J·t + A·(1 − t), smooth random t in [0.2, 0.95], airlight 0.7–1",
         "lowlight": "LowLight() then Underexpose() (the 'lowlight-dark' pipeline without JPEG)",
@@ -148,14 +178,14 @@ def protocol(task: str, limit: int | None) -> dict:
     }
     return {
         "synthetic": f"numpy.random.default_rng({TASK_SEED}) per (set, task); images in sorted file order; "
-                     f"{generators[task]}; clipped and rounded to 8 bits",
+        f"{generators[task]}; clipped and rounded to 8 bits",
         "pairs": "test/Levin: blurred/imI_kernelK_img.png against sharp/imI.png, kernel kK of kernels/levin09.npz "
-                 "(flipped: convolution orientation); test/Rain100H: rainy/ against clean/",
+        "(flipped: convolution orientation); test/Rain100H: rainy/ against clean/",
         "scoring": "output clipped and rounded to 8 bits; RGB PSNR/SSIM/detail, no border crop, mean over images",
         "derain_y": "psnr_y/ssim_y: Y of MATLAB rgb2ycbcr (16–235), PSNR peak 255, the deraining papers' protocol",
         "levin_aligned": "psnr_aligned/ssim_aligned: Levin et al.'s comp_upto_shift protocol: BT.601 grey, 15-px "
-                         "border cut, output shifted by the best dy, dx (integers in [−10, 10], then 0.25-px steps within ±1; bilinear)",
+        "border cut, output shifted by the best dy, dx (integers in [−10, 10], then 0.25-px steps within ±1; bilinear)",
         "lowlight_gtmean": "psnr_gtmean/ssim_gtmean: the output scaled so its mean BT.601 grey equals the reference's "
-                           "(the low-light papers' GT-mean protocol): restoration apart from the exposure guess",
+        "(the low-light papers' GT-mean protocol): restoration apart from the exposure guess",
         "limit": limit,
     }

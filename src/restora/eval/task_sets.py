@@ -34,7 +34,19 @@ from pathlib import Path
 import numpy as np
 
 from restora.errors import BadInputError
-from restora.degrade import Clip, Compose, DefocusBlur, GaussianNoise, Haze, LowLight, MotionBlur, OneOf, Rain, Underexpose, get_pipeline
+from restora.degrade import (
+    Clip,
+    Compose,
+    DefocusBlur,
+    GaussianNoise,
+    Haze,
+    LowLight,
+    MotionBlur,
+    OneOf,
+    Rain,
+    Underexpose,
+    get_pipeline,
+)
 from restora.degrade.blur import convolve
 from restora.eval.datasets import IMAGE_SUFFIXES, read_rgb8
 
@@ -125,8 +137,10 @@ def find_task_set(data: Path, task: str, name: str) -> TaskSet:
         clean = _images(root)
         if clean:
             return TaskSet(name, task, "synthetic", clean)
-    raise BadInputError(f"set '{name}' not found for --task {task}: expected {root}/*.png"
-                        + (" or blurred/ + sharp/" if task == "deblur" else " or rainy/ + clean/" if task == "derain" else ""))
+    raise BadInputError(
+        f"set '{name}' not found for --task {task}: expected {root}/*.png"
+        + (" or blurred/ + sharp/" if task == "deblur" else " or rainy/ + clean/" if task == "derain" else "")
+    )
 
 
 def auto_degradations() -> dict:
@@ -140,8 +154,10 @@ def auto_degradations() -> dict:
     }
 
 
-AUTO_DEGRADATIONS = ("denoise: Gaussian noise σ 10–50; deblur: camera shake 9–31 px or defocus disk r 2–6 px; "
-                     "derain: Rain(); dehaze: Haze(); lowlight: LowLight() + Underexpose()")
+AUTO_DEGRADATIONS = (
+    "denoise: Gaussian noise σ 10–50; deblur: camera shake 9–31 px or defocus disk r 2–6 px; "
+    "derain: Rain(); dehaze: Haze(); lowlight: LowLight() + Underexpose()"
+)
 
 
 def _stored(image: np.ndarray) -> np.ndarray:

@@ -18,7 +18,22 @@ from restora.explain.report import write_report
 from restora.explain.residual import detail_at_risk, power_spectrum, residual
 
 __all__ = [
-    "Analysis", "Explanation", "NoiseModel", "Reliability", "analyse", "assess", "detail_at_risk",
-    "estimate_noise_model", "explain_image", "noise_map", "noise_map_overall", "power_spectrum", "predict",
-    "reliability_calibration", "residual", "write_noise_map", "write_report", "write_residual",
+    "Analysis",
+    "Explanation",
+    "NoiseModel",
+    "Reliability",
+    "analyse",
+    "assess",
+    "detail_at_risk",
+    "estimate_noise_model",
+    "explain_image",
+    "noise_map",
+    "noise_map_overall",
+    "power_spectrum",
+    "predict",
+    "reliability_calibration",
+    "residual",
+    "write_noise_map",
+    "write_report",
+    "write_residual",
 ]

@@ -24,10 +24,18 @@ def reliability_row(noisy: np.ndarray, clean8: np.ndarray, output8: np.ndarray, 
     ``sigma_used``: the σ the method ran with (per channel, 0–255) or None; ``model``: the method's engine name.
     """
     pixels = np.asarray(noisy, np.float32) / 255.0
-    r = assess(pixels, output8.astype(np.float32) / 255.0, None if sigma_used is None else np.asarray(sigma_used), model)
+    r = assess(
+        pixels, output8.astype(np.float32) / 255.0, None if sigma_used is None else np.asarray(sigma_used), model
+    )
     measured = psnr(clean8, output8) - psnr(clean8, to_uint8(noisy))
-    return {"predicted_gain": round(r.gain_db, 3), "low_db": round(r.low_db, 3), "high_db": round(r.high_db, 3),
-            "measured_gain": round(float(measured), 3), "confidence": r.confidence, "flags": sorted(r.flags)}
+    return {
+        "predicted_gain": round(r.gain_db, 3),
+        "low_db": round(r.low_db, 3),
+        "high_db": round(r.high_db, 3),
+        "measured_gain": round(float(measured), 3),
+        "confidence": r.confidence,
+        "flags": sorted(r.flags),
+    }
 
 
 def entry_calibration(rows: list[dict]) -> dict | None:
@@ -55,15 +63,23 @@ def calibration_lines(entries: list[dict]) -> list[str]:
     if not by_method:
         return []
     fitted_for = load_predictor().get("model", {}).get("name", "?")
-    lines = ["## Reliability calibration", "",
-             "Predicted PSNR gain (restora.explain, from the noisy input and the output alone) against the gain "
-             "measured with the clean image, per image. Spearman: rank correlation; MAE and bias (predicted − "
-             "measured) in dB; coverage: share of measured gains inside the predicted 80% interval. The predictor "
-             f"(src/restora/explain/reliability.json) is fitted for the model '{fitted_for}'; for others it is "
-             "indicative.", ""]
+    lines = [
+        "## Reliability calibration",
+        "",
+        "Predicted PSNR gain (restora.explain, from the noisy input and the output alone) against the gain "
+        "measured with the clean image, per image. Spearman: rank correlation; MAE and bias (predicted − "
+        "measured) in dB; coverage: share of measured gains inside the predicted 80% interval. The predictor "
+        f"(src/restora/explain/reliability.json) is fitted for the model '{fitted_for}'; for others it is "
+        "indicative.",
+        "",
+    ]
     for method, group in by_method.items():
-        lines += [f"### {method}", "", "| set | images | Spearman | MAE (dB) | bias (dB) | coverage |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"### {method}",
+            "",
+            "| set | images | Spearman | MAE (dB) | bias (dB) | coverage |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         lines += [f"| {_label(e)} | {_cells(e['reliability'])} |" for e in group]
         every = [r["reliability"] for e in group for r in e["images"] if "reliability" in r]
         lines += [f"| **all** | {_cells(reliability_calibration(every))} |", ""]

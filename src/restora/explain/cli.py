@@ -19,16 +19,35 @@ EXPLAIN_HELP = (
 
 @app.command(help=EXPLAIN_HELP)
 def explain(
-    photo: Annotated[Path, typer.Argument(metavar="PHOTO", show_default=False, help="The photo to denoise and explain.")],
-    output: Annotated[Path, typer.Option("--output", "-o", metavar="REPORT.html", show_default=False,
-                                         help="The report: one HTML file with every image inside.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", metavar="NAME|PATH",
-                                              help="Registered denoiser or .safetensors file (default: the shipped one).")] = None,
+    photo: Annotated[
+        Path, typer.Argument(metavar="PHOTO", show_default=False, help="The photo to denoise and explain.")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="REPORT.html",
+            show_default=False,
+            help="The report: one HTML file with every image inside.",
+        ),
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="NAME|PATH",
+            help="Registered denoiser or .safetensors file (default: the shipped one).",
+        ),
+    ] = None,
     sigma: Annotated[str, typer.Option(metavar="auto|N", help="Noise level on the 0–255 scale, or 'auto'.")] = "auto",
     strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="0–1: how much of the effect to apply.")] = 1.0,
     tile: Annotated[int | None, typer.Option(min=0, metavar="N", help="Tile size in pixels; 0: whole image.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    restored: Annotated[Path | None, typer.Option("--restored", metavar="PATH", help="Also write the denoised photo here.")] = None,
+    restored: Annotated[
+        Path | None, typer.Option("--restored", metavar="PATH", help="Also write the denoised photo here.")
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing report.")] = False,
 ) -> None:
     """``restora explain``: see EXPLAIN_HELP."""
@@ -74,5 +93,6 @@ def explain(
 
         write_image(restored, ex.restored, software=f"Restora {__version__} ({ex.model})")
     r = ex.reliability
-    typer.echo(f"{photo} → {output}: model {ex.model}, σ {' '.join(f'{s:.1f}' for s in ex.analysis.sigma)}, "
-               f"{r.summary()}")
+    typer.echo(
+        f"{photo} → {output}: model {ex.model}, σ {' '.join(f'{s:.1f}' for s in ex.analysis.sigma)}, {r.summary()}"
+    )

@@ -48,8 +48,9 @@ def centre_window(height: int, width: int, max_pixels: int = ANALYSIS_MAX_PIXELS
     return slice(top, top + h), slice(left, left + w)
 
 
-def analyse_restoration(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = None,
-                        max_pixels: int = ANALYSIS_MAX_PIXELS) -> Analysis:
+def analyse_restoration(
+    noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = None, max_pixels: int = ANALYSIS_MAX_PIXELS
+) -> Analysis:
     """:func:`~restora.explain.features.analyse` on the photo, or on its centred crop when it has more than
     ``max_pixels`` pixels (``ANALYSIS_MAX_PIXELS``)."""
     window = centre_window(*np.shape(noisy)[:2], max_pixels)
@@ -63,14 +64,20 @@ def full_noise_map(pixels: np.ndarray, analysis: Analysis | None = None) -> np.n
     return noise_map(pixels)
 
 
-def assess(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = None, model: str = "",
-           max_pixels: int = ANALYSIS_MAX_PIXELS) -> Reliability:
+def assess(
+    noisy: np.ndarray,
+    restored: np.ndarray,
+    sigma: np.ndarray | None = None,
+    model: str = "",
+    max_pixels: int = ANALYSIS_MAX_PIXELS,
+) -> Reliability:
     """Reliability of one restoration from its input and output pixels ((H, W, 3) float in [0, 1])."""
     return predict(analyse_restoration(noisy, restored, sigma, max_pixels), model)
 
 
-def explain_image(image, model: str | None = None, sigma="auto", strength: float = 1.0, tile: int | None = None,
-                  device: str = "auto") -> Explanation:
+def explain_image(
+    image, model: str | None = None, sigma="auto", strength: float = 1.0, tile: int | None = None, device: str = "auto"
+) -> Explanation:
     """Denoise ``image`` (an Image, a path or an array) and analyse what was removed and how far to trust it."""
     if isinstance(image, (str, Path)):
         image = read_image(Path(image))
@@ -80,5 +87,14 @@ def explain_image(image, model: str | None = None, sigma="auto", strength: float
     start = time.perf_counter()
     analysis = analyse(image.pixels, result.image.pixels, result.sigma)
     reliability = predict(analysis, result.model)
-    return Explanation(image, result.image, result.model, result.sigma, result.strength, result.seconds, analysis,
-                       reliability, time.perf_counter() - start)
+    return Explanation(
+        image,
+        result.image,
+        result.model,
+        result.sigma,
+        result.strength,
+        result.seconds,
+        analysis,
+        reliability,
+        time.perf_counter() - start,
+    )

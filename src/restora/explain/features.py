@@ -32,24 +32,24 @@ OUTLIER_SPREADS, OUTLIER_LEVELS = 6.0, 50.0  # |luma − 3×3 median| above 6 ro
 
 # Order matters: it is the order of the fitted model's coefficients.
 FEATURES = (
-    "log_sigma",          # log(1 + σ̄), σ̄ the mean over channels of the σ the model ran with (0–255)
-    "sigma_spread",       # log(max/min) of the per-channel σ of the noise model
+    "log_sigma",  # log(1 + σ̄), σ̄ the mean over channels of the σ the model ran with (0–255)
+    "sigma_spread",  # log(max/min) of the per-channel σ of the noise model
     "signal_dependence",  # log of the noise level function's (max + 1)/(min + 1) σ (0: same noise at every brightness)
-    "removed_ratio",      # log(RMS of the residual / σ̄): how much was removed against how much noise was seen
-    "whiteness",          # spectral flatness of the residual relative to white noise (1 = white)
-    "low_high_ratio",     # log of residual power below 0.15 over above 0.3 cycles/px
-    "residual_lag",       # lag-1 autocorrelation of the residual's luma
-    "input_lag",          # lag-1 autocorrelation of the input's fine detail (input − 3×3 median): noise correlation
-    "outliers",           # log10 of the share of impulse-like pixels (far from their 3×3 median; not Gaussian noise)
-    "risk_fraction",      # share of the textured area where the residual follows the picture (detail at risk)
-    "risk_correlation",   # texture-weighted mean local correlation of residual and output
+    "removed_ratio",  # log(RMS of the residual / σ̄): how much was removed against how much noise was seen
+    "whiteness",  # spectral flatness of the residual relative to white noise (1 = white)
+    "low_high_ratio",  # log of residual power below 0.15 over above 0.3 cycles/px
+    "residual_lag",  # lag-1 autocorrelation of the residual's luma
+    "input_lag",  # lag-1 autocorrelation of the input's fine detail (input − 3×3 median): noise correlation
+    "outliers",  # log10 of the share of impulse-like pixels (far from their 3×3 median; not Gaussian noise)
+    "risk_fraction",  # share of the textured area where the residual follows the picture (detail at risk)
+    "risk_correlation",  # texture-weighted mean local correlation of residual and output
     "textured_fraction",  # share of the photo whose structure stands above the noise
-    "log_texture",        # log(1 + mean gradient magnitude of the output's luma, 0–255)
-    "blockiness",         # log(1 + 8×8 JPEG block-edge jump of the input in grey levels)
-    "block_ratio",        # log of the block-edge differences over the typical neighbour difference
-    "highlights",         # share of the photo in clipped highlights (some channel at the top level)
-    "shadows",            # share of the photo in crushed shadows (some channel at 0)
-    "brightness",         # mean input luma (0–1)
+    "log_texture",  # log(1 + mean gradient magnitude of the output's luma, 0–255)
+    "blockiness",  # log(1 + 8×8 JPEG block-edge jump of the input in grey levels)
+    "block_ratio",  # log of the block-edge differences over the typical neighbour difference
+    "highlights",  # share of the photo in clipped highlights (some channel at the top level)
+    "shadows",  # share of the photo in crushed shadows (some channel at 0)
+    "brightness",  # mean input luma (0–1)
 )
 
 
@@ -123,8 +123,9 @@ class TooSmallToAnalyse(RestoraError):
 def check_analysable(height: int, width: int) -> None:
     """Raise :class:`TooSmallToAnalyse` unless the photo has enough 7×7 patches to measure its noise."""
     if patch_count(height, width) < MIN_PATCHES:
-        raise TooSmallToAnalyse(f"the photo is too small to analyse ({width} × {height} px; its noise can be "
-                                "measured from 16 × 16 px)")
+        raise TooSmallToAnalyse(
+            f"the photo is too small to analyse ({width} × {height} px; its noise can be measured from 16 × 16 px)"
+        )
 
 
 @dataclass

@@ -47,15 +47,31 @@ CLIP_Z = 4.0
 # Flag limits: at least the floor, and a margin above the in-range set's 99th percentile.
 FLAG_RULES = {
     "noise_beyond_range": {"floor": 60.0, "margin": 1.1, "why": "trained on σ ≤ 55 (Gaussian) plus camera-like noise"},
-    "heavy_jpeg": {"floor": 1.0, "margin": 1.25, "why": "trained on JPEG quality ≥ 50; the score reaches 1 near quality 20"},
-    "clipped_highlights": {"floor": 0.4, "margin": 1.5, "why": "photos with blown skies (up to ~30% of the frame) are common and in range"},
-    "unusual_statistics": {"floor": 30.0, "margin": 2.0, "why": f"squared Mahalanobis distance of {len(DISTANCE_FEATURES)} input features"},
+    "heavy_jpeg": {
+        "floor": 1.0,
+        "margin": 1.25,
+        "why": "trained on JPEG quality ≥ 50; the score reaches 1 near quality 20",
+    },
+    "clipped_highlights": {
+        "floor": 0.4,
+        "margin": 1.5,
+        "why": "photos with blown skies (up to ~30% of the frame) are common and in range",
+    },
+    "unusual_statistics": {
+        "floor": 30.0,
+        "margin": 2.0,
+        "why": f"squared Mahalanobis distance of {len(DISTANCE_FEATURES)} input features",
+    },
 }
 SHRINK = 0.1  # covariance shrinkage toward the identity (standardised features) for the Mahalanobis distance
 
 
 def validation_files() -> list[Path]:
-    data = TrainConfig.model_validate(yaml.safe_load(SETS_CONFIG.read_text())).data if SETS_CONFIG.exists() else DataConfig()
+    data = (
+        TrainConfig.model_validate(yaml.safe_load(SETS_CONFIG.read_text())).data
+        if SETS_CONFIG.exists()
+        else DataConfig()
+    )
     return split_train_val(data)[1]
 
 
@@ -127,24 +143,40 @@ def fit_predictor(records: list[dict], model_info: dict | None = None) -> dict:
     cov = (1 - SHRINK) * (zc.T @ zc / len(zd)) + SHRINK * np.eye(zd.shape[1])
     precision = np.linalg.inv(cov)
     d2 = np.einsum("ij,jk,ik->i", zc, precision, zc)
-    values = {name: np.array([r["flag_values"][name] for r in records]) for name in FLAG_RULES if name != "unusual_statistics"}
+    values = {
+        name: np.array([r["flag_values"][name] for r in records]) for name in FLAG_RULES if name != "unusual_statistics"
+    }
     values["unusual_statistics"] = d2
     flags = {}
     for name, rule in FLAG_RULES.items():
         q99 = float(np.quantile(values[name], 0.99))
-        flags[name] = {"limit": round(max(rule["floor"], rule["margin"] * q99), 4), "in_range_q99": round(q99, 4),
-                       "in_range_max": round(float(values[name].max()), 4), "rule": f"max(floor {rule['floor']}, {rule['margin']} × in-range 99th percentile)",
-                       "why": rule["why"]}
+        flags[name] = {
+            "limit": round(max(rule["floor"], rule["margin"] * q99), 4),
+            "in_range_q99": round(q99, 4),
+            "in_range_max": round(float(values[name].max()), 4),
+            "rule": f"max(floor {rule['floor']}, {rule['margin']} × in-range 99th percentile)",
+            "why": rule["why"],
+        }
     return {
         "version": 1,
         "features": list(FEATURES),
         "model": model_info or {},
-        "mean": mean.tolist(), "scale": scale.tolist(), "clip_z": CLIP_Z,
-        "gain": gain.tolist(), "spread": spread.tolist(), "interval_scale": interval_scale, "coverage": COVERAGE,
-        "in_range": {"features": list(DISTANCE_FEATURES), "mean": zd.mean(axis=0).tolist(), "precision": precision.tolist()},
+        "mean": mean.tolist(),
+        "scale": scale.tolist(),
+        "clip_z": CLIP_Z,
+        "gain": gain.tolist(),
+        "spread": spread.tolist(),
+        "interval_scale": interval_scale,
+        "coverage": COVERAGE,
+        "in_range": {
+            "features": list(DISTANCE_FEATURES),
+            "mean": zd.mean(axis=0).tolist(),
+            "precision": precision.tolist(),
+        },
         "flags": flags,
         "fit": {
-            "samples": len(records), "photos": int(len(np.unique(groups))),
+            "samples": len(records),
+            "photos": int(len(np.unique(groups))),
             "data": "held-out slices of configs/denoise-diverse.yaml's sets (last 16 of train/CBSD432, 16 of DreamBooth158, 10 of Urban100)",
             "degradations": [f"{n} ×{c}" for n, c in DRAWS] + [f"gaussian σ uniform in {GAUSSIAN_RANGE}"],
             "ridge": RIDGE,
@@ -161,8 +193,11 @@ def model_info(model: str) -> dict:
     info = {"name": spec.name}
     if spec.path is not None:
         card = read_metadata(spec.path)["card"]
-        info.update(steps=card.get("steps"), file=spec.path.name,
-                    sha256=hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()[:16])
+        info.update(
+            steps=card.get("steps"),
+            file=spec.path.name,
+            sha256=hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()[:16],
+        )
     return info
 
 
@@ -173,7 +208,9 @@ fitting = typer.Typer(add_completion=False, help=(__doc__ or "").splitlines()[0]
 def fit(
     model: Annotated[str, typer.Option(help="model name or .safetensors path")],
     out: Annotated[Path, typer.Option()] = MODEL_PATH,
-    records_file: Annotated[Path | None, typer.Option("--records", help="JSON file to cache measured records (reused when it exists)")] = None,
+    records_file: Annotated[
+        Path | None, typer.Option("--records", help="JSON file to cache measured records (reused when it exists)")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="use only the first N validation photos (quick runs)")] = None,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
@@ -192,9 +229,11 @@ def fit(
     predictor = fit_predictor(records, model_info(model))
     write_bytes(out, (json.dumps(predictor, indent=1) + "\n").encode())
     fit = predictor["fit"]
-    print(f"wrote {out}: {fit['samples']} samples, leave-one-photo-out Spearman {fit['cv_spearman']:.3f}, "
-          f"MAE {fit['cv_mae_db']:.2f} dB, {COVERAGE:.0%}-interval coverage {fit['cv_coverage']:.2f} "
-          f"({time.perf_counter() - start:.0f} s)")
+    print(
+        f"wrote {out}: {fit['samples']} samples, leave-one-photo-out Spearman {fit['cv_spearman']:.3f}, "
+        f"MAE {fit['cv_mae_db']:.2f} dB, {COVERAGE:.0%}-interval coverage {fit['cv_coverage']:.2f} "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,7 +40,9 @@ from restora.engine.noise import MIN_PATCHES, PATCH, _patches, _sigma_from_eigen
 
 MAX_PATCHES = 40_000  # per channel; bounds the cost on large photos
 BINS = 8
-MIN_BIN_PATCHES = 2000  # fewer patches per bin than this: fewer bins (the PCA tail over 49 dimensions is biased low on few)
+MIN_BIN_PATCHES = (
+    2000  # fewer patches per bin than this: fewer bins (the PCA tail over 49 dimensions is biased low on few)
+)
 NOISE_QUANTILE = 0.9
 ITERATIONS = 5
 # Gradient energy of a 7×7 patch of unit white noise (mean squared horizontal + vertical differences):
@@ -117,8 +119,10 @@ class NoiseModel:
             "shot": [float(f"{a:.4g}") for a in self.shot],
             "read": [round(float(r), 3) for r in self.read],
             "fit_r2": [None if not np.isfinite(r) else round(float(r), 3) for r in self.fit_r2],
-            "nlf": [{"brightness": [round(float(v), 4) for v in lv], "sigma": [round(float(v), 3) for v in sg]}
-                    for lv, sg in zip(self.levels, self.sigma)],
+            "nlf": [
+                {"brightness": [round(float(v), 4) for v in lv], "sigma": [round(float(v), 3) for v in sg]}
+                for lv, sg in zip(self.levels, self.sigma)
+            ],
         }
 
 
@@ -141,8 +145,13 @@ def estimate_noise_model(pixels: np.ndarray, seed: int = 0, max_patches: int = M
     channels = x.shape[2]
     if patch_count(*x.shape[:2]) < MIN_PATCHES:  # too small to measure: no noise seen
         zeros = np.zeros((channels, 1), np.float32)
-        return NoiseModel(np.full((channels, 1), 0.5, np.float32), zeros, np.zeros(channels), np.zeros(channels),
-                          np.full(channels, np.nan))
+        return NoiseModel(
+            np.full((channels, 1), 0.5, np.float32),
+            zeros,
+            np.zeros(channels),
+            np.zeros(channels),
+            np.full(channels, np.nan),
+        )
     rng = np.random.default_rng(seed)
     levels, sigmas, fits = [], [], []
     for c in range(channels):
@@ -237,5 +246,8 @@ def _calibrate_selection(samples: int = 40_000, seed: int = 5) -> tuple[float, f
     p = _patches(rng.standard_normal((side, side)), rng, samples).astype(np.float64)
     energy = _gradient_energy(p)
     threshold = float(np.quantile(energy, NOISE_QUANTILE))
-    return (threshold, 1.0 / _pca_sigma(p[energy <= threshold]),
-            1.0 / _pca_sigma(p[energy <= np.quantile(energy, 0.5)]))
+    return (
+        threshold,
+        1.0 / _pca_sigma(p[energy <= threshold]),
+        1.0 / _pca_sigma(p[energy <= np.quantile(energy, 0.5)]),
+    )

@@ -85,9 +85,16 @@ def write_residual(path, noisy: np.ndarray, restored: np.ndarray) -> np.ndarray:
     return r
 
 
-def explain_outputs(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray | None = None, model: str = "",
-                    noise_map_path=None, residual_path=None,
-                    reliability: bool = True, notes: list[str] | None = None) -> tuple[Reliability | None, str | None]:
+def explain_outputs(
+    noisy: np.ndarray,
+    restored: np.ndarray,
+    sigma: np.ndarray | None = None,
+    model: str = "",
+    noise_map_path=None,
+    residual_path=None,
+    reliability: bool = True,
+    notes: list[str] | None = None,
+) -> tuple[Reliability | None, str | None]:
     """Write the noise map and the residual where asked; return the reliability (when ``reliability``) and, when
     it was asked for but cannot be predicted (a photo too small to analyse), the one-line reason instead.
     ``notes`` gets the noise-map view's colour scale (``noise map NAME: σ 0–S (0–255 scale)``).
@@ -105,8 +112,10 @@ def explain_outputs(noisy: np.ndarray, restored: np.ndarray, sigma: np.ndarray |
     if noise_map_path is not None:
         smap = write_noise_map(noise_map_path, noisy, sigma_map=full_noise_map(noisy, analysis))
         if notes is not None and Path(noise_map_path).suffix.lower() not in EXACT_EXTENSIONS:
-            notes.append(f"noise map {Path(noise_map_path).name}: σ 0–{noise_map_scale(overall_sigma(smap)):g} "
-                         "(0–255 scale, black to pale yellow)")
+            notes.append(
+                f"noise map {Path(noise_map_path).name}: σ 0–{noise_map_scale(overall_sigma(smap)):g} "
+                "(0–255 scale, black to pale yellow)"
+            )
     if residual_path is not None:
         write_residual(residual_path, noisy, restored)
     return (predict(analysis, model) if analysis is not None else None), why_not

@@ -98,9 +98,16 @@ class Reliability:
     @classmethod
     def from_dict(cls, d: dict) -> Reliability:
         """Inverse of :meth:`to_dict` (results travel between processes as plain values)."""
-        return cls(float(d["gain_db"]), float(d["low_db"]), float(d["high_db"]), str(d["confidence"]),
-                   dict(d.get("flags") or {}), str(d.get("calibrated_for") or ""), str(d.get("model") or ""),
-                   str(d.get("reason") or ""))
+        return cls(
+            float(d["gain_db"]),
+            float(d["low_db"]),
+            float(d["high_db"]),
+            str(d["confidence"]),
+            dict(d.get("flags") or {}),
+            str(d.get("calibrated_for") or ""),
+            str(d.get("model") or ""),
+            str(d.get("reason") or ""),
+        )
 
     @property
     def indicative(self) -> bool:
@@ -116,8 +123,13 @@ class Reliability:
         """One line saying why the output may be worse than the input, or None when nothing suggests it."""
         if not self.may_be_worse:
             return None
-        why = (f"predicted gain {self.gain_db:+.1f} dB" if self.gain_db < 0
-               else f"{self.confidence} confidence" if self.confidence == "low" else "photo unlike the training data")
+        why = (
+            f"predicted gain {self.gain_db:+.1f} dB"
+            if self.gain_db < 0
+            else f"{self.confidence} confidence"
+            if self.confidence == "low"
+            else "photo unlike the training data"
+        )
         return f"warning: the output may be worse than the input ({why}); --keep-if-worse writes the input unchanged instead"
 
     def summary(self) -> str:
@@ -139,7 +151,9 @@ def _load(path: str) -> dict:
     except (OSError, ValueError) as exc:
         raise RestoraError(f"{path}: cannot read the reliability model ({exc.__class__.__name__})") from None
     if data.get("features") != list(FEATURES):
-        raise RestoraError(f"{path}: reliability model was fitted on other features; refit it (python -m restora.explain.fit)")
+        raise RestoraError(
+            f"{path}: reliability model was fitted on other features; refit it (python -m restora.explain.fit)"
+        )
     return data
 
 
@@ -198,8 +212,9 @@ def predict(analysis: Analysis, model_name: str = "", predictor: dict | None = N
     if flags:
         confidence = "low"
     reason = confidence_reason(confidence, half, flags, d * np.array(p["spread"]), z)
-    return Reliability(gain, gain - half, gain + half, confidence, flags, p.get("model", {}).get("name", ""), model_name,
-                       reason)
+    return Reliability(
+        gain, gain - half, gain + half, confidence, flags, p.get("model", {}).get("name", ""), model_name, reason
+    )
 
 
 def confidence_reason(confidence: str, half: float, flags: dict[str, str], widening: np.ndarray, z: np.ndarray) -> str:
@@ -211,17 +226,23 @@ def confidence_reason(confidence: str, half: float, flags: dict[str, str], widen
     """
     if flags:
         return f"out of range ({len(flags)} check{'s' if len(flags) != 1 else ''} fired)"
-    band = (f"≤ {HIGH_CONFIDENCE_DB:g} dB: high" if confidence == "high" else
-            f"{HIGH_CONFIDENCE_DB:g}–{MEDIUM_CONFIDENCE_DB:g} dB: medium" if confidence == "medium" else
-            f"over {MEDIUM_CONFIDENCE_DB:g} dB: low")
+    band = (
+        f"≤ {HIGH_CONFIDENCE_DB:g} dB: high"
+        if confidence == "high"
+        else f"{HIGH_CONFIDENCE_DB:g}–{MEDIUM_CONFIDENCE_DB:g} dB: medium"
+        if confidence == "medium"
+        else f"over {MEDIUM_CONFIDENCE_DB:g} dB: low"
+    )
     text = f"the 80% interval is ±{half:.2f} dB ({band})"
-    terms = widening[1:1 + len(FEATURES)].copy()  # the features' own terms (not the constant, not σ²)
+    terms = widening[1 : 1 + len(FEATURES)].copy()  # the features' own terms (not the constant, not σ²)
     terms[FEATURES.index("log_sigma")] += widening[-1]
     top = int(np.argmax(terms))
     if confidence != "high" and terms[top] > 0:
         side = "higher" if z[top] > 0 else "lower"
-        text += (f"; what widens it most on this photo: {FEATURE_TEXT[FEATURES[top]]}, {side} than in most photos "
-                 "the predictor was fitted on")
+        text += (
+            f"; what widens it most on this photo: {FEATURE_TEXT[FEATURES[top]]}, {side} than in most photos "
+            "the predictor was fitted on"
+        )
     return text
 
 
@@ -243,9 +264,16 @@ def reliability_calibration(records) -> dict:
     def summary(group: list[dict]) -> dict:
         pred = np.array([r["predicted_gain"] for r in group], np.float64)
         meas = np.array([r["measured_gain"] for r in group], np.float64)
-        out = {"n": len(group), "mae": float(np.mean(np.abs(pred - meas))) if group else float("nan"),
-               "bias": float(np.mean(pred - meas)) if group else float("nan")}
-        rho = spearmanr(pred, meas).statistic if len(group) > 2 and np.ptp(pred) > 0 and np.ptp(meas) > 0 else float("nan")
+        out = {
+            "n": len(group),
+            "mae": float(np.mean(np.abs(pred - meas))) if group else float("nan"),
+            "bias": float(np.mean(pred - meas)) if group else float("nan"),
+        }
+        rho = (
+            spearmanr(pred, meas).statistic
+            if len(group) > 2 and np.ptp(pred) > 0 and np.ptp(meas) > 0
+            else float("nan")
+        )
         out["spearman"] = float(rho)
         with_interval = [r for r in group if "low_db" in r and "high_db" in r]
         if with_interval:

@@ -71,13 +71,14 @@ def _downscale(rgb: np.ndarray, side: int = OVERVIEW_SIDE) -> np.ndarray:
     f = side / max(h, w)
     if f >= 1:
         return rgb
-    return np.asarray(PILImage.fromarray(rgb).resize((max(1, round(w * f)), max(1, round(h * f))), PILImage.Resampling.LANCZOS))
+    return np.asarray(
+        PILImage.fromarray(rgb).resize((max(1, round(w * f)), max(1, round(h * f))), PILImage.Resampling.LANCZOS)
+    )
 
 
 def textured_crops(pixels: np.ndarray, size: int = CROP, count: int = CROPS) -> list[tuple[int, int, int]]:
     """(y, x, side) of the ``count`` most textured non-overlapping square blocks (gradient energy of the luma)."""
     import cv2
-
 
     h, w = pixels.shape[:2]
     side = min(size, h, w)
@@ -112,8 +113,13 @@ def _noise_figure(ex: Explanation) -> str:
     for c, colour in enumerate(("tab:red", "tab:green", "tab:blue")):
         axes[1].plot(nm.levels[c], nm.sigma[c], "o-", color=colour, label="RGB"[c])
         axes[1].plot(grid, np.sqrt(nm.shot[c] * grid + (nm.read[c] / 255) ** 2) * 255, "--", color=colour, lw=0.8)
-    axes[1].set(xlabel="local brightness (0–1)", ylabel="noise σ (0–255)", xlim=(0, 1), ylim=(0, None),
-                title="noise level function (dashed: shot + read fit)")
+    axes[1].set(
+        xlabel="local brightness (0–1)",
+        ylabel="noise σ (0–255)",
+        xlim=(0, 1),
+        ylim=(0, None),
+        title="noise level function (dashed: shot + read fit)",
+    )
     axes[1].legend(frameon=False)
     axes[1].grid(alpha=0.3)
     return _figure(fig)
@@ -140,8 +146,12 @@ def _residual_figure(ex: Explanation) -> str:
     ax.semilogy(s.frequency, s.power, "-", color="k", label="residual")
     white = float(np.mean(s.power))
     ax.axhline(white, color="tab:orange", ls="--", label="white noise of the same power")
-    ax.set(xlabel="spatial frequency (cycles / pixel)", ylabel="power ((0–255)² per pixel)", xlim=(0, 0.5),
-           title=f"power spectrum of the residual (whiteness {s.whiteness:.2f})")
+    ax.set(
+        xlabel="spatial frequency (cycles / pixel)",
+        ylabel="power ((0–255)² per pixel)",
+        xlim=(0, 0.5),
+        title=f"power spectrum of the residual (whiteness {s.whiteness:.2f})",
+    )
     ax.legend(frameon=False)
     ax.grid(alpha=0.3, which="both")
     return _figure(fig)
@@ -152,7 +162,6 @@ def _risk_figure(ex: Explanation) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
 
     grey = _downscale_float(luma(np.clip(ex.restored.pixels, 0, 1)))
     risk = _downscale_float(ex.analysis.risk.risk)
@@ -180,10 +189,17 @@ def _crops_html(ex: Explanation, gain: float) -> str:
     risk8 = (np.clip(ex.analysis.risk.risk, 0, 1) * 255).astype(np.uint8)
     for y, x, side in textured_crops(ex.restored.pixels):
         box = (slice(y, y + side), slice(x, x + side))
-        cells = [(noisy8[box], "input"), (out8[box], "output"), (res8[box], "residual (×%g)" % gain),
-                 (risk8[box], "detail at risk (white = high)")]
-        figs = "".join(f'<figure class="crop"><img class="pixel" src="{_encode(a)}" width="{side}" height="{side}" '
-                       f'alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption></figure>' for a, cap in cells)
+        cells = [
+            (noisy8[box], "input"),
+            (out8[box], "output"),
+            (res8[box], "residual (×%g)" % gain),
+            (risk8[box], "detail at risk (white = high)"),
+        ]
+        figs = "".join(
+            f'<figure class="crop"><img class="pixel" src="{_encode(a)}" width="{side}" height="{side}" '
+            f'alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption></figure>'
+            for a, cap in cells
+        )
         rows.append(f'<p class="meta">100% crop at x={x}, y={y} ({side}×{side} px)</p><div class="row">{figs}</div>')
     return "\n".join(rows)
 
@@ -194,32 +210,49 @@ def _noise_table(ex: Explanation) -> str:
     rows = []
     for c, name in enumerate(("red", "green", "blue")):
         r2 = nm.fit_r2[c]
-        rows.append(f"<tr><td>{name}</td><td>{float(given[c]):.2f}</td><td>{float(nm.channel_sigma[c]):.2f}</td>"
-                    f"<td>{nm.sigma[c].min():.2f} – {nm.sigma[c].max():.2f}</td><td>{nm.shot[c]:.2e}</td>"
-                    f"<td>{nm.read[c]:.2f}</td><td>{'—' if not np.isfinite(r2) else f'{r2:.2f}'}</td></tr>")
-    kind = ("signal-dependent (grows or falls with brightness)" if nm.signal_dependence > 1.5
-            else "nearly constant over brightness (Gaussian-like)")
-    return (f"<p>The noise is {html.escape(kind)}: its level varies by a factor {nm.signal_dependence:.1f} across brightness.</p>"
-            "<table><tr><th>channel</th><th>σ given to the model</th><th>σ (noise level function, median)</th>"
-            "<th>σ range over brightness</th><th>shot a</th><th>read σ</th><th>fit R²</th></tr>" + "".join(rows) + "</table>"
-            "<p class='meta'>σ on the 0–255 scale. Shot/read model: Var = a·μ + (read/255)² with brightness μ in 0–1 "
-            "(heteroscedastic Gaussian model of raw sensors; after a camera's tone curve and JPEG it is only an approximation).</p>")
+        rows.append(
+            f"<tr><td>{name}</td><td>{float(given[c]):.2f}</td><td>{float(nm.channel_sigma[c]):.2f}</td>"
+            f"<td>{nm.sigma[c].min():.2f} – {nm.sigma[c].max():.2f}</td><td>{nm.shot[c]:.2e}</td>"
+            f"<td>{nm.read[c]:.2f}</td><td>{'—' if not np.isfinite(r2) else f'{r2:.2f}'}</td></tr>"
+        )
+    kind = (
+        "signal-dependent (grows or falls with brightness)"
+        if nm.signal_dependence > 1.5
+        else "nearly constant over brightness (Gaussian-like)"
+    )
+    return (
+        f"<p>The noise is {html.escape(kind)}: its level varies by a factor {nm.signal_dependence:.1f} across brightness.</p>"
+        "<table><tr><th>channel</th><th>σ given to the model</th><th>σ (noise level function, median)</th>"
+        "<th>σ range over brightness</th><th>shot a</th><th>read σ</th><th>fit R²</th></tr>"
+        + "".join(rows)
+        + "</table>"
+        "<p class='meta'>σ on the 0–255 scale. Shot/read model: Var = a·μ + (read/255)² with brightness μ in 0–1 "
+        "(heteroscedastic Gaussian model of raw sensors; after a camera's tone curve and JPEG it is only an approximation).</p>"
+    )
 
 
 def _reliability_html(ex: Explanation) -> str:
     r = ex.reliability
     flags = "".join(f"<li class='flag'>{html.escape(v)}</li>" for v in r.flags.values())
-    flag_part = f"<p class='flag'><b>Out of range</b>:</p><ul>{flags}</ul>" if flags else "<p class='ok'>No out-of-range warning.</p>"
+    flag_part = (
+        f"<p class='flag'><b>Out of range</b>:</p><ul>{flags}</ul>"
+        if flags
+        else "<p class='ok'>No out-of-range warning.</p>"
+    )
     note = ""
     if r.calibrated_for and r.model and r.calibrated_for != r.model:
-        note = (f"<p class='meta'>The predictor was fitted for the model '{html.escape(r.calibrated_for)}'; "
-                f"this photo was restored with '{html.escape(r.model)}', so the numbers are indicative only.</p>")
-    return (f"<div class='box'><p>Predicted quality gain: <b>{r.gain_db:+.1f} dB</b> PSNR "
-            f"(80% interval {r.low_db:+.1f} to {r.high_db:+.1f} dB) — <b>{html.escape(r.confidence)} confidence</b>"
-            f"{': ' + html.escape(r.reason) if r.reason and not r.flags else ''}.</p>"
-            f"{flag_part}{note}<p class='meta'>Learnt from held-out synthetic degradations of training-like photos; "
-            "the gain is the output's PSNR against a clean reference minus the input's, predicted from the input and "
-            "output alone.</p></div>")
+        note = (
+            f"<p class='meta'>The predictor was fitted for the model '{html.escape(r.calibrated_for)}'; "
+            f"this photo was restored with '{html.escape(r.model)}', so the numbers are indicative only.</p>"
+        )
+    return (
+        f"<div class='box'><p>Predicted quality gain: <b>{r.gain_db:+.1f} dB</b> PSNR "
+        f"(80% interval {r.low_db:+.1f} to {r.high_db:+.1f} dB) — <b>{html.escape(r.confidence)} confidence</b>"
+        f"{': ' + html.escape(r.reason) if r.reason and not r.flags else ''}.</p>"
+        f"{flag_part}{note}<p class='meta'>Learnt from held-out synthetic degradations of training-like photos; "
+        "the gain is the output's PSNR against a clean reference minus the input's, predicted from the input and "
+        "output alone.</p></div>"
+    )
 
 
 def render(ex: Explanation) -> str:
@@ -265,7 +298,7 @@ brightness, estimated per channel from its flattest patches) read at the pixel's
 <h2>Residual: what was removed</h2>
 <p class="reading">Reading: {html.escape(reading_text)}</p>
 <p class="meta">Residual = input − output (RMS {rms:.2f} on the 0–255 scale), shown as mid-grey + {gain:g}× the difference.
-Whiteness {a.spectrum.whiteness:.2f} (1 = flat spectrum like white noise), lag-1 correlation {a.features['residual_lag']:.2f}.</p>
+Whiteness {a.spectrum.whiteness:.2f} (1 = flat spectrum like white noise), lag-1 correlation {a.features["residual_lag"]:.2f}.</p>
 <div class="row">
 <figure><img id="residual" src="{_encode(_downscale(residual_view(a.residual, gain)), fmt)}" alt="residual"><figcaption>residual</figcaption></figure>
 <figure><img id="spectrum" src="{_residual_figure(ex)}" alt="power spectrum of the residual"></figure>

@@ -157,9 +157,13 @@ def detail_at_risk(restored: np.ndarray, r: np.ndarray, sigma_map: np.ndarray) -
 def reading(spectrum: Spectrum, risk: DetailRisk) -> str:
     """One line a person can read: what kind of thing the residual is."""
     if risk.at_risk_fraction > STRUCTURE_THRESHOLD:
-        return (f"The residual contains image structure: in {risk.at_risk_fraction:.0%} of the textured area the "
-                "removed part follows the picture's edges and texture (see the detail-at-risk map).")
+        return (
+            f"The residual contains image structure: in {risk.at_risk_fraction:.0%} of the textured area the "
+            "removed part follows the picture's edges and texture (see the detail-at-risk map)."
+        )
     if spectrum.whiteness >= WHITE_THRESHOLD:
         return "The residual is close to white noise: what was removed has a flat spectrum and does not follow the picture."
-    return ("The residual is spatially correlated noise rather than image structure: its spectrum is not flat (as for "
-            "camera noise after demosaicing or JPEG), but it does not follow the picture.")
+    return (
+        "The residual is spatially correlated noise rather than image structure: its spectrum is not flat (as for "
+        "camera noise after demosaicing or JPEG), but it does not follow the picture."
+    )

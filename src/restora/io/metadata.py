@@ -111,9 +111,7 @@ def exif_from_tiff_file(fp: BinaryIO) -> PILImage.Exif | None:
                 exif[tag] = source[tag]
         for ifd_tag in (EXIF_IFD, GPS_IFD):
             if ifd_tag in source:
-                entries = {
-                    k: v for k, v in source.get_ifd(ifd_tag).items() if k not in (INTEROP_IFD, MAKER_NOTE)
-                }
+                entries = {k: v for k, v in source.get_ifd(ifd_tag).items() if k not in (INTEROP_IFD, MAKER_NOTE)}
                 if entries:
                     exif.get_ifd(ifd_tag).update(entries)
         # A round trip through bytes gives an ordinary loaded Exif (sub-IFDs referenced from IFD0).

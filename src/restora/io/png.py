@@ -57,9 +57,12 @@ def pixel_data_bytes(width: int, height: int, depth: int, colour: int, interlace
     bits = depth * CHANNELS.get(colour, 4)
     if not interlaced:
         return _scanline_bytes(width, height, bits)
-    return sum(_scanline_bytes((width - x0 + dx - 1) // dx if width > x0 else 0,
-                               (height - y0 + dy - 1) // dy if height > y0 else 0, bits)
-               for x0, y0, dx, dy in ADAM7)
+    return sum(
+        _scanline_bytes(
+            (width - x0 + dx - 1) // dx if width > x0 else 0, (height - y0 + dy - 1) // dy if height > y0 else 0, bits
+        )
+        for x0, y0, dx, dy in ADAM7
+    )
 
 
 def _inflate(inflater, data: bytes, budget: int) -> int:

@@ -121,8 +121,10 @@ class _PillowSource(_Source):
         self.facts = {}
         self.path = path
         if self.format in ANIMATED_FORMATS and (frames := _frame_count(self.im)) != 1:
-            self.facts["warnings"] = [f"animated {self.format}: only the first of its {frames} frames is read and "
-                                      "restored; the others are not in the output"]
+            self.facts["warnings"] = [
+                f"animated {self.format}: only the first of its {frames} frames is read and "
+                "restored; the others are not in the output"
+            ]
         if self.format == "TIFF":  # a TIFF's IFD0 is mostly pixel layout: keep only photo metadata
             with open(path, "rb") as fp:
                 self.exif = exif_from_tiff_file(fp)
@@ -362,9 +364,7 @@ class _RawSource(_Source):
             tone = {"gamma": (1.0, 1.0), "no_auto_bright": True}
         else:
             tone = {"gamma": (2.4, 12.92)}
-        rgb = self.raw.postprocess(
-            output_bps=16, use_camera_wb=True, output_color=rawpy.ColorSpace.sRGB, **tone
-        )
+        rgb = self.raw.postprocess(output_bps=16, use_camera_wb=True, output_color=rawpy.ColorSpace.sRGB, **tone)
         return _Pixels(rgb, None, 65535.0, 16, mode=f"{self.mode}, {self.raw_output}")
 
     def close(self) -> None:
@@ -386,8 +386,19 @@ def _register_heif() -> None:
 
 def _decode_errors() -> tuple[type[BaseException], ...]:
     """What the decoders raise for damaged or unsupported content."""
-    errors: list[type[BaseException]] = [OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError,
-                                         RuntimeError, KeyError, IndexError, TypeError, ZeroDivisionError]
+    errors: list[type[BaseException]] = [
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        struct.error,
+        MemoryError,
+        RuntimeError,
+        KeyError,
+        IndexError,
+        TypeError,
+        ZeroDivisionError,
+    ]
     with contextlib.suppress(ImportError):
         import rawpy
 
@@ -457,7 +468,9 @@ def _open_source(path: Path, limit: int, raw_output: str) -> _Source:
     png = scan_png(path, limit) if head.startswith(PNG_SIGNATURE) else None
     if png is not None and png.truncated:
         where = "holds about" if png.interlaced else "ends after"  # interlaced rows come in seven passes
-        raise BadInputError(f"{path}: truncated PNG: the pixel data {where} {png.rows_present} of its {png.height} rows")
+        raise BadInputError(
+            f"{path}: truncated PNG: the pixel data {where} {png.rows_present} of its {png.height} rows"
+        )
     try:
         source = _PillowSource(path, limit, data=png.cleaned if png is not None else None)
     except (PILImage.UnidentifiedImageError, *_decode_errors()) as e:

@@ -106,8 +106,9 @@ def _encode_gif(fp: BinaryIO, colour: np.ndarray, alpha: np.ndarray | None) -> N
         PILImage.fromarray(colour).save(fp, format="GIF")
         return
     rgb = PILImage.fromarray(colour).convert("RGB")
-    paletted = rgb.quantize(256 if alpha is None else 255, method=PILImage.Quantize.MEDIANCUT,
-                            dither=PILImage.Dither.NONE)
+    paletted = rgb.quantize(
+        256 if alpha is None else 255, method=PILImage.Quantize.MEDIANCUT, dither=PILImage.Dither.NONE
+    )
     if alpha is None:
         paletted.save(fp, format="GIF")
         return

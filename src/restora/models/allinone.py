@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from restora.models.mimounet import MIMOUNet
 from restora.models.registry import register_arch
 from restora.tasks import RESTORE_TASKS as TASKS  # denoise, deblur, derain, dehaze, lowlight
+
 DESCRIBE_SIDE = 256  # long side of describe()'s input
 EXPOSURE_BLUR = 4.0  # σ (px) of the low-pass whose band the whole-image exposure curve sets (held-out train images)
 CURVE_BLUR = 1.0  # σ (px, on the downscaled copy) of the blur before fitting the curve: noise would flatten it
@@ -140,12 +141,20 @@ class DegradationEncoder(nn.Module):
         super().__init__()
         stages, c = [], channels
         for i, w in enumerate(widths):
-            stages.append(nn.Sequential(nn.Conv2d(c, w, 3, stride=1 if i == 0 else 2, padding=1), nn.ReLU(inplace=True),
-                                        nn.Conv2d(w, w, 3, padding=1), nn.ReLU(inplace=True)))
+            stages.append(
+                nn.Sequential(
+                    nn.Conv2d(c, w, 3, stride=1 if i == 0 else 2, padding=1),
+                    nn.ReLU(inplace=True),
+                    nn.Conv2d(w, w, 3, padding=1),
+                    nn.ReLU(inplace=True),
+                )
+            )
             c = w
         self.stages = nn.ModuleList(stages)
         n_stats = 2 * sum(widths) + 10
-        self.mlp = nn.Sequential(nn.Linear(n_stats, 2 * embed_dim), nn.ReLU(inplace=True), nn.Linear(2 * embed_dim, embed_dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(n_stats, 2 * embed_dim), nn.ReLU(inplace=True), nn.Linear(2 * embed_dim, embed_dim)
+        )
 
     def forward(self, x):
         pooled = [image_statistics(x)]
@@ -174,9 +183,16 @@ class AllInOneNet(nn.Module):
         channels: int = 3,
     ):
         super().__init__()
-        self.config = dict(width=width, enc_blocks=list(enc_blocks), dec_blocks=list(dec_blocks),
-                           bottom_dilations=list(bottom_dilations), fusion=fusion, embed_dim=embed_dim,
-                           encoder_widths=list(encoder_widths), channels=channels)
+        self.config = dict(
+            width=width,
+            enc_blocks=list(enc_blocks),
+            dec_blocks=list(dec_blocks),
+            bottom_dilations=list(bottom_dilations),
+            fusion=fusion,
+            embed_dim=embed_dim,
+            encoder_widths=list(encoder_widths),
+            channels=channels,
+        )
         self.encoder = DegradationEncoder(tuple(encoder_widths), embed_dim, channels)
         self.classify = nn.Linear(embed_dim, len(TASKS))
         self.severity = nn.Linear(embed_dim, len(TASKS))
@@ -184,9 +200,16 @@ class AllInOneNet(nn.Module):
         self.tone = nn.Linear(embed_dim, 2 * channels)
         nn.init.zeros_(self.tone.weight)
         nn.init.zeros_(self.tone.bias)
-        self.trunk = MIMOUNet(width=width, enc_blocks=tuple(enc_blocks), dec_blocks=tuple(dec_blocks),
-                              bottom_dilations=tuple(bottom_dilations), fusion=fusion, unshuffle=2,
-                              channels=channels, film_dim=embed_dim)
+        self.trunk = MIMOUNet(
+            width=width,
+            enc_blocks=tuple(enc_blocks),
+            dec_blocks=tuple(dec_blocks),
+            bottom_dilations=tuple(bottom_dilations),
+            fusion=fusion,
+            unshuffle=2,
+            channels=channels,
+            film_dim=embed_dim,
+        )
         self.size_multiple = self.trunk.size_multiple
         # A tile needs the trunk's receptive field plus the exposure low-pass's radius of real image around it.
         self.halo = self.trunk.halo + int(3 * EXPOSURE_BLUR + 0.5)
@@ -216,8 +239,15 @@ class AllInOneNet(nn.Module):
         log_gamma, log_gain = p[:, :c], p[:, c:]
         return torch.exp(log_gain + torch.exp(log_gamma) * torch.log(x.clamp_min(1e-3)))
 
-    def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None, multiscale: bool = False,
-                x_small: torch.Tensor | None = None, return_aux: bool = False, exposure=None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        embedding: torch.Tensor | None = None,
+        multiscale: bool = False,
+        x_small: torch.Tensor | None = None,
+        return_aux: bool = False,
+        exposure=None,
+    ):
         """Restore ``x`` (B, 3, H, W) in [0, 1]. ``embedding``: from :meth:`describe` of the whole image
         (pass it for tiles); None describes ``x_small`` or, if that is None too, ``x`` downscaled.
         ``exposure``: the whole image's curve from :meth:`whole_image_context` (or None): it sets the

@@ -19,7 +19,9 @@ class FusedChannelLayerNorm(torch.nn.Module):
         self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
 
     def forward(self, x):
-        y = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (self.weight.shape[0],), self.weight, self.bias, self.eps)
+        y = torch.nn.functional.layer_norm(
+            x.permute(0, 2, 3, 1), (self.weight.shape[0],), self.weight, self.bias, self.eps
+        )
         return y.permute(0, 3, 1, 2)
 
 

@@ -146,9 +146,16 @@ class MIMOUNet(nn.Module):
             raise ValueError("fusion must be 'aff' or 'add'")
         if len(enc_blocks) != len(dec_blocks) or len(enc_blocks) < 2:
             raise ValueError("enc_blocks and dec_blocks need the same number (≥ 2) of levels")
-        self.config = dict(width=width, enc_blocks=list(enc_blocks), dec_blocks=list(dec_blocks),
-                           bottom_dilations=list(bottom_dilations), fusion=fusion, unshuffle=unshuffle,
-                           channels=channels, film_dim=film_dim)
+        self.config = dict(
+            width=width,
+            enc_blocks=list(enc_blocks),
+            dec_blocks=list(dec_blocks),
+            bottom_dilations=list(bottom_dilations),
+            fusion=fusion,
+            unshuffle=unshuffle,
+            channels=channels,
+            film_dim=film_dim,
+        )
         self.levels = levels = len(enc_blocks)
         self.unshuffle, self.channels, self.fusion = unshuffle, channels, fusion
         self.size_multiple = unshuffle * 2 ** (levels - 1)
@@ -163,8 +170,9 @@ class MIMOUNet(nn.Module):
         dil = [bottom_dilations[i % len(bottom_dilations)] for i in range(n_bottom)]
         self.encoders = nn.ModuleList(Stage(widths[k], [1] * enc_blocks[k]) for k in range(bottom))
         self.bottom = Stage(widths[bottom], dil)
-        self.ups = nn.ModuleList(nn.Sequential(nn.Conv2d(widths[k + 1], 4 * widths[k], 1), nn.PixelShuffle(2))
-                                 for k in range(bottom))
+        self.ups = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(widths[k + 1], 4 * widths[k], 1), nn.PixelShuffle(2)) for k in range(bottom)
+        )
         if fusion == "aff":
             self.fuses = nn.ModuleList(FeatureFusion(widths, widths[k]) for k in range(bottom))
         self.decoders = nn.ModuleList(Stage(widths[k], [1] * dec_blocks[k]) for k in range(bottom))
@@ -222,8 +230,13 @@ class MIMOUNet(nn.Module):
         return (F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x), (h, w)
 
     # --- forward ---------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, multiscale: bool = False, embedding: torch.Tensor | None = None,
-                base: torch.Tensor | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        multiscale: bool = False,
+        embedding: torch.Tensor | None = None,
+        base: torch.Tensor | None = None,
+    ):
         """x: (N, C, H, W) in [0, 1]. Returns the restored image, or with ``multiscale`` the list
         ``[1/4, 1/2, …, full]`` (coarsest first). ``embedding`` drives FiLM; ``base`` (same shape as x),
         if given, is what the heads' residuals are added to (default: x itself)."""

@@ -102,9 +102,16 @@ class NAFNet(nn.Module):
         super().__init__()
         if block not in ("naf", "conv"):
             raise ValueError("block must be 'naf' or 'conv'")
-        self.config = dict(width=width, enc_blocks=list(enc_blocks), mid_blocks=mid_blocks,
-                           dec_blocks=list(dec_blocks), block=block, unshuffle=unshuffle,
-                           uses_sigma=uses_sigma, channels=channels)
+        self.config = dict(
+            width=width,
+            enc_blocks=list(enc_blocks),
+            mid_blocks=mid_blocks,
+            dec_blocks=list(dec_blocks),
+            block=block,
+            unshuffle=unshuffle,
+            uses_sigma=uses_sigma,
+            channels=channels,
+        )
         self.uses_sigma = uses_sigma
         self.unshuffle = unshuffle
         self.size_multiple = unshuffle * 2 ** len(enc_blocks)
@@ -112,7 +119,12 @@ class NAFNet(nn.Module):
         self.halo = 64
         in_ch = channels * unshuffle**2 + (channels if uses_sigma else 0)
         self.intro = nn.Conv2d(in_ch, width, 3, padding=1)
-        self.encoders, self.downs, self.ups, self.decoders = nn.ModuleList(), nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        self.encoders, self.downs, self.ups, self.decoders = (
+            nn.ModuleList(),
+            nn.ModuleList(),
+            nn.ModuleList(),
+            nn.ModuleList(),
+        )
         c = width
         for n in enc_blocks:
             self.encoders.append(_stage(block, c, n))

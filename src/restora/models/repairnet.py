@@ -159,11 +159,26 @@ class ResShiftNet(nn.Module):
 
     size_multiple = 4
 
-    def __init__(self, width: int = 16, blocks: int = 1, steps: int = 4, kappa: float = 0.2,
-                 eta_first: float = 0.04, eta_last: float = 0.99, power: float = 0.3):
+    def __init__(
+        self,
+        width: int = 16,
+        blocks: int = 1,
+        steps: int = 4,
+        kappa: float = 0.2,
+        eta_first: float = 0.04,
+        eta_last: float = 0.99,
+        power: float = 0.3,
+    ):
         super().__init__()
-        self.config = {"width": width, "blocks": blocks, "steps": steps, "kappa": kappa, "eta_first": eta_first,
-                       "eta_last": eta_last, "power": power}
+        self.config = {
+            "width": width,
+            "blocks": blocks,
+            "steps": steps,
+            "kappa": kappa,
+            "eta_first": eta_first,
+            "eta_last": eta_last,
+            "power": power,
+        }
         self.steps, self.kappa = steps, kappa
         self.register_buffer("eta", eta_schedule(steps, eta_first, eta_last, power), persistent=False)
         self.net = RepairUNet(8, 3, width, blocks)
@@ -174,16 +189,18 @@ class ResShiftNet(nn.Module):
         out = y0 + self.net(torch.cat([x_t - 0.5, y0 - 0.5, mask, level], 1))
         return torch.where(mask > 0.5, out, y0)
 
-    def diffuse(self, x0: torch.Tensor, y0: torch.Tensor, mask: torch.Tensor, t: torch.Tensor,
-                noise: torch.Tensor) -> torch.Tensor:
+    def diffuse(
+        self, x0: torch.Tensor, y0: torch.Tensor, mask: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
+    ) -> torch.Tensor:
         """A draw of :math:`q(x_t \\mid x_0, y_0)`, inside the mask only."""
         eta = self.eta[t - 1].view(-1, 1, 1, 1)
         x_t = x0 + eta * (y0 - x0) + self.kappa * eta.sqrt() * noise
         return torch.where(mask > 0.5, x_t, x0)
 
     @torch.no_grad()
-    def sample(self, x: torch.Tensor, mask: torch.Tensor, steps: int | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, x: torch.Tensor, mask: torch.Tensor, steps: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Fill the masked pixels of ``x`` in ``steps`` network calls (default and at most T: a subsequence of
         the chain, always ending at t = 1), drawing the chain's noise from ``generator``."""
         steps = self.steps if steps is None else steps

@@ -100,7 +100,9 @@ class StyleNet(nn.Module):
         super().__init__()
         self.config = {"width": width, "blocks": blocks}
         c = width
-        self.encode = nn.ModuleList([ConvNormReLU(3, c, 9), ConvNormReLU(c, 2 * c, 3, 2), ConvNormReLU(2 * c, 4 * c, 3, 2)])
+        self.encode = nn.ModuleList(
+            [ConvNormReLU(3, c, 9), ConvNormReLU(c, 2 * c, 3, 2), ConvNormReLU(2 * c, 4 * c, 3, 2)]
+        )
         self.residual = nn.ModuleList([ResidualBlock(4 * c) for _ in range(blocks)])
         self.decode = nn.ModuleList([UpsampleConv(4 * c, 2 * c, 3), UpsampleConv(2 * c, c, 3)])
         self.to_rgb = nn.Conv2d(c, 3, 9)

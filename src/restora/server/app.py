@@ -47,9 +47,13 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     # /docs (Swagger UI) and /redoc with their scripts and styles served from the fastapi-offline package, not a CDN.
     app = FastAPIOffline(
-        title="Restora", version=__version__, lifespan=lifespan,
+        title="Restora",
+        version=__version__,
+        lifespan=lifespan,
         description="Restore degraded photos. Upload an image as a job, poll it, fetch the result. See docs/api.md.",
-        docs_url="/docs", redoc_url="/redoc", static_url="/static-docs",
+        docs_url="/docs",
+        redoc_url="/redoc",
+        static_url="/static-docs",
     )
     app.state.jobs = jobs
     app.state.config = config

@@ -37,11 +37,22 @@ log = logging.getLogger("restora.server")
 # Share of the progress bar given to the restoration itself; the rest is writing the result and views.
 RESTORE_PROGRESS = 0.9
 # Where each format's result is written: the upload's format, or the one asked for with ?format=.
-FORMAT_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "HEIF": ".heic", "BMP": ".bmp",
-                     "RAW": ".tif"}
+FORMAT_EXTENSIONS = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "TIFF": ".tif",
+    "WEBP": ".webp",
+    "HEIF": ".heic",
+    "BMP": ".bmp",
+    "RAW": ".tif",
+}
 QUERY_FORMATS = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "webp": "WEBP"}
-VIEW_FILES = {"input": "preview-input.png", "result": "preview-result.png",
-              "noise-map": "noise-map.png", "residual": "residual.png"}
+VIEW_FILES = {
+    "input": "preview-input.png",
+    "result": "preview-result.png",
+    "noise-map": "noise-map.png",
+    "residual": "residual.png",
+}
 RESULT_PIXELS = "result.npy"  # float32 restored pixels, to write other formats at full precision
 
 
@@ -92,11 +103,23 @@ class Job:
 
     def status_body(self) -> JobStatus:
         return JobStatus(
-            id=self.id, status=self.status, progress=round(self.progress, 4), error=self.error,
-            filename=self.filename, task=self.options.task, model=self.model or self.options.model or "",
-            strength=self.options.strength, sigma=self.sigma, seconds=self.seconds,
-            width=self.width, height=self.height, format=self.format, bit_depth=self.bit_depth,
-            reliability=self.reliability, detection=self.detection, noise_map_scale=self.noise_map_scale,
+            id=self.id,
+            status=self.status,
+            progress=round(self.progress, 4),
+            error=self.error,
+            filename=self.filename,
+            task=self.options.task,
+            model=self.model or self.options.model or "",
+            strength=self.options.strength,
+            sigma=self.sigma,
+            seconds=self.seconds,
+            width=self.width,
+            height=self.height,
+            format=self.format,
+            bit_depth=self.bit_depth,
+            reliability=self.reliability,
+            detection=self.detection,
+            noise_map_scale=self.noise_map_scale,
         )
 
 
@@ -175,8 +198,11 @@ class JobManager:
         """Delete finished jobs older than ``keep_seconds`` with their files; returns how many."""
         now = time.time() if now is None else now
         with self._lock:
-            expired = [j for j in self._jobs.values()
-                       if j.finished_at is not None and now - j.finished_at >= self.config.keep_seconds]
+            expired = [
+                j
+                for j in self._jobs.values()
+                if j.finished_at is not None and now - j.finished_at >= self.config.keep_seconds
+            ]
             for job in expired:
                 del self._jobs[job.id]
         for job in expired:
@@ -229,8 +255,16 @@ class JobManager:
         image = read_image(job.input_path, max_pixels=self.config.max_pixels)
         opts = job.options
         mask = None if job.mask_path is None else read_mask(job.mask_path, (image.height, image.width))
-        result = run_restore(image, opts.task, opts.model, opts.sigma, opts.strength,
-                             device=self.config.device, on_tile=on_tile, mask=mask)
+        result = run_restore(
+            image,
+            opts.task,
+            opts.model,
+            opts.sigma,
+            opts.strength,
+            device=self.config.device,
+            on_tile=on_tile,
+            mask=mask,
+        )
         restored = result.image
         if result.sigma is not None:
             job.sigma = [round(float(s), 3) for s in np.ravel(result.sigma)]

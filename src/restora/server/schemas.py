@@ -18,12 +18,16 @@ class JobOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: Task = Field("denoise", description="what to restore; 'auto': detect it (with an all-in-one model, and old-"
-                                              "photo damage with the damage detector); 'repair': fill an old "
-                                              "photo's damage (the uploaded mask, or the one the detector finds)")
+    task: Task = Field(
+        "denoise",
+        description="what to restore; 'auto': detect it (with an all-in-one model, and old-"
+        "photo damage with the damage detector); 'repair': fill an old "
+        "photo's damage (the uploaded mask, or the one the detector finds)",
+    )
     model: str | None = Field(None, description="a name from GET /api/models; default: the task's default model")
     sigma: Literal["auto"] | Annotated[float, Field(ge=0, le=255)] = Field(
-        "auto", description="noise level on the 0–255 scale, or 'auto' to estimate it")
+        "auto", description="noise level on the 0–255 scale, or 'auto' to estimate it"
+    )
     strength: float = Field(1.0, ge=0, le=1, description="0–1: scales the noise level given to the model")
 
     @field_validator("sigma", mode="before")
@@ -64,15 +68,21 @@ class Detection(BaseModel):
 
     detected: list[str] = Field(description="degradations judged present, as task names, most probable first")
     probabilities: dict[str, float] = Field(description="task → probability that the upload has its degradation")
-    strengths: dict[str, float] = Field(description="task → estimated strength, 0 (none) to 1 (the strongest trained on)")
-    task: str = Field(description="the task that was run: the most probable degradation's, or 'repair' when the "
-                                  "damaged share reached the share threshold")
+    strengths: dict[str, float] = Field(
+        description="task → estimated strength, 0 (none) to 1 (the strongest trained on)"
+    )
+    task: str = Field(
+        description="the task that was run: the most probable degradation's, or 'repair' when the "
+        "damaged share reached the share threshold"
+    )
     model: str = Field(description="the model that restored the upload")
     detector: str = Field(description="the all-in-one model that described it")
-    damaged_share: float | None = Field(None, description="share (0–1) of the pixels the damage detector found "
-                                                          "damaged on the downscaled upload; null without it")
-    repair_share_threshold: float | None = Field(None, description="the share at or above which the upload is "
-                                                                   "repaired")
+    damaged_share: float | None = Field(
+        None,
+        description="share (0–1) of the pixels the damage detector found "
+        "damaged on the downscaled upload; null without it",
+    )
+    repair_share_threshold: float | None = Field(None, description="the share at or above which the upload is repaired")
 
 
 class JobStatus(BaseModel):
@@ -93,13 +103,18 @@ class JobStatus(BaseModel):
     format: str | None = Field(None, description="the upload's image format, which the result keeps by default")
     bit_depth: int
     reliability: Reliability | None = Field(
-        None, description="predicted quality gain and out-of-range warnings of a done denoising job; null otherwise "
-                          "and for uploads too small to analyse (under 16 × 16 px)")
+        None,
+        description="predicted quality gain and out-of-range warnings of a done denoising job; null otherwise "
+        "and for uploads too small to analyse (under 16 × 16 px)",
+    )
     detection: Detection | None = Field(
-        None, description="task 'auto', once done: the degradations detected and the model chosen; null otherwise")
+        None, description="task 'auto', once done: the degradations detected and the model chosen; null otherwise"
+    )
     noise_map_scale: float | None = Field(
-        None, description="once done: σ (0–255 scale) at the top of the noise-map view's colours (the photo's own "
-                          "scale: 1.2 × the map's 99.5th percentile, at least 2)")
+        None,
+        description="once done: σ (0–255 scale) at the top of the noise-map view's colours (the photo's own "
+        "scale: 1.2 × the map's 99.5th percentile, at least 2)",
+    )
 
 
 class ModelInfo(BaseModel):

@@ -51,7 +51,9 @@ def save_png_view(path: Path, rgb: np.ndarray) -> None:
     """Write an 8-bit RGB view atomically (temporary name in the same folder, then rename)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, PNG_VIEW_COMPRESSION])
+    ok, encoded = cv2.imencode(
+        ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, PNG_VIEW_COMPRESSION]
+    )
     if not ok:  # pragma: no cover - OpenCV only fails here on an empty array
         raise ValueError(f"could not encode {path.name}")
     tmp.write_bytes(encoded.tobytes())

@@ -39,8 +39,9 @@ def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else float(lo)
 
 
-def jitter_colour(patch: np.ndarray, rng: np.random.Generator, saturation=(0.6, 1.4), contrast=(0.75, 1.25),
-                  hue_degrees: float = 20.0) -> np.ndarray:
+def jitter_colour(
+    patch: np.ndarray, rng: np.random.Generator, saturation=(0.6, 1.4), contrast=(0.75, 1.25), hue_degrees: float = 20.0
+) -> np.ndarray:
     """Random saturation, contrast and hue, clipped to [0, 1].
 
     With luma Y = 0.299 R + 0.587 G + 0.114 B per pixel and Ȳ its mean over the patch:

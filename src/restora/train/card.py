@@ -52,16 +52,27 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | No
     weights, steps, selected = s["ema"], int(s["step"]), None
     if pick == "best":
         if not (run_dir / "best.pt").exists():
-            raise RestoraError(f"{run_dir}: no best.pt (no validation has beaten the run's best since this code kept "
-                               "one); export the last checkpoint with --pick last")
+            raise RestoraError(
+                f"{run_dir}: no best.pt (no validation has beaten the run's best since this code kept "
+                "one); export the last checkpoint with --pick last"
+            )
         b = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
         weights, steps = b["ema"], int(b["step"])
-        selected = {"checkpoint": "best", "by": b["select"], "value": round(float(b["value"]), 4), "step": steps,
-                    "of_steps": int(s["step"]), "figures": json.loads(b["figures"])}
+        selected = {
+            "checkpoint": "best",
+            "by": b["select"],
+            "value": round(float(b["value"]), 4),
+            "step": steps,
+            "of_steps": int(s["step"]),
+            "figures": json.loads(b["figures"]),
+        }
     model = build_module(cfg.model.arch, cfg.model.args)
     model.load_state_dict(weights)
     rows = read_log(run_dir / "log.csv")
-    from restora.train.repair import choose_threshold, repair_validation_card  # a repair run's card (imports the trainer)
+    from restora.train.repair import (
+        choose_threshold,
+        repair_validation_card,
+    )  # a repair run's card (imports the trainer)
 
     tasks = list(cfg.card.get("tasks") or cfg.data.tasks or ["denoise"])
     d = cfg.data
@@ -73,13 +84,21 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, pick: str | No
         "summary": cfg.card.get("summary", f"{cfg.model.arch} trained by Restora ({cfg.name})"),
         "training_data": cfg.card.get("training_data", f"{cfg.data.train_dir} (see shared/data/MANIFEST.md)"),
         "data_terms": cfg.card.get("data_terms", "BSDS500: research and education"),
-        "degradations": None if cfg.style else f"restora.degrade.damage ({cfg.repair.holes})" if cfg.repair else (
-            [m.model_dump() for m in d.mixture] if d.mixture else d.pipeline),
+        "degradations": None
+        if cfg.style
+        else f"restora.degrade.damage ({cfg.repair.holes})"
+        if cfg.repair
+        else ([m.model_dump() for m in d.mixture] if d.mixture else d.pipeline),
         "run": cfg.name,
         "steps": steps,
         "cpu_hours": round(cpu / 3600, 2),  # process CPU time, all threads (see cpu_hours_note where estimated)
-        "validation": (style_validation_card(cfg, rows) if cfg.style else repair_validation_card(cfg, rows) if cfg.repair
-                       else validation_card(cfg, rows)),
+        "validation": (
+            style_validation_card(cfg, rows)
+            if cfg.style
+            else repair_validation_card(cfg, rows)
+            if cfg.repair
+            else validation_card(cfg, rows)
+        ),
         "weights": "EMA",
         "config": json.loads(cfg.model_dump_json()),
     }
@@ -110,8 +129,12 @@ def continuation(base: dict, run: str, steps: int, cpu_hours: float) -> dict:
     """Card fields of a run started from another model's weights: ``continues`` (the base's name, run, steps,
     CPU-hours, validation) and ``total_steps``/``total_cpu_hours`` (the base's totals plus this run's)."""
     keys = ("name", "run", "steps", "cpu_hours", "total_steps", "total_cpu_hours", "validation")
-    out = {"continues": {**{k: base[k] for k in keys if k in base},
-                         "how": f"EMA weights of {base['name']} ({base['from']}), then this run ({run})"}}
+    out = {
+        "continues": {
+            **{k: base[k] for k in keys if k in base},
+            "how": f"EMA weights of {base['name']} ({base['from']}), then this run ({run})",
+        }
+    }
     base_steps = base.get("total_steps", base.get("steps"))
     base_cpu = base.get("total_cpu_hours", base.get("cpu_hours"))
     if base_steps is not None:
@@ -128,10 +151,12 @@ def style_validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:
     rows = [r for r in rows if r.get("val_loss")]
     figures = lambda r: {k: float(r[k]) for k in ("val_loss", "val_content", "val_style") if r.get(k)}  # noqa: E731
     best = min(rows, key=lambda r: float(r["val_loss"])) if rows else None
-    return {"set": f"last {d.val_count} of {d.train_dir}, {d.val_crop}² centre crops",
-            "metric": "perceptual loss of restora.losses.style (content + style terms, the run's weights)",
-            "last": figures(rows[-1]) if rows else None,
-            "best": {"step": int(best["step"]), **figures(best)} if best else None}
+    return {
+        "set": f"last {d.val_count} of {d.train_dir}, {d.val_crop}² centre crops",
+        "metric": "perceptual loss of restora.losses.style (content + style terms, the run's weights)",
+        "last": figures(rows[-1]) if rows else None,
+        "best": {"step": int(best["step"]), **figures(best)} if best else None,
+    }
 
 
 def validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:
@@ -146,30 +171,50 @@ def validation_card(cfg: TrainConfig, rows: list[dict]) -> dict:
         metric = f"PSNR dB, Gaussian σ={d.val_sigma:g}, σ estimated (blind)"
     vals = [float(r["val_psnr"]) for r in rows if r.get("val_psnr")]
     crops = f"{d.val_crop}² centre crops" if d.val_crop > 0 else "whole photos"
-    held_out = ([f"last {t.val_count} of {t.dir}" for t in d.sets] if d.sets else [f"last {d.val_count} of {d.train_dir}"])
+    held_out = (
+        [f"last {t.val_count} of {t.dir}" for t in d.sets] if d.sets else [f"last {d.val_count} of {d.train_dir}"]
+    )
     if d.sets:
         metric += "; val_psnr = mean over the sets"
-    validation = {"set": f"{', '.join(held_out)}, {crops}", "metric": metric,
-                  "last": vals[-1] if vals else None, "best": max(vals) if vals else None}
+    validation = {
+        "set": f"{', '.join(held_out)}, {crops}",
+        "metric": metric,
+        "last": vals[-1] if vals else None,
+        "best": max(vals) if vals else None,
+    }
     last_val = next((r for r in reversed(rows) if r.get("val_psnr")), None)
     if last_val is not None:
-        per_task = {k.removeprefix("val_"): float(v) for k, v in last_val.items()
-                    if k.startswith("val_") and not k.startswith("val_psnr") and k != "val_acc" and v}
+        per_task = {
+            k.removeprefix("val_"): float(v)
+            for k, v in last_val.items()
+            if k.startswith("val_") and not k.startswith("val_psnr") and k != "val_acc" and v
+        }
         if per_task:
             validation["per_task"] = per_task
         if last_val.get("val_acc"):
             validation["type_accuracy"] = float(last_val["val_acc"])
     for n in d.extra_names:
         col = [float(r[f"val_psnr_{n}"]) for r in rows if r.get(f"val_psnr_{n}")]
-        what = (f"PSNR dB, real noisy/clean pairs of {d.val_real}" if n == "real" and d.val_real
-                else f"PSNR dB, degradation pipeline '{n}' (seeded per image), same crops")
+        what = (
+            f"PSNR dB, real noisy/clean pairs of {d.val_real}"
+            if n == "real" and d.val_real
+            else f"PSNR dB, degradation pipeline '{n}' (seeded per image), same crops"
+        )
         validation.setdefault("extra", {})[n] = {
             "metric": what,
-            "last": col[-1] if col else None, "best": max(col) if col else None}
+            "last": col[-1] if col else None,
+            "best": max(col) if col else None,
+        }
     if cfg.select:
-        figures = [selection_figure(cfg.select, {k: float(v) for k, v in r.items() if k.startswith("val_psnr") and v})
-                   for r in rows if r.get("val_psnr")]
+        figures = [
+            selection_figure(cfg.select, {k: float(v) for k, v in r.items() if k.startswith("val_psnr") and v})
+            for r in rows
+            if r.get("val_psnr")
+        ]
         figures = [f for f in figures if f is not None]
-        validation["select"] = {"by": cfg.select, "last": round(figures[-1], 4) if figures else None,
-                                "best": round(max(figures), 4) if figures else None}
+        validation["select"] = {
+            "by": cfg.select,
+            "last": round(figures[-1], 4) if figures else None,
+            "best": round(max(figures), 4) if figures else None,
+        }
     return validation

@@ -20,7 +20,9 @@ def prepare_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
     cfg_path = run_dir / "config.yaml"
     ckpt = run_dir / "checkpoint.pt"
     if ckpt.exists() and not resume:
-        raise RestoraError(f"{run_dir} already has a checkpoint: add --resume to continue it, or choose another --run-dir")
+        raise RestoraError(
+            f"{run_dir} already has a checkpoint: add --resume to continue it, or choose another --run-dir"
+        )
     if resume and cfg_path.exists():
         old = TrainConfig.model_validate(yaml.safe_load(cfg_path.read_text()))
         if old.model != cfg.model:
@@ -36,7 +38,12 @@ def run_compute(s: dict, world_size: int = 1) -> tuple[float, float, float, int]
     CPU accounting has only ``compute_seconds`` (wall-clock × threads × processes): it counts as CPU time,
     estimated over all its steps, and its wall time as that divided by this process's threads × processes."""
     if "cpu_seconds" in s:
-        return float(s["cpu_seconds"]), float(s["wall_seconds"]), float(s["estimated_seconds"]), int(s["estimated_steps"])
+        return (
+            float(s["cpu_seconds"]),
+            float(s["wall_seconds"]),
+            float(s["estimated_seconds"]),
+            int(s["estimated_steps"]),
+        )
     old = float(s["compute_seconds"])
     return old, old / (torch.get_num_threads() * world_size), old, int(s["step"])
 
@@ -44,6 +51,8 @@ def run_compute(s: dict, world_size: int = 1) -> tuple[float, float, float, int]
 def estimate_note(estimated_seconds: float, estimated_steps: int) -> str | None:
     if not estimated_steps:
         return None
-    return (f"steps 1-{estimated_steps} ({estimated_seconds / 3600:.2f} CPU-hours) are the estimate of code before real CPU "
-            "accounting: wall-clock x threads (their wall time: that / threads), which also counts time paused or "
-            "crowded out; real process CPU time after")
+    return (
+        f"steps 1-{estimated_steps} ({estimated_seconds / 3600:.2f} CPU-hours) are the estimate of code before real CPU "
+        "accounting: wall-clock x threads (their wall time: that / threads), which also counts time paused or "
+        "crowded out; real process CPU time after"
+    )

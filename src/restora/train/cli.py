@@ -15,15 +15,30 @@ def train(
     config: Path = typer.Argument(..., help="Experiment config (YAML) under configs/."),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="Run folder (default ~/.cache/restora/runs/NAME)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run folder's checkpoint."),
-    init_from: Path | None = typer.Option(None, "--init-from", help="Start from these weights (.safetensors or a model name), e.g. a "
-                                                                    "shipped model; recorded in the run and the card ('continues')."),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps (the schedule still spans the config's steps)."),
+    init_from: Path | None = typer.Option(
+        None,
+        "--init-from",
+        help="Start from these weights (.safetensors or a model name), e.g. a "
+        "shipped model; recorded in the run and the card ('continues').",
+    ),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", help="Stop after this many steps (the schedule still spans the config's steps)."
+    ),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: the config's)."),
     device: str = typer.Option("auto", "--device"),
-    minutes: float | None = typer.Option(None, "--minutes", min=0, help="Stop after this much wall-clock time: the step "
-                                                                        "under way then is validated and checkpointed as the last."),
-    nproc: int = typer.Option(1, "--nproc", min=1, help="Processes on this machine (DistributedDataParallel via torchrun; "
-                                                         "one per GPU, or CPU processes sharing --threads)."),
+    minutes: float | None = typer.Option(
+        None,
+        "--minutes",
+        min=0,
+        help="Stop after this much wall-clock time: the step under way then is validated and checkpointed as the last.",
+    ),
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        min=1,
+        help="Processes on this machine (DistributedDataParallel via torchrun; "
+        "one per GPU, or CPU processes sharing --threads).",
+    ),
 ) -> None:
     """Train a model from a config; checkpoints resume bit-exactly, also with another --nproc.
 
@@ -33,8 +48,13 @@ def train(
 
     if nproc > 1:
         argv = [str(config), "--device", device]
-        for flag, value in (("--run-dir", run_dir), ("--init-from", init_from), ("--max-steps", max_steps),
-                            ("--threads", threads), ("--minutes", minutes)):
+        for flag, value in (
+            ("--run-dir", run_dir),
+            ("--init-from", init_from),
+            ("--max-steps", max_steps),
+            ("--threads", threads),
+            ("--minutes", minutes),
+        ):
             if value is not None:
                 argv += [flag, str(value)]
         if resume:
@@ -45,7 +65,9 @@ def train(
 
 @app.command()
 def validate(
-    config: Path = typer.Argument(..., help="Experiment config (YAML): its validation crops, degradations, seed and select."),
+    config: Path = typer.Argument(
+        ..., help="Experiment config (YAML): its validation crops, degradations, seed and select."
+    ),
     models: list[str] = typer.Argument(..., help="Networks to compare: registered names or .safetensors paths."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: the config's)."),
     device: str = typer.Option("auto", "--device"),
@@ -75,12 +97,21 @@ def validate(
 
 @app.command()
 def export(
-    run: Path = typer.Argument(..., metavar="RUN_OR_MODEL",
-                               help="Run folder (or a run name under ~/.cache/restora/runs); with --onnx also a .safetensors model or a registered model name."),
+    run: Path = typer.Argument(
+        ...,
+        metavar="RUN_OR_MODEL",
+        help="Run folder (or a run name under ~/.cache/restora/runs); with --onnx also a .safetensors model or a registered model name.",
+    ),
     output: Path = typer.Option(..., "-o", "--output", help="Output .safetensors file (.onnx with --onnx)."),
-    onnx: bool = typer.Option(False, "--onnx", help="Write an ONNX graph (dynamic height and width) checked against PyTorch."),
-    pick: str | None = typer.Option(None, "--pick", help="Weights of the 'last' checkpoint or the 'best' validation (by the "
-                                                          "config's select; best.pt). Default: best where the config sets select."),
+    onnx: bool = typer.Option(
+        False, "--onnx", help="Write an ONNX graph (dynamic height and width) checked against PyTorch."
+    ),
+    pick: str | None = typer.Option(
+        None,
+        "--pick",
+        help="Weights of the 'last' checkpoint or the 'best' validation (by the "
+        "config's select; best.pt). Default: best where the config sets select.",
+    ),
 ) -> None:
     """Write a run's EMA weights with architecture, config and model card to one .safetensors file, or with
     --onnx a run's or model's ONNX graph for onnxruntime (model card in its metadata)."""
@@ -97,8 +128,11 @@ def export(
         wall = f" ({card['wall_hours']} h wall)" if "wall_hours" in card else ""
         chosen = card.get("selected")
         unit = "" if "stylize" in card["tasks"] or (chosen or {}).get("by") == "val_f1" else " dB"
-        figure = (f"best {chosen['by']} {chosen['value']}{unit} (step {chosen['step']} of {chosen['of_steps']})" if chosen
-                  else f"validation {card['validation']['last']}{unit}")
+        figure = (
+            f"best {chosen['by']} {chosen['value']}{unit} (step {chosen['step']} of {chosen['of_steps']})"
+            if chosen
+            else f"validation {card['validation']['last']}{unit}"
+        )
         typer.echo(f"wrote {output}: {card['steps']} steps, {card['cpu_hours']} CPU-hours{wall}, {figure}")
         return
     _export_onnx(run, output, pick)
@@ -129,5 +163,7 @@ def _export_onnx(source: Path, output: Path, pick: str | None = None) -> None:
     tmp_out = output.with_name(f".{output.name}.tmp")
     tmp_out.write_bytes(graph)
     os.replace(tmp_out, output)
-    typer.echo(f"wrote {output}: opset {OPSET}, dynamic height and width; max |ONNX − PyTorch| = {worst:.1e} "
-               f"on random odd-size inputs (limit {TOLERANCE:g})")
+    typer.echo(
+        f"wrote {output}: opset {OPSET}, dynamic height and width; max |ONNX − PyTorch| = {worst:.1e} "
+        f"on random odd-size inputs (limit {TOLERANCE:g})"
+    )

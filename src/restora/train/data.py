@@ -129,8 +129,9 @@ class PatchSampler:
     ``hint=False`` (models without a noise-level input) skips the σ hint and returns zeros.
     """
 
-    def __init__(self, cfg: DataConfig, files: list[Path], seed: int, rank: int = 0, world_size: int = 1,
-                 hint: bool = True):
+    def __init__(
+        self, cfg: DataConfig, files: list[Path], seed: int, rank: int = 0, world_size: int = 1, hint: bool = True
+    ):
         if cfg.batch % world_size:
             raise RestoraError(f"batch {cfg.batch} does not split evenly over {world_size} processes")
         self.cfg, self.seed, self.rank, self.world_size, self.hint = cfg, seed, rank, world_size, hint
@@ -246,7 +247,11 @@ def _val_pair(noisy: np.ndarray, clean: np.ndarray, hint: bool = True):
     c_h, c_w = clean.shape[:2]
     s = estimate_sigma(noisy) / 255.0 if hint else np.zeros(3)
     to = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(2, 0, 1)[None]  # noqa: E731
-    return to(noisy), to(clean), torch.from_numpy(s.astype(np.float32))[None, :, None, None].expand(1, 3, c_h, c_w).contiguous()
+    return (
+        to(noisy),
+        to(clean),
+        torch.from_numpy(s.astype(np.float32))[None, :, None, None].expand(1, 3, c_h, c_w).contiguous(),
+    )
 
 
 def validation_groups(cfg: DataConfig, files: list[Path], seed: int, hint: bool = True) -> list[ValGroup]:
@@ -272,9 +277,15 @@ def validation_groups(cfg: DataConfig, files: list[Path], seed: int, hint: bool 
         return groups
     if cfg.sets:  # one group per set: its held-out slice with Gaussian noise of val_sigma
         member = set_of(cfg, files)
-        return [ValGroup(t.name, validation_set(cfg, [f for f, m in zip(files, member) if m == k],
-                                                [seed, 10**9, zlib.crc32(t.name.encode())], hint))
-                for k, t in enumerate(cfg.sets)]
+        return [
+            ValGroup(
+                t.name,
+                validation_set(
+                    cfg, [f for f, m in zip(files, member) if m == k], [seed, 10**9, zlib.crc32(t.name.encode())], hint
+                ),
+            )
+            for k, t in enumerate(cfg.sets)
+        ]
     if cfg.val_pipeline:
         return [ValGroup("val", _pipeline_pairs(cfg.val_pipeline, files, cfg.val_crop, [seed, 10**9], hint))]
     return [ValGroup("val", validation_set(cfg, files, [seed, 10**9], hint))]
@@ -284,8 +295,10 @@ def extra_validation_groups(cfg: DataConfig, files: list[Path], seed: int, hint:
     """One group per ``data.val_extra`` pipeline (e.g. ``camera``): the same held-out crops, each degraded by
     that pipeline, seeded by the run's seed, the pipeline's name and the image's index (fixed for the run and
     whatever the list's order)."""
-    groups = [ValGroup(name, _pipeline_pairs(name, files, cfg.val_crop, [seed, 10**9 + 1, zlib.crc32(name.encode())], hint))
-              for name in cfg.val_extra]
+    groups = [
+        ValGroup(name, _pipeline_pairs(name, files, cfg.val_crop, [seed, 10**9 + 1, zlib.crc32(name.encode())], hint))
+        for name in cfg.val_extra
+    ]
     if cfg.val_real:
         groups.append(ValGroup("real", real_pairs(cfg.val_real, cfg.val_crop, hint)))
     return groups
@@ -317,7 +330,9 @@ def _pipeline_pairs(pipeline: str, files: list[Path], crop: int, key: list[int],
     return pairs
 
 
-def validation_set(cfg: DataConfig, files: list[Path], key: list[int], hint: bool = True) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def validation_set(
+    cfg: DataConfig, files: list[Path], key: list[int], hint: bool = True
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Fixed (noisy, clean, σ hint) centre crops with Gaussian noise of ``val_sigma``, drawn from the stream
     seeded by ``key``; hint estimated from the noisy image as at inference (blind)."""
     rng = np.random.default_rng(key)

@@ -10,7 +10,9 @@ class FeatureGenerator(nn.Module):
 
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c_out, c_out, 3, padding=1))
+        self.net = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c_out, c_out, 3, padding=1)
+        )
 
     def forward(self, x):
         return self.net(x)

@@ -80,11 +80,13 @@ def pack_sets(cfg: TrainConfig, dest: Path, budget_bytes: int, crop: int = 256, 
     return cfg.model_copy(update={"data": data})
 
 
-def main(config: Path = typer.Argument(..., help="A config with data.sets."),
-         dest: Path = typer.Argument(..., help="Folder to write (e.g. .carry/data); the device sets RESTORA_DATA to it."),
-         budget_mb: float = typer.Option(9.0, "--budget-mb", min=0.1, help="Bytes the packed sets may take, in MiB."),
-         crop: int = typer.Option(256, "--crop", min=16, help="Side of each packed crop."),
-         seed: int = typer.Option(0, "--seed")) -> None:
+def main(
+    config: Path = typer.Argument(..., help="A config with data.sets."),
+    dest: Path = typer.Argument(..., help="Folder to write (e.g. .carry/data); the device sets RESTORA_DATA to it."),
+    budget_mb: float = typer.Option(9.0, "--budget-mb", min=0.1, help="Bytes the packed sets may take, in MiB."),
+    crop: int = typer.Option(256, "--crop", min=16, help="Side of each packed crop."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
     """Pack CONFIG's training sets into DEST and write DEST/config.yaml, the packed run's config."""
     packed = pack_sets(TrainConfig.from_yaml(config), dest, int(budget_mb * 2**20), crop, seed)
     text = yaml.safe_dump(packed.model_dump(mode="json", exclude_none=True), sort_keys=False)

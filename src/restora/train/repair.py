@@ -25,8 +25,22 @@ from restora.eval.metrics import mask_f1, masked_psnr, to_uint8
 from restora.train.data import PatchSampler, ValGroup, _centre_crop, split_train_val
 from restora.train.trainer import Trainer, learning_rate
 
-REPAIR_LOG_FIELDS = ["step", "loss", "lr", "val_f1", "val_precision", "val_recall", "val_psnr_hole",
-                     "val_psnr_thin", "val_psnr_large", "seconds", "wall_seconds", "steps_per_s"]
+REPAIR_LOG_FIELDS = [
+    "step",
+    "loss",
+    "lr",
+    "val_f1",
+    "val_precision",
+    "val_recall",
+    "val_psnr_hole",
+    "val_psnr_thin",
+    "val_psnr_large",
+    "seconds",
+    "wall_seconds",
+    "steps_per_s",
+]
+
+
 class DamageSampler(PatchSampler):
     """Batches (B, 7, p, p): damaged crop (3), mask used for filling (1), clean crop (3); from ``(seed, step)``.
 
@@ -92,8 +106,9 @@ def hole_psnr(net, crops, device="cpu") -> float:
     values = []
     for i, (damaged, mask, clean) in enumerate(crops):
         out = fill(net, damaged.to(device), mask.to(device), seed=i).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
-        values.append(masked_psnr(to_uint8(clean[0].permute(1, 2, 0).numpy(), 1.0), to_uint8(out, 1.0),
-                                  mask[0, 0].numpy() > 0.5))
+        values.append(
+            masked_psnr(to_uint8(clean[0].permute(1, 2, 0).numpy(), 1.0), to_uint8(out, 1.0), mask[0, 0].numpy() > 0.5)
+        )
     return float(np.nanmean(values))
 
 
@@ -162,14 +177,22 @@ def repair_validation_card(cfg, rows: list[dict]) -> dict:
     cols = [c for c in REPAIR_LOG_FIELDS if c.startswith("val_")]
     figures = lambda row: {k: float(row[k]) for k in cols if row.get(k)}  # noqa: E731
     best = max(rows, key=lambda row: float(row[key])) if rows else None
-    held_out = [f"last {t.val_count} of {t.dir}" for t in d.sets] if d.sets else [f"last {d.val_count} of {d.train_dir}"]
-    metric = ("pixel F1 of the found damage mask (threshold 0.5) against the true mask, synthetic mixed damage"
-              if r.role == "detect" else
-              "PSNR dB inside the true mask, synthetic thin (scratches, dust) and large (blotches, torn corners) "
-              "damage; val_psnr_hole = their mean")
-    return {"set": f"{', '.join(held_out)}, {d.val_crop}² centre crops, aged (grey/sepia, grain) and damaged "
-                   "(seeded per image)", "metric": metric,
-            "last": figures(rows[-1]) if rows else None, "best": {"step": int(best["step"]), **figures(best)} if best else None}
+    held_out = (
+        [f"last {t.val_count} of {t.dir}" for t in d.sets] if d.sets else [f"last {d.val_count} of {d.train_dir}"]
+    )
+    metric = (
+        "pixel F1 of the found damage mask (threshold 0.5) against the true mask, synthetic mixed damage"
+        if r.role == "detect"
+        else "PSNR dB inside the true mask, synthetic thin (scratches, dust) and large (blotches, torn corners) "
+        "damage; val_psnr_hole = their mean"
+    )
+    return {
+        "set": f"{', '.join(held_out)}, {d.val_crop}² centre crops, aged (grey/sepia, grain) and damaged "
+        "(seeded per image)",
+        "metric": metric,
+        "last": figures(rows[-1]) if rows else None,
+        "best": {"step": int(best["step"]), **figures(best)} if best else None,
+    }
 
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.3, 0.96, 0.05))
@@ -185,6 +208,9 @@ def choose_threshold(net, cfg) -> dict:
     truth = np.concatenate([m.numpy().ravel() > 0.5 for _, m, _ in crops])
     scores = {t: mask_f1(truth, probs > t) for t in THRESHOLDS}
     best = max(scores, key=lambda t: scores[t]["f1"])
-    return {"threshold": best, "threshold_f1": round(scores[best]["f1"], 4),
-            "threshold_precision": round(scores[best]["precision"], 4),
-            "threshold_recall": round(scores[best]["recall"], 4)}
+    return {
+        "threshold": best,
+        "threshold_f1": round(scores[best]["f1"], 4),
+        "threshold_precision": round(scores[best]["precision"], 4),
+        "threshold_recall": round(scores[best]["recall"], 4),
+    }

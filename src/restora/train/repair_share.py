@@ -54,8 +54,9 @@ def read_shares(method, files: list[Path], seed: int, log=print) -> list[dict]:
         rng = np.random.default_rng([seed, i])
         clean = read_rgb8(f).astype(np.float32) / 255
         for kind, damaged, photo in routing_samples(clean, rng):
-            rows.append({"photo": f.name, "kind": kind, "damaged": damaged,
-                         "share": damaged_share(method.context_input(photo))})
+            rows.append(
+                {"photo": f.name, "kind": kind, "damaged": damaged, "share": damaged_share(method.context_input(photo))}
+            )
         log(f"{f.parent.name}/{f.name}: " + " ".join(f"{r['kind']} {100 * r['share']:.2f}%" for r in rows[-10:]))
     return rows
 
@@ -100,27 +101,38 @@ def main(argv: list[str]) -> int:
     threshold = round(choose_threshold(fit_rows), 6)
     card = {
         "summary": "share of pixels the damage detector finds on auto's downscaled copy at or above which "
-                   "--task auto repairs the photo",
-        "detector": DETECTOR, "detector_threshold": detection_threshold(DETECTOR), "all_in_one": detector_name(),
+        "--task auto repairs the photo",
+        "detector": DETECTOR,
+        "detector_threshold": detection_threshold(DETECTOR),
+        "all_in_one": detector_name(),
         "samples": f"{len(val_files)} held-out photos of {SETS_CONFIG.name}'s sets (whole photos, 8-bit); per photo "
-                   f"{len(HOLE_KINDS)} damaged ({', '.join(HOLE_KINDS)}; aged first) and {len(NOT_DAMAGED)} "
-                   f"not ({', '.join(NOT_DAMAGED)})",
+        f"{len(HOLE_KINDS)} damaged ({', '.join(HOLE_KINDS)}; aged first) and {len(NOT_DAMAGED)} "
+        f"not ({', '.join(NOT_DAMAGED)})",
         "rule": f"the most damaged samples to repair with at least {KEEP_OTHERS} of the others kept out of it, on "
-                "the fit draw; ties: the highest threshold",
-        "fit_seed": FIT_SEED, "validation_fit_draw": rates(fit_rows, threshold),
-        "check_seed": CHECK_SEED, "validation_check_draw": rates(check_rows, threshold),
+        "the fit draw; ties: the highest threshold",
+        "fit_seed": FIT_SEED,
+        "validation_fit_draw": rates(fit_rows, threshold),
+        "check_seed": CHECK_SEED,
+        "validation_check_draw": rates(check_rows, threshold),
         "best_balanced_accuracy_threshold": round(best_balanced(fit_rows), 6),
-        "at_best_balanced_accuracy": {"fit_draw": rates(fit_rows, best_balanced(fit_rows)),
-                                      "check_draw": rates(check_rows, best_balanced(fit_rows))},
-        "median_share": {kind: round(float(np.median([r["share"] for r in fit_rows if r["kind"] == kind])), 6)
-                         for kind in (*HOLE_KINDS, *NOT_DAMAGED)},
-        "fitted": time.strftime("%Y-%m-%d"), "seconds": round(time.perf_counter() - started, 1),
+        "at_best_balanced_accuracy": {
+            "fit_draw": rates(fit_rows, best_balanced(fit_rows)),
+            "check_draw": rates(check_rows, best_balanced(fit_rows)),
+        },
+        "median_share": {
+            kind: round(float(np.median([r["share"] for r in fit_rows if r["kind"] == kind])), 6)
+            for kind in (*HOLE_KINDS, *NOT_DAMAGED)
+        },
+        "fitted": time.strftime("%Y-%m-%d"),
+        "seconds": round(time.perf_counter() - started, 1),
     }
     fitted = ShareThreshold(threshold, file_sha256(detector_path(DETECTOR)), card)
     out = Path(argv[0]) if argv else SHARE_PATH
     write_bytes(out, (fitted.to_json() + "\n").encode())
-    print(f"wrote {out}: threshold {threshold}; fit draw {json.dumps(card['validation_fit_draw'])}; "
-          f"check draw {json.dumps(card['validation_check_draw'])}")
+    print(
+        f"wrote {out}: threshold {threshold}; fit draw {json.dumps(card['validation_fit_draw'])}; "
+        f"check draw {json.dumps(card['validation_check_draw'])}"
+    )
     return 0
 
 

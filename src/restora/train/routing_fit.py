@@ -63,7 +63,7 @@ def photo_features(method, pixels: np.ndarray) -> np.ndarray:
     """(views, F) features of one photo: each view's embedding with the photo's noise features."""
     small = method.context_input(pixels)
     noise = noise_features(pixels)
-    views = [small] + [np.ascontiguousarray(pixels[t:t + h, l:l + w]) for t, l, h, w in view_windows(small, pixels)]
+    views = [small] + [np.ascontiguousarray(pixels[t : t + h, l : l + w]) for t, l, h, w in view_windows(small, pixels)]
     return np.stack([np.concatenate([method.describe(v)["embedding"].cpu().numpy()[0], noise]) for v in views])
 
 
@@ -75,7 +75,7 @@ def synthetic(method, files: list[Path], rng: np.random.Generator) -> tuple[np.n
         h, w = clean.shape[:2]
         c = min(AUTO_CROP, h, w)
         y0, x0 = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
-        crop = clean[y0:y0 + c, x0:x0 + c].astype(np.float32) / 255
+        crop = clean[y0 : y0 + c, x0 : x0 + c].astype(np.float32) / 255
         for label, op in ops.values():
             feats.append(photo_features(method, stored(op(crop, rng)))[0])
             labels.append(RESTORE_TASKS.index(label))
@@ -87,8 +87,9 @@ def real_noisy(method, folder: Path) -> list[np.ndarray]:
     return [photo_features(method, read_image(p).pixels[..., :3]) for p in sorted(folder.glob("*.png"))]
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, weight: np.ndarray, penalty: float,
-             prior: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
+def fit_head(
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray, penalty: float, prior: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, ...]:
     """Weighted multinomial logistic regression on standardised features (L-BFGS); (mean, scale, W, b) of
     ``softmax(W · (x − mean) / scale + b)``.
 
@@ -106,7 +107,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, weight: np.ndarray, penalty: float,
     prior_w = np.zeros((classes, x.shape[1]))
     prior_b = np.zeros(classes)
     if prior is not None:
-        prior_w[:, :prior[0].shape[1]], prior_b = prior[0], np.asarray(prior[1], np.float64)
+        prior_w[:, : prior[0].shape[1]], prior_b = prior[0], np.asarray(prior[1], np.float64)
     offset = torch.from_numpy(x @ prior_w.T + prior_b)
     w = torch.zeros(classes, x.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(classes, dtype=torch.float64, requires_grad=True)
@@ -115,7 +116,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, weight: np.ndarray, penalty: float,
     def closure():
         opt.zero_grad()
         logits = z @ w.T + b + offset
-        loss = (torch.nn.functional.cross_entropy(logits, t, reduction="none") * wt).mean() + penalty * (w ** 2).sum()
+        loss = (torch.nn.functional.cross_entropy(logits, t, reduction="none") * wt).mean() + penalty * (w**2).sum()
         loss.backward()
         return loss
 
@@ -149,8 +150,14 @@ def measured_features(method, cache: Path | None) -> dict[str, object]:
     if cache is not None and cache.exists():
         with np.load(cache, allow_pickle=False) as z:
             if str(z["detector_sha256"]) == file_sha256(Path(get_spec(detector_name()).path)):
-                return {"x_syn": z["x_syn"], "y_syn": z["y_syn"], "x_val": z["x_val"], "y_val": z["y_val"],
-                        "dnd": np.split(z["dnd"], z["dnd_splits"]), "cc52": np.split(z["cc52"], z["cc52_splits"])}
+                return {
+                    "x_syn": z["x_syn"],
+                    "y_syn": z["y_syn"],
+                    "x_val": z["x_val"],
+                    "y_val": z["y_val"],
+                    "dnd": np.split(z["dnd"], z["dnd_splits"]),
+                    "cc52": np.split(z["cc52"], z["cc52_splits"]),
+                }
     data = data_dir()
     cfg = TrainConfig.model_validate(yaml.safe_load(SETS_CONFIG.read_text()))
     train_files, val_files = split_train_val(cfg.data)
@@ -162,9 +169,18 @@ def measured_features(method, cache: Path | None) -> dict[str, object]:
     cc52 = real_noisy(method, data / "real" / "CC52" / "noisy")
     if cache is not None:
         splits = {k: np.cumsum([len(v) for v in views])[:-1] for k, views in (("dnd", dnd), ("cc52", cc52))}
-        np.savez(cache, x_syn=x_syn, y_syn=y_syn, x_val=x_val, y_val=y_val, dnd=np.concatenate(dnd),
-                 dnd_splits=splits["dnd"], cc52=np.concatenate(cc52), cc52_splits=splits["cc52"],
-                 detector_sha256=file_sha256(Path(get_spec(detector_name()).path)))
+        np.savez(
+            cache,
+            x_syn=x_syn,
+            y_syn=y_syn,
+            x_val=x_val,
+            y_val=y_val,
+            dnd=np.concatenate(dnd),
+            dnd_splits=splits["dnd"],
+            cc52=np.concatenate(cc52),
+            cc52_splits=splits["cc52"],
+            detector_sha256=file_sha256(Path(get_spec(detector_name()).path)),
+        )
     return {"x_syn": x_syn, "y_syn": y_syn, "x_val": x_val, "y_val": y_val, "dnd": dnd, "cc52": cc52}
 
 
@@ -178,8 +194,11 @@ def main(argv: list[str]) -> int:
     f = measured_features(method, Path(argv[1]) if len(argv) > 1 else None)
     x_syn, y_syn, x_val, y_val, dnd, cc52 = (f[k] for k in ("x_syn", "y_syn", "x_val", "y_val", "dnd", "cc52"))
     chosen_count = sum(PHOTOS_PER_SET.values())
-    print(f"features: {len(y_syn)} training crops, {len(y_val)} held-out crops, {len(dnd)} DND32, {len(cc52)} CC52 "
-          f"photos ({time.perf_counter() - started:.0f} s)", flush=True)
+    print(
+        f"features: {len(y_syn)} training crops, {len(y_val)} held-out crops, {len(dnd)} DND32, {len(cc52)} CC52 "
+        f"photos ({time.perf_counter() - started:.0f} s)",
+        flush=True,
+    )
     denoise = RESTORE_TASKS.index("denoise")
     prior = classifier_of(method)
     sha = file_sha256(Path(get_spec(detector).path))
@@ -188,11 +207,20 @@ def main(argv: list[str]) -> int:
         return float(np.mean(head.probabilities(x_val).argmax(1) == y_val))
 
     # The detector's classifier alone on the same held-out crops: the head may not do worse.
-    alone = RoutingHead(tuple(RESTORE_TASKS), np.zeros(x_syn.shape[1]), np.ones(x_syn.shape[1]),
-                        np.pad(prior[0], ((0, 0), (0, len(NOISE_FEATURES)))), prior[1], sha, {})
-    baseline = {"held_out_synthetic": round(accuracy(alone), 4),
-                "cc52_to_denoise": round(float(np.mean([t == "denoise" for t in photo_tasks(alone, cc52)])), 4),
-                "dnd32_to_denoise": round(float(np.mean([t == "denoise" for t in photo_tasks(alone, dnd)])), 4)}
+    alone = RoutingHead(
+        tuple(RESTORE_TASKS),
+        np.zeros(x_syn.shape[1]),
+        np.ones(x_syn.shape[1]),
+        np.pad(prior[0], ((0, 0), (0, len(NOISE_FEATURES)))),
+        prior[1],
+        sha,
+        {},
+    )
+    baseline = {
+        "held_out_synthetic": round(accuracy(alone), 4),
+        "cc52_to_denoise": round(float(np.mean([t == "denoise" for t in photo_tasks(alone, cc52)])), 4),
+        "dnd32_to_denoise": round(float(np.mean([t == "denoise" for t in photo_tasks(alone, dnd)])), 4),
+    }
     print("classifier alone:", json.dumps(baseline), flush=True)
 
     def head_from(dnd_part: list[np.ndarray], penalty: float, real_weight: float) -> RoutingHead:
@@ -213,8 +241,13 @@ def main(argv: list[str]) -> int:
             for fold in folds:
                 part = head_from([d for i, d in enumerate(dnd) if i not in fold], penalty, real_weight)
                 cv += [t == "denoise" for t in photo_tasks(part, [dnd[i] for i in fold])]
-            row = {"penalty": penalty, "real_weight": real_weight, "held_out_synthetic": round(accuracy(head), 4),
-                   "cc52_to_denoise": round(cc, 4), "dnd32_to_denoise_cv": round(float(np.mean(cv)), 4)}
+            row = {
+                "penalty": penalty,
+                "real_weight": real_weight,
+                "held_out_synthetic": round(accuracy(head), 4),
+                "cc52_to_denoise": round(cc, 4),
+                "dnd32_to_denoise_cv": round(float(np.mean(cv)), 4),
+            }
             results.append(row)
             print(json.dumps(row), flush=True)
     # Choose: the most CC52 photos to denoise while the held-out synthetic accuracy is at least the classifier's
@@ -222,12 +255,17 @@ def main(argv: list[str]) -> int:
     ok = [r for r in results if r["held_out_synthetic"] >= baseline["held_out_synthetic"]] or results
     best = max(ok, key=lambda r: (r["cc52_to_denoise"], r["dnd32_to_denoise_cv"], r["held_out_synthetic"]))
     head = head_from(dnd, best["penalty"], best["real_weight"])
-    card = {"summary": "routing head of --task auto: all-in-one embedding + noise measurements → degradation type",
-            "detector": detector, "features": f"embedding ({x_syn.shape[1] - len(NOISE_FEATURES)}) + "
-                                              f"{', '.join(NOISE_FEATURES)}",
-            "training": f"{len(y_syn)} crops of {chosen_count} training photos (auto set's degradations + camera "
-                        f"noise) and {sum(len(d) for d in dnd)} views of real-noisy/DND32",
-            "chosen": best, "classifier_alone": baseline, "grid": results, "fitted": time.strftime("%Y-%m-%d")}
+    card = {
+        "summary": "routing head of --task auto: all-in-one embedding + noise measurements → degradation type",
+        "detector": detector,
+        "features": f"embedding ({x_syn.shape[1] - len(NOISE_FEATURES)}) + {', '.join(NOISE_FEATURES)}",
+        "training": f"{len(y_syn)} crops of {chosen_count} training photos (auto set's degradations + camera "
+        f"noise) and {sum(len(d) for d in dnd)} views of real-noisy/DND32",
+        "chosen": best,
+        "classifier_alone": baseline,
+        "grid": results,
+        "fitted": time.strftime("%Y-%m-%d"),
+    }
     head = RoutingHead(head.tasks, head.mean, head.scale, head.weight, head.bias, sha, card)
     out = Path(argv[0]) if argv else ROUTING_PATH
     tmp = out.with_name(f".{out.name}.tmp")

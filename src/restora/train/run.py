@@ -38,8 +38,12 @@ class Distributed:
     def from_env(cls) -> Distributed:
         env = os.environ
         world = int(env.get("WORLD_SIZE", "1"))
-        return cls(rank=int(env.get("RANK", "0")), world_size=world, local_rank=int(env.get("LOCAL_RANK", "0")),
-                   local_world_size=int(env.get("LOCAL_WORLD_SIZE", str(world))))
+        return cls(
+            rank=int(env.get("RANK", "0")),
+            world_size=world,
+            local_rank=int(env.get("LOCAL_RANK", "0")),
+            local_world_size=int(env.get("LOCAL_WORLD_SIZE", str(world))),
+        )
 
 
 @contextmanager
@@ -75,9 +79,16 @@ def _on_rank_zero(dist: Distributed, action) -> None:
         raise RestoraError(message)
 
 
-def run_training(config: Path, run_dir: Path | None = None, resume: bool = False, init_from: Path | None = None,
-                 max_steps: int | None = None, threads: int | None = None, device: str = "auto",
-                 max_minutes: float | None = None) -> Trainer:
+def run_training(
+    config: Path,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    init_from: Path | None = None,
+    max_steps: int | None = None,
+    threads: int | None = None,
+    device: str = "auto",
+    max_minutes: float | None = None,
+) -> Trainer:
     cfg = TrainConfig.from_yaml(config)
     dist = Distributed.from_env()
     budget = threads or int(os.environ.get("RESTORA_THREADS", cfg.threads))
@@ -96,13 +107,20 @@ def run_training(config: Path, run_dir: Path | None = None, resume: bool = False
         say = print if dist.rank == 0 else (lambda *a, **k: None)
         if resume and trainer.checkpoint_path.exists():
             trainer.load_checkpoint()
-            say(f"resumed {run_dir} at step {trainer.step}" + (f" on {dist.world_size} processes" if dist.world_size > 1 else ""), flush=True)
+            say(
+                f"resumed {run_dir} at step {trainer.step}"
+                + (f" on {dist.world_size} processes" if dist.world_size > 1 else ""),
+                flush=True,
+            )
             if trainer.time_note:
                 say(f"compute: {trainer.time_note}", flush=True)
         elif cfg.init_from is not None:
             trainer.init_from(cfg.init_from)
             base = trainer.init_card
-            say(f"initialised from {cfg.init_from} ({base['name']}, {base.get('total_steps', base.get('steps', '?'))} steps)", flush=True)
+            say(
+                f"initialised from {cfg.init_from} ({base['name']}, {base.get('total_steps', base.get('steps', '?'))} steps)",
+                flush=True,
+            )
         trainer.fit(max_steps, max_minutes=max_minutes)
     return trainer
 
@@ -114,6 +132,14 @@ def launch(nproc: int, argv: list[str]) -> int:
     """
     if "WORLD_SIZE" in os.environ:
         raise RestoraError("--nproc starts the processes itself: leave it out under torchrun")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "restora.train", *argv]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "restora.train",
+        *argv,
+    ]
     return subprocess.call(cmd)

@@ -11,8 +11,18 @@ import numpy as np
 from restora.losses import RESTORATION_TERMS
 from restora.train.config import TrainConfig
 
-LOG_FIELDS = ["step", "loss", *RESTORATION_TERMS, "distill_out", "distill_feat", "lr", "val_psnr", "seconds", "wall_seconds",
-              "steps_per_s"]
+LOG_FIELDS = [
+    "step",
+    "loss",
+    *RESTORATION_TERMS,
+    "distill_out",
+    "distill_feat",
+    "lr",
+    "val_psnr",
+    "seconds",
+    "wall_seconds",
+    "steps_per_s",
+]
 
 
 AUX_FIELDS = ["classify", "severity", "contrastive", "accuracy"]
@@ -23,7 +33,7 @@ def log_fields(cfg: TrainConfig, describes: bool) -> list[str]:
     the per-task validation PSNR and accuracy of a mixture, and the extra validation figures."""
     fields = list(LOG_FIELDS)
     if describes:
-        fields[fields.index("lr"):fields.index("lr")] = AUX_FIELDS
+        fields[fields.index("lr") : fields.index("lr")] = AUX_FIELDS
     extra = [f"val_{t}" for t in cfg.data.tasks] + (["val_acc"] if describes and cfg.data.mixture else [])
     if cfg.data.mixture and "lowlight" in cfg.data.tasks:
         extra.insert(extra.index("val_lowlight") + 1, "val_lowlight_gtmean")

@@ -21,8 +21,20 @@ from restora.train.card import load_network
 from restora.train.data import PatchSampler, ValGroup, _centre_crop, load_rgb, resolve_path, split_train_val
 from restora.train.trainer import Trainer, learning_rate
 
-STYLE_LOG_FIELDS = ["step", "loss", "content", "style", "tv", "lr", "val_loss", "val_content", "val_style",
-                    "seconds", "wall_seconds", "steps_per_s"]
+STYLE_LOG_FIELDS = [
+    "step",
+    "loss",
+    "content",
+    "style",
+    "tv",
+    "lr",
+    "val_loss",
+    "val_content",
+    "val_style",
+    "seconds",
+    "wall_seconds",
+    "steps_per_s",
+]
 
 
 class ContentSampler(PatchSampler):
@@ -31,7 +43,7 @@ class ContentSampler(PatchSampler):
     def sample(self, step: int) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, step, 0])
         per_rank = self.cfg.batch // self.world_size
-        crops = [self.patch(rng) for _ in range(self.cfg.batch)][self.rank * per_rank:(self.rank + 1) * per_rank]
+        crops = [self.patch(rng) for _ in range(self.cfg.batch)][self.rank * per_rank : (self.rank + 1) * per_rank]
         return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
 
 
@@ -103,8 +115,11 @@ def validate_style(net, loss: PerceptualStyleLoss, crops: list[torch.Tensor], de
         out = c if net is None else net(c).clamp(0, 1)
         total, parts = loss(out, c)
         totals.append(float(total)), contents.append(parts["content"]), styles.append(parts["style"])
-    return {"val_loss": round(float(np.mean(totals)), 5), "val_content": round(float(np.mean(contents)), 5),
-            "val_style": round(float(np.mean(styles)), 5)}
+    return {
+        "val_loss": round(float(np.mean(totals)), 5),
+        "val_content": round(float(np.mean(contents)), 5),
+        "val_style": round(float(np.mean(styles)), 5),
+    }
 
 
 def validate_style_models(cfg, sources: list[str], device: str = "auto") -> list[dict]:

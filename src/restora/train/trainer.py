@@ -85,7 +85,9 @@ class Trainer:
             c_s, c_t = self._bottleneck_channels(self.model), self._bottleneck_channels(self.teacher)
             self.generator = FeatureGenerator(c_s, c_t).to(self.device)
             params += list(self.generator.parameters())
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
+        )
         self.step = 0
         self.cpu_seconds = 0.0  # process CPU time, all threads, summed over ranks and resumes
         self.wall_seconds = 0.0  # wall-clock time of the training loop, summed over resumes
@@ -98,7 +100,9 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # A multi-scale model trained on its full-resolution output only leaves its side heads unused.
             unused = bool(getattr(self.model, "multiscale_outputs", False)) and not self.multiscale
-            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=unused)
+            self.ddp_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=unused
+            )
             if self.generator is not None:  # its gradients must be averaged over ranks too
                 self.ddp_generator = nn.parallel.DistributedDataParallel(self.generator, device_ids=ids)
 
@@ -117,12 +121,19 @@ class Trainer:
 
     def state(self) -> dict:
         s = {
-            "model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "step": self.step, "best_val": self.best_val, "select": self.cfg.select or "val_psnr",
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "best_val": self.best_val,
+            "select": self.cfg.select or "val_psnr",
             "config": self.cfg.model_dump_json(),
             # compute_seconds: the name older code reads
-            "compute_seconds": self.cpu_seconds, "cpu_seconds": self.cpu_seconds, "wall_seconds": self.wall_seconds,
-            "estimated_seconds": self.estimated_seconds, "estimated_steps": self.estimated_steps,
+            "compute_seconds": self.cpu_seconds,
+            "cpu_seconds": self.cpu_seconds,
+            "wall_seconds": self.wall_seconds,
+            "estimated_seconds": self.estimated_seconds,
+            "estimated_steps": self.estimated_steps,
         }
         if self.generator is not None:
             s["generator"] = self.generator.state_dict()
@@ -153,7 +164,9 @@ class Trainer:
         self.step, self.best_val = int(s["step"]), float(s["best_val"])
         if s.get("select", "val_psnr") != (self.cfg.select or "val_psnr"):  # best by another figure: start afresh
             self.best_val = -float("inf")
-        self.cpu_seconds, self.wall_seconds, self.estimated_seconds, self.estimated_steps = run_compute(s, self.world_size)
+        self.cpu_seconds, self.wall_seconds, self.estimated_seconds, self.estimated_steps = run_compute(
+            s, self.world_size
+        )
         if "init_card" in s:  # the run's warm start, whatever this command line says
             self.init_card = json.loads(s["init_card"])
             self.cfg = self.cfg.model_copy(update={"init_from": self.init_card["from"]})
@@ -169,7 +182,9 @@ class Trainer:
         """Warm start: model and EMA from a model file (path or registered name), recorded for the card."""
         module, meta, record = load_network(source, "--init-from")
         if meta["arch"] != self.cfg.model.arch:
-            raise RestoraError(f"--init-from {source}: a '{meta['arch']}' network, the config trains '{self.cfg.model.arch}'")
+            raise RestoraError(
+                f"--init-from {source}: a '{meta['arch']}' network, the config trains '{self.cfg.model.arch}'"
+            )
         try:
             self.model.load_state_dict(module.state_dict())
         except RuntimeError:
@@ -284,8 +299,12 @@ class Trainer:
                     parts = _mean_over_ranks(parts, self.world_size)
                     elapsed = time.perf_counter() - window_start
                     self._count_time()
-                    parts.update(step=self.step, seconds=round(self.cpu_seconds, 1), wall_seconds=round(self.wall_seconds, 1),
-                                 steps_per_s=round(window_steps / elapsed, 3))
+                    parts.update(
+                        step=self.step,
+                        seconds=round(self.cpu_seconds, 1),
+                        wall_seconds=round(self.wall_seconds, 1),
+                        steps_per_s=round(window_steps / elapsed, 3),
+                    )
                     if val_due and self.rank == 0:
                         figures = self.validate_groups(val, extra)
                         parts.update(figures)
@@ -297,9 +316,18 @@ class Trainer:
                         writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in parts.items()})
                         fh.flush()
                         if progress:
-                            shown = ("step", "loss", "accuracy", "lr", "steps_per_s", "val_psnr", "val_loss", "val_acc",
-                                     *(f"val_{s}" for s in cfg.data.set_names),
-                                     *(f"val_psnr_{n}" for n in cfg.data.extra_names))
+                            shown = (
+                                "step",
+                                "loss",
+                                "accuracy",
+                                "lr",
+                                "steps_per_s",
+                                "val_psnr",
+                                "val_loss",
+                                "val_acc",
+                                *(f"val_{s}" for s in cfg.data.set_names),
+                                *(f"val_psnr_{n}" for n in cfg.data.extra_names),
+                            )
                             print(" ".join(f"{k}={parts[k]}" for k in shown if k in parts), flush=True)
                     window_start, window_steps = time.perf_counter(), 0
                 if self.step % cfg.ckpt_every == 0 or self.step == stop:
@@ -318,8 +346,14 @@ class Trainer:
 
     def save_best(self, figures: dict, value: float) -> None:
         """Rank 0: the EMA weights at a new best validation figure, with the figures (atomic)."""
-        best = {"ema": self.ema.state_dict(), "step": self.step, "select": self.cfg.select or "val_psnr", "value": value,
-                "figures": json.dumps(figures), "config": self.cfg.model_dump_json()}
+        best = {
+            "ema": self.ema.state_dict(),
+            "step": self.step,
+            "select": self.cfg.select or "val_psnr",
+            "value": value,
+            "figures": json.dumps(figures),
+            "config": self.cfg.model_dump_json(),
+        }
         tmp = self.best_path.with_suffix(".pt.tmp")
         torch.save(best, tmp)
         os.replace(tmp, self.best_path)
@@ -353,5 +387,3 @@ def _mean_over_ranks(parts: dict, world_size: int) -> dict:
         values = values.cuda()
     torch.distributed.all_reduce(values)
     return {**parts, **{k: float(v) / world_size for k, v in zip(keys, values.tolist())}}
-
-

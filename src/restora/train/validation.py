@@ -47,8 +47,11 @@ def validate_network(net: nn.Module, groups, extra=(), device="cpu", per_task: b
         if gt_mean is not None:
             result["val_lowlight_gtmean"] = round(gt_mean, 4)
         if hasattr(net, "describe"):
-            hits = [int(net.describe(describe_input(noisy.to(device)))["logits"].argmax(1).item() == g.label)
-                    for g in groups for noisy, _, _ in g.pairs]
+            hits = [
+                int(net.describe(describe_input(noisy.to(device)))["logits"].argmax(1).item() == g.label)
+                for g in groups
+                for noisy, _, _ in g.pairs
+            ]
             result["val_acc"] = round(float(np.mean(hits)), 4)
     return result
 

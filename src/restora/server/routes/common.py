@@ -12,8 +12,14 @@ from restora.server.config import ServerConfig
 from restora.server.jobs import Job, JobManager, QueueFull
 from restora.server.schemas import ErrorBody
 
-MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".tif": "image/tiff", ".webp": "image/webp",
-               ".heic": "image/heic", ".bmp": "image/bmp"}
+MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".tif": "image/tiff",
+    ".webp": "image/webp",
+    ".heic": "image/heic",
+    ".bmp": "image/bmp",
+}
 
 
 def error(status: int, description: str) -> dict:
@@ -21,8 +27,12 @@ def error(status: int, description: str) -> dict:
 
 
 def image_response(description: str, media_types=("image/png",)) -> dict:
-    return {200: {"description": description, "content": {t: {"schema": {"type": "string", "format": "binary"}}
-                                                          for t in media_types}}}
+    return {
+        200: {
+            "description": description,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in media_types},
+        }
+    }
 
 
 def job_manager(request: Request) -> JobManager:
@@ -63,5 +73,8 @@ def download_name(job: Job, path: Path) -> str:
 
 
 def queue_full_response(exc: QueueFull) -> JSONResponse:
-    return JSONResponse({"detail": "the server is busy: the job queue is full, try again shortly"},
-                        status_code=503, headers={"Retry-After": str(exc.retry_after)})
+    return JSONResponse(
+        {"detail": "the server is busy: the job queue is full, try again shortly"},
+        status_code=503,
+        headers={"Retry-After": str(exc.retry_after)},
+    )

@@ -59,14 +59,25 @@ def models():
         tasks = [t for t in spec.tasks if t != "repair" or spec.name in fills]
         return list(dict.fromkeys([*tasks, *(["auto"] if spec.name in detectors else [])]))
 
-    return [ModelInfo(name=s.name, tasks=tasks_of(s), description=s.description, kind=s.kind,
-                      default_for=defaults.get(s.name, [])) for s in available_methods()]
+    return [
+        ModelInfo(
+            name=s.name, tasks=tasks_of(s), description=s.description, kind=s.kind, default_for=defaults.get(s.name, [])
+        )
+        for s in available_methods()
+    ]
 
 
 @router.get("/healthz", response_model=Health, tags=["health"], summary="Liveness and queue state")
 def healthz(request: Request):
     config = server_config(request)
     queued, running = job_manager(request).counts()
-    return Health(status="ok", version=__version__, workers=config.workers, queue_size=config.queue_size,
-                  queued=queued, running=running, max_upload_bytes=config.max_upload_bytes,
-                  max_pixels=config.max_pixels)
+    return Health(
+        status="ok",
+        version=__version__,
+        workers=config.workers,
+        queue_size=config.queue_size,
+        queued=queued,
+        running=running,
+        max_upload_bytes=config.max_upload_bytes,
+        max_pixels=config.max_pixels,
+    )

@@ -12,7 +12,7 @@ STATIC_DIR = Path(str(files("restora.server") / "static"))
 # The page loads nothing from elsewhere (no CDN): the policy makes the browser enforce it.
 PAGE_SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
-                               "script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }

@@ -54,27 +54,39 @@ def chromium():
             browser.close()
 
 
+def _tiny_allinone_net():
+    from restora.models.allinone import AllInOneNet
+
+    torch.manual_seed(0)
+    return AllInOneNet(
+        width=8,
+        enc_blocks=(1, 1, 1),
+        dec_blocks=(1, 1, 1),
+        bottom_dilations=(1,),
+        embed_dim=16,
+        encoder_widths=(8, 8, 8, 8),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_allinone_net():
+    """Factory: ``tiny_allinone_net() -> AllInOneNet``, a small network as it is initialised (seed 0)."""
+    return _tiny_allinone_net
+
+
 @pytest.fixture(scope="session")
 def tiny_allinone(tmp_path_factory):
     """Factory: ``tiny_allinone(favour=None) -> Path`` of a small randomly initialised AllInOneNet model file
     (seeded). Its zero-initialised heads, FiLM and tone curve are made non-zero so its output depends on the
     whole-image embedding; ``favour``: a task whose classifier bias is raised so it is detected in any image."""
     from restora.models.modelfile import save_model
-    from restora.models.allinone import TASKS, AllInOneNet
+    from restora.models.allinone import TASKS
 
     made = {}
 
     def make(favour: str | None = None):
         if favour not in made:
-            torch.manual_seed(0)
-            net = AllInOneNet(
-                width=8,
-                enc_blocks=(1, 1, 1),
-                dec_blocks=(1, 1, 1),
-                bottom_dilations=(1,),
-                embed_dim=16,
-                encoder_widths=(8, 8, 8, 8),
-            )
+            net = _tiny_allinone_net()
             with torch.no_grad():
                 for p in net.parameters():
                     if not p.any():

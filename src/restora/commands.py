@@ -44,20 +44,14 @@ def _make_restore_command(task: str):
         adapt: AdaptOption = False,
         adapt_minutes: AdaptMinutesOption = 3.0,
     ) -> None:
-        from restora.batch.jobs import ConsoleReporter, UsageError, plan_jobs, resolve_model, run_local
+        from restora.batch.jobs import ConsoleReporter, UsageError, resolve_model, run_local
 
         if adapt and task != "denoise":
             raise UsageError("--adapt is for denoising (restora denoise, or restore --task denoise)")
         name = resolve_model(
             task, arguments.model, arguments.device.value, arguments.runtime.value, arguments.self_ensemble
         )
-        plan = plan_jobs(
-            arguments.inputs,
-            arguments.output,
-            recursive=arguments.recursive,
-            overwrite=arguments.overwrite,
-            side_outputs=arguments.side_outputs(),
-        )
+        plan = arguments.plan()
         options = arguments.restore_options(task, name, real_noise=real_noise, keep_if_worse=keep_if_worse)
         reporter = ConsoleReporter()
         options_for = None

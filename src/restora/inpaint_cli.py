@@ -49,7 +49,7 @@ class RepairOptions:
 def repair_job(job, options: RepairOptions):
     """Read, find or read the mask, fill, write atomically (and the mask with ``save_mask``); a bad file gives a
     result with ``error``, never raises (except KeyboardInterrupt)."""
-    from restora.batch.jobs import JobResult, error_reason, provenance, side_output_path
+    from restora.batch.jobs import JobResult, failed_result, side_output_path, write_output
     from restora.engine.inpaint import detect_damage, find_mask, inpaint, read_mask
     from restora.errors import RestoraError
     from restora.io import Image, read_image, write_image
@@ -67,34 +67,17 @@ def repair_job(job, options: RepairOptions):
             mask = read_mask(find_mask(where, job.source) if where.is_dir() else where, image.pixels.shape[:2])
         filled = inpaint(image.pixels, mask, options.method, options.steps, options.seed, options.tile)
         seconds = time.perf_counter() - began
-        job.output.parent.mkdir(parents=True, exist_ok=True)
         model = {"fast": "restora-inpaint", "resshift": "restora-inpaint-resshift"}.get(options.method, options.method)
-        write_image(
-            job.output,
-            image.with_pixels(filled),
-            bit_depth=options.bit_depth or job.bit_depth,
-            jpeg_quality=options.jpeg_quality,
-            subsampling=options.subsampling,
-            software=provenance(model),
-        )
+        write_output(job, image.with_pixels(filled), options, model)
         if options.save_mask:
             path = side_output_path(job.output, options.save_mask)
             path.parent.mkdir(parents=True, exist_ok=True)
             white = Image.from_array(mask.astype("uint8") * 255)
             write_image(path, white)
     except (RestoraError, OSError, MemoryError, ValueError) as exc:
-        return JobResult(
-            job,
-            error=error_reason(exc, str(job.source), job.name, job.source.name),
-            seconds=time.perf_counter() - start,
-        )
+        return failed_result(job, exc, start)
     except Exception as exc:  # a bug: this file fails with its one line, the batch goes on
-        detail = error_reason(exc, str(job.source), job.name, job.source.name)
-        return JobResult(
-            job,
-            error=f"internal error ({type(exc).__name__}: {detail}); please report it",
-            seconds=time.perf_counter() - start,
-        )
+        return failed_result(job, exc, start, bug=True)
     return JobResult(
         job,
         model=model,

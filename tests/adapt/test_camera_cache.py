@@ -26,16 +26,17 @@ def photo(path, make=None, model=None, iso=None, seed=0):
     return path
 
 
+def tiny_denoiser(path, name, summary, seed):
+    """A small NAFNet denoising model file, randomly initialised with ``seed``."""
+    torch.manual_seed(seed)
+    net = NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,), uses_sigma=True)
+    save_model(net, path, {"name": name, "task": "denoise", "tasks": ["denoise"], "summary": summary})
+    return path
+
+
 @pytest.fixture
 def base(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "base.safetensors"
-    save_model(
-        NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,), uses_sigma=True),
-        path,
-        {"name": "base", "task": "denoise", "tasks": ["denoise"], "summary": "tiny test net"},
-    )
-    return path
+    return tiny_denoiser(tmp_path / "base.safetensors", "base", "tiny test net", seed=0)
 
 
 def test_photos_group_by_camera_and_iso_band(tmp_path):
@@ -83,13 +84,7 @@ def test_a_miss_adapts_and_caches_and_a_hit_reuses(tmp_path, base, monkeypatch):
     # Another ISO band, or another base model, is another entry.
     other = model_for_camera(Camera("Canon", "Canon EOS 5D Mark III", 800), shots, str(base), root=tmp_path / "cache")
     assert other.status == "adapted" and other.path != first.path and len(calls) == 2
-    torch.manual_seed(5)
-    base2 = tmp_path / "base2.safetensors"
-    save_model(
-        NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,), uses_sigma=True),
-        base2,
-        {"name": "base2", "task": "denoise", "tasks": ["denoise"], "summary": "another tiny net"},
-    )
+    base2 = tiny_denoiser(tmp_path / "base2.safetensors", "base2", "another tiny net", seed=5)
     newer = model_for_camera(cam, shots, str(base2), root=tmp_path / "cache")
     assert newer.status == "adapted" and newer.path != first.path and len(calls) == 3
 

@@ -126,20 +126,12 @@ class FarReachingBrightening(torch.nn.Module):
 
 
 @pytest.mark.parametrize("tile", [0, 64])
-def test_lowlight_correction_is_one_curve_for_the_whole_image(tile):
+def test_lowlight_correction_is_one_curve_for_the_whole_image(tile, tiny_allinone_net):
     """A dark photo of a flat sky beside a white lighthouse: the exposure correction is one global curve, so
     every pixel of the flat field gets the same value however near the bright object it is (no smear)."""
-    from restora.models.allinone import TASKS, AllInOneNet
+    from restora.models.allinone import TASKS
 
-    torch.manual_seed(0)
-    net = AllInOneNet(
-        width=8,
-        enc_blocks=(1, 1, 1),
-        dec_blocks=(1, 1, 1),
-        bottom_dilations=(1,),
-        embed_dim=16,
-        encoder_widths=(8, 8, 8, 8),
-    )
+    net = tiny_allinone_net()
     with torch.no_grad():  # the classifier calls every image low light
         net.classify.weight.zero_()
         net.classify.bias.copy_(torch.tensor([4.0 if t == "lowlight" else 0.0 for t in TASKS]))

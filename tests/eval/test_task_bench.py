@@ -5,7 +5,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -151,18 +150,8 @@ def test_derain_bench_reports_y_channel_and_published_figures_only_for_rain100h(
 @pytest.mark.parametrize("task, peer", [("dehaze", "dcp"), ("lowlight", "gamma")])
 def test_synthetic_sets_are_seeded_and_peers_cached(task_data, tmp_path, task, peer):
     cache = tmp_path / "cache"
-    first = bench(
-        task_data,
-        tmp_path / "a",
-        task,
-        "--sets",
-        "Tiny",
-        "--methods",
-        f"{peer},identity",
-        "--no-speed",
-        "--cache",
-        str(cache),
-    )
+    options = ("--sets", "Tiny", "--methods", f"{peer},identity", "--no-speed", "--cache", str(cache))
+    first = bench(task_data, tmp_path / "a", task, *options)
     assert entry(first, "Tiny", peer)["psnr"] > entry(first, "Tiny", "identity")["psnr"]
     if task == "lowlight":  # the GT-mean protocol beside plain PSNR: it forgives the exposure guess only
         assert entry(first, "Tiny", peer)["psnr_gtmean"] >= entry(first, "Tiny", peer)["psnr"]
@@ -173,20 +162,7 @@ def test_synthetic_sets_are_seeded_and_peers_cached(task_data, tmp_path, task, p
     for value in stored.values():
         value["psnr"] = 99.0
     cache_file.write_text(json.dumps(stored))
-    second = bench(
-        task_data,
-        tmp_path / "b",
-        task,
-        "--sets",
-        "Tiny",
-        "--methods",
-        f"{peer},identity",
-        "--no-speed",
-        "--cache",
-        str(cache),
-        "--limit",
-        "1",
-    )
+    second = bench(task_data, tmp_path / "b", task, *options, "--limit", "1")
     assert entry(second, "Tiny", peer)["images"][0]["psnr"] == 99.0  # cached, not recomputed
     scores = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731 (timing varies)
     assert scores(entry(second, "Tiny", "identity")["images"]) == scores(
@@ -195,24 +171,11 @@ def test_synthetic_sets_are_seeded_and_peers_cached(task_data, tmp_path, task, p
 
 
 @pytest.mark.slow
-def test_auto_bench_gives_accuracy_and_confusion_matrix(task_data, tmp_path):
+def test_auto_bench_gives_accuracy_and_confusion_matrix(task_data, tmp_path, tiny_allinone_net):
     from restora.models.modelfile import save_model
-    from restora.models.allinone import AllInOneNet
 
-    torch.manual_seed(0)
     model = tmp_path / "tiny-allinone.safetensors"
-    save_model(
-        AllInOneNet(
-            width=8,
-            enc_blocks=(1, 1, 1),
-            dec_blocks=(1, 1, 1),
-            bottom_dilations=(1,),
-            embed_dim=16,
-            encoder_widths=(8, 8, 8, 8),
-        ),
-        model,
-        {"tasks": ["denoise", "deblur", "derain", "dehaze", "lowlight"]},
-    )
+    save_model(tiny_allinone_net(), model, {"tasks": ["denoise", "deblur", "derain", "dehaze", "lowlight"]})
     results = bench(task_data, tmp_path / "auto", "auto", "--sets", "Tiny", "--methods", str(model))
     (d,) = results["detection"]
     assert d["n_images"] == 10 and sorted({r["label"] for r in d["images"]}) == sorted(d["labels"])

@@ -58,7 +58,7 @@ def batch_command(
     ] = "denoise",
     arguments: RestoreArguments = None,
 ) -> None:
-    from restora.batch.jobs import ConsoleReporter, UsageError, plan_jobs, resolve_model, run_local
+    from restora.batch.jobs import ConsoleReporter, UsageError, resolve_model, run_local
     from restora.batch.ray_engine import _import_ray, limit_threads, run_ray
 
     if task not in BATCH_TASKS:
@@ -72,13 +72,7 @@ def batch_command(
     # The driver of a Ray run may have no GPU: it checks the model on the CPU, the workers load it where they run.
     check_device = arguments.device.value if engine is BatchEngine.local else "cpu"
     name = resolve_model(task, arguments.model, check_device, arguments.runtime.value, arguments.self_ensemble)
-    plan = plan_jobs(
-        arguments.inputs,
-        arguments.output,
-        recursive=arguments.recursive,
-        overwrite=arguments.overwrite,
-        side_outputs=arguments.side_outputs(),
-    )
+    plan = arguments.plan()
     options = arguments.restore_options(task, name)
     if engine is BatchEngine.local:
         summary = run_local(plan, options, ConsoleReporter())

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -47,7 +48,14 @@ from restora.engine.detect import Detection
 from restora.engine.methods import MethodSpec
 from restora.explain.outputs import EXACT_EXTENSIONS, explain_outputs
 from restora.explain.reliability import Reliability
-from restora.io import RAW_EXTENSIONS, SUPPORTED_READ_EXTENSIONS, SUPPORTED_WRITE_EXTENSIONS, read_image, write_image
+from restora.io import (
+    RAW_EXTENSIONS,
+    SUPPORTED_READ_EXTENSIONS,
+    SUPPORTED_WRITE_EXTENSIONS,
+    Image,
+    read_image,
+    write_image,
+)
 
 # Files and folders starting with a dot are skipped when walking folders (hidden files, temporary files
 # of atomic writes in progress).
@@ -520,6 +528,40 @@ def provenance(model: str) -> str:
     return f"Restora {__version__} ({model})"
 
 
+class OutputSettings(Protocol):
+    """How a command writes its outputs (:class:`RestoreOptions` and the inpaint command's options)."""
+
+    @property
+    def bit_depth(self) -> int | None: ...
+    @property
+    def jpeg_quality(self) -> int: ...
+    @property
+    def subsampling(self) -> str: ...
+
+
+def write_output(job: Job, image: Image, settings: OutputSettings, model: str) -> None:
+    """Write a job's output atomically, its folder made, at the settings' bit depth (else the job's) and with
+    the provenance note of ``model``."""
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    write_image(
+        job.output,
+        image,
+        bit_depth=settings.bit_depth or job.bit_depth,
+        jpeg_quality=settings.jpeg_quality,
+        subsampling=settings.subsampling,
+        software=provenance(model),
+    )
+
+
+def failed_result(job: Job, exc: BaseException, start: float, bug: bool = False) -> JobResult:
+    """The result of a job that raised ``exc`` (``start``: its perf_counter at the start): the one-line reason;
+    with ``bug`` (an exception no bad file explains) it says so and asks for a report."""
+    reason = error_reason(exc, str(job.source), job.name, job.source.name)
+    if bug:
+        reason = f"internal error ({type(exc).__name__}: {reason}); please report it"
+    return JobResult(job, error=reason, seconds=time.perf_counter() - start)
+
+
 def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], None] | None = None) -> JobResult:
     """Read, restore and atomically write one file. A bad file gives a result with ``error``, never raises
     (except KeyboardInterrupt): even a bug only fails its own file, so a batch always finishes."""
@@ -553,25 +595,11 @@ def run_job(job: Job, options: RestoreOptions, on_tile: Callable[[int, int], Non
         )
         written = image if keep else result.image
         del image, kept  # the input's pixels are not needed while writing
-        job.output.parent.mkdir(parents=True, exist_ok=True)
-        write_image(
-            job.output,
-            written,
-            bit_depth=options.bit_depth or job.bit_depth,
-            jpeg_quality=options.jpeg_quality,
-            subsampling=options.subsampling,
-            software=provenance(result.model),
-        )
+        write_output(job, written, options, result.model)
     except (RestoraError, OSError, MemoryError) as exc:
-        reason = error_reason(exc, str(job.source), job.name, job.source.name)
-        return JobResult(job, error=reason, seconds=time.perf_counter() - start)
+        return failed_result(job, exc, start)
     except Exception as exc:  # a bug: this file fails with its one line, the batch goes on
-        detail = error_reason(exc, str(job.source), job.name, job.source.name)
-        return JobResult(
-            job,
-            error=f"internal error ({type(exc).__name__}: {detail}); please report it",
-            seconds=time.perf_counter() - start,
-        )
+        return failed_result(job, exc, start, bug=True)
     estimated = result.sigma if options.sigma == "auto" else None
     return JobResult(
         job,

@@ -12,9 +12,12 @@ import inspect
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
 from enum import Enum
-from typing import Annotated, get_type_hints
+from typing import TYPE_CHECKING, Annotated, get_type_hints
 
 import typer
+
+if TYPE_CHECKING:
+    from restora.batch.jobs import Plan
 
 
 class Device(str, Enum):
@@ -232,6 +235,18 @@ class RestoreArguments:
         from restora.batch.jobs import side_options
 
         return side_options(self.noise_map, self.residual)
+
+    def plan(self) -> Plan:
+        """The jobs for these inputs and output (:func:`restora.batch.jobs.plan_jobs`)."""
+        from restora.batch.jobs import plan_jobs
+
+        return plan_jobs(
+            self.inputs,
+            self.output,
+            recursive=self.recursive,
+            overwrite=self.overwrite,
+            side_outputs=self.side_outputs(),
+        )
 
     def restore_options(self, task: str, model: str, **more) -> RestoreOptions:
         """The values every file's restore gets, with ``model`` resolved; ``more``: the options a command adds

@@ -114,9 +114,13 @@ def bench(
     try:
         if task not in BENCH_TASKS:
             raise RestoraError(f"--task must be one of {', '.join(BENCH_TASKS)}, not '{task}'")
+        scores = cache if use_cache else None
         speed_opts = dict(
             speed_threads=speed_threads, runtimes=runtimes, budget=speed_budget, time_limit=speed_time_limit
         )
+        # The options a denoising bench and another task's share, by name (then those of their speed tables).
+        quality = dict(out=out, limit=limit, device=device, threads=threads, cache=scores, crops=crops)
+        quality.update(speed=speed, sizes=sizes, repeats=repeats)
         if memory:
             _bench_memory(_numbers(memory, "--memory"), methods, task, out)
         elif speed_only:
@@ -130,17 +134,19 @@ def bench(
                 threads,
                 sizes,
                 repeats,
-                cache if use_cache else None,
+                scores,
                 **speed_opts,
             )
         elif task == "classify":
-            _bench_classify(data, degradations, methods, limit, device, threads, out, cache if use_cache else None)
+            _bench_classify(data, degradations, methods, limit, device, threads, out, scores)
         elif task == "noise-type":
             _bench_noise_type(data, limit, out)
         elif task == "classify-reliability":
             _bench_classify_reliability(data, limit, out)
         elif task == "repair":
-            _bench_repair(data, sets, methods, limit, threads, out)
+            from restora.eval.repair_bench import bench_repair
+
+            bench_repair(_data_folder(data), sets, methods, limit, threads, out, _log)
         elif task == "repair-auto":  # does --task auto send old-photo damage to repair (restora.eval.repair_bench)
             from restora.eval.repair_bench import bench_repair_auto
 
@@ -151,35 +157,13 @@ def bench(
                 sets or DENOISE_SETS,
                 sigmas,
                 methods or DENOISE_METHODS,
-                out,
-                limit,
-                device,
-                threads,
-                speed,
-                sizes,
-                repeats,
-                cache if use_cache else None,
-                oracle,
-                crops,
+                oracle=oracle,
                 noise=noise,
+                **quality,
                 **speed_opts,
             )
         else:
-            _bench_task(
-                task,
-                data,
-                sets,
-                methods,
-                out,
-                limit,
-                device,
-                threads,
-                speed,
-                sizes,
-                repeats,
-                cache if use_cache else None,
-                crops,
-            )
+            _bench_task(task, data, sets, methods, **quality)
     except RestoraError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -206,6 +190,62 @@ def _bench_memory(megapixels: list[float], methods: str | None, task: str, out: 
 
 def _log(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def _check_limit(limit: int | None) -> None:
+    from restora.errors import RestoraError
+
+    if limit is not None and limit <= 0:
+        raise RestoraError("--limit must be a positive number of images")
+
+
+def _set_threads(threads: int | None) -> int:
+    """--threads (default: all cores), set for every runtime before the methods start their thread pools."""
+    from restora.eval.speed import set_threads
+
+    threads = threads or os.cpu_count() or 1
+    set_threads(threads)
+    return threads
+
+
+def _limit_option(limit: int | None) -> list[str]:
+    return ["--limit", str(limit)] if limit is not None else []
+
+
+def _run_options(limit, device, threads, speed, sizes, repeats, cache) -> list[str]:
+    """The options of a quality bench's recorded command after its sets and methods, in the order they are given."""
+    args = _limit_option(limit) + ["--device", device, "--threads", str(threads)]
+    args += ["--sizes", sizes, "--repeats", str(repeats)] if speed else ["--no-speed"]
+    return args + (["--cache", str(cache)] if cache is not None else ["--no-cache-scores"])
+
+
+def _recorded(command: str, **first) -> dict:
+    """The first keys of a results.json: the command that repeats the run, then ``first``, when and where it ran."""
+    from datetime import datetime
+
+    from restora.eval.report import machine_info
+
+    return {
+        "command": command,
+        **first,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+    }
+
+
+def _method_rows(chosen) -> list[dict]:
+    return [{"label": m.label, "engine": m.engine_name, "kind": m.kind} for m in chosen]
+
+
+def _write_figures(out: Path, entries: list[dict], speed_rows: list[dict], crop_panels: dict) -> None:
+    """The quality-vs-speed plot and the crops of a quality bench (after results.json and .md), and what was written."""
+    from restora.eval.report import plot_quality_vs_speed, write_crops
+
+    if speed_rows and entries and plot_quality_vs_speed(out / "quality_vs_speed.png", entries, speed_rows):
+        _log(f"wrote {out / 'quality_vs_speed.png'}")
+    if entries:
+        write_crops(out / "crops", crop_panels, entries)
+    _log(f"wrote {out / 'results.json'}, {out / 'results.md'}" + (f", {out / 'crops'}/" if entries else ""))
 
 
 def _data_folder(data: Path | None) -> Path:
@@ -253,13 +293,10 @@ def _command_line(
         methods,
         "--out",
         str(out),
+        *_run_options(limit, device, threads, speed, sizes, repeats, cache),
+        "--oracle",
+        oracle,
     ]
-    if limit is not None:
-        args += ["--limit", str(limit)]
-    args += ["--device", device, "--threads", str(threads)]
-    args += ["--sizes", sizes, "--repeats", str(repeats)] if speed else ["--no-speed"]
-    args += ["--cache", str(cache)] if cache is not None else ["--no-cache-scores"]
-    args += ["--oracle", oracle]
     return shlex.join(args + ["--crops", str(crops)])
 
 
@@ -352,22 +389,16 @@ def _bench(
 ):
     import shlex
     import time
-    from datetime import datetime
 
-    threads = threads or os.cpu_count() or 1
-    from restora.eval.speed import run_speed, set_threads
-
-    set_threads(threads)  # before the methods start their thread pools
-
-    from restora.errors import RestoraError
+    threads = _set_threads(threads)
     from restora.eval.datasets import NOISE_SEED, find_set
     from restora.eval.peers import ORACLE_GRID, check_methods, parse_methods
-    from restora.eval.report import machine_info, plot_quality_vs_speed, write_crops, write_json, write_markdown
+    from restora.eval.report import write_json, write_markdown
     from restora.eval.runner import QualityRun, run_quality
+    from restora.eval.speed import run_speed
     from restora.explain.bench import calibration_lines, entry_calibration, reliability_row
 
-    if limit is not None and limit <= 0:
-        raise RestoraError("--limit must be a positive number of images")
+    _check_limit(limit)
     data = _data_folder(data)
     bench_sets = [find_set(data, name.strip()) for name in sets.split(",") if name.strip()]
     sigma_list = _numbers(sigmas, "--sigmas")
@@ -414,8 +445,8 @@ def _bench(
             cache_dir=cache,
             deadline=deadline,
         )
-    payload = {
-        "command": _command_line(
+    command = (
+        _command_line(
             data, sets, sigmas, methods, out, limit, device, threads, speed, sizes, repeats, cache, oracle, crops
         )
         + ("" if noise == "gaussian" else f" --noise {noise}")
@@ -423,9 +454,10 @@ def _bench(
             ""
             if not speed
             else " " + shlex.join(_speed_options(threads, speed_threads, runtimes, budget, time_limit)[2])
-        ),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        )
+    )
+    payload = {
+        **_recorded(command),
         "threads": threads,
         "device": device,
         "protocol": {
@@ -439,7 +471,7 @@ def _bench(
             f"numpy.random.default_rng({NOISE_SEED}) per set, images in sorted order",
             "limit": limit,
         },
-        "methods": [{"label": m.label, "engine": m.engine_name, "kind": m.kind} for m in chosen],
+        "methods": _method_rows(chosen),
         "unavailable": unavailable,
         "quality": entries,
         "speed": speed_rows,
@@ -448,16 +480,12 @@ def _bench(
     }
     write_json(out / "results.json", payload)
     write_markdown(out / "results.md", payload, calibration_lines(entries))
-    if speed_rows and plot_quality_vs_speed(out / "quality_vs_speed.png", entries, speed_rows):
-        log(f"wrote {out / 'quality_vs_speed.png'}")
-    write_crops(out / "crops", run.crop_panels, entries)
-    log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'crops'}/")
+    _write_figures(out, entries, speed_rows, run.crop_panels)
 
 
 def _bench_classify(data, degradations, methods, limit, device, threads, out, cache_dir=None):
     """``restora bench --task classify`` (see restora.eval.classify_bench)."""
     import shlex
-    from datetime import datetime
 
     from restora.errors import RestoraError
     from restora.eval.classify_bench import (
@@ -468,13 +496,10 @@ def _bench_classify(data, degradations, methods, limit, device, threads, out, ca
         write_classify_markdown,
     )
     from restora.eval.peers import register_ffdnet
-    from restora.eval.report import machine_info, write_json
-    from restora.eval.speed import set_threads
+    from restora.eval.report import write_json
 
-    threads = threads or os.cpu_count() or 1
-    set_threads(threads)
-    if limit is not None and limit <= 0:
-        raise RestoraError("--limit must be a positive number of images")
+    threads = _set_threads(threads)
+    _check_limit(limit)
     chosen = [d.strip() for d in (degradations or ",".join(DEGRADATIONS)).split(",") if d.strip()]
     unknown = [d for d in chosen if d not in DEGRADATIONS]
     if unknown:
@@ -506,14 +531,9 @@ def _bench_classify(data, degradations, methods, limit, device, threads, out, ca
         device,
         "--threads",
         str(threads),
+        *_limit_option(limit),
     ]
-    args += ["--limit", str(limit)] if limit is not None else []
-    payload = {
-        "command": shlex.join(args),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        **result,
-    }
+    payload = {**_recorded(shlex.join(args)), **result}
     write_json(out / "results.json", payload)
     write_classify_markdown(out / "results.md", payload)
     if plot_accuracy(out / "accuracy_vs_strength.png", payload):
@@ -524,93 +544,32 @@ def _bench_classify(data, degradations, methods, limit, device, threads, out, ca
 def _bench_classify_reliability(data, limit, out, threshold=0.5, per_set=10):
     """``restora bench --task classify-reliability`` (see restora.eval.distortion_reliability)."""
     import shlex
-    from datetime import datetime
 
     from restora.eval.distortion_reliability import run_distortion_reliability, write_reliability_markdown
-    from restora.eval.report import machine_info, write_json
+    from restora.eval.report import write_json
 
     data = _data_folder(data)
     out.mkdir(parents=True, exist_ok=True)
     result = run_distortion_reliability(data, threshold, per_set, limit or 50, _log)
     args = ["restora", "bench", "--task", "classify-reliability", "--data", str(data), "--out", str(out)]
-    args += ["--limit", str(limit)] if limit is not None else []
-    payload = {
-        "command": shlex.join(args),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        **result,
-    }
+    payload = {**_recorded(shlex.join(args + _limit_option(limit))), **result}
     write_json(out / "results.json", payload)
     write_reliability_markdown(out / "results.md", payload)
     _log(f"wrote {out / 'results.json'}, {out / 'results.md'}")
 
 
-def _bench_repair(data, sets, methods, limit, threads, out):
-    """``restora bench --task repair`` (see restora.eval.repair_bench)."""
-    import datetime
-    import json
-    import platform
-
-    import torch
-
-    from restora.eval.repair_bench import DEFAULT_METHODS, DEFAULT_SETS, run_repair, write_repair_markdown
-    from restora.engine.inpaint import DETECTOR, INPAINTERS, load_repair_model
-
-    data = _data_folder(data)
-    torch.set_num_threads(threads or 2)
-    set_list = sets.split(",") if sets else list(DEFAULT_SETS)
-    method_list = methods.split(",") if methods else list(DEFAULT_METHODS)
-    models = ", ".join(
-        f"{n} ({load_repair_model(n, a).card.get('steps', '?')} steps)"
-        for n, a in ((DETECTOR, "damagenet"), (INPAINTERS["fast"], "inpaintnet"), (INPAINTERS["resshift"], "resshift"))
-    )
-    result = run_repair(data, set_list, method_list, limit, _log)
-    args = [
-        "restora",
-        "bench",
-        "--task",
-        "repair",
-        "--sets",
-        ",".join(set_list),
-        "--methods",
-        ",".join(method_list),
-        "--threads",
-        str(threads or 2),
-        "--out",
-        str(out),
-    ] + (["--limit", str(limit)] if limit else [])
-    payload = {
-        "command": " ".join(args),
-        "machine": f"{platform.processor() or platform.machine()}, {threads or 2} threads",
-        "models": models,
-        "date": datetime.date.today().isoformat(),
-        "result": result,
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(payload, indent=1))
-    write_repair_markdown(out / "results.md", payload)
-    _log(f"wrote {out / 'results.md'}")
-
-
 def _bench_noise_type(data, limit, out):
     """``restora bench --task noise-type``: the noise-kind detector on held-out train/ images."""
     import shlex
-    from datetime import datetime
 
     from restora.eval.noise_type_bench import run_noise_type
-    from restora.eval.report import machine_info, write_json
+    from restora.eval.report import write_json
 
     data = _data_folder(data)
     out.mkdir(parents=True, exist_ok=True)
     result = run_noise_type(data, "held-out", limit, _log)
     args = ["restora", "bench", "--task", "noise-type", "--data", str(data), "--out", str(out)]
-    args += ["--limit", str(limit)] if limit is not None else []
-    payload = {
-        "command": shlex.join(args),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        **result,
-    }
+    payload = {**_recorded(shlex.join(args + _limit_option(limit))), **result}
     write_json(out / "results.json", payload)
     kinds = list(result["confusion"])
     lines = [
@@ -634,22 +593,16 @@ def _bench_noise_type(data, limit, out):
 def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, sizes, repeats, cache, crops):
     """``restora bench --task deblur|derain|dehaze|lowlight|auto`` (see restora.eval.task_bench)."""
     import shlex
-    from datetime import datetime
 
-    threads = threads or os.cpu_count() or 1
-    from restora.eval.speed import run_speed, set_threads
-
-    set_threads(threads)
-
-    from restora.errors import RestoraError
-    from restora.eval.report import machine_info, plot_quality_vs_speed, write_crops, write_json, write_task_markdown
+    threads = _set_threads(threads)
+    from restora.eval.report import write_json, write_task_markdown
     from restora.eval.peers import check_methods, parse_methods
     from restora.eval.runner import TaskRun, run_detection, run_task_quality
+    from restora.eval.speed import run_speed
     from restora.eval.task_bench import DEFAULT_METHODS, PUBLISHED_RAIN100H, oracle_speed, protocol
     from restora.eval.task_sets import DEFAULT_SETS, find_task_set
 
-    if limit is not None and limit <= 0:
-        raise RestoraError("--limit must be a positive number of images")
+    _check_limit(limit)
     sets = sets or DEFAULT_SETS[task]
     methods = methods or DEFAULT_METHODS[task]
     data = _data_folder(data)
@@ -684,21 +637,16 @@ def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, s
         methods,
         "--out",
         str(out),
+        *_run_options(limit, device, threads, bool(size_list), sizes, repeats, cache),
+        "--crops",
+        str(crops),
     ]
-    if limit is not None:
-        args += ["--limit", str(limit)]
-    args += ["--device", device, "--threads", str(threads)]
-    args += ["--sizes", sizes, "--repeats", str(repeats)] if size_list else ["--no-speed"]
-    args += ["--cache", str(cache)] if cache is not None else ["--no-cache-scores"]
     payload = {
-        "command": shlex.join(args + ["--crops", str(crops)]),
-        "task": task,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        **_recorded(shlex.join(args), task=task),
         "threads": threads,
         "device": device,
         "protocol": protocol(task, limit),
-        "methods": [{"label": m.label, "engine": m.engine_name, "kind": m.kind} for m in chosen],
+        "methods": _method_rows(chosen),
         "unavailable": unavailable,
         "quality": entries,
         "detection": detection,
@@ -709,8 +657,4 @@ def _bench_task(task, data, sets, methods, out, limit, device, threads, speed, s
     }
     write_json(out / "results.json", payload)
     write_task_markdown(out / "results.md", payload)
-    if speed_rows and entries and plot_quality_vs_speed(out / "quality_vs_speed.png", entries, speed_rows):
-        log(f"wrote {out / 'quality_vs_speed.png'}")
-    if entries:
-        write_crops(out / "crops", run.crop_panels, entries)
-    log(f"wrote {out / 'results.json'}, {out / 'results.md'}" + (f", {out / 'crops'}/" if entries else ""))
+    _write_figures(out, entries, speed_rows, run.crop_panels)

@@ -63,19 +63,24 @@ def psnr(clean: np.ndarray, output: np.ndarray) -> float:
     return min(PSNR_CAP, float(peak_signal_noise_ratio(clean, output, data_range=255)))
 
 
+def _structural_similarity(clean: np.ndarray, output: np.ndarray, full: bool = False):
+    """scikit-image's SSIM with Wang et al.'s (2004) settings: 11×11 Gaussian window σ 1.5, population covariance;
+    the mean over channels, and with ``full`` the (H, W, 3) map too."""
+    return structural_similarity(
+        clean.astype(np.float64),
+        output.astype(np.float64),
+        channel_axis=2,
+        data_range=255,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        full=full,
+    )
+
+
 def ssim(clean: np.ndarray, output: np.ndarray) -> float:
     """Gaussian-window SSIM (Wang et al. 2004) of two uint8 RGB images, mean over channels."""
-    return float(
-        structural_similarity(
-            clean.astype(np.float64),
-            output.astype(np.float64),
-            channel_axis=2,
-            data_range=255,
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-        )
-    )
+    return float(_structural_similarity(clean, output))
 
 
 def gradient(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -242,16 +247,7 @@ def masked_ssim(clean: np.ndarray, output: np.ndarray, mask: np.ndarray) -> floa
     """Mean of the SSIM map (as :func:`ssim`) over the pixels where ``mask`` is true; NaN for an empty mask."""
     if not mask.any():
         return float("nan")
-    _, full = structural_similarity(
-        clean.astype(np.float64),
-        output.astype(np.float64),
-        channel_axis=2,
-        data_range=255,
-        gaussian_weights=True,
-        sigma=1.5,
-        use_sample_covariance=False,
-        full=True,
-    )
+    _, full = _structural_similarity(clean, output, full=True)
     return float(full.mean(axis=2)[mask].mean())
 
 

@@ -125,18 +125,51 @@ def run_repair_auto(data: Path, sets: list[str], limit: int | None, log=print) -
     return {"detector": detector, "rows": rows, "rates": route_rates(rows), "photos": len(rows)}
 
 
+def _recorded(task: str, options: list[str], threads: int | None, out: Path, limit: int | None, models: str) -> dict:
+    """The first keys of a repair bench's results.json: the command (``options`` after the task), the machine,
+    the models and the date."""
+    import datetime
+    import platform
+
+    args = ["restora", "bench", "--task", task, *options, "--threads", str(threads or 2), "--out", str(out)]
+    return {
+        "command": " ".join(args + (["--limit", str(limit)] if limit else [])),
+        "machine": f"{platform.processor() or platform.machine()}, {threads or 2} threads",
+        "models": models,
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def _markdown_head(task: str, payload: dict) -> list[str]:
+    """The title and the run's record (command, machine, date and models), first in a repair bench's Markdown."""
+    return [
+        f"# restora bench --task {task}",
+        "",
+        f"- command: `{payload['command']}`",
+        f"- machine: {payload['machine']}",
+        f"- date: {payload['date']}",
+        f"- models: {payload['models']}",
+    ]
+
+
+def _write_results(out: Path, payload: dict, write_markdown, log) -> None:
+    import json
+
+    from restora.io.write import write_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes(out / "results.json", json.dumps(payload, indent=1).encode())
+    write_markdown(out / "results.md", payload)
+    log(f"wrote {out / 'results.md'}")
+
+
 def write_repair_auto_markdown(path: Path, payload: dict) -> None:
     """The repair-auto table as Markdown (command, machine, date and models first)."""
     from restora.io.write import write_bytes
 
     r = payload["result"]
     lines = [
-        "# restora bench --task repair-auto",
-        "",
-        f"- command: `{payload['command']}`",
-        f"- machine: {payload['machine']}",
-        f"- date: {payload['date']}",
-        f"- models: {payload['models']}",
+        *_markdown_head("repair-auto", payload),
         f"- share threshold: {payload['share_threshold']}",
         "",
         "| samples | photos | routed as they should |",
@@ -159,44 +192,23 @@ def bench_repair_auto(
     data: Path, sets: str | None, limit: int | None, threads: int | None, out: Path, log=print
 ) -> None:
     """``restora bench --task repair-auto``: runs :func:`run_repair_auto`, writes results.json and results.md."""
-    import datetime
-    import json
-    import platform
-
     import torch
 
     from restora.engine.inpaint import DETECTOR
     from restora.engine.repair_share import share_threshold
-    from restora.io.write import write_bytes
 
     torch.set_num_threads(threads or 2)
     set_list = sets.split(",") if sets else list(DEFAULT_SETS)
     fitted = share_threshold()
     result = run_repair_auto(data, set_list, limit, log)
-    args = [
-        "restora",
-        "bench",
-        "--task",
-        "repair-auto",
-        "--sets",
-        ",".join(set_list),
-        "--threads",
-        str(threads or 2),
-        "--out",
-        str(out),
-    ] + (["--limit", str(limit)] if limit else [])
     payload = {
-        "command": " ".join(args),
-        "machine": f"{platform.processor() or platform.machine()}, {threads or 2} threads",
-        "models": f"{result['detector']}, {DETECTOR}",
-        "date": datetime.date.today().isoformat(),
+        **_recorded(
+            "repair-auto", ["--sets", ",".join(set_list)], threads, out, limit, f"{result['detector']}, {DETECTOR}"
+        ),
         "share_threshold": None if fitted is None else fitted.threshold,
         "result": result,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    write_bytes(out / "results.json", json.dumps(payload, indent=1).encode())
-    write_repair_auto_markdown(out / "results.md", payload)
-    log(f"wrote {out / 'results.md'}")
+    _write_results(out, payload, write_repair_auto_markdown, log)
 
 
 class FeatureDistance:
@@ -216,6 +228,33 @@ class FeatureDistance:
         with torch.inference_mode():
             fc, fo = self.net(t(clean)), self.net(t(output))
             return float(np.mean([float(content_loss(fo[b], fc[b])) for b in FEATURE_BLOCKS]))
+
+
+def bench_repair(
+    data: Path,
+    sets: str | None,
+    methods: str | None,
+    limit: int | None,
+    threads: int | None,
+    out: Path,
+    log=print,
+) -> None:
+    """``restora bench --task repair``: runs :func:`run_repair`, writes results.json and results.md."""
+    import torch
+
+    from restora.engine.inpaint import DETECTOR, INPAINTERS, load_repair_model
+
+    torch.set_num_threads(threads or 2)
+    set_list = sets.split(",") if sets else list(DEFAULT_SETS)
+    method_list = methods.split(",") if methods else list(DEFAULT_METHODS)
+    models = ", ".join(
+        f"{n} ({load_repair_model(n, a).card.get('steps', '?')} steps)"
+        for n, a in ((DETECTOR, "damagenet"), (INPAINTERS["fast"], "inpaintnet"), (INPAINTERS["resshift"], "resshift"))
+    )
+    result = run_repair(data, set_list, method_list, limit, log)
+    options = ["--sets", ",".join(set_list), "--methods", ",".join(method_list)]
+    payload = {**_recorded("repair", options, threads, out, limit, models), "result": result}
+    _write_results(out, payload, write_repair_markdown, log)
 
 
 def run_repair(
@@ -306,12 +345,7 @@ def write_repair_markdown(path: Path, payload: dict) -> None:
 
     r = payload["result"]
     lines = [
-        "# restora bench --task repair",
-        "",
-        f"- command: `{payload['command']}`",
-        f"- machine: {payload['machine']}",
-        f"- date: {payload['date']}",
-        f"- models: {payload['models']}",
+        *_markdown_head("repair", payload),
         "",
         "## Filling the true mask (inside the holes; feature distance: lower is better)",
         "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -106,17 +107,28 @@ def speed_table(speed: list[dict]) -> list[str]:
     return lines
 
 
-def write_markdown(path: Path, payload: dict, extra_sections: list[str] = ()) -> None:
-    """``results.md`` of a quality (and speed) run; ``extra_sections``: Markdown lines after the quality tables."""
+def speed_section(how: str, speed: list[dict]) -> list[str]:
+    """The results.md section "Speed and memory (CPU)": how the rows were measured, then their table."""
+    return ["## Speed and memory (CPU)", "", how, ""] + speed_table(speed) + [""]
+
+
+def _run_lines(title: str, payload: dict) -> list[str]:
+    """The head of a results.md: the title, then the command, date and machine of the run."""
     m = payload["machine"]
-    lines = [
-        "# Restora benchmark",
+    return [
+        f"# {title}",
         "",
         f"Command: `{payload['command']}`  ",
         f"Date: {payload['date']}  ",
         f"Machine: {m['cpu']}, {m['cores']} cores; torch {m['torch']}, numpy {m['numpy']}, OpenCV {m['opencv']}; "
         f"{payload['threads']} thread(s).",
         "",
+    ]
+
+
+def write_markdown(path: Path, payload: dict, extra_sections: Sequence[str] = ()) -> None:
+    """``results.md`` of a quality (and speed) run; ``extra_sections``: Markdown lines after the quality tables."""
+    lines = _run_lines("Restora benchmark", payload) + [
         "Protocol: synthetic sets get Gaussian noise of the given σ (0–255 scale), drawn with "
         "`numpy.random.default_rng(0)` once per (set, σ), one draw per image in sorted file order, added in "
         "float and not clipped before the method sees it. Outputs are clipped and rounded to 8 bits; PSNR and "
@@ -136,20 +148,14 @@ def write_markdown(path: Path, payload: dict, extra_sections: list[str] = ()) ->
     lines += ["## Quality", ""] + quality_tables(payload["quality"])
     lines += list(extra_sections)
     if payload["speed"]:
-        lines += (
-            [
-                "## Speed and memory (CPU)",
-                "",
-                "Whole `run_restore` call on a square noisy photo, median of "
-                f"{payload['speed_repeats']} runs after a warm-up; each method, runtime and thread count in a fresh "
-                "process, sizes in increasing order (peak RSS = its high-water mark at the size). BM3D is timed at 512² only (≈0.01 MP/s); 4096² only for "
-                "methods faster than 0.2 MP/s. *load avg*: the machine's 1-minute load average when the "
-                "measurement ended (above the thread count, other work was competing for the cores, and MP/s "
-                "counts the waiting; *MP per CPU-s* counts only the method's own CPU time).",
-                "",
-            ]
-            + speed_table(payload["speed"])
-            + [""]
+        lines += speed_section(
+            "Whole `run_restore` call on a square noisy photo, median of "
+            f"{payload['speed_repeats']} runs after a warm-up; each method, runtime and thread count in a fresh "
+            "process, sizes in increasing order (peak RSS = its high-water mark at the size). BM3D is timed at 512² only (≈0.01 MP/s); 4096² only for "
+            "methods faster than 0.2 MP/s. *load avg*: the machine's 1-minute load average when the "
+            "measurement ended (above the thread count, other work was competing for the cores, and MP/s "
+            "counts the waiting; *MP per CPU-s* counts only the method's own CPU time).",
+            payload["speed"],
         )
     path.write_text("\n".join(lines) + "\n")
 
@@ -327,16 +333,8 @@ def detection_tables(entries: list[dict]) -> list[str]:
 
 
 def write_task_markdown(path: Path, payload: dict) -> None:
-    m = payload["machine"]
     proto = payload["protocol"]
-    lines = [
-        f"# Restora benchmark: {payload['task']}",
-        "",
-        f"Command: `{payload['command']}`  ",
-        f"Date: {payload['date']}  ",
-        f"Machine: {m['cpu']}, {m['cores']} cores; torch {m['torch']}, numpy {m['numpy']}, OpenCV {m['opencv']}; "
-        f"{payload['threads']} thread(s).",
-        "",
+    lines = _run_lines(f"Restora benchmark: {payload['task']}", payload) + [
         f"Synthetic sets: {proto['synthetic']}.  ",
         f"Pairs: {proto['pairs']}.  ",
         f"Scoring: {proto['scoring']}; SSIM is scikit-image's Gaussian-window SSIM (σ=1.5); detail as in "
@@ -373,20 +371,14 @@ def write_task_markdown(path: Path, payload: dict) -> None:
             lines.append(f"| {r['method']} | {p} | {s} | {r['training']} | {r['source']} |")
         lines.append("")
     if payload["speed"]:
-        lines += (
-            [
-                "## Speed and memory (CPU)",
-                "",
-                "Whole `run_restore` call on a square photo (the first image of the first set resized, σ=25 noise "
-                f"added; speed does not depend on the content), median of {payload['speed_repeats']} runs after a "
-                "warm-up, each registered method and thread count in a fresh process (peak RSS = its high-water mark at "
-                "the size). "
-                "Kernel-given peers cannot be loaded by name in a fresh process: they are timed in the benchmark's "
-                "own process with a 19×19 kernel, without a memory figure (—). *tile* `whole`: the method sees the "
-                "whole image at once.",
-                "",
-            ]
-            + speed_table(payload["speed"])
-            + [""]
+        lines += speed_section(
+            "Whole `run_restore` call on a square photo (the first image of the first set resized, σ=25 noise "
+            f"added; speed does not depend on the content), median of {payload['speed_repeats']} runs after a "
+            "warm-up, each registered method and thread count in a fresh process (peak RSS = its high-water mark at "
+            "the size). "
+            "Kernel-given peers cannot be loaded by name in a fresh process: they are timed in the benchmark's "
+            "own process with a 19×19 kernel, without a memory figure (—). *tile* `whole`: the method sees the "
+            "whole image at once.",
+            payload["speed"],
         )
     path.write_text("\n".join(lines) + "\n")

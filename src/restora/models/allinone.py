@@ -183,16 +183,6 @@ class AllInOneNet(nn.Module):
         channels: int = 3,
     ):
         super().__init__()
-        self.config = dict(
-            width=width,
-            enc_blocks=list(enc_blocks),
-            dec_blocks=list(dec_blocks),
-            bottom_dilations=list(bottom_dilations),
-            fusion=fusion,
-            embed_dim=embed_dim,
-            encoder_widths=list(encoder_widths),
-            channels=channels,
-        )
         self.encoder = DegradationEncoder(tuple(encoder_widths), embed_dim, channels)
         self.classify = nn.Linear(embed_dim, len(TASKS))
         self.severity = nn.Linear(embed_dim, len(TASKS))
@@ -209,6 +199,11 @@ class AllInOneNet(nn.Module):
             unshuffle=2,
             channels=channels,
             film_dim=embed_dim,
+        )
+        # The trunk's options as its config records them, then the encoder's (the arguments' order).
+        shared = ("width", "enc_blocks", "dec_blocks", "bottom_dilations", "fusion")
+        self.config = {k: self.trunk.config[k] for k in shared} | dict(
+            embed_dim=embed_dim, encoder_widths=list(encoder_widths), channels=channels
         )
         self.size_multiple = self.trunk.size_multiple
         # A tile needs the trunk's receptive field plus the exposure low-pass's radius of real image around it.

@@ -138,7 +138,7 @@ def scan_png(path: Path, max_pixels: int) -> PngScan | None:
                 size = _chunk_text_size(kind, data)
                 oversize = size is None or size > PngImagePlugin.MAX_TEXT_CHUNK
                 too_much = False
-                if kind != PROFILE_CHUNK and not oversize:
+                if kind != PROFILE_CHUNK and size is not None and not oversize:
                     text_total += size
                     too_much = text_total > PngImagePlugin.MAX_TEXT_MEMORY
                 if oversize or too_much:

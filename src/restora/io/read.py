@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import numpy as np
 from PIL import Image as PILImage
@@ -51,6 +51,10 @@ from restora.io.metadata import (
     srgb_icc,
 )
 from restora.settings import get_settings
+
+if TYPE_CHECKING:
+    import tifffile
+    from PIL import TiffImagePlugin
 
 RAW_OUTPUTS = ("srgb", "linear")
 
@@ -128,7 +132,7 @@ class _PillowSource(_Source):
         if self.format == "TIFF":  # a TIFF's IFD0 is mostly pixel layout: keep only photo metadata
             with open(path, "rb") as fp:
                 self.exif = exif_from_tiff_file(fp)
-            self.orientation = int(self.im.tag_v2.get(274, 1) or 1)
+            self.orientation = int(cast("TiffImagePlugin.TiffImageFile", self.im).tag_v2.get(274, 1) or 1)
             self.icc = self.im.info.get("icc_profile") or None
         else:
             self._read_metadata()
@@ -143,7 +147,7 @@ class _PillowSource(_Source):
         self.icc = self.im.info.get("icc_profile") or None
 
     def decode(self) -> _Pixels:
-        im = self.im
+        im: PILImage.Image = self.im
         ImageFile.LOAD_TRUNCATED_IMAGES = False  # full decode: a truncated file must fail here
         im.load()
         if self.format != "TIFF":
@@ -198,7 +202,8 @@ def _cmyk_to_rgb(im: PILImage.Image, icc: bytes | None) -> tuple[PILImage.Image,
     if icc:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"), outputMode="RGB"), srgb_icc()
+            converted = ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            return cast(PILImage.Image, converted), srgb_icc()  # a new image (None only for inPlace=True)
         except (ImageCms.PyCMSError, OSError):
             pass  # damaged or non-CMYK profile: the plain conversion below
     return im.convert("RGB"), None
@@ -237,7 +242,9 @@ class _TiffSource(_Source):
         self.width, self.height = int(page.imagewidth), int(page.imagelength)
         samples = int(page.samplesperpixel)
         photometric = int(page.photometric)
-        self.mode = {0: "L (white is zero)", 1: "L", 2: "RGB"}.get(photometric, page.photometric.name)
+        named = {0: "L (white is zero)", 1: "L", 2: "RGB"}.get(photometric)
+        # tifffile holds a known photometric tag as its enum (typed int).
+        self.mode = named if named is not None else cast("tifffile.PHOTOMETRIC", page.photometric).name
         if page.extrasamples and page.extrasamples[0] in (1, 2):
             self.mode += "A"
         self.handled = (
@@ -253,7 +260,7 @@ class _TiffSource(_Source):
         self.orientation = int(orientation_tag.value) if orientation_tag is not None else 1
         icc_tag = page.tags.get(34675)
         self.icc = bytes(icc_tag.value) if icc_tag is not None else None
-        self.exif = exif_from_tiff_file(self.tif.filehandle)
+        self.exif = exif_from_tiff_file(cast(BinaryIO, self.tif.filehandle))  # FileHandle reads and seeks as one
         self.facts = {}
 
     @property
@@ -280,7 +287,7 @@ class _TiffSource(_Source):
             full_scale = float(2 ** int(page.bitspersample) - 1)
         if int(page.photometric) == 0:  # MINISWHITE: 0 is white
             colour = full_scale - colour if array.dtype.kind == "f" else (full_scale - colour).astype(array.dtype)
-        if has_alpha and extra[0] == 1:  # associated (premultiplied) alpha: undo it
+        if alpha is not None and extra[0] == 1:  # associated (premultiplied) alpha: undo it
             a = alpha.astype(np.float32) / full_scale
             shape = a[..., None] if colours == 3 else a
             colour = np.where(shape > 0, colour.astype(np.float32) / np.maximum(shape, 1e-12), 0)
@@ -360,6 +367,7 @@ class _RawSource(_Source):
     def decode(self) -> _Pixels:
         import rawpy
 
+        tone: dict[str, Any]
         if self.raw_output == "linear":
             tone = {"gamma": (1.0, 1.0), "no_auto_bright": True}
         else:
@@ -473,7 +481,7 @@ def _open_source(path: Path, limit: int, raw_output: str) -> _Source:
         )
     try:
         source = _PillowSource(path, limit, data=png.cleaned if png is not None else None)
-    except (PILImage.UnidentifiedImageError, *_decode_errors()) as e:
+    except _decode_errors() as e:  # Pillow's UnidentifiedImageError among them (an OSError)
         if raw_error is None and path.suffix.lower() not in RAW_EXTENSIONS:
             with contextlib.suppress(*_decode_errors()):
                 return _RawSource(path, raw_output)  # a RAW under another name

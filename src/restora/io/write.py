@@ -249,7 +249,7 @@ def _encoder(fmt: str, depth: int, *, exif, icc, jpeg_quality, subsampling, soft
     return lambda fp, c, a: _encode_pillow(fp, fmt, c, a, **options)
 
 
-def _write_atomically(path: Path, encode: Callable[[BinaryIO], None]) -> None:
+def _write_atomically(path: Path, encode: Callable[[BinaryIO], object]) -> None:
     """Encode into a hidden temporary file beside ``path``, fsync, then rename it into place."""
     folder = path.parent
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else _NEW_FILE_MODE  # a replaced file keeps its mode

@@ -24,6 +24,7 @@ colours and the texture to change, shallow enough to keep edges and layout.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -90,10 +91,10 @@ class LossNetwork(nn.Module):
 
     def __init__(self, blocks: tuple[int, ...], net: nn.Module | None = None):
         super().__init__()
-        net = net if net is not None else efficientnet_lite0()
+        lite: Any = net if net is not None else efficientnet_lite0()  # EfficientNet's parts, untyped
         self.blocks = tuple(sorted(set(blocks)))
-        self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
-        self.body = nn.ModuleList(net._blocks[: self.blocks[-1] + 1])
+        self.stem = nn.Sequential(lite._conv_stem, lite._bn0, lite._swish)
+        self.body = nn.ModuleList(lite._blocks[: self.blocks[-1] + 1])
         self.eval().requires_grad_(False)
 
     def train(self, mode: bool = True):  # frozen: batch norm always uses its ImageNet statistics

@@ -49,6 +49,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from restora.models.layers import zero_
 from restora.models.mimounet import MIMOUNet
 from restora.models.registry import register_arch
 from restora.tasks import RESTORE_TASKS as TASKS  # denoise, deblur, derain, dehaze, lowlight
@@ -188,8 +189,7 @@ class AllInOneNet(nn.Module):
         self.severity = nn.Linear(embed_dim, len(TASKS))
         # Global tone curve x' = g · x^γ per channel (log γ, log g from the embedding); zero-init = identity.
         self.tone = nn.Linear(embed_dim, 2 * channels)
-        nn.init.zeros_(self.tone.weight)
-        nn.init.zeros_(self.tone.bias)
+        zero_(self.tone)
         self.trunk = MIMOUNet(
             width=width,
             enc_blocks=tuple(enc_blocks),

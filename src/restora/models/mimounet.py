@@ -34,10 +34,13 @@ global pooling or normalisation, so its output depends only on pixels within its
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from restora.models.layers import zero_
 from restora.models.registry import register_arch
 from restora.models.resample import area_down
 
@@ -146,7 +149,7 @@ class MIMOUNet(nn.Module):
             raise ValueError("fusion must be 'aff' or 'add'")
         if len(enc_blocks) != len(dec_blocks) or len(enc_blocks) < 2:
             raise ValueError("enc_blocks and dec_blocks need the same number (≥ 2) of levels")
-        self.config = dict(
+        self.config: dict[str, Any] = dict(
             width=width,
             enc_blocks=list(enc_blocks),
             dec_blocks=list(dec_blocks),
@@ -190,15 +193,14 @@ class MIMOUNet(nn.Module):
         # a shallow one at full resolution, and the coarse paths grow in as they learn something useful.
         # Likewise the fused skips are residuals on the level's own encoder features (zero-initialised).
         for up in self.ups:
-            nn.init.zeros_(up[0].weight)
+            zero_(up)  # its conv (whose bias is zero already)
         for fuse in getattr(self, "fuses", []):
             nn.init.zeros_(fuse.conv.weight)
         # One image head per level (level 0: the full-resolution output); zero-initialised, so a fresh
         # network is the identity at every scale and training refines rather than undoes.
         self.heads = nn.ModuleList(nn.Conv2d(widths[k], c_in, 3, padding=1) for k in range(levels))
         for head in self.heads:
-            nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
+            zero_(head)
         # FiLM: every block's (γ, β) from one linear map of the caller's embedding (zero-initialised).
         self.block_widths = [widths[k] for k in range(bottom) for _ in range(enc_blocks[k])]
         self.block_widths += [widths[bottom]] * n_bottom
@@ -206,8 +208,7 @@ class MIMOUNet(nn.Module):
         self.film = None
         if film_dim:
             self.film = nn.Linear(film_dim, 2 * sum(self.block_widths))
-            nn.init.zeros_(self.film.weight)
-            nn.init.zeros_(self.film.bias)
+            zero_(self.film)
         self.halo = min(96, receptive_radius(self))
 
     # --- helpers ---------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ class MIMOUNet(nn.Module):
         for k in range(L - 1):
             if k > 0:
                 f = self.fams[k - 1](f, self.scms[k - 1](F.pixel_unshuffle(area_down(xp, 2**k) - 0.5, u)))
-            f = self.encoders[k](f, next_films(len(self.encoders[k].blocks)))
+            f = self.encoders[k](f, next_films(_block_count(self.encoders[k])))
             skips.append(f)
             f = self.downs[k](f)
         f = self.fams[L - 2](f, self.scms[L - 2](F.pixel_unshuffle(area_down(xp, 2 ** (L - 1)) - 0.5, u)))
@@ -268,7 +269,7 @@ class MIMOUNet(nn.Module):
         if multiscale:
             outputs.append(self._image(L - 1, f, bp))
         for k in reversed(range(L - 1)):
-            f = self.decoders[k](self.ups[k](f) + skips[k], next_films(len(self.decoders[k].blocks)))
+            f = self.decoders[k](self.ups[k](f) + skips[k], next_films(_block_count(self.decoders[k])))
             if multiscale or k == 0:
                 outputs.append(self._image(k, f, bp))
         outputs = [o[..., : -(-h // 2**i), : -(-w // 2**i)] for o, i in zip(outputs, reversed(range(len(outputs))))]
@@ -276,6 +277,11 @@ class MIMOUNet(nn.Module):
 
     def _image(self, k: int, f: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
         return area_down(base, 2**k) + F.pixel_shuffle(self.heads[k](f), self.unshuffle)
+
+
+def _block_count(stage: nn.Module) -> int:
+    """How many blocks a :class:`Stage` of a ModuleList (typed Module) runs."""
+    return len(cast(Stage, stage).blocks)
 
 
 def receptive_radius(model: MIMOUNet) -> int:

@@ -52,7 +52,8 @@ def build_module(arch: str, config: dict) -> torch.nn.Module:
 def save_model(module: torch.nn.Module, path: Path, card: dict) -> None:
     """Write weights plus architecture, config and card; atomic (temporary name, then rename)."""
     meta = {
-        "restora.arch": module.arch_name,
+        # arch_name: a class attribute (register_arch), which Module.__getattr__ types Tensor | Module.
+        "restora.arch": str(module.arch_name),
         "restora.config": json.dumps(module.config, sort_keys=True),
         "restora.card": json.dumps(card, sort_keys=True),
     }

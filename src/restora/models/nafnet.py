@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from restora.models.layers import zero_
 from restora.models.registry import register_arch
 
 
@@ -137,8 +138,7 @@ class NAFNet(nn.Module):
             self.decoders.append(_stage(block, c, n))
         self.ending = nn.Conv2d(width, channels * unshuffle**2, 3, padding=1)
         # Start as the identity (zero correction): early training refines rather than undoes noise.
-        nn.init.zeros_(self.ending.weight)
-        nn.init.zeros_(self.ending.bias)
+        zero_(self.ending)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None, return_bottleneck: bool = False):
         """x: (N, C, H, W) in [0, 1]; sigma: (N, C, H, W) noise-level map on the [0, 1] scale.

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restora.models.layers import zero_
 from restora.models.registry import register_arch
 
 SCALES = 3  # the U-Net halves the image twice: sizes are padded to a multiple of 4
@@ -130,8 +131,7 @@ class InpaintNet(nn.Module):
         self.config = {"width": width, "blocks": blocks, "base": base}
         self.net = RepairUNet(4, 3, width, blocks)
         if base == "telea":  # starts as exactly the Telea fill; training learns what to add
-            nn.init.zeros_(self.net.tail.weight)
-            nn.init.zeros_(self.net.tail.bias)
+            zero_(self.net.tail)
         self.fill = telea_fill if base == "telea" else coarse_fill
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -157,6 +157,7 @@ class ResShiftNet(nn.Module):
     :math:`y_0` is the coarse fill (:func:`coarse_fill`); outside the mask :math:`x_t = y_0 = x_0`, so only the
     holes are sampled. ``steps`` (T) is the chain's length it was trained on; sampling may take fewer."""
 
+    eta: torch.Tensor  # the schedule η_1..η_T, a buffer
     size_multiple = 4
 
     def __init__(

@@ -30,6 +30,8 @@ The search sees the whole image, so it runs on the whole image at once.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from functools import lru_cache
 
 import cv2
@@ -52,7 +54,7 @@ MOTION_ANGLES = tuple(22.5 * i for i in range(8))
 
 def _pad(image: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, int]:
     p = int(max(kernel.shape))
-    mode = "reflect" if min(image.shape[:2]) > p else "symmetric"
+    mode: Literal["reflect", "symmetric"] = "reflect" if min(image.shape[:2]) > p else "symmetric"
     widths = ((p, p), (p, p)) + ((0, 0),) * (image.ndim - 2)
     return np.pad(image, widths, mode=mode), p
 
@@ -149,6 +151,7 @@ def estimate_kernel(image: np.ndarray) -> tuple[str, np.ndarray, float]:
             gcv = float(np.mean(residual**2 * y_power) / np.mean(residual) ** 2)
             if best is None or gcv < best[0]:
                 best = (gcv, name, kernel, lam)
+    assert best is not None  # there are always candidate kernels and λs
     return best[1], best[2], best[3]
 
 

@@ -194,7 +194,7 @@ def describe_views(
     noise = None if head is None else noise_features(small if pixels is None else pixels)
     probs, strengths = describe_image(method, small, head, noise)
     windows = view_windows(small, pixels)
-    if not windows:
+    if not windows or pixels is None:  # no windows without pixels
         return probs, strengths, {}
     views = [(probs, strengths)] + [
         describe_image(method, np.ascontiguousarray(pixels[t : t + h, l : l + w]), head, noise)

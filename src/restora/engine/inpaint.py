@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -59,7 +61,7 @@ def find_mask(masks: Path, photo: Path) -> Path:
 
 @dataclass(frozen=True)
 class RepairModel:
-    module: object
+    module: Any  # DamageNet, InpaintNet or ResShiftNet
     name: str
     card: dict
 

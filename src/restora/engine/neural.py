@@ -6,6 +6,8 @@ network is its :class:`~restora.models.descriptor.ModelDescriptor`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -42,9 +44,11 @@ class NeuralMethod(Method):
 
     def __init__(self, module: torch.nn.Module, name: str, device: str = "auto", card: dict | None = None):
         self.device = resolve_device(device)
-        self.module = module.to(self.device).eval()
+        # Any: the architecture's own methods (describe, norm_stats, ...) are there as its descriptor says.
+        self.module: Any = module.to(self.device).eval()
         if self.device.type == "cpu":
-            self.module = self.module.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format too; torch's overloads leave it out.
+            self.module = self.module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.name = name
         self.card = card or {}
         descriptor = ModelDescriptor.of(module)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from restora.engine.methods import Method
+from restora.engine.methods import Method, TileContext
 from restora.engine.neural import sigma_map
 from restora.errors import ModelError
 from restora.settings import get_settings
@@ -107,7 +107,7 @@ def export_onnx(module: torch.nn.Module, meta: dict) -> bytes:
         torch.onnx.export(
             export_form(module),
             tuple(example),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # the legacy exporter writes to a file object too (typed: paths)
             dynamo=False,
             opset_version=OPSET,
             input_names=names,
@@ -228,7 +228,7 @@ class OnnxMethod(Method):
         self.halo = int(facts["context"])
         self.threads = self.session.get_session_options().intra_op_num_threads
 
-    def process(self, tile: np.ndarray, sigma: np.ndarray | None) -> np.ndarray:
+    def process(self, tile: np.ndarray, sigma: np.ndarray | None, context: TileContext | None = None) -> np.ndarray:
         feeds = {"image": np.ascontiguousarray(tile.transpose(2, 0, 1)[None], dtype=np.float32)}
         if self.uses_sigma:
             feeds["sigma"] = np.ascontiguousarray(sigma_map(sigma, tile.shape).transpose(2, 0, 1)[None])

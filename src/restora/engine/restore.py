@@ -165,7 +165,7 @@ def run_restore(
         detector = detector_name(None if model is None else str(model))
         detector_method = get_method(detector, device, runtime)
     start = time.perf_counter()
-    if task == "auto":
+    if detector_method is not None:  # task auto
         small = detector_method.context_input(img.pixels)
         detection = detect(detector_method, small, detector, img.pixels)
         task, model = detection.task, detection.model
@@ -203,7 +203,7 @@ def run_restore(
     # Whole-image context (haze, light level, degradation type): computed once, handed to every tile.
     prepared = None
     if method.wants_context:
-        prepared = method.prepare(small if method is detector_method else method.context_input(x))
+        prepared = method.prepare(small if small is not None and method is detector_method else method.context_input(x))
     shape = (img.height, img.width)
 
     def run_window(window, region, s_run=s_run):

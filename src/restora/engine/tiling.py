@@ -13,6 +13,8 @@ no later window reads it, so a restoration needs one copy of the photo, not two.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -65,7 +67,7 @@ def pad_to_multiple(x: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph == 0 and pw == 0:
         return x, (h, w)
-    mode = "reflect" if ph < h and pw < w else "edge"
+    mode: Literal["reflect", "edge"] = "reflect" if ph < h and pw < w else "edge"
     return np.pad(x, ((0, ph), (0, pw), (0, 0)), mode=mode), (h, w)
 
 

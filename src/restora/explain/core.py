@@ -53,7 +53,8 @@ def analyse_restoration(
 ) -> Analysis:
     """:func:`~restora.explain.features.analyse` on the photo, or on its centred crop when it has more than
     ``max_pixels`` pixels (``ANALYSIS_MAX_PIXELS``)."""
-    window = centre_window(*np.shape(noisy)[:2], max_pixels)
+    height, width = np.shape(noisy)[:2]
+    window = centre_window(height, width, max_pixels)
     return analyse(np.asarray(noisy)[window], np.asarray(restored)[window], sigma)
 
 

@@ -20,7 +20,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -45,7 +45,7 @@ GAUSSIAN_RANGE = (1.0, 55.0)
 RIDGE = 1.0  # in standardised units; a few hundred samples, eighteen features
 CLIP_Z = 4.0
 # Flag limits: at least the floor, and a margin above the in-range set's 99th percentile.
-FLAG_RULES = {
+FLAG_RULES: dict[str, dict[str, Any]] = {
     "noise_beyond_range": {"floor": 60.0, "margin": 1.1, "why": "trained on σ ≤ 55 (Gaussian) plus camera-like noise"},
     "heavy_jpeg": {
         "floor": 1.0,

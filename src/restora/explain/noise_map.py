@@ -159,16 +159,18 @@ def estimate_noise_model(pixels: np.ndarray, seed: int = 0, max_patches: int = M
         mean, energy = p.mean(axis=1), _gradient_energy(p)
         bins = int(np.clip(len(p) // MIN_BIN_PATCHES, 1, BINS))
         edges = np.quantile(mean, np.linspace(0.0, 1.0, bins + 1))
-        lv, sg, counts = [], [], []
+        bin_levels, bin_sigmas, bin_counts = [], [], []
         for k in range(bins):
             sel = (mean >= edges[k]) & (mean <= edges[k + 1])
             if sel.sum() < MIN_PATCHES:
                 continue
-            lv.append(np.median(mean[sel]) / 255.0)
-            sg.append(_bin_sigma(p[sel], energy[sel]))
-            counts.append(sel.sum())
-        lv, sg, counts = np.asarray(lv), np.asarray(sg), np.asarray(counts, np.float64)
-        levels.append(lv), sigmas.append(sg), fits.append(_fit_shot_read(lv, sg, counts))
+            bin_levels.append(np.median(mean[sel]) / 255.0)
+            bin_sigmas.append(_bin_sigma(p[sel], energy[sel]))
+            bin_counts.append(sel.sum())
+        lv, sg = np.asarray(bin_levels), np.asarray(bin_sigmas)
+        levels.append(lv)
+        sigmas.append(sg)
+        fits.append(_fit_shot_read(lv, sg, np.asarray(bin_counts, np.float64)))
     k = max(len(lv) for lv in levels)
     # Channels can end with different bin counts (ties in flat images): pad by repeating the last point.
     pad = lambda a: np.concatenate([a, np.repeat(a[-1:], k - len(a))])  # noqa: E731

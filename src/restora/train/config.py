@@ -75,7 +75,7 @@ class DataConfig(_Strict):
     val_real: str | None = None
     # Centre crop of each validation image; 0: whole photos, as the engine restores them (models with whole-image
     # context, e.g. the all-in-one's low light, can fail on large flat regions that 256² crops do not show).
-    val_crop: int = Field(256, ge=0)
+    val_crop: int = Field(default=256, ge=0)
     val_sigma: float = 25.0  # validation: Gaussian noise of this σ, model told σ by the estimator (blind)
     exclude_list: str | None = None  # file of names to leave out (e.g. Rain100H's TRAIN_EXCLUDE.txt)
     patch: int = 128
@@ -91,7 +91,7 @@ class DataConfig(_Strict):
     # Models with describe(): its input is the training patch shrunk by a factor drawn log-uniformly from
     # this range once per step (whole images reach describe() shrunk to a long side of 256 px).
     describe_shrink: tuple[float, float] | None = None
-    gray_prob: float = Field(0.0, ge=0, le=1)  # share of patches made greyscale before degrading (e.g. Levin)
+    gray_prob: float = Field(default=0.0, ge=0, le=1)  # share of patches made greyscale before degrading (e.g. Levin)
     # Extra validation sets, e.g. [camera] for realistic noise: each a pipeline of restora.degrade applied to the
     # same held-out crops, fixed for the run (seeded by seed, pipeline name and image), logged as its own
     # column val_psnr_<name> and never mixed into val_psnr (see TrainConfig.select).

@@ -67,3 +67,14 @@ def test_cache_keys_follow_the_method_and_the_image():
     assert v == method_fingerprint("median") and len(v) == 16
     assert _image_key(v, x) == _image_key(v, x.copy())
     assert _image_key(v, x) != _image_key(v + "x", x) != _image_key(v, x + 1 / 255)
+
+
+def test_denoiserep_methods_restore_nothing_or_what_ours_restores():
+    from restora.eval.classify_bench import METHODS, method_fingerprint, restore_with
+
+    x = np.random.default_rng(0).uniform(0, 1, (16, 16, 3)).astype(np.float32)
+    gaussian = _degradations()["gaussian-25"]
+    assert restore_with("denoiserep", x, gaussian, "cpu") is x  # the classifier's own layers do the work
+    assert {"denoiserep", "ours+denoiserep"} <= set(METHODS)
+    prints = {m: method_fingerprint(m) for m in ("ours", "denoiserep", "ours+denoiserep", "median+denoiserep")}
+    assert len(set(prints.values())) == 4

@@ -12,13 +12,25 @@ import torch
 from PIL import Image as PILImage
 from PIL import ImageCms
 
-from restora.degrade.damage import Blotches, Crease, Damage, Dust, RandomDamage, Scratches, TornCorner, dilate
+from restora.degrade.damage import (
+    Blotches,
+    Crease,
+    Damage,
+    Dust,
+    EitherDamage,
+    RandomDamage,
+    Scratches,
+    TornCorner,
+    damage_kind,
+    dilate,
+)
 from restora.engine.inpaint import find_mask, inpaint, read_mask
 from restora.models.modelfile import save_model
 from restora.errors import BadInputError
 from restora.models.repairnet import InpaintNet, ResShiftNet, coarse_fill
+from restora.train.repair import fill_loss
 
-OPERATORS = [Scratches(), Dust(), Blotches(), Crease(), TornCorner(), RandomDamage.default()]
+OPERATORS = [Scratches(), Dust(), Blotches(), Crease(), TornCorner(), RandomDamage.default(), damage_kind("balanced")]
 
 
 def photo(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -52,6 +64,30 @@ def test_damage_statistics_follow_their_parameters():
     bright = Scratches(count=(4, 4), bright=1.0).damage(np.zeros_like(x), np.random.default_rng(0))[0]
     assert bright.max() > 0.5  # white scratches on a black photo
     assert dilate(np.eye(8, dtype=bool), 1).sum() > 8
+
+
+def test_balanced_damage_draws_thin_and_large_holes_in_equal_shares():
+    x = photo(96, 96)
+    thin, large = Dust(count=(3, 3), radius=(1, 1)), Blotches(count=(1, 1), radius=(20, 20))
+    either = EitherDamage([thin, large])
+    covers = np.array([either.damage(x, np.random.default_rng(s))[1].mean() for s in range(200)])
+    small = covers < 0.02  # three 1-px specks cover well under 2 %, a 20-px blotch well over
+    assert 0.4 < small.mean() < 0.6
+    assert isinstance(damage_kind("balanced"), EitherDamage)
+
+
+def test_crop_weighted_fill_loss_counts_a_scratch_as_much_as_a_blotch():
+    clean = torch.zeros(2, 3, 16, 16)
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[0, :, 5, 5] = 1  # a one-pixel speck, filled with error 1
+    mask[1, :, 2:14, 2:14] = 1  # a 144-pixel blotch, filled exactly
+    out = clean.clone()
+    out[0, :, 5, 5] = 1.0
+    assert fill_loss(out, clean, mask, "pixel").item() == pytest.approx(1 / 145)
+    assert fill_loss(out, clean, mask, "crop").item() == pytest.approx(0.5)
+    out[:, :, 0, 0] = 7.0  # outside every mask: not part of the loss
+    assert fill_loss(out, clean, mask, "crop").item() == pytest.approx(0.5)
+    assert fill_loss(clean, clean, torch.zeros_like(mask), "crop").item() == 0.0
 
 
 def test_masks_are_read_white_is_fill_and_matched_by_name(tmp_path):

@@ -307,9 +307,22 @@ def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
 SEPIA = np.array([1.0, 0.85, 0.65], np.float32)
 
 
-def damage_kind(holes: str) -> RandomDamage:
-    """The damage of a run or validation group: ``mixed`` (all kinds), ``thin`` (scratches and dust) or ``large``
-    (blotches and torn corners)."""
+class EitherDamage(Damage):
+    """One of several damages per photo, drawn with equal odds: ``balanced`` training gives thin and large holes
+    the same share of crops, where ``mixed`` damage is mostly thin."""
+
+    def __init__(self, kinds: Sequence[Damage]):
+        self.kinds = list(kinds)
+
+    def damage(self, image, rng):
+        return self.kinds[int(rng.integers(len(self.kinds)))].damage(image, rng)
+
+
+def damage_kind(holes: str) -> Damage:
+    """The damage of a run or validation group: ``mixed`` (all kinds), ``thin`` (scratches and dust), ``large``
+    (blotches and torn corners) or ``balanced`` (thin or large, even odds per photo)."""
+    if holes == "balanced":
+        return EitherDamage([damage_kind("thin"), damage_kind("large")])
     if holes == "thin":
         return RandomDamage([Scratches(), Dust()], [0.8, 0.6])
     if holes == "large":

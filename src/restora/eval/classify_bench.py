@@ -12,6 +12,9 @@ rounded to 8 bits (a stored photo) before the classifier or any method sees it.
 Methods (``--methods``): ``ours`` (``restora denoise``'s default route: noise-kind detection, then the denoiser,
 the switching median or the notch filter; for ``blur`` and ``lowlight``, ``restora restore --task auto``),
 ``ffdnet``, ``bm3d``, ``nlm`` (told σ for Gaussian noise, else the estimated σ) and ``median`` (3×3 median).
+``denoiserep`` restores nothing: the degraded image goes to the classifier with its denoising layers folded in
+(:class:`restora.eval.classifier.DenoisedClassifier`, the same cost); ``ours+denoiserep`` gives that classifier
+``ours``'s restoration.
 
 *Accuracy recovered* = (restored − degraded) / (clean − degraded), per degradation and method (undefined when
 the degradation costs nothing).
@@ -29,6 +32,8 @@ import numpy as np
 SET = "classify/imagenette-val500"
 SEED = 0
 DEFAULT_METHODS = "ours,ffdnet,bm3d,nlm,median"
+METHODS = ("ours", "ffdnet", "bm3d", "nlm", "median", "denoiserep", "ours+denoiserep")
+DENOISED = "denoiserep"  # the suffix or name of a method that classifies with the denoised classifier
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,9 @@ def restore_with(method: str, degraded: np.ndarray, degradation: ClassifyDegrada
     """One method's restoration of one degraded image (float32 [0, 1])."""
     from restora.engine import run_restore
 
+    method = method.removesuffix(f"+{DENOISED}")
+    if method == DENOISED:
+        return degraded
     if method == "median":
         return _median3(degraded)
     if method == "ours":
@@ -122,6 +130,11 @@ def method_fingerprint(method: str) -> str:
     import inspect
 
     h = hashlib.sha256(inspect.getsource(restore_with).encode())
+    if method.endswith(DENOISED):  # the layers are in the classifier's fingerprint; add the restoration's
+        base = method.removesuffix(DENOISED).removesuffix("+")
+        if base:
+            h.update(method_fingerprint(base).encode())
+        return h.hexdigest()[:16]
     if method == "median":
         import cv2
 
@@ -168,21 +181,22 @@ def run_classify(
     <degradation>.json`` (``classifier`` for the clean and degraded images), keyed by the method's and the
     classifier's fingerprints and the input image, so an interrupted or larger run reuses what was done.
     """
-    from restora.eval.classifier import Classifier
+    from restora.eval.classifier import Classifier, DenoisedClassifier
     from restora.eval.datasets import read_rgb8
     from restora.eval.runner import ScoreCache
 
     table = _degradations()
     paths, labels, classes = load_set(data, limit)
-    classifier = Classifier(device)
-    seen = classifier.fingerprint()
+    plain = Classifier(device)
+    denoised = DenoisedClassifier(device) if any(m.endswith(DENOISED) for m in methods) else None
     labels_a = np.asarray(labels)
     clean_images = [read_rgb8(p).astype(np.float32) / 255.0 for p in paths]
     set_name = SET.split("/")[-1]
 
     def accuracy(who: str, tag: str, images, restore=None) -> float:
         cache = ScoreCache(cache_dir, who, set_name, tag)
-        version = seen + (method_fingerprint(who) if restore is not None else "")
+        classifier = denoised if denoised is not None and who.endswith(DENOISED) else plain
+        version = classifier.fingerprint() + (method_fingerprint(who) if restore is not None else "")
         predicted = []
         for path, image in zip(paths, images):
             key = _image_key(version, image)
@@ -197,6 +211,14 @@ def run_classify(
             predicted.append(hit["predicted"])
         return float(np.mean(np.asarray(predicted) == labels_a))
 
+    restored: dict[tuple[str, int], np.ndarray] = {}
+
+    def restore_once(x: np.ndarray, method: str, d: ClassifyDegradation) -> np.ndarray:
+        key = (method.removesuffix(f"+{DENOISED}"), id(x))
+        if key not in restored:
+            restored[key] = restore_with(method, x, d, device)
+        return restored[key]
+
     clean_acc = accuracy("classifier", "clean", clean_images)
     log(f"clean: {100 * clean_acc:.1f} % ({len(paths)} images)")
     rows = []
@@ -207,8 +229,9 @@ def run_classify(
         deg_acc = accuracy("classifier", name, degraded)
         row = {"degradation": name, "family": d.family, "strength": d.strength, "degraded": deg_acc, "methods": {}}
         log(f"{name}: degraded {100 * deg_acc:.1f} %")
+        restored.clear()  # `ours` and `ours+denoiserep` share one restoration of each image
         for method in methods:
-            acc = accuracy(method, name, degraded, lambda x, m=method, d=d: restore_with(m, x, d, device))
+            acc = accuracy(method, name, degraded, lambda x, m=method, d=d: restore_once(x, m, d))
             row["methods"][method] = {"accuracy": acc, "recovered": accuracy_recovered(clean_acc, deg_acc, acc)}
             rec = row["methods"][method]["recovered"]
             log(f"  {method}: {100 * acc:.1f} %" + ("" if rec is None else f", recovered {100 * rec:.0f} %"))

@@ -491,6 +491,7 @@ def _bench_classify(data, degradations, methods, limit, device, threads, out, ca
     from restora.eval.classify_bench import (
         DEFAULT_METHODS,
         DEGRADATIONS,
+        METHODS,
         plot_accuracy,
         run_classify,
         write_classify_markdown,
@@ -505,9 +506,8 @@ def _bench_classify(data, degradations, methods, limit, device, threads, out, ca
     if unknown:
         raise RestoraError(f"--degradations: unknown '{unknown[0]}' (one of {', '.join(DEGRADATIONS)})")
     method_list = [m.strip() for m in (methods or DEFAULT_METHODS).split(",") if m.strip()]
-    known = {"ours", "ffdnet", "bm3d", "nlm", "median"}
-    if set(method_list) - known:
-        raise RestoraError(f"--methods for classify: one of {', '.join(sorted(known))}")
+    if set(method_list) - set(METHODS):
+        raise RestoraError(f"--methods for classify: one of {', '.join(METHODS)}")
     if "ffdnet" in method_list and (reason := register_ffdnet()):
         _log(f"ffdnet: unavailable: {reason}")
         method_list.remove("ffdnet")

@@ -233,14 +233,25 @@ def aligned_grey(
     return {"psnr_aligned": float(value), "ssim_aligned": float(s), "shift": [dy, dx]}
 
 
-def masked_psnr(clean: np.ndarray, output: np.ndarray, mask: np.ndarray) -> float:
-    """PSNR in dB of two uint8 RGB images over the pixels where ``mask`` (H, W) is true (an inpainting's holes),
-    capped at :data:`PSNR_CAP`; NaN for an empty mask."""
-    if not mask.any():
-        return float("nan")
+def hole_error(clean: np.ndarray, output: np.ndarray, mask: np.ndarray) -> tuple[float, int]:
+    """(sum of squared errors, number of values) of two uint8 RGB images over the pixels where ``mask`` (H, W) is
+    true (an inpainting's holes): what :func:`pooled_psnr` adds up over a set."""
     err = (clean[mask].astype(np.float64) - output[mask].astype(np.float64)) ** 2
-    mse = float(err.mean())
-    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse))
+    return float(err.sum()), int(err.size)
+
+
+def pooled_psnr(errors: list[tuple[float, int]]) -> float:
+    """PSNR in dB (8-bit) of the mean squared error over every hole value of a set (:func:`hole_error` per image),
+    capped at :data:`PSNR_CAP`; NaN when no image has a hole. Pooling, not a mean of per-image PSNRs: a hole that
+    one method fills exactly (a flat, clipped sky) would put :data:`PSNR_CAP` into that mean and drown the rest.
+
+    >>> round(pooled_psnr([(0.0, 10), (2 * 255.0**2 / 100, 10)]), 2)
+    20.0
+    """
+    sse, count = sum(e for e, _ in errors), sum(n for _, n in errors)
+    if count == 0:
+        return float("nan")
+    return PSNR_CAP if sse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 * count / sse))
 
 
 def masked_ssim(clean: np.ndarray, output: np.ndarray, mask: np.ndarray) -> float:

@@ -3,7 +3,8 @@
 Each image of each set (sorted order) is aged and damaged (:func:`restora.degrade.damage.age_photo`,
 :mod:`restora.degrade.damage`) with the seed ``[0, set index, image index, hole kind]``, once per hole kind:
 ``thin`` (scratches and dust), ``crease`` (folds) and ``large`` (blotches and torn corners). Every method fills
-the same true mask; scores inside the holes: PSNR and SSIM (8-bit RGB) and the feature distance (EfficientNet-
+the same true mask; scores inside the holes: PSNR (8-bit RGB, of the squared error pooled over every hole pixel of
+the group: :func:`restora.eval.metrics.pooled_psnr`), SSIM and the feature distance (EfficientNet-
 Lite0 features at blocks :data:`FEATURE_BLOCKS`, squared error relative to the clean image's, averaged over the
 blocks; lower is better). Automatic repair (the damage detector's mask, then the fast fill) is scored on the whole
 image against the clean one, beside the damaged input, with the detector's pixel F1. Speed: megapixels per second
@@ -268,7 +269,7 @@ def run_repair(
     """Scores per (set, hole kind, method) and for automatic repair; see the module docstring."""
     from restora.engine.inpaint import DEFAULT_GROW, damage_probability, detection_threshold, inpaint
     from restora.degrade.damage import dilate
-    from restora.eval.metrics import mask_f1, masked_psnr, masked_ssim, psnr, to_uint8
+    from restora.eval.metrics import hole_error, mask_f1, masked_ssim, pooled_psnr, psnr, to_uint8
 
     features = features or FeatureDistance()
     rows: dict[tuple[str, str, str], list[dict]] = {}
@@ -288,7 +289,7 @@ def run_repair(
                 o8 = to_uint8(out, 1.0)
                 rows.setdefault((name, kind, m), []).append(
                     {
-                        "psnr": masked_psnr(c8, o8, mask),
+                        "error": hole_error(c8, o8, mask),
                         "ssim": masked_ssim(c8, o8, mask),
                         "feature": features(clean, o8.astype(np.float32) / 255),
                     }
@@ -312,7 +313,7 @@ def run_repair(
             "holes": k[1],
             "method": k[2],
             "images": len(v),
-            "psnr_hole": mean(v, "psnr"),
+            "psnr_hole": round(pooled_psnr([x["error"] for x in v]), 4),
             "ssim_hole": mean(v, "ssim"),
             "feature_distance": mean(v, "feature"),
         }

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from restora.errors import ModelError
 
 # The architectures a model file may name: importing them registers them (the one list of what exists).
-from restora.models import allinone, mimounet, nafnet, repairnet, stylenet  # noqa: F401
+from restora.models import allinone, denoiserep, mimounet, nafnet, repairnet, stylenet  # noqa: F401
 from restora.models.registry import ARCHITECTURES
 
 

@@ -180,11 +180,14 @@ class StyleConfig(_Strict):
 class RepairConfig(_Strict):
     """An old-photo repair run (:mod:`restora.train.repair`): ``role`` detect (damage mask), inpaint (one-pass
     fill) or resshift (residual-shifting fill); crops of ``data`` aged and damaged by ``holes`` (mixed, thin or
-    large damage of :mod:`restora.degrade.damage`); the fill mask grown by up to ``grow`` px."""
+    large damage of :mod:`restora.degrade.damage`, or balanced: thin or large per crop); the fill mask grown by up to
+    ``grow`` px. ``hole_weight`` pixel: the fill loss is the mean over the batch's masked pixels (large holes
+    dominate it); crop: the mean of each crop's own mean, so a thin scratch counts as much as a blotch."""
 
     role: Literal["detect", "inpaint", "resshift"]
-    holes: Literal["mixed", "thin", "large"] = "mixed"
+    holes: Literal["mixed", "thin", "large", "balanced"] = "mixed"
     grow: int = Field(2, ge=0)
+    hole_weight: Literal["pixel", "crop"] = "pixel"
     positive_weight: float = Field(3.0, gt=0)  # detector: weight of damaged pixels in the cross-entropy
 
 
@@ -204,6 +207,25 @@ def selection_figure(select: str | None, figures: dict) -> float | None:
     return figures.get(select or "val_psnr")
 
 
+class DenoiseRepConfig(_Strict):
+    """Denoising layers inside the classifier (:mod:`restora.train.denoiserep`), trained label-free: crops of
+    ``data``'s training photos made classify-like (short side ``size`` × U(1, 1.3), a random ``size``² crop, JPEG
+    ``jpeg``) are the clean view; the noisy view adds Gaussian noise of σ drawn from ``sigma`` (0–255), except a
+    ``clean_share`` of crops that stay clean. The frozen classifier's features of the clean view after every block
+    are the target of the adapted classifier's on the noisy view (mean squared error, each block's scaled by its
+    clean features' variance, times ``feature_weight``), plus ``kl_weight`` × the KL divergence of its logits.
+    Validation: the held-out photos at σ ``val_sigmas`` (and clean): agreement of the top-1 ImageNet class with
+    the frozen classifier's on the clean photo."""
+
+    size: int = Field(224, ge=32)
+    jpeg: int = Field(75, ge=1, le=100)
+    sigma: tuple[float, float] = (10.0, 55.0)
+    clean_share: float = Field(0.2, ge=0, le=1)
+    feature_weight: float = Field(1.0, ge=0)
+    kl_weight: float = Field(1.0, ge=0)
+    val_sigmas: tuple[float, ...] = (25.0, 50.0)
+
+
 class TrainConfig(_Strict):
     name: str
     seed: int = 0
@@ -216,6 +238,7 @@ class TrainConfig(_Strict):
     distill: DistillConfig | None = None
     style: StyleConfig | None = None  # set: a style-transfer run (restora.train.style), not a restoration one
     repair: RepairConfig | None = None  # set: an old-photo repair run (restora.train.repair)
+    denoiserep: DenoiseRepConfig | None = None  # set: the classifier's denoising layers (restora.train.denoiserep)
     log_every: int = 50
     val_every: int = 1000
     ckpt_every: int = 500
@@ -231,7 +254,12 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_select(self):
-        allowed = ["val_f1", "val_psnr_hole"] if self.repair else selectable(self.data, self.style is not None)
+        if self.denoiserep:
+            allowed = ["val_agreement"]
+        elif self.repair:
+            allowed = ["val_f1", "val_psnr_hole"]
+        else:
+            allowed = selectable(self.data, self.style is not None)
         if self.select is not None and self.select not in allowed:
             raise ValueError(f"select must be one of {', '.join(allowed)}, not {self.select!r}")
         return self

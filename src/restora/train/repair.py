@@ -10,7 +10,7 @@ curve, export) with its own batches, loss and validation:
 - ``detect``: binary cross-entropy plus soft Dice on the mask; validation ``val_f1`` (pixel F1 at threshold 0.5);
 - ``inpaint``: L1 on the filled pixels against the clean crop; ``resshift``: the same on the network's
   :math:`x_0` prediction from a draw of the chain at a random step; validation ``val_psnr_hole`` (PSNR inside the
-  holes, 8-bit), the mean of the ``thin`` and ``large`` groups (ResShift sampled in its T steps, seeded).
+  holes, 8-bit, of the error pooled over the group's hole pixels), the mean of the ``thin`` and ``large`` groups (ResShift sampled in its T steps, seeded).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import torch.nn.functional as F
 
 from restora.degrade.damage import age_photo, damage_kind, dilate
 from restora.errors import RestoraError
-from restora.eval.metrics import mask_f1, masked_psnr, to_uint8
+from restora.eval.metrics import hole_error, mask_f1, pooled_psnr, to_uint8
+from restora.models.device import resolve_device
+from restora.train.card import load_network
 from restora.train.data import PatchSampler, ValGroup, _centre_crop, split_train_val
 from restora.train.trainer import Trainer, learning_rate
 
@@ -82,6 +84,16 @@ def soft_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1 - (2 * inter + 1) / (p.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)).mean()
 
 
+def fill_loss(out: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor, weight: str = "pixel") -> torch.Tensor:
+    """L1 of the fill inside ``mask`` (the pixels outside are the input's): ``pixel``, the mean over all the
+    batch's masked pixels; ``crop``, the mean over crops of each crop's mean (crops without holes count 0)."""
+    err = ((out - clean).abs() * mask).sum((1, 2, 3))
+    area = 3 * mask.sum((1, 2, 3))
+    if weight == "crop":
+        return (err / area.clamp_min(1.0)).mean()
+    return err.sum() / area.sum().clamp_min(1.0)
+
+
 def fill(net, damaged: torch.Tensor, mask: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """The network's fill of ``damaged``'s masked pixels (ResShift: sampled in its T steps from ``seed``)."""
     if hasattr(net, "sample"):
@@ -102,14 +114,14 @@ def validate_detector(net, crops, device="cpu", threshold: float = 0.5) -> dict:
 
 @torch.no_grad()
 def hole_psnr(net, crops, device="cpu") -> float:
-    """Mean over crops of the PSNR (8-bit) inside the true mask of the network's fill."""
-    values = []
+    """PSNR (8-bit) of the network's fill over every true-mask pixel of the crops (:func:`pooled_psnr`)."""
+    errors = []
     for i, (damaged, mask, clean) in enumerate(crops):
         out = fill(net, damaged.to(device), mask.to(device), seed=i).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
-        values.append(
-            masked_psnr(to_uint8(clean[0].permute(1, 2, 0).numpy(), 1.0), to_uint8(out, 1.0), mask[0, 0].numpy() > 0.5)
+        errors.append(
+            hole_error(to_uint8(clean[0].permute(1, 2, 0).numpy(), 1.0), to_uint8(out, 1.0), mask[0, 0].numpy() > 0.5)
         )
-    return float(np.nanmean(values))
+    return pooled_psnr(errors)
 
 
 class RepairTrainer(Trainer):
@@ -123,14 +135,10 @@ class RepairTrainer(Trainer):
 
     def streams(self):
         cfg, r = self.cfg, self.cfg.repair
-        train_files, val_files = split_train_val(cfg.data)
+        train_files, _ = split_train_val(cfg.data)
         grow = 0 if r.role == "detect" else r.grow
         sampler = DamageSampler(cfg.data, train_files, cfg.seed, r.holes, grow)
-        if r.role == "detect":
-            groups = [ValGroup("mixed", validation_crops(cfg.data, val_files, cfg.seed, "mixed"))]
-        else:
-            groups = [ValGroup(h, validation_crops(cfg.data, val_files, cfg.seed, h)) for h in ("thin", "large")]
-        return sampler, groups, []
+        return sampler, repair_groups(cfg), []
 
     def log_fields(self) -> list[str]:
         return list(REPAIR_LOG_FIELDS)
@@ -149,7 +157,7 @@ class RepairTrainer(Trainer):
                 total = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=weight) + soft_dice(logits, mask)
             elif self.role == "inpaint":
                 out = self.ddp_model(damaged, mask)
-                total = (out - clean).abs().sum() / (3 * mask.sum()).clamp_min(1.0)
+                total = fill_loss(out, clean, mask, self.cfg.repair.hole_weight)
             else:
                 t = torch.randint(1, self.model.steps + 1, (batch.shape[0],), device=batch.device)
                 from restora.models.repairnet import coarse_fill
@@ -157,16 +165,44 @@ class RepairTrainer(Trainer):
                 y0 = coarse_fill(damaged, mask)
                 x_t = self.model.diffuse(clean, y0, mask, t, torch.randn_like(clean))
                 out = self.ddp_model(x_t, y0, mask, t)
-                total = (out - clean).abs().sum() / (3 * mask.sum()).clamp_min(1.0)
+                total = fill_loss(out, clean, mask, self.cfg.repair.hole_weight)
         return self.apply_update(total, {})
 
     @torch.no_grad()
     def validate_groups(self, groups, extra=()) -> dict:
-        if self.role == "detect":
-            return validate_detector(self.ema, groups[0].pairs, self.device)
-        figures = {f"val_psnr_{g.name}": round(hole_psnr(self.ema, g.pairs, self.device), 3) for g in groups}
-        figures["val_psnr_hole"] = round(float(np.mean(list(figures.values()))), 3)
-        return figures
+        return repair_figures(self.ema, self.role, groups, self.device)
+
+
+def repair_groups(cfg) -> list[ValGroup]:
+    """A repair run's validation groups: mixed damage for the detector, thin and large holes for a fill."""
+    _, val_files = split_train_val(cfg.data)
+    kinds = ("mixed",) if cfg.repair.role == "detect" else ("thin", "large")
+    return [ValGroup(h, validation_crops(cfg.data, val_files, cfg.seed, h)) for h in kinds]
+
+
+@torch.no_grad()
+def repair_figures(net, role: str, groups: list[ValGroup], device="cpu") -> dict:
+    """The figures a repair run logs: the detector's pixel scores, or a fill's PSNR per hole kind and their mean."""
+    if role == "detect":
+        return validate_detector(net, groups[0].pairs, device)
+    figures = {f"val_psnr_{g.name}": round(hole_psnr(net, g.pairs, device), 3) for g in groups}
+    figures["val_psnr_hole"] = round(float(np.mean(list(figures.values()))), 3)
+    return figures
+
+
+def validate_repair_models(cfg, sources: list[str], device: str = "auto") -> list[dict]:
+    """Each repair network (a registered name or a ``.safetensors`` path) on ``cfg``'s validation, as its run logs
+    it; ``selected`` is ``val_f1`` (detector) or ``val_psnr_hole`` (fill). The repair counterpart of
+    :func:`restora.train.validation.validate_models`."""
+    device = resolve_device(device)
+    groups = repair_groups(cfg)
+    key = "val_f1" if cfg.repair.role == "detect" else "val_psnr_hole"
+    results = []
+    for source in sources:
+        net = load_network(source, "model")[0].to(device).eval()
+        figures = repair_figures(net, cfg.repair.role, groups, device)
+        results.append({"model": str(source), **figures, "selected": figures[key]})
+    return results
 
 
 def repair_validation_card(cfg, rows: list[dict]) -> dict:
@@ -183,7 +219,7 @@ def repair_validation_card(cfg, rows: list[dict]) -> dict:
     metric = (
         "pixel F1 of the found damage mask (threshold 0.5) against the true mask, synthetic mixed damage"
         if r.role == "detect"
-        else "PSNR dB inside the true mask, synthetic thin (scratches, dust) and large (blotches, torn corners) "
+        else "PSNR dB inside the true mask (squared error pooled over the group's hole pixels), synthetic thin (scratches, dust) and large (blotches, torn corners) "
         "damage; val_psnr_hole = their mean"
     )
     return {

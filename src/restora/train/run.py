@@ -88,7 +88,7 @@ def run_training(
     threads: int | None = None,
     device: str = "auto",
     max_minutes: float | None = None,
-) -> Trainer:
+) -> Trainer | dict:
     cfg = TrainConfig.from_yaml(config)
     dist = Distributed.from_env()
     budget = threads or int(os.environ.get("RESTORA_THREADS", cfg.threads))
@@ -96,6 +96,11 @@ def run_training(
     run_dir = Path(run_dir) if run_dir else get_settings().runs_dir / cfg.name
     if init_from is not None:  # the command line's warm start, recorded in the run's config
         cfg = cfg.model_copy(update={"init_from": str(init_from)})
+    if cfg.denoiserep is not None:  # not a restoration network: its own small loop, one process
+        from restora.train.denoiserep import train_denoiserep
+
+        prepare_run(cfg, run_dir, resume)
+        return train_denoiserep(cfg, run_dir, resume, max_steps, device, max_minutes)
     with process_group(dist, device) as device:
         _on_rank_zero(dist, lambda: prepare_run(cfg, run_dir, resume))
         trainer_class = Trainer

@@ -245,13 +245,13 @@ def pooled_psnr(errors: list[tuple[float, int]]) -> float:
     capped at :data:`PSNR_CAP`; NaN when no image has a hole. Pooling, not a mean of per-image PSNRs: a hole that
     one method fills exactly (a flat, clipped sky) would put :data:`PSNR_CAP` into that mean and drown the rest.
 
-    >>> round(pooled_psnr([(0.0, 10), (2 * 255.0**2 / 100, 10)]), 2)
+    >>> round(pooled_psnr([(0.0, 10), (20 * 255.0**2 / 100, 10)]), 2)  # MSE 255² / 100 over the 20 values
     20.0
     """
     sse, count = sum(e for e, _ in errors), sum(n for _, n in errors)
     if count == 0:
         return float("nan")
-    return PSNR_CAP if sse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 * count / sse))
+    return PSNR_CAP if sse == 0 else min(PSNR_CAP, float(10.0 * np.log10(255.0**2 * count / sse)))
 
 
 def masked_ssim(clean: np.ndarray, output: np.ndarray, mask: np.ndarray) -> float:

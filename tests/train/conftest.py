@@ -42,3 +42,24 @@ def tiny_config(tiny_data):
         )
 
     return make
+
+
+@pytest.fixture
+def validate_cli(tmp_path):
+    """Factory: ``validate_cli(cfg, model)`` runs ``restora validate`` on ``cfg`` written as YAML and one model
+    file, asserts it exits 0, and returns its header and row, split at the tabs."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from restora.cli import _register_commands, app
+
+    def run(cfg, model) -> tuple[list[str], list[str]]:
+        cfg_file = tmp_path / f"{cfg.name}.yaml"
+        cfg_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+        _register_commands()
+        out = CliRunner().invoke(app, ["validate", str(cfg_file), str(model), "--threads", "1"])
+        assert out.exit_code == 0, out.output
+        header, row = out.output.strip().splitlines()
+        return header.split("\t"), row.split("\t")
+
+    return run

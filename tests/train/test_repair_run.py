@@ -2,7 +2,6 @@
 the figures its log holds for the exported weights."""
 
 import pytest
-import yaml
 
 from restora.train.card import export_run
 from restora.train.checkpoint import prepare_run
@@ -12,11 +11,7 @@ from restora.train.runlog import read_log
 
 
 @pytest.mark.slow
-def test_a_repair_run_validates_as_it_logged(tmp_path, tiny_config):
-    from typer.testing import CliRunner
-
-    from restora.cli import _register_commands, app
-
+def test_a_repair_run_validates_as_it_logged(tmp_path, tiny_config, validate_cli):
     cfg = tiny_config(
         steps=10,
         model=ModelConfig(arch="inpaintnet", args={"width": 8, "blocks": 1, "base": "telea"}),
@@ -34,11 +29,6 @@ def test_a_repair_run_validates_as_it_logged(tmp_path, tiny_config):
         assert scored[key] == pytest.approx(float(logged[key]), abs=1e-3)
     assert scored["selected"] == scored["val_psnr_hole"]
 
-    cfg_file = tmp_path / "fill.yaml"
-    cfg_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
-    _register_commands()
-    out = CliRunner().invoke(app, ["validate", str(cfg_file), str(tmp_path / "fill.safetensors"), "--threads", "1"])
-    assert out.exit_code == 0, out.output
-    header, row = out.output.strip().splitlines()
-    assert header.split("\t")[-1] == "selected (val_psnr_hole)"
-    assert float(row.split("\t")[-1]) == pytest.approx(scored["selected"], abs=1e-3)
+    header, row = validate_cli(cfg, tmp_path / "fill.safetensors")
+    assert header[-1] == "selected (val_psnr_hole)"
+    assert float(row[-1]) == pytest.approx(scored["selected"], abs=1e-3)

@@ -2,7 +2,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from restora.models.modelfile import load_module
 from restora.errors import RestoraError
@@ -198,12 +197,9 @@ def test_every_shipped_config_is_valid_and_runnable(path):
 
 
 @pytest.mark.slow
-def test_validate_reproduces_the_runs_own_validation_figures(tmp_path, tiny_config):
+def test_validate_reproduces_the_runs_own_validation_figures(tmp_path, tiny_config, validate_cli):
     """`restora validate` is how a candidate is judged against shipped weights, so its figures must be the ones the
     run logged for the same weights, on every validation set, with the config's select figure."""
-    from typer.testing import CliRunner
-
-    from restora.cli import _register_commands, app
     from restora.models.modelfile import build_module, save_model
     from restora.train.validation import validate_models
 
@@ -229,11 +225,6 @@ def test_validate_reproduces_the_runs_own_validation_figures(tmp_path, tiny_conf
         assert r["selected"] == pytest.approx((r["val_psnr"] + r["val_psnr_camera"]) / 2)
     assert abs(trained["val_psnr"] - fresh["val_psnr"]) > 1e-3  # each network is scored, not the first twice
 
-    cfg_file = tmp_path / "tiny.yaml"
-    cfg_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
-    _register_commands()
-    out = CliRunner().invoke(app, ["validate", str(cfg_file), str(tmp_path / "last.safetensors"), "--threads", "1"])
-    assert out.exit_code == 0, out.output
-    header, row = out.output.strip().splitlines()
-    assert header.split("\t") == ["model", "val_psnr", "val_psnr_camera", "selected (mean)"]
-    assert float(row.split("\t")[-1]) == pytest.approx(trained["selected"], abs=1e-4)
+    header, row = validate_cli(cfg, tmp_path / "last.safetensors")
+    assert header == ["model", "val_psnr", "val_psnr_camera", "selected (mean)"]
+    assert float(row[-1]) == pytest.approx(trained["selected"], abs=1e-4)

@@ -86,19 +86,16 @@ def validate(
     if cfg.style is not None:  # a style run's validation is its perceptual loss
         from restora.train.style import validate_style_models
 
-        results = validate_style_models(cfg, models, device)
+        results, chosen = validate_style_models(cfg, models, device), "val_loss, lower is better"
     elif cfg.repair is not None:  # a repair run's validation: the detector's F1, or PSNR inside the holes
-        from restora.train.repair import validate_repair_models
+        from restora.train.repair import selecting_figure, validate_repair_models
 
-        results = validate_repair_models(cfg, models, device)
+        results, chosen = validate_repair_models(cfg, models, device), selecting_figure(cfg.repair.role)
     elif cfg.denoiserep is not None:
         raise RestoraError(f"{config}: a denoiserep run validates itself (its log.csv), not with restora validate")
     else:
-        results = validate_models(cfg, models, device)
+        results, chosen = validate_models(cfg, models, device), cfg.select or "val_psnr"
     columns = [k for k in results[0] if k.startswith("val_")]
-    chosen = "val_loss, lower is better" if cfg.style is not None else cfg.select or "val_psnr"
-    if cfg.repair is not None:
-        chosen = "val_f1" if cfg.repair.role == "detect" else "val_psnr_hole"
     typer.echo("\t".join(["model", *columns, f"selected ({chosen})"]))
     for r in results:
         typer.echo("\t".join([r["model"], *(f"{r[c]:.4f}" for c in columns), f"{r['selected']:.4f}"]))

@@ -25,8 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from restora.degrade.compression import encode_jpeg
 from restora.eval.classifier import Classifier, block_pairs, set_block_norm
 from restora.models.denoiserep import DenoiserSet, denoiser_channels
+from restora.models.device import resolve_device
 from restora.models.modelfile import save_model
 from restora.train.config import DenoiseRepConfig, TrainConfig
 from restora.train.data import load_rgb, sampling_probabilities, split_train_val
@@ -43,11 +45,6 @@ def shrink_to(photo: np.ndarray, short: int) -> np.ndarray:
     return cv2.resize(photo, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
-def jpeg(image_u8: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", image_u8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
-
-
 def classify_view(photo: np.ndarray, rng: np.random.Generator | None, cfg: DenoiseRepConfig) -> np.ndarray:
     """The clean view of a uint8 photo, float32 [0, 1] ``size``²: short side ``size`` × U(1, 1.3) and a random
     crop (``rng`` None: short side ``size`` and the centre crop, as the classifier sees a photo), then JPEG."""
@@ -56,8 +53,7 @@ def classify_view(photo: np.ndarray, rng: np.random.Generator | None, cfg: Denoi
     x = shrink_to(photo, short)
     h, w = x.shape[:2]
     top, left = ((h - s) // 2, (w - s) // 2) if rng is None else (rng.integers(h - s + 1), rng.integers(w - s + 1))
-    crop = np.ascontiguousarray(x[top : top + s, left : left + s])
-    return jpeg(crop, cfg.jpeg).astype(np.float32) / 255.0
+    return encode_jpeg(x[top : top + s, left : left + s].astype(np.float32) / 255.0, cfg.jpeg)
 
 
 def noisy_view(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -176,7 +172,7 @@ def train_denoiserep(
 ) -> dict:
     """Train (or resume) the run; returns the best validation row. Writes ``log.csv``, ``checkpoint.pt`` and
     ``model.safetensors`` (the best checkpoint's layers) in ``run_dir``."""
-    dev = torch.device("cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+    dev = resolve_device(device)
     run = DenoiseRepRun(cfg, dev)
     optim = torch.optim.AdamW(run.layers.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=0.0)
     ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "log.csv"
@@ -195,6 +191,10 @@ def train_denoiserep(
         print(f"step=0 {_fmt(row)}", flush=True)
     last = min(cfg.steps, step + max_steps) if max_steps else cfg.steps
     cpu0, wall0 = time.process_time(), time.monotonic()
+
+    def cpu_seconds() -> float:  # this run's CPU time, resumed runs included
+        return cpu_before + time.process_time() - cpu0
+
     while step < last:
         for group in optim.param_groups:
             group["lr"] = learning_rate(cfg, step)
@@ -214,26 +214,24 @@ def train_denoiserep(
         }
         if step % cfg.val_every == 0 or step == last or out_of_time:
             row.update(run.validate())
-            cpu = cpu_before + time.process_time() - cpu0
             if row["val_agreement"] > best["val_agreement"]:
                 best = {k: v for k, v in row.items() if k.startswith("val_")} | {"step": step}
-                save_model(run.layers, run_dir / "model.safetensors", _card(cfg, step, cpu, best))
+                save_model(run.layers, run_dir / "model.safetensors", _card(cfg, step, cpu_seconds(), best))
             print(f"step={step} {_fmt(row)}", flush=True)
         if step % cfg.log_every == 0 or "val_agreement" in row:
-            row["seconds"] = round(cpu_before + time.process_time() - cpu0, 1)
+            row["seconds"] = round(cpu_seconds(), 1)
             _append(log_path, fields, row)
             if "val_agreement" not in row:
                 print(f"step={step} {_fmt(row)}", flush=True)
         if step % cfg.ckpt_every == 0 or step == last or out_of_time:
             tmp = ckpt_path.with_name(".checkpoint.pt.tmp")
-            cpu = cpu_before + time.process_time() - cpu0
             torch.save(
                 {
                     "step": step,
                     "layers": run.layers.state_dict(),
                     "optim": optim.state_dict(),
                     "best": best,
-                    "cpu_seconds": cpu,
+                    "cpu_seconds": cpu_seconds(),
                 },
                 tmp,
             )

@@ -144,7 +144,7 @@ class RepairTrainer(Trainer):
         return list(REPAIR_LOG_FIELDS)
 
     def selection_value(self, figures: dict) -> float:
-        return figures["val_f1"] if self.role == "detect" else figures["val_psnr_hole"]
+        return figures[selecting_figure(self.role)]
 
     def train_step(self, batch: torch.Tensor) -> dict:
         for g in self.optimizer.param_groups:
@@ -173,6 +173,11 @@ class RepairTrainer(Trainer):
         return repair_figures(self.ema, self.role, groups, self.device)
 
 
+def selecting_figure(role: str) -> str:
+    """The validation figure that chooses a repair network: the detector's ``val_f1``, a fill's ``val_psnr_hole``."""
+    return "val_f1" if role == "detect" else "val_psnr_hole"
+
+
 def repair_groups(cfg) -> list[ValGroup]:
     """A repair run's validation groups: mixed damage for the detector, thin and large holes for a fill."""
     _, val_files = split_train_val(cfg.data)
@@ -196,7 +201,7 @@ def validate_repair_models(cfg, sources: list[str], device: str = "auto") -> lis
     :func:`restora.train.validation.validate_models`."""
     device = resolve_device(device)
     groups = repair_groups(cfg)
-    key = "val_f1" if cfg.repair.role == "detect" else "val_psnr_hole"
+    key = selecting_figure(cfg.repair.role)
     results = []
     for source in sources:
         net = load_network(source, "model")[0].to(device).eval()
@@ -208,7 +213,7 @@ def validate_repair_models(cfg, sources: list[str], device: str = "auto") -> lis
 def repair_validation_card(cfg, rows: list[dict]) -> dict:
     """A repair run's validation figures from the log: the selecting figure at the last and best validation."""
     d, r = cfg.data, cfg.repair
-    key = "val_f1" if r.role == "detect" else "val_psnr_hole"
+    key = selecting_figure(r.role)
     rows = [row for row in rows if row.get(key)]
     cols = [c for c in REPAIR_LOG_FIELDS if c.startswith("val_")]
     figures = lambda row: {k: float(row[k]) for k in cols if row.get(k)}  # noqa: E731
